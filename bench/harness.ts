@@ -1,0 +1,94 @@
+/**
+ * The bench harness: every row is measured against a baseline measured in the same run, and
+ * reported as a ratio, so figures compare across machines and loads. No timed assertions.
+ */
+import { Bench } from 'tinybench';
+
+export interface BenchCase {
+  name: string;
+  fn: () => unknown;
+}
+
+export interface BenchGroup {
+  /** What is measured, such as `heartbeat`. */
+  name: string;
+  /** The same work done the plain way (a bare Map, a raw driver call, the seed's shape). */
+  baseline: BenchCase;
+  subjects: BenchCase[];
+  /** The target, in words, printed beside the row (`ratio <= 1.5`). */
+  goal?: string;
+  /** For slow cases (a 100k tick): a fixed number of runs instead of a time budget. */
+  iterations?: number;
+}
+
+export interface BenchSuite {
+  /** Shown as the table's section, such as `memory` or `sqlite`. */
+  name: string;
+  /** Why the suite cannot run here, if it cannot (a missing server); printed, not hidden. */
+  unavailable?(): string | undefined;
+  groups(): Promise<BenchGroup[]>;
+  teardown?(): Promise<void>;
+}
+
+export interface BenchRow {
+  suite: string;
+  group: string;
+  name: string;
+  opsPerSec: number;
+  medianUs: number;
+  /** subject median / baseline median: 1.0 = as fast as the baseline, 2.0 = twice as slow. */
+  ratio: number;
+  baseline: boolean;
+  goal?: string;
+}
+
+export async function runGroup(suite: string, group: BenchGroup): Promise<BenchRow[]> {
+  const options = group.iterations
+    ? { iterations: group.iterations, time: 0, warmupIterations: 1, warmupTime: 0 }
+    : { time: 400, warmupTime: 100 };
+  const bench = new Bench(options);
+  for (const c of [group.baseline, ...group.subjects]) bench.add(c.name, c.fn);
+  await bench.run();
+  const medians = bench.tasks.map((t) => {
+    const r = t.result;
+    if (!r || r.error) throw new Error(`${suite}/${group.name}/${t.name} failed`, { cause: r?.error });
+    return { name: t.name, medianMs: r.latency.p50 ?? r.latency.mean, opsPerSec: r.throughput.mean };
+  });
+  const base = medians[0]!.medianMs;
+  return medians.map((m, i) => ({
+    suite,
+    group: group.name,
+    name: m.name,
+    opsPerSec: m.opsPerSec,
+    medianUs: m.medianMs * 1000,
+    ratio: m.medianMs / base,
+    baseline: i === 0,
+    goal: i === 0 ? undefined : group.goal,
+  }));
+}
+
+export function formatTable(rows: BenchRow[]): string {
+  const header = ['suite', 'group', 'case', 'ops/s', 'median', 'x baseline', 'goal'];
+  const lines = rows.map((r) => [
+    r.suite,
+    r.group,
+    r.baseline ? `${r.name} (baseline)` : r.name,
+    formatNumber(r.opsPerSec),
+    formatDuration(r.medianUs),
+    r.baseline ? '1.00' : r.ratio.toFixed(2),
+    r.goal ?? '',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmt = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [fmt(header), fmt(widths.map((w) => '-'.repeat(w))), ...lines.map(fmt)].join('\n');
+}
+
+function formatNumber(n: number): string {
+  return n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(2);
+}
+
+function formatDuration(us: number): string {
+  if (us < 1000) return `${us.toFixed(2)} µs`;
+  if (us < 1_000_000) return `${(us / 1000).toFixed(2)} ms`;
+  return `${(us / 1_000_000).toFixed(2)} s`;
+}

@@ -1,0 +1,116 @@
+/**
+ * One error hierarchy for the whole SDK. Every error has a stable `code`; adapters wrap driver
+ * errors into these and keep the original as `cause`.
+ */
+
+export type ErrorCode =
+  | 'SESSION_NOT_FOUND'
+  | 'SESSION_EXISTS'
+  | 'SESSION_NOT_LIVE'
+  | 'RECOVERY_REFUSED'
+  | 'CONFLICT'
+  | 'INVALID_VALUE'
+  | 'INVALID_ARGUMENT'
+  | 'STORE_UNAVAILABLE'
+  | 'STORE_ERROR';
+
+export class McpSessionsError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** No record with this id exists (never created, or deleted after its tombstone ran out). */
+export class SessionNotFoundError extends McpSessionsError {
+  constructor(readonly sessionId: string) {
+    super('SESSION_NOT_FOUND', `session ${quote(sessionId)} not found`);
+  }
+}
+
+/** `insert` of an id that is already taken. */
+export class SessionExistsError extends McpSessionsError {
+  constructor(readonly sessionId: string) {
+    super('SESSION_EXISTS', `session ${quote(sessionId)} already exists`);
+  }
+}
+
+/** The operation needs a live session (active or disconnected) and this one is not. */
+export class SessionNotLiveError extends McpSessionsError {
+  constructor(
+    readonly sessionId: string,
+    readonly status: string,
+  ) {
+    super('SESSION_NOT_LIVE', `session ${quote(sessionId)} is ${status}`);
+  }
+}
+
+/** Why a session may not be recovered; see `canRecover`. */
+export type RecoveryRefusal =
+  | 'not_found'
+  | 'closed'
+  | 'expired'
+  | 'grace_expired'
+  | 'attempts_exhausted'
+  | 'principal_mismatch'
+  | 'still_active';
+
+export class RecoveryRefusedError extends McpSessionsError {
+  constructor(
+    readonly sessionId: string,
+    readonly reason: RecoveryRefusal,
+  ) {
+    super('RECOVERY_REFUSED', `session ${quote(sessionId)} cannot be recovered: ${reason}`);
+  }
+}
+
+/** A compare-and-set lost too many times in a row to concurrent writers. */
+export class ConflictError extends McpSessionsError {
+  constructor(
+    readonly sessionId: string,
+    readonly attempts: number,
+  ) {
+    super('CONFLICT', `session ${quote(sessionId)} changed concurrently ${attempts} times; gave up`);
+  }
+}
+
+/** A value that would not come back as it went in (cycle, BigInt, function, Date, NaN...). */
+export class InvalidValueError extends McpSessionsError {
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super('INVALID_VALUE', `value at ${path} is not storable as JSON: ${reason}`);
+  }
+}
+
+/** An argument (id, key, option) that is malformed. Checked before any store round trip. */
+export class InvalidArgumentError extends McpSessionsError {
+  constructor(
+    readonly argument: string,
+    reason: string,
+  ) {
+    super('INVALID_ARGUMENT', `invalid ${argument}: ${reason}`);
+  }
+}
+
+/** The backend cannot be reached (refused, lost, timed out). Usually worth retrying later. */
+export class StoreUnavailableError extends McpSessionsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STORE_UNAVAILABLE', message, options);
+  }
+}
+
+/** The backend answered with an error that is not about reachability (corrupt file, bad schema...). */
+export class StoreError extends McpSessionsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STORE_ERROR', message, options);
+  }
+}
+
+function quote(id: string): string {
+  return JSON.stringify(id.length > 80 ? `${id.slice(0, 77)}...` : id);
+}

@@ -1,0 +1,180 @@
+/**
+ * The session lifecycle as pure functions: DESIGN.md's table, in one place. Stores persist what
+ * these return; they never decide. No clock, no I/O: `now` and the policy come in as arguments.
+ *
+ *   initialize → active ──disconnect──▶ disconnected ──(grace over)──▶ expired ──(tombstone over)──▶ deleted
+ *                  ▲  │ no heartbeat for staleAfterMs: treated as disconnected │
+ *                  └──┴──────────────── recover (counted, limited) ◀─────────────┘
+ *   close: any → closed ──(tombstone over)──▶ deleted
+ */
+import type { RecoveryRefusal } from './errors';
+import type { JsonObject } from './json';
+import type { SessionRecord } from './store';
+
+export interface LifecyclePolicy {
+  /** How long a disconnected (or stale) session may be recovered. */
+  readonly gracePeriodMs: number;
+  readonly maxRecoveryAttempts: number;
+  /** An active session with no heartbeat for this long is treated as disconnected (owner crashed). */
+  readonly staleAfterMs: number;
+  /** How long an expired or closed record stays (so its id answers "gone", not "unknown"). */
+  readonly tombstoneMs: number;
+}
+
+export interface InitializeInput {
+  readonly id: string;
+  readonly ownerId: string;
+  readonly principal?: string | null;
+  readonly workingDirectory?: string | null;
+  readonly metadata?: JsonObject | null;
+  readonly initializeParams?: JsonObject | null;
+}
+
+export type LifecycleEvent =
+  | { readonly type: 'disconnect' }
+  | { readonly type: 'recover'; readonly ownerId: string; readonly principal?: string | null }
+  | { readonly type: 'expire' }
+  | { readonly type: 'close' };
+
+export type TransitionRefusal = RecoveryRefusal | 'not_live' | 'not_due';
+
+/** `record` is the next state to write, or the input itself when nothing changes. */
+export type TransitionResult =
+  | { readonly ok: true; readonly record: SessionRecord; readonly changed: boolean }
+  | { readonly ok: false; readonly reason: TransitionRefusal };
+
+/** What the sweep does with a due record. */
+export type SweepAction = 'expire' | 'delete' | 'none';
+
+/** initialize: (none) → active. */
+export function createRecord(input: InitializeInput, now: number, policy: LifecyclePolicy): SessionRecord {
+  return {
+    id: input.id,
+    status: 'active',
+    version: 1,
+    principal: input.principal ?? null,
+    ownerId: input.ownerId,
+    createdAt: now,
+    lastHeartbeatAt: now,
+    disconnectedAt: null,
+    graceExpiresAt: null,
+    recoveryAttempts: 0,
+    recoveredAt: null,
+    endedAt: null,
+    dueAt: activeDueAt(now, policy),
+    workingDirectory: input.workingDirectory ?? null,
+    metadata: input.metadata ?? null,
+    initializeParams: input.initializeParams ?? null,
+  };
+}
+
+/** heartbeat keeps an active session's deadline this far ahead of its last heartbeat. */
+export function activeDueAt(lastHeartbeatAt: number, policy: LifecyclePolicy): number {
+  return lastHeartbeatAt + Math.max(policy.staleAfterMs, policy.gracePeriodMs);
+}
+
+/** Active, but its owner stopped heartbeating: it crashed or hangs. */
+export function isStale(record: SessionRecord, now: number, policy: LifecyclePolicy): boolean {
+  return record.status === 'active' && now - record.lastHeartbeatAt >= policy.staleAfterMs;
+}
+
+/** The instant recovery stops being possible, or null for a session that is not recoverable by time. */
+export function graceDeadline(record: SessionRecord, policy: LifecyclePolicy): number | null {
+  if (record.status === 'disconnected') return record.graceExpiresAt;
+  if (record.status === 'active') return activeDueAt(record.lastHeartbeatAt, policy);
+  return null;
+}
+
+/** Whether `recover` would succeed now; the reason when not. Same rules `transition` applies. */
+export function recoveryRefusal(
+  record: SessionRecord | undefined,
+  principal: string | null | undefined,
+  now: number,
+  policy: LifecyclePolicy,
+): RecoveryRefusal | null {
+  if (!record) return 'not_found';
+  // A caller with the wrong principal learns nothing more about the session.
+  if ((record.principal ?? null) !== (principal ?? null)) return 'principal_mismatch';
+  if (record.status === 'closed') return 'closed';
+  if (record.status === 'expired') return 'expired';
+  if (record.status === 'active' && !isStale(record, now, policy)) return 'still_active';
+  const deadline = graceDeadline(record, policy);
+  if (deadline === null || now >= deadline) return 'grace_expired';
+  if (record.recoveryAttempts >= policy.maxRecoveryAttempts) return 'attempts_exhausted';
+  return null;
+}
+
+/** A live, fresh session another instance holds may be served here without counting a recovery. */
+export function canAttach(
+  record: SessionRecord | undefined,
+  principal: string | null | undefined,
+  now: number,
+  policy: LifecyclePolicy,
+): record is SessionRecord {
+  return (
+    record !== undefined &&
+    (record.principal ?? null) === (principal ?? null) &&
+    record.status === 'active' &&
+    !isStale(record, now, policy)
+  );
+}
+
+export function sweepAction(record: SessionRecord, now: number, policy: LifecyclePolicy): SweepAction {
+  switch (record.status) {
+    case 'active':
+    case 'disconnected': {
+      const deadline = graceDeadline(record, policy);
+      const stale = record.status === 'disconnected' || isStale(record, now, policy);
+      return stale && deadline !== null && now >= deadline ? 'expire' : 'none';
+    }
+    case 'expired':
+    case 'closed':
+      return record.endedAt !== null && now >= record.endedAt + policy.tombstoneMs ? 'delete' : 'none';
+  }
+}
+
+/** The next record for `event`, or why the event is refused. Pure. */
+export function transition(
+  record: SessionRecord,
+  event: LifecycleEvent,
+  now: number,
+  policy: LifecyclePolicy,
+): TransitionResult {
+  const next = (patch: Partial<SessionRecord>): TransitionResult => ({
+    ok: true,
+    changed: true,
+    record: { ...record, ...patch, version: record.version + 1 },
+  });
+  const same: TransitionResult = { ok: true, changed: false, record };
+
+  switch (event.type) {
+    case 'disconnect': {
+      if (record.status === 'disconnected') return same;
+      if (record.status !== 'active') return { ok: false, reason: 'not_live' };
+      const graceExpiresAt = now + policy.gracePeriodMs;
+      return next({ status: 'disconnected', disconnectedAt: now, graceExpiresAt, dueAt: graceExpiresAt });
+    }
+    case 'recover': {
+      const refusal = recoveryRefusal(record, event.principal, now, policy);
+      if (refusal) return { ok: false, reason: refusal };
+      return next({
+        status: 'active',
+        ownerId: event.ownerId,
+        lastHeartbeatAt: now,
+        disconnectedAt: null,
+        graceExpiresAt: null,
+        recoveryAttempts: record.recoveryAttempts + 1,
+        recoveredAt: now,
+        dueAt: activeDueAt(now, policy),
+      });
+    }
+    case 'expire': {
+      if (sweepAction(record, now, policy) !== 'expire') return { ok: false, reason: 'not_due' };
+      return next({ status: 'expired', endedAt: now, dueAt: now + policy.tombstoneMs });
+    }
+    case 'close': {
+      if (record.status === 'closed') return same;
+      return next({ status: 'closed', endedAt: now, dueAt: now + policy.tombstoneMs });
+    }
+  }
+}

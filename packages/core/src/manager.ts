@@ -1,0 +1,576 @@
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import {
+  ConflictError,
+  InvalidArgumentError,
+  type McpSessionsError,
+  type RecoveryRefusal,
+  RecoveryRefusedError,
+  SessionNotFoundError,
+  SessionNotLiveError,
+} from './errors';
+import { assertName, assertSessionId, generateSessionId } from './ids';
+import { encodeJson, type JsonObject, type JsonValue } from './json';
+import {
+  activeDueAt,
+  canAttach,
+  createRecord,
+  type LifecycleEvent,
+  type LifecyclePolicy,
+  recoveryRefusal,
+  sweepAction,
+  type TransitionRefusal,
+  transition,
+} from './lifecycle';
+import {
+  CLEANUP_JITTER,
+  type Clock,
+  DEFAULT_CLEANUP_BATCH_SIZE,
+  DEFAULT_CLEANUP_INTERVAL_MS,
+  DEFAULT_GRACE_PERIOD_MS,
+  DEFAULT_HEARTBEAT_BATCH_SIZE,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_MAX_CAS_RETRIES,
+  DEFAULT_MAX_RECOVERY_ATTEMPTS,
+  DEFAULT_STALE_AFTER_HEARTBEATS,
+  DEFAULT_SWEEP_LEASE_MS,
+  DEFAULT_TOMBSTONE_MS,
+  type Logger,
+  silentLogger,
+  systemClock,
+} from './options';
+import {
+  type AgentStateEntry,
+  LIVE_STATUSES,
+  type SessionRecord,
+  type SessionStatus,
+  type SessionStore,
+} from './store';
+
+export interface SessionManagerOptions {
+  store: SessionStore;
+  /** How long a disconnected session may be recovered. Default 10 minutes. */
+  gracePeriodMs?: number;
+  /** One timer touches every session this instance holds, this often. Default 30 s. */
+  heartbeatIntervalMs?: number;
+  /** Default 3. */
+  maxRecoveryAttempts?: number;
+  /** Sweep of expired sessions and state, jittered ±20%. Default 5 minutes; 0 turns it off. */
+  cleanupIntervalMs?: number;
+  /** An active session without heartbeat this long is treated as disconnected. Default 3 heartbeats. */
+  staleAfterMs?: number;
+  /** How long expired and closed records stay as tombstones. Default 1 hour. */
+  tombstoneMs?: number;
+  heartbeatBatchSize?: number;
+  cleanupBatchSize?: number;
+  /** Start the heartbeat and cleanup timers. Default true; tests drive `tick()` by hand instead. */
+  timers?: boolean;
+  clock?: Clock;
+  logger?: Logger;
+  /** Names this process in records (`ownerId`) and logs. Default `hostname:pid:random`. */
+  instanceId?: string;
+}
+
+export interface InitializeOptions {
+  principal?: string | null;
+  workingDirectory?: string | null;
+  metadata?: JsonObject | null;
+  /** The client's `initialize` params, kept so another instance can rebuild the session. */
+  initializeParams?: JsonObject | null;
+}
+
+export interface PrincipalOptions {
+  /** The authenticated subject making the request; must equal the session's. */
+  principal?: string | null;
+}
+
+export type RecoveryCheck = { ok: true } | { ok: false; reason: RecoveryRefusal };
+
+export type SaveStateOptions =
+  | { ttlMs?: number; expiresAt?: never }
+  | { expiresAt?: number | Date; ttlMs?: never };
+
+export interface CleanupResult {
+  /** Sessions moved to expired (their state and events deleted). */
+  expired: number;
+  /** Tombstones deleted. */
+  deleted: number;
+  /** Agent-state entries past their own expiry, deleted. */
+  stateEntriesPurged: number;
+}
+
+export interface SessionPage {
+  sessions: SessionRecord[];
+  /** Pass to the next call; absent on the last page. */
+  nextCursor?: string;
+}
+
+export interface ResumeResult {
+  record: SessionRecord;
+  /** `attached`: the session was active and fresh elsewhere; no recovery counted. */
+  mode: 'attached' | 'recovered';
+}
+
+export interface SessionManagerEvents {
+  initialized: [record: SessionRecord];
+  disconnected: [record: SessionRecord];
+  recovered: [record: SessionRecord];
+  expired: [record: SessionRecord];
+  closed: [record: SessionRecord];
+  /** A session this instance held is no longer active in the store (closed or expired elsewhere). */
+  lost: [sessionId: string];
+  /** A background heartbeat or cleanup failed. Without a listener it goes to the logger. */
+  error: [error: Error];
+}
+
+/**
+ * Keeps MCP sessions alive across reconnects, restarts and instances, over any `SessionStore`.
+ *
+ * @example
+ * ```ts
+ * const manager = new SessionManager({ store: new SqliteSessionStore({ filename: 'sessions.db' }) });
+ * await manager.initialize(sessionId, { principal: user.id });
+ * await manager.saveAgentState('planner', sessionId, 'plan', { step: 2 }, { ttlMs: 3_600_000 });
+ * // ...after a restart, on any instance:
+ * await manager.recover(sessionId, { principal: user.id });
+ * await manager.loadAgentState('planner', sessionId, 'plan'); // { step: 2 }
+ * ```
+ */
+export class SessionManager extends EventEmitter<SessionManagerEvents> {
+  readonly store: SessionStore;
+  readonly instanceId: string;
+  readonly policy: LifecyclePolicy;
+  readonly heartbeatIntervalMs: number;
+  readonly cleanupIntervalMs: number;
+  private readonly heartbeatBatchSize: number;
+  private readonly cleanupBatchSize: number;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  /** Sessions this instance serves; the heartbeat tick touches exactly these. */
+  private readonly held = new Set<string>();
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private cleanupTimer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> = Promise.resolve();
+  private ticking: Promise<number> | undefined;
+  private sweeping: Promise<CleanupResult> | undefined;
+  private disposed = false;
+
+  constructor(options: SessionManagerOptions) {
+    super();
+    this.store = options.store;
+    this.heartbeatIntervalMs = positive(
+      'heartbeatIntervalMs',
+      options.heartbeatIntervalMs,
+      DEFAULT_HEARTBEAT_INTERVAL_MS,
+    );
+    this.cleanupIntervalMs = nonNegative(
+      'cleanupIntervalMs',
+      options.cleanupIntervalMs,
+      DEFAULT_CLEANUP_INTERVAL_MS,
+    );
+    this.policy = {
+      gracePeriodMs: positive('gracePeriodMs', options.gracePeriodMs, DEFAULT_GRACE_PERIOD_MS),
+      maxRecoveryAttempts: nonNegative(
+        'maxRecoveryAttempts',
+        options.maxRecoveryAttempts,
+        DEFAULT_MAX_RECOVERY_ATTEMPTS,
+      ),
+      staleAfterMs: positive(
+        'staleAfterMs',
+        options.staleAfterMs,
+        this.heartbeatIntervalMs * DEFAULT_STALE_AFTER_HEARTBEATS,
+      ),
+      tombstoneMs: nonNegative('tombstoneMs', options.tombstoneMs, DEFAULT_TOMBSTONE_MS),
+    };
+    if (this.policy.staleAfterMs <= this.heartbeatIntervalMs) {
+      throw new InvalidArgumentError('staleAfterMs', 'must be longer than heartbeatIntervalMs');
+    }
+    this.heartbeatBatchSize = positive(
+      'heartbeatBatchSize',
+      options.heartbeatBatchSize,
+      DEFAULT_HEARTBEAT_BATCH_SIZE,
+    );
+    this.cleanupBatchSize = positive(
+      'cleanupBatchSize',
+      options.cleanupBatchSize,
+      DEFAULT_CLEANUP_BATCH_SIZE,
+    );
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger ?? silentLogger;
+    this.instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${generateSessionId().slice(0, 6)}`;
+    if (options.timers !== false) this.startTimers();
+  }
+
+  /** Ids of the sessions this instance currently serves and heartbeats. */
+  get heldSessionIds(): ReadonlySet<string> {
+    return this.held;
+  }
+
+  /** initialize: (none) → active, held by this instance. Throws `SessionExistsError` for a taken id. */
+  async initialize(sessionId: string, options: InitializeOptions = {}): Promise<SessionRecord> {
+    this.assertUsable();
+    assertSessionId(sessionId);
+    if (options.metadata) encodeJson(options.metadata);
+    if (options.initializeParams) encodeJson(options.initializeParams);
+    const record = createRecord(
+      { ...options, id: sessionId, ownerId: this.instanceId },
+      this.clock.now(),
+      this.policy,
+    );
+    await this.store.insert(record);
+    this.held.add(sessionId);
+    this.log('info', 'session initialized', record);
+    this.emit('initialized', record);
+    return record;
+  }
+
+  /** Extends an active session's deadline now (the timer does this for held sessions). */
+  async heartbeat(sessionId: string): Promise<void> {
+    this.assertUsable();
+    assertSessionId(sessionId);
+    const now = this.clock.now();
+    const touched = await this.store.touch([sessionId], { now, dueAt: activeDueAt(now, this.policy) });
+    if (touched.length === 0) {
+      const record = await this.store.get(sessionId);
+      if (!record) throw new SessionNotFoundError(sessionId);
+      throw new SessionNotLiveError(sessionId, record.status);
+    }
+  }
+
+  /** disconnect: active → disconnected; the grace period starts now. Idempotent. */
+  async markDisconnected(sessionId: string): Promise<SessionRecord> {
+    this.assertUsable();
+    assertSessionId(sessionId);
+    const { record, changed } = await this.apply(sessionId, { type: 'disconnect' });
+    this.held.delete(sessionId);
+    if (changed) {
+      this.log('info', 'session disconnected', record);
+      this.emit('disconnected', record);
+    }
+    return record;
+  }
+
+  /** Whether `recover` would succeed now. A hint only: `recover` decides atomically. */
+  async canRecover(sessionId: string, options: PrincipalOptions = {}): Promise<RecoveryCheck> {
+    this.assertUsable();
+    assertSessionId(sessionId);
+    const record = await this.store.get(sessionId);
+    const reason = recoveryRefusal(record, options.principal, this.clock.now(), this.policy);
+    return reason ? { ok: false, reason } : { ok: true };
+  }
+
+  /**
+   * recover: disconnected (or stale) within grace → active, held here, one attempt counted.
+   * Atomic check-and-claim: of many concurrent calls on any instances exactly one wins.
+   * Throws `RecoveryRefusedError` with the reason otherwise.
+   */
+  async recover(sessionId: string, options: PrincipalOptions = {}): Promise<SessionRecord> {
+    this.assertUsable();
+    assertSessionId(sessionId);
+    const event: LifecycleEvent = { type: 'recover', ownerId: this.instanceId, principal: options.principal };
+    const { record } = await this.apply(sessionId, event);
+    this.held.add(sessionId);
+    this.log('info', 'session recovered', record);
+    this.emit('recovered', record);
+    return record;
+  }
+
+  /**
+   * What a request for a session not held here does: attach without counting when the session
+   * is active and fresh (another instance serves it, as behind a round-robin balancer), else
+   * `recover`. Either way this instance then holds and heartbeats it.
+   */
+  async resume(sessionId: string, options: PrincipalOptions = {}): Promise<ResumeResult> {
+    this.assertUsable();
+    assertSessionId(sessionId);
+    const record = await this.store.get(sessionId);
+    if (canAttach(record, options.principal, this.clock.now(), this.policy)) {
+      this.held.add(sessionId);
+      return { record, mode: 'attached' };
+    }
+    return { record: await this.recover(sessionId, options), mode: 'recovered' };
+  }
+
+  /** close: any → closed; state and events deleted now, the record kept as a tombstone. */
+  async close(sessionId: string): Promise<SessionRecord> {
+    this.assertUsable();
+    assertSessionId(sessionId);
+    const { record, changed } = await this.apply(sessionId, { type: 'close' });
+    this.held.delete(sessionId);
+    if (changed) {
+      await this.store.purgeSessionData(sessionId);
+      this.log('info', 'session closed', record);
+      this.emit('closed', record);
+    }
+    return record;
+  }
+
+  async getSession(sessionId: string): Promise<SessionRecord | undefined> {
+    assertSessionId(sessionId);
+    return this.store.get(sessionId);
+  }
+
+  /** Live (active and disconnected) sessions, most recent heartbeat first, a keyset page at a time. */
+  async getActiveSessions(
+    options: { limit?: number; cursor?: string; statuses?: readonly SessionStatus[] } = {},
+  ): Promise<SessionPage> {
+    const limit = positive('limit', options.limit, 100);
+    const sessions = await this.store.list({
+      statuses: options.statuses ?? LIVE_STATUSES,
+      limit,
+      after: options.cursor === undefined ? undefined : decodeCursor(options.cursor),
+    });
+    const last = sessions.length === limit ? sessions[sessions.length - 1] : undefined;
+    return last ? { sessions, nextCursor: encodeCursor(last) } : { sessions };
+  }
+
+  /**
+   * Saves `value` for `(agentId, sessionId, key)`. Rejects what JSON cannot round-trip with
+   * `InvalidValueError` before anything is written; `SessionNotFoundError` unless the session is live.
+   */
+  async saveAgentState(
+    agentId: string,
+    sessionId: string,
+    key: string,
+    value: JsonValue,
+    options: SaveStateOptions = {},
+  ): Promise<void> {
+    this.assertUsable();
+    assertName('agentId', agentId);
+    assertSessionId(sessionId);
+    assertName('key', key);
+    encodeJson(value);
+    const now = this.clock.now();
+    await this.store.setState({
+      sessionId,
+      agentId,
+      key,
+      value,
+      updatedAt: now,
+      expiresAt: expiry(options, now),
+    });
+  }
+
+  /** The saved value, or `undefined` when there is none or it expired. */
+  async loadAgentState(agentId: string, sessionId: string, key: string): Promise<JsonValue | undefined> {
+    assertName('agentId', agentId);
+    assertSessionId(sessionId);
+    assertName('key', key);
+    const entry = await this.store.getState({ sessionId, agentId, key }, this.clock.now());
+    return entry?.value;
+  }
+
+  async deleteAgentState(agentId: string, sessionId: string, key: string): Promise<boolean> {
+    assertName('agentId', agentId);
+    assertSessionId(sessionId);
+    assertName('key', key);
+    return this.store.deleteState({ sessionId, agentId, key });
+  }
+
+  async listAgentState(sessionId: string, agentId?: string): Promise<AgentStateEntry[]> {
+    assertSessionId(sessionId);
+    if (agentId !== undefined) assertName('agentId', agentId);
+    return this.store.listState(sessionId, agentId, this.clock.now());
+  }
+
+  /**
+   * One heartbeat tick: touches every held session in batches of `heartbeatBatchSize`; sessions
+   * the store no longer has active are dropped and reported as `lost`. Returns how many were touched.
+   * Overlapping calls share one run.
+   */
+  tick(): Promise<number> {
+    this.ticking ??= this.track(this.runTick()).finally(() => {
+      this.ticking = undefined;
+    });
+    return this.ticking;
+  }
+
+  /**
+   * The sweep: expires disconnected and stale sessions past grace (deleting their state and
+   * events), deletes tombstones past `tombstoneMs`, purges agent state past its own expiry.
+   * Due records are claimed through the store's index, so instances sweeping at once never
+   * expire a session twice. Overlapping calls share one run.
+   */
+  cleanupExpired(): Promise<CleanupResult> {
+    this.sweeping ??= this.track(this.runCleanup()).finally(() => {
+      this.sweeping = undefined;
+    });
+    return this.sweeping;
+  }
+
+  /** Stops the timers and waits for a running tick or sweep. Closes nothing: the store is the caller's. */
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.cleanupTimer);
+    this.heartbeatTimer = this.cleanupTimer = undefined;
+    await this.running.catch(() => undefined);
+    this.held.clear();
+  }
+
+  // --- Internal helpers ---
+
+  private startTimers(): void {
+    this.heartbeatTimer = setInterval(
+      () => this.background(this.tick(), 'heartbeat'),
+      this.heartbeatIntervalMs,
+    );
+    this.heartbeatTimer.unref();
+    if (this.cleanupIntervalMs > 0) this.scheduleCleanup();
+  }
+
+  private scheduleCleanup(): void {
+    const jitter = 1 - CLEANUP_JITTER + Math.random() * 2 * CLEANUP_JITTER;
+    this.cleanupTimer = setTimeout(() => {
+      this.background(this.cleanupExpired(), 'cleanup').finally(() => {
+        if (!this.disposed) this.scheduleCleanup();
+      });
+    }, this.cleanupIntervalMs * jitter);
+    this.cleanupTimer.unref();
+  }
+
+  private async runTick(): Promise<number> {
+    if (this.held.size === 0) return 0;
+    const now = this.clock.now();
+    const patch = { now, dueAt: activeDueAt(now, this.policy) };
+    const ids = [...this.held];
+    let touched = 0;
+    for (let i = 0; i < ids.length; i += this.heartbeatBatchSize) {
+      const batch = ids.slice(i, i + this.heartbeatBatchSize);
+      const hit = await this.store.touch(batch, patch);
+      touched += hit.length;
+      if (hit.length === batch.length) continue;
+      const alive = new Set(hit);
+      for (const id of batch) {
+        if (alive.has(id)) continue;
+        this.held.delete(id);
+        this.logger.warn('held session is no longer active in the store', { sessionId: id });
+        this.emit('lost', id);
+      }
+    }
+    return touched;
+  }
+
+  private async runCleanup(): Promise<CleanupResult> {
+    const result: CleanupResult = { expired: 0, deleted: 0, stateEntriesPurged: 0 };
+    const now = this.clock.now();
+    for (;;) {
+      const due = await this.store.claimDue({
+        now,
+        limit: this.cleanupBatchSize,
+        leaseMs: DEFAULT_SWEEP_LEASE_MS,
+      });
+      for (const record of due) {
+        const action = sweepAction(record, now, this.policy);
+        if (action === 'delete') {
+          if (await this.store.delete(record.id)) result.deleted++;
+        } else if (action === 'expire') {
+          const next = transition(record, { type: 'expire' }, now, this.policy);
+          // A lost compare-and-set means another writer (a recovery) got there first: not ours.
+          if (!next.ok || !(await this.store.compareAndSet(next.record, record.version))) continue;
+          await this.store.purgeSessionData(record.id);
+          this.held.delete(record.id);
+          result.expired++;
+          this.log('info', 'session expired', next.record);
+          this.emit('expired', next.record);
+        }
+      }
+      if (due.length < this.cleanupBatchSize) break;
+    }
+    result.stateEntriesPurged = await this.store.purgeExpiredState(now);
+    if (result.expired + result.deleted + result.stateEntriesPurged > 0) {
+      this.logger.info('cleanup', { ...result });
+    }
+    return result;
+  }
+
+  /** Read, decide with the pure lifecycle, compare-and-set; again on a lost race. */
+  private async apply(
+    sessionId: string,
+    event: LifecycleEvent,
+  ): Promise<{ record: SessionRecord; changed: boolean }> {
+    for (let attempt = 0; attempt < DEFAULT_MAX_CAS_RETRIES; attempt++) {
+      const current = await this.store.get(sessionId);
+      if (!current) {
+        if (event.type === 'recover') throw new RecoveryRefusedError(sessionId, 'not_found');
+        throw new SessionNotFoundError(sessionId);
+      }
+      const result = transition(current, event, this.clock.now(), this.policy);
+      if (!result.ok) throw refusalError(sessionId, current, result.reason);
+      if (!result.changed) return { record: current, changed: false };
+      if (await this.store.compareAndSet(result.record, current.version)) {
+        return { record: result.record, changed: true };
+      }
+    }
+    throw new ConflictError(sessionId, DEFAULT_MAX_CAS_RETRIES);
+  }
+
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.running = Promise.allSettled([this.running, work]);
+    return work;
+  }
+
+  private background(work: Promise<unknown>, what: string): Promise<void> {
+    return work.then(
+      () => undefined,
+      (error: unknown) => {
+        const err = error instanceof Error ? error : new Error(String(error));
+        if (this.listenerCount('error') > 0) this.emit('error', err);
+        else
+          this.logger.error(`${what} failed`, { error: err, code: (err as Partial<McpSessionsError>).code });
+      },
+    );
+  }
+
+  private assertUsable(): void {
+    if (this.disposed) throw new InvalidArgumentError('manager', 'disposed');
+  }
+
+  private log(level: 'info', message: string, record: SessionRecord): void {
+    this.logger[level](message, {
+      sessionId: record.id,
+      status: record.status,
+      recoveryAttempts: record.recoveryAttempts,
+      instanceId: this.instanceId,
+    });
+  }
+}
+
+function refusalError(sessionId: string, record: SessionRecord, reason: TransitionRefusal): McpSessionsError {
+  if (reason === 'not_live' || reason === 'not_due') return new SessionNotLiveError(sessionId, record.status);
+  return new RecoveryRefusedError(sessionId, reason);
+}
+
+function expiry(options: SaveStateOptions, now: number): number | null {
+  if (options.ttlMs !== undefined) return now + positive('ttlMs', options.ttlMs, 0);
+  if (options.expiresAt === undefined) return null;
+  const at = options.expiresAt instanceof Date ? options.expiresAt.getTime() : options.expiresAt;
+  if (!Number.isFinite(at)) throw new InvalidArgumentError('expiresAt', 'must be a valid time');
+  return at;
+}
+
+function encodeCursor(record: SessionRecord): string {
+  return Buffer.from(JSON.stringify([record.lastHeartbeatAt, record.id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { lastHeartbeatAt: number; id: string } {
+  try {
+    const [lastHeartbeatAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
+    if (typeof lastHeartbeatAt === 'number' && typeof id === 'string') return { lastHeartbeatAt, id };
+  } catch {
+    // fall through to the typed error below
+  }
+  throw new InvalidArgumentError('cursor', 'not a cursor returned by getActiveSessions');
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(name, 'must be a positive number');
+  return v;
+}
+
+function nonNegative(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isFinite(v) || v < 0) throw new InvalidArgumentError(name, 'must be zero or more');
+  return v;
+}

@@ -1,0 +1,192 @@
+/**
+ * The store contract: what an adapter implements. Three facets (session records, agent state,
+ * event log) on one object. Adapters persist; every lifecycle decision is made in core.
+ *
+ * Rules every adapter keeps (the conformance suite checks each):
+ * - Times are epoch milliseconds chosen by the caller (`now` arguments); a store never reads
+ *   its own clock to decide what is expired, so tests move an injected clock instead of sleeping.
+ * - Every write to a record sets `version` (compareAndSet: to `next.version`; touch and
+ *   claimDue: to `version + 1`), so a compare-and-set based on an older read always fails.
+ * - Values cross the boundary as `JsonValue`; adapters serialise with `encodeJson` (which
+ *   rejects what cannot round-trip before anything is written) and never hand out a reference
+ *   a caller could mutate.
+ * - Driver errors are wrapped: unreachable backend → `StoreUnavailableError`, anything else →
+ *   `StoreError`, the original as `cause`. Nothing is swallowed.
+ */
+import type { JsonObject, JsonValue } from './json';
+
+export type SessionStatus = 'active' | 'disconnected' | 'expired' | 'closed';
+
+/** Statuses of a session that may still be used or recovered. */
+export const LIVE_STATUSES: readonly SessionStatus[] = ['active', 'disconnected'];
+
+export interface SessionRecord {
+  readonly id: string;
+  readonly status: SessionStatus;
+  /** Starts at 1; every write sets a higher value. The compare-and-set token. */
+  readonly version: number;
+  /** Who the session belongs to (an auth subject), or null for unauthenticated sessions. */
+  readonly principal: string | null;
+  /** `instanceId` of the manager that last initialized or recovered it. Informational. */
+  readonly ownerId: string | null;
+  readonly createdAt: number;
+  readonly lastHeartbeatAt: number;
+  readonly disconnectedAt: number | null;
+  /** Set on disconnect: recovery is allowed before this instant. */
+  readonly graceExpiresAt: number | null;
+  readonly recoveryAttempts: number;
+  readonly recoveredAt: number | null;
+  /** When the session became expired or closed. */
+  readonly endedAt: number | null;
+  /**
+   * When the sweep must next look at this record: end of grace (disconnected, or active
+   * without heartbeats), end of tombstone (expired, closed). Always set; stores index it.
+   */
+  readonly dueAt: number;
+  readonly workingDirectory: string | null;
+  readonly metadata: JsonObject | null;
+  /** The client's `initialize` request params (protocolVersion, capabilities, clientInfo). */
+  readonly initializeParams: JsonObject | null;
+}
+
+/** Keyset position for `list`: the last record of the previous page. */
+export interface ListAfter {
+  readonly lastHeartbeatAt: number;
+  readonly id: string;
+}
+
+export interface ListQuery {
+  /** Only records with one of these statuses. */
+  readonly statuses: readonly SessionStatus[];
+  readonly limit: number;
+  /** Records strictly after this position in the order. */
+  readonly after?: ListAfter;
+}
+
+export interface TouchPatch {
+  readonly now: number;
+  /** The new `dueAt` of every touched record. */
+  readonly dueAt: number;
+}
+
+export interface ClaimDueQuery {
+  readonly now: number;
+  readonly limit: number;
+  /** Claimed records get `dueAt = now + leaseMs`, so concurrent sweepers skip them. */
+  readonly leaseMs: number;
+}
+
+export interface AgentStateEntry {
+  readonly sessionId: string;
+  readonly agentId: string;
+  readonly key: string;
+  readonly value: JsonValue;
+  readonly updatedAt: number;
+  /** Absolute expiry (epoch ms), or null for none. */
+  readonly expiresAt: number | null;
+}
+
+export interface AgentStateKey {
+  readonly sessionId: string;
+  readonly agentId: string;
+  readonly key: string;
+}
+
+export interface EventEntry {
+  readonly sessionId: string;
+  readonly streamId: string;
+  /** Position in the session's log: > 0, strictly increasing per session, never reused. */
+  readonly seq: number;
+  readonly message: JsonValue;
+  readonly createdAt: number;
+}
+
+export interface AppendEvent {
+  readonly sessionId: string;
+  readonly streamId: string;
+  readonly message: JsonValue;
+  readonly createdAt: number;
+}
+
+export interface ReadEventsQuery {
+  readonly sessionId: string;
+  /** Events with `seq` greater than this. */
+  readonly afterSeq: number;
+  /** Only this stream's events, when given. */
+  readonly streamId?: string;
+  readonly limit?: number;
+}
+
+export interface TrimEventsQuery {
+  readonly sessionId: string;
+  /** Keep at most this many newest events. */
+  readonly maxEvents?: number;
+  /** Delete events created before this instant. */
+  readonly createdBefore?: number;
+}
+
+export interface StoreCapabilities {
+  /** compareAndSet, touch, claimDue and the cascades are atomic for every client of the backend. */
+  readonly atomic: boolean;
+  /** An acknowledged write survives a crash of the process (and of the server, as configured). */
+  readonly durable: boolean;
+  /** Several processes (instances) may share the store. */
+  readonly crossProcess: boolean;
+}
+
+export interface SessionStore {
+  /** A short name for logs and test titles, such as `sqlite` or `redis`. */
+  readonly name: string;
+  readonly capabilities: StoreCapabilities;
+
+  // --- Session records ---
+  /** Throws `SessionExistsError` when the id is taken (by any record, tombstones included). */
+  insert(record: SessionRecord): Promise<void>;
+  get(id: string): Promise<SessionRecord | undefined>;
+  /** Writes `next` if the stored version is `expectedVersion`; false when it is not (or no record). */
+  compareAndSet(next: SessionRecord, expectedVersion: number): Promise<boolean>;
+  /**
+   * Heartbeat for many records in one round trip: for each id whose record is `active`, sets
+   * `lastHeartbeatAt = now`, `dueAt`, `version + 1`. Returns the ids it touched.
+   */
+  touch(ids: readonly string[], patch: TouchPatch): Promise<string[]>;
+  /** Deletes the record with its agent state and events. False when there was none. */
+  delete(id: string): Promise<boolean>;
+  /** Keyset page ordered by `lastHeartbeatAt` descending, then `id` descending. Never OFFSET. */
+  list(query: ListQuery): Promise<SessionRecord[]>;
+  /**
+   * Records with `dueAt <= now`, earliest first, at most `limit`, found through an index.
+   * Atomically leases them (see `ClaimDueQuery`) so two sweepers do not take the same record.
+   * Returns them as stored after the lease (new `dueAt` and `version`).
+   */
+  claimDue(query: ClaimDueQuery): Promise<SessionRecord[]>;
+  /** Deletes the session's agent state and events, keeping the record (expired tombstone). */
+  purgeSessionData(id: string): Promise<void>;
+
+  // --- Agent state ---
+  /**
+   * Upsert. Throws `SessionNotFoundError` unless a record with `sessionId` exists and is live
+   * (`active` or `disconnected`), checked atomically with the write: no state outlives its session.
+   */
+  setState(entry: AgentStateEntry): Promise<void>;
+  /** The entry, unless missing or `expiresAt <= now`. */
+  getState(key: AgentStateKey, now: number): Promise<AgentStateEntry | undefined>;
+  deleteState(key: AgentStateKey): Promise<boolean>;
+  /** Unexpired entries of a session (of one agent, when given), ordered by agentId then key. */
+  listState(sessionId: string, agentId: string | undefined, now: number): Promise<AgentStateEntry[]>;
+  /** Deletes entries with `expiresAt <= now` through an index; returns how many. */
+  purgeExpiredState(now: number): Promise<number>;
+
+  // --- Event log (MCP resumability) ---
+  /** Appends and returns the new event's `seq`. Throws `SessionNotFoundError` as `setState` does. */
+  appendEvent(event: AppendEvent): Promise<number>;
+  /** Events of one session after a position, in `seq` order. Never another session's. */
+  readEvents(query: ReadEventsQuery): Promise<EventEntry[]>;
+  /** The stream an event belongs to, if that event is still stored. */
+  getEventStream(sessionId: string, seq: number): Promise<string | undefined>;
+  /** Returns how many events were deleted. */
+  trimEvents(query: TrimEventsQuery): Promise<number>;
+
+  /** Releases what the store opened itself; leaves a client or pool passed in by the user open. */
+  close(): Promise<void>;
+}
