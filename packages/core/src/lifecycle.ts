@@ -9,7 +9,7 @@
  */
 import type { RecoveryRefusal } from './errors';
 import type { JsonObject } from './json';
-import type { SessionRecord } from './store';
+import type { SessionRecord, TouchPatch } from './store';
 
 export interface LifecyclePolicy {
   /** How long a disconnected (or stale) session may be recovered. */
@@ -71,6 +71,11 @@ export function createRecord(input: InitializeInput, now: number, policy: Lifecy
 /** heartbeat keeps an active session's deadline this far ahead of its last heartbeat. */
 export function activeDueAt(lastHeartbeatAt: number, policy: LifecyclePolicy): number {
   return lastHeartbeatAt + Math.max(policy.staleAfterMs, policy.gracePeriodMs);
+}
+
+/** heartbeat: active → active. What `touch` writes: the heartbeat instant and the deadline it pushes out. */
+export function heartbeatPatch(now: number, policy: LifecyclePolicy): TouchPatch {
+  return { now, dueAt: activeDueAt(now, policy) };
 }
 
 /** Active, but its owner stopped heartbeating: it crashed or hangs. */

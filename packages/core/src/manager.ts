@@ -12,9 +12,9 @@ import {
 import { assertName, assertSessionId, generateSessionId } from './ids';
 import { encodeJson, type JsonObject, type JsonValue } from './json';
 import {
-  activeDueAt,
   canAttach,
   createRecord,
+  heartbeatPatch,
   type LifecycleEvent,
   type LifecyclePolicy,
   recoveryRefusal,
@@ -229,7 +229,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     this.assertUsable();
     assertSessionId(sessionId);
     const now = this.clock.now();
-    const touched = await this.store.touch([sessionId], { now, dueAt: activeDueAt(now, this.policy) });
+    const touched = await this.store.touch([sessionId], heartbeatPatch(now, this.policy));
     if (touched.length === 0) {
       const record = await this.store.get(sessionId);
       if (!record) throw new SessionNotFoundError(sessionId);
@@ -431,8 +431,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
 
   private async runTick(): Promise<number> {
     if (this.held.size === 0) return 0;
-    const now = this.clock.now();
-    const patch = { now, dueAt: activeDueAt(now, this.policy) };
+    const patch = heartbeatPatch(this.clock.now(), this.policy);
     const ids = [...this.held];
     let touched = 0;
     for (let i = 0; i < ids.length; i += this.heartbeatBatchSize) {
