@@ -1,0 +1,190 @@
+/**
+ * The adapter's SQL, all of it: the schema (one constant, versioned) and every statement the
+ * store prepares. Table names carry the caller's prefix, validated to a plain identifier, so
+ * several apps can share one file.
+ */
+
+/** Bump when the schema changes, and add the step from the previous version to `MIGRATIONS`. */
+export const SCHEMA_VERSION = 1;
+
+/** Default table-name prefix: tables are `mcp_sessions_sessions`, `mcp_sessions_agent_state`, ... */
+export const DEFAULT_PREFIX = 'mcp_sessions_';
+
+const PREFIX = /^[A-Za-z_][A-Za-z0-9_]{0,47}$/;
+
+export function isValidPrefix(prefix: string): boolean {
+  return PREFIX.test(prefix);
+}
+
+/** Table names for a prefix. */
+export function tables(prefix: string) {
+  return {
+    meta: `${prefix}meta`,
+    sessions: `${prefix}sessions`,
+    state: `${prefix}agent_state`,
+    events: `${prefix}events`,
+  };
+}
+
+/**
+ * Version 1. Times are epoch milliseconds. `event_seq` is the per-session event counter: it
+ * lives on the session row and only grows, so trimmed seqs are never reused.
+ */
+export function schema(prefix: string): string {
+  const t = tables(prefix);
+  return `
+CREATE TABLE IF NOT EXISTS ${t.sessions} (
+  id                 TEXT    NOT NULL PRIMARY KEY,
+  status             TEXT    NOT NULL CHECK (status IN ('active', 'disconnected', 'expired', 'closed')),
+  version            INTEGER NOT NULL,
+  principal          TEXT,
+  owner_id           TEXT,
+  created_at         INTEGER NOT NULL,
+  last_heartbeat_at  INTEGER NOT NULL,
+  disconnected_at    INTEGER,
+  grace_expires_at   INTEGER,
+  recovery_attempts  INTEGER NOT NULL,
+  recovered_at       INTEGER,
+  ended_at           INTEGER,
+  due_at             INTEGER NOT NULL,
+  working_directory  TEXT,
+  metadata           TEXT,
+  initialize_params  TEXT,
+  event_seq          INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS ${prefix}sessions_by_status_heartbeat
+  ON ${t.sessions} (status, last_heartbeat_at, id);
+CREATE INDEX IF NOT EXISTS ${prefix}sessions_by_due ON ${t.sessions} (due_at, id);
+
+CREATE TABLE IF NOT EXISTS ${t.state} (
+  session_id  TEXT    NOT NULL,
+  agent_id    TEXT    NOT NULL,
+  key         TEXT    NOT NULL,
+  value       TEXT    NOT NULL,
+  updated_at  INTEGER NOT NULL,
+  expires_at  INTEGER,
+  PRIMARY KEY (session_id, agent_id, key)
+);
+CREATE INDEX IF NOT EXISTS ${prefix}agent_state_by_expiry
+  ON ${t.state} (expires_at) WHERE expires_at IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS ${t.events} (
+  session_id  TEXT    NOT NULL,
+  seq         INTEGER NOT NULL,
+  stream_id   TEXT    NOT NULL,
+  message     TEXT    NOT NULL,
+  created_at  INTEGER NOT NULL,
+  PRIMARY KEY (session_id, seq)
+);
+`;
+}
+
+/** Steps from version N-1 to N, keyed by N. Each runs inside the schema transaction. */
+export const MIGRATIONS: Readonly<Record<number, (prefix: string) => string>> = {};
+
+const RECORD_COLUMNS = `id, status, version, principal, owner_id, created_at, last_heartbeat_at,
+  disconnected_at, grace_expires_at, recovery_attempts, recovered_at, ended_at, due_at,
+  working_directory, metadata, initialize_params`;
+
+const LIVE = `('active', 'disconnected')`;
+
+/** The statements the store prepares once, by name. Positional parameters, documented inline. */
+export function statements(prefix: string) {
+  const t = tables(prefix);
+  return {
+    metaCreate: `CREATE TABLE IF NOT EXISTS ${t.meta} (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL)`,
+    metaGetVersion: `SELECT value FROM ${t.meta} WHERE key = 'schema_version'`,
+    metaSetVersion: `INSERT INTO ${t.meta} (key, value) VALUES ('schema_version', ?)
+      ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+
+    // --- Session records ---
+    insert: `INSERT INTO ${t.sessions} (${RECORD_COLUMNS})
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    get: `SELECT ${RECORD_COLUMNS} FROM ${t.sessions} WHERE id = ?`,
+    /** All record columns (as insert, minus id), then id, then the expected version. */
+    compareAndSet: `UPDATE ${t.sessions} SET status = ?, version = ?, principal = ?, owner_id = ?,
+      created_at = ?, last_heartbeat_at = ?, disconnected_at = ?, grace_expires_at = ?,
+      recovery_attempts = ?, recovered_at = ?, ended_at = ?, due_at = ?, working_directory = ?,
+      metadata = ?, initialize_params = ?
+      WHERE id = ? AND version = ?`,
+    /** (now, dueAt, id) */
+    touchOne: `UPDATE ${t.sessions} SET last_heartbeat_at = ?, due_at = ?, version = version + 1
+      WHERE id = ? AND status = 'active'`,
+    /**
+     * (now, dueAt, JSON array of ids): a whole heartbeat batch in one statement. `+status` keeps
+     * the planner on the primary key (one lookup per id) instead of walking every active row.
+     */
+    touchMany: `UPDATE ${t.sessions} SET last_heartbeat_at = ?, due_at = ?, version = version + 1
+      WHERE id IN (SELECT value FROM json_each(?)) AND +status = 'active'
+      RETURNING id`,
+    deleteRecord: `DELETE FROM ${t.sessions} WHERE id = ?`,
+    /** (now, limit): earliest due first; id breaks ties so the order is total. */
+    selectDue: `SELECT ${RECORD_COLUMNS} FROM ${t.sessions} WHERE due_at <= ?
+      ORDER BY due_at, id LIMIT ?`,
+    /** (dueAt, id) */
+    lease: `UPDATE ${t.sessions} SET due_at = ?, version = version + 1 WHERE id = ?`,
+
+    // --- Agent state ---
+    /**
+     * (sessionId, agentId, key, value, updatedAt, expiresAt, sessionId): writes only while the
+     * session is live, in the same statement that checks it.
+     */
+    setState: `INSERT INTO ${t.state} (session_id, agent_id, key, value, updated_at, expires_at)
+      SELECT ?, ?, ?, ?, ?, ?
+      WHERE EXISTS (SELECT 1 FROM ${t.sessions} WHERE id = ? AND status IN ${LIVE})
+      ON CONFLICT (session_id, agent_id, key) DO UPDATE SET
+        value = excluded.value, updated_at = excluded.updated_at, expires_at = excluded.expires_at`,
+    /** (sessionId, agentId, key, now) */
+    getState: `SELECT agent_id, key, value, updated_at, expires_at FROM ${t.state}
+      WHERE session_id = ? AND agent_id = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)`,
+    /** (sessionId, agentId, key) */
+    deleteState: `DELETE FROM ${t.state} WHERE session_id = ? AND agent_id = ? AND key = ?`,
+    /** (sessionId, now) */
+    listState: `SELECT agent_id, key, value, updated_at, expires_at FROM ${t.state}
+      WHERE session_id = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY agent_id, key`,
+    /** (sessionId, agentId, now) */
+    listAgentState: `SELECT agent_id, key, value, updated_at, expires_at FROM ${t.state}
+      WHERE session_id = ? AND agent_id = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY key`,
+    /** (now) */
+    purgeExpiredState: `DELETE FROM ${t.state} WHERE expires_at IS NOT NULL AND expires_at <= ?`,
+    deleteSessionState: `DELETE FROM ${t.state} WHERE session_id = ?`,
+
+    // --- Event log ---
+    /** (sessionId): bumps the session's counter only while it is live; returns the new seq. */
+    nextSeq: `UPDATE ${t.sessions} SET event_seq = event_seq + 1
+      WHERE id = ? AND status IN ${LIVE} RETURNING event_seq`,
+    /** (sessionId, seq, streamId, message, createdAt) */
+    appendEvent: `INSERT INTO ${t.events} (session_id, seq, stream_id, message, created_at)
+      VALUES (?, ?, ?, ?, ?)`,
+    /** (sessionId, afterSeq, limit; -1 = none) */
+    readEvents: `SELECT stream_id, seq, message, created_at FROM ${t.events}
+      WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
+    /** (sessionId, afterSeq, streamId, limit) */
+    readStreamEvents: `SELECT stream_id, seq, message, created_at FROM ${t.events}
+      WHERE session_id = ? AND seq > ? AND stream_id = ? ORDER BY seq LIMIT ?`,
+    /** (sessionId, seq) */
+    getEventStream: `SELECT stream_id FROM ${t.events} WHERE session_id = ? AND seq = ?`,
+    /** (sessionId, createdBefore) */
+    trimByAge: `DELETE FROM ${t.events} WHERE session_id = ? AND created_at < ?`,
+    /** (sessionId, sessionId, maxEvents): everything at or below the (maxEvents+1)-th newest seq. */
+    trimByCount: `DELETE FROM ${t.events} WHERE session_id = ? AND seq <= (
+      SELECT seq FROM ${t.events} WHERE session_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)`,
+    deleteSessionEvents: `DELETE FROM ${t.events} WHERE session_id = ?`,
+  };
+}
+
+export type StatementName = keyof ReturnType<typeof statements>;
+
+/**
+ * `list` for `count` distinct statuses: one keyset branch per status, each reading at most
+ * `limit` rows off the (status, last_heartbeat_at, id) index, merged. Parameters per branch:
+ * (status[, afterHeartbeat, afterId], limit), then the outer limit.
+ */
+export function listSql(prefix: string, count: number, keyset: boolean): string {
+  const t = tables(prefix);
+  const after = keyset ? ' AND (last_heartbeat_at, id) < (?, ?)' : '';
+  const branch = `SELECT * FROM (SELECT ${RECORD_COLUMNS} FROM ${t.sessions}
+    WHERE status = ?${after} ORDER BY last_heartbeat_at DESC, id DESC LIMIT ?)`;
+  const branches = Array.from({ length: count }, () => branch).join('\nUNION ALL\n');
+  return `${branches}\nORDER BY last_heartbeat_at DESC, id DESC LIMIT ?`;
+}

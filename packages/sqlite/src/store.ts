@@ -1,0 +1,575 @@
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import {
+  type AgentStateEntry,
+  type AgentStateKey,
+  type AppendEvent,
+  type ClaimDueQuery,
+  decodeJson,
+  type EventEntry,
+  encodeJson,
+  InvalidArgumentError,
+  type JsonObject,
+  type ListQuery,
+  type Logger,
+  McpSessionsError,
+  type ReadEventsQuery,
+  SessionExistsError,
+  SessionNotFoundError,
+  type SessionRecord,
+  type SessionStatus,
+  type SessionStore,
+  type StoreCapabilities,
+  StoreError,
+  StoreUnavailableError,
+  silentLogger,
+  type TouchPatch,
+  type TrimEventsQuery,
+} from '@mcp-sessions/core';
+import Database from 'better-sqlite3';
+import {
+  DEFAULT_PREFIX,
+  isValidPrefix,
+  listSql,
+  MIGRATIONS,
+  SCHEMA_VERSION,
+  type StatementName,
+  schema,
+  statements,
+} from './sql';
+
+/** How long a statement waits for another process's write lock before `StoreUnavailableError`. */
+export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+
+interface CommonOptions {
+  /**
+   * Prepended to every table name, so several apps can share one file. Letters, digits and
+   * `_`, not starting with a digit. Default `mcp_sessions_`.
+   */
+  prefix?: string;
+  /**
+   * `NORMAL` (default): in WAL mode a committed write survives a crash of the process; the last
+   * commits may be lost if the machine loses power. `FULL`: also survives power loss, slower.
+   */
+  synchronous?: 'NORMAL' | 'FULL';
+  /** How long to wait for another connection's lock, in ms. Default 5000. */
+  busyTimeoutMs?: number;
+  /** Told about schema creation and migrations. Default: silent. */
+  logger?: Logger;
+}
+
+export type SqliteSessionStoreOptions =
+  | (CommonOptions & {
+      /** Path of the database file (created if missing, with its tables), or `:memory:`. */
+      filename: string;
+      database?: never;
+    })
+  | (CommonOptions & {
+      /**
+       * An open better-sqlite3 connection. The store creates its tables in it, applies only the
+       * pragmas given here explicitly (`synchronous`, `busyTimeoutMs`), and leaves it open on `close()`.
+       */
+      database: Database.Database;
+      filename?: never;
+    });
+
+/** The database file could not be opened as a session store; nothing was created or changed. */
+export class SqliteOpenError extends StoreError {
+  constructor(
+    readonly filename: string,
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`cannot open SQLite session store ${JSON.stringify(filename)}: ${reason}`, options);
+  }
+}
+
+type Row = Record<string, unknown>;
+type Statements = { [K in StatementName]: Database.Statement };
+
+const STATUSES: readonly SessionStatus[] = ['active', 'disconnected', 'expired', 'closed'];
+
+/**
+ * The embedded default store: one SQLite file (WAL mode) that every process on the machine may
+ * share. Each operation is one prepared statement or one `BEGIN IMMEDIATE` transaction, so it
+ * is atomic across processes; due records, expired state and listing go through indexes.
+ *
+ * @example
+ * ```ts
+ * import { SessionManager } from '@mcp-sessions/core';
+ * import { SqliteSessionStore } from '@mcp-sessions/sqlite';
+ *
+ * const store = new SqliteSessionStore({ filename: './sessions.db' });
+ * const manager = new SessionManager({ store });
+ * ```
+ */
+export class SqliteSessionStore implements SessionStore {
+  readonly name = 'sqlite';
+  readonly capabilities: StoreCapabilities = { atomic: true, durable: true, crossProcess: true };
+  /** The connection, for inspection (`EXPLAIN`, backups). Do not write to the store's tables. */
+  readonly db: Database.Database;
+  readonly prefix: string;
+
+  private readonly owned: boolean;
+  private readonly label: string;
+  private readonly stmt: Statements;
+  private readonly listStatements = new Map<string, Database.Statement>();
+  private closed = false;
+
+  constructor(options: SqliteSessionStoreOptions) {
+    this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    if (!isValidPrefix(this.prefix)) {
+      throw new InvalidArgumentError('prefix', 'must be letters, digits and _, not starting with a digit');
+    }
+    const busyTimeoutMs = options.busyTimeoutMs;
+    if (busyTimeoutMs !== undefined && !(Number.isInteger(busyTimeoutMs) && busyTimeoutMs >= 0)) {
+      throw new InvalidArgumentError('busyTimeoutMs', 'must be a whole number of milliseconds, 0 or more');
+    }
+    if (
+      options.synchronous !== undefined &&
+      options.synchronous !== 'NORMAL' &&
+      options.synchronous !== 'FULL'
+    ) {
+      throw new InvalidArgumentError('synchronous', "must be 'NORMAL' or 'FULL'");
+    }
+    const logger = options.logger ?? silentLogger;
+
+    if (options.database) {
+      this.db = options.database;
+      this.owned = false;
+      this.label = this.db.name;
+      if (!this.db.open) throw new InvalidArgumentError('database', 'is closed');
+      try {
+        if (busyTimeoutMs !== undefined) this.db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+        if (options.synchronous) this.db.pragma(`synchronous = ${options.synchronous}`);
+        migrate(this.db, this.prefix, logger);
+      } catch (error) {
+        throw wrap(error, `open ${JSON.stringify(this.label)}`);
+      }
+    } else {
+      this.db = openFile(options.filename, {
+        busyTimeoutMs: busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+        synchronous: options.synchronous ?? 'NORMAL',
+        prefix: this.prefix,
+        logger,
+      });
+      this.owned = true;
+      this.label = options.filename;
+    }
+
+    const sql = statements(this.prefix);
+    this.stmt = Object.fromEntries(
+      Object.entries(sql).map(([name, text]) => [name, this.db.prepare(text)]),
+    ) as Statements;
+  }
+
+  // --- Session records ---
+
+  async insert(record: SessionRecord): Promise<void> {
+    const params = recordParams(record);
+    this.run('insert', () => {
+      try {
+        this.stmt.insert.run(record.id, ...params);
+      } catch (error) {
+        if (sqliteCode(error) === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new SessionExistsError(record.id);
+        throw error;
+      }
+    });
+  }
+
+  async get(id: string): Promise<SessionRecord | undefined> {
+    const row = this.run('get', () => this.stmt.get.get(id) as Row | undefined);
+    return row && toRecord(row);
+  }
+
+  async compareAndSet(next: SessionRecord, expectedVersion: number): Promise<boolean> {
+    const params = recordParams(next);
+    return this.run('compareAndSet', () => {
+      return this.stmt.compareAndSet.run(...params, next.id, expectedVersion).changes === 1;
+    });
+  }
+
+  async touch(ids: readonly string[], patch: TouchPatch): Promise<string[]> {
+    if (ids.length === 0) return [];
+    return this.run('touch', () => {
+      if (ids.length === 1) {
+        const id = ids[0]!;
+        return this.stmt.touchOne.run(patch.now, patch.dueAt, id).changes === 1 ? [id] : [];
+      }
+      const rows = this.stmt.touchMany.all(patch.now, patch.dueAt, JSON.stringify(ids)) as Row[];
+      const touched = new Set(rows.map((r) => r.id as string));
+      return ids.filter((id) => touched.has(id));
+    });
+  }
+
+  async delete(id: string): Promise<boolean> {
+    return this.run('delete', () =>
+      this.db
+        .transaction(() => {
+          this.stmt.deleteSessionState.run(id);
+          this.stmt.deleteSessionEvents.run(id);
+          return this.stmt.deleteRecord.run(id).changes === 1;
+        })
+        .immediate(),
+    );
+  }
+
+  async list(query: ListQuery): Promise<SessionRecord[]> {
+    const statuses = [...new Set(query.statuses)].filter((s) => STATUSES.includes(s));
+    if (statuses.length === 0 || query.limit <= 0) return [];
+    const after = query.after;
+    const stmt = this.listStatement(statuses.length, after !== undefined);
+    const params: unknown[] = [];
+    for (const status of statuses) {
+      params.push(status);
+      if (after) params.push(after.lastHeartbeatAt, after.id);
+      params.push(query.limit);
+    }
+    params.push(query.limit);
+    const rows = this.run('list', () => stmt.all(...params) as Row[]);
+    return rows.map(toRecord);
+  }
+
+  async claimDue(query: ClaimDueQuery): Promise<SessionRecord[]> {
+    if (query.limit <= 0) return [];
+    const dueAt = query.now + query.leaseMs;
+    const rows = this.run('claimDue', () =>
+      this.db
+        .transaction(() => {
+          const due = this.stmt.selectDue.all(query.now, query.limit) as Row[];
+          for (const row of due) this.stmt.lease.run(dueAt, row.id);
+          return due;
+        })
+        .immediate(),
+    );
+    return rows.map((row) => ({ ...toRecord(row), dueAt, version: (row.version as number) + 1 }));
+  }
+
+  async purgeSessionData(id: string): Promise<void> {
+    this.run('purgeSessionData', () =>
+      this.db
+        .transaction(() => {
+          this.stmt.deleteSessionState.run(id);
+          this.stmt.deleteSessionEvents.run(id);
+        })
+        .immediate(),
+    );
+  }
+
+  // --- Agent state ---
+
+  async setState(entry: AgentStateEntry): Promise<void> {
+    const json = encodeJson(entry.value);
+    const { sessionId, agentId, key, updatedAt, expiresAt } = entry;
+    const changes = this.run(
+      'setState',
+      () => this.stmt.setState.run(sessionId, agentId, key, json, updatedAt, expiresAt, sessionId).changes,
+    );
+    if (changes === 0) throw new SessionNotFoundError(sessionId);
+  }
+
+  async getState(key: AgentStateKey, now: number): Promise<AgentStateEntry | undefined> {
+    const row = this.run(
+      'getState',
+      () => this.stmt.getState.get(key.sessionId, key.agentId, key.key, now) as Row | undefined,
+    );
+    return row && toStateEntry(key.sessionId, row);
+  }
+
+  async deleteState(key: AgentStateKey): Promise<boolean> {
+    return this.run(
+      'deleteState',
+      () => this.stmt.deleteState.run(key.sessionId, key.agentId, key.key).changes === 1,
+    );
+  }
+
+  async listState(sessionId: string, agentId: string | undefined, now: number): Promise<AgentStateEntry[]> {
+    const rows = this.run('listState', () =>
+      agentId === undefined
+        ? (this.stmt.listState.all(sessionId, now) as Row[])
+        : (this.stmt.listAgentState.all(sessionId, agentId, now) as Row[]),
+    );
+    // SQLite compares UTF-8 bytes; the contract's order is UTF-16 code units (they differ above U+FFFF).
+    return rows
+      .map((row) => toStateEntry(sessionId, row))
+      .sort((a, b) => compareStrings(a.agentId, b.agentId) || compareStrings(a.key, b.key));
+  }
+
+  async purgeExpiredState(now: number): Promise<number> {
+    return this.run('purgeExpiredState', () => this.stmt.purgeExpiredState.run(now).changes);
+  }
+
+  // --- Event log ---
+
+  async appendEvent(event: AppendEvent): Promise<number> {
+    const json = encodeJson(event.message);
+    const seq = this.run('appendEvent', () =>
+      this.db
+        .transaction(() => {
+          const row = this.stmt.nextSeq.get(event.sessionId) as Row | undefined;
+          if (!row) return undefined;
+          const next = row.event_seq as number;
+          this.stmt.appendEvent.run(event.sessionId, next, event.streamId, json, event.createdAt);
+          return next;
+        })
+        .immediate(),
+    );
+    if (seq === undefined) throw new SessionNotFoundError(event.sessionId);
+    return seq;
+  }
+
+  async readEvents(query: ReadEventsQuery): Promise<EventEntry[]> {
+    const limit = query.limit ?? -1;
+    const rows = this.run('readEvents', () =>
+      query.streamId === undefined
+        ? (this.stmt.readEvents.all(query.sessionId, query.afterSeq, limit) as Row[])
+        : (this.stmt.readStreamEvents.all(query.sessionId, query.afterSeq, query.streamId, limit) as Row[]),
+    );
+    return rows.map((row) => ({
+      sessionId: query.sessionId,
+      streamId: row.stream_id as string,
+      seq: row.seq as number,
+      message: decodeJson(row.message as string),
+      createdAt: row.created_at as number,
+    }));
+  }
+
+  async getEventStream(sessionId: string, seq: number): Promise<string | undefined> {
+    const row = this.run(
+      'getEventStream',
+      () => this.stmt.getEventStream.get(sessionId, seq) as Row | undefined,
+    );
+    return row?.stream_id as string | undefined;
+  }
+
+  async trimEvents(query: TrimEventsQuery): Promise<number> {
+    return this.run('trimEvents', () =>
+      this.db
+        .transaction(() => {
+          let deleted = 0;
+          if (query.createdBefore !== undefined) {
+            deleted += this.stmt.trimByAge.run(query.sessionId, query.createdBefore).changes;
+          }
+          if (query.maxEvents !== undefined) {
+            const keep = Math.max(0, Math.floor(query.maxEvents));
+            deleted += this.stmt.trimByCount.run(query.sessionId, query.sessionId, keep).changes;
+          }
+          return deleted;
+        })
+        .immediate(),
+    );
+  }
+
+  /** Closes the file if the store opened it; a `database` passed in stays open. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.owned) this.db.close();
+  }
+
+  // --- Internal helpers ---
+
+  /** Runs one synchronous database step, turning driver errors into the core's typed errors. */
+  private run<T>(operation: string, step: () => T): T {
+    if (this.closed) throw new StoreUnavailableError(`sqlite ${operation}: the store is closed`);
+    try {
+      return step();
+    } catch (error) {
+      if (!this.db.open)
+        throw new StoreUnavailableError(`sqlite ${operation}: the connection is closed`, { cause: error });
+      throw wrap(error, `${operation} on ${JSON.stringify(this.label)}`);
+    }
+  }
+
+  private listStatement(count: number, keyset: boolean): Database.Statement {
+    const cacheKey = `${count}:${keyset}`;
+    let stmt = this.listStatements.get(cacheKey);
+    if (!stmt) {
+      stmt = this.db.prepare(listSql(this.prefix, count, keyset));
+      this.listStatements.set(cacheKey, stmt);
+    }
+    return stmt;
+  }
+}
+
+/**
+ * Opens a file as the store wants it, or throws `SqliteOpenError` having created and changed
+ * nothing: the directory must exist, an existing file must be writable and a database.
+ */
+function openFile(
+  filename: string,
+  options: { busyTimeoutMs: number; synchronous: 'NORMAL' | 'FULL'; prefix: string; logger: Logger },
+): Database.Database {
+  if (typeof filename !== 'string' || filename.length === 0) {
+    throw new InvalidArgumentError('filename', 'must be a path or ":memory:"');
+  }
+  const memory = filename === ':memory:';
+  if (!memory) checkPath(filename);
+  let db: Database.Database;
+  try {
+    db = new Database(filename, { timeout: options.busyTimeoutMs });
+  } catch (error) {
+    throw new SqliteOpenError(filename, describe(error), { cause: error });
+  }
+  try {
+    // A read first: a file that is not a database fails here, before any pragma writes to it.
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+    if (!memory) {
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal') throw new Error(`journal_mode is ${String(mode)}, WAL refused`);
+    }
+    db.pragma(`synchronous = ${options.synchronous}`);
+    migrate(db, options.prefix, options.logger);
+    return db;
+  } catch (error) {
+    db.close();
+    if (error instanceof McpSessionsError) throw error;
+    if (isBusy(error)) throw wrap(error, `open ${JSON.stringify(filename)}`);
+    throw new SqliteOpenError(filename, describe(error), { cause: error });
+  }
+}
+
+function checkPath(filename: string): void {
+  const path = resolve(filename);
+  const dir = dirname(path);
+  if (!existsSync(dir))
+    throw new SqliteOpenError(filename, `directory ${JSON.stringify(dir)} does not exist`);
+  if (existsSync(path)) {
+    if (!statSync(path).isFile()) throw new SqliteOpenError(filename, 'not a regular file');
+    if (!accessible(path, constants.R_OK | constants.W_OK)) {
+      throw new SqliteOpenError(filename, 'file is not readable and writable (read-only?)');
+    }
+  }
+  // WAL mode creates `-wal` and `-shm` files beside the database.
+  if (!accessible(dir, constants.W_OK)) {
+    throw new SqliteOpenError(filename, `directory ${JSON.stringify(dir)} is not writable`);
+  }
+}
+
+function accessible(path: string, mode: number): boolean {
+  try {
+    accessSync(path, mode);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Creates or upgrades the schema inside one `BEGIN IMMEDIATE`, so processes opening a new file
+ * at the same moment take turns instead of racing on `CREATE TABLE`.
+ */
+function migrate(db: Database.Database, prefix: string, logger: Logger): void {
+  const sql = statements(prefix);
+  db.transaction(() => {
+    db.exec(sql.metaCreate);
+    const row = db.prepare(sql.metaGetVersion).get() as Row | undefined;
+    const current = row === undefined ? 0 : Number(row.value);
+    if (!Number.isInteger(current) || current < 0) {
+      throw new StoreError(`table ${prefix}meta holds a bad schema_version ${JSON.stringify(row?.value)}`);
+    }
+    if (current > SCHEMA_VERSION) {
+      throw new StoreError(
+        `schema version ${current} is newer than this @mcp-sessions/sqlite supports (${SCHEMA_VERSION}); upgrade the package`,
+      );
+    }
+    if (current === SCHEMA_VERSION) return;
+    if (current === 0) {
+      db.exec(schema(prefix));
+    } else {
+      for (let v = current + 1; v <= SCHEMA_VERSION; v++) {
+        const step = MIGRATIONS[v];
+        if (!step) throw new StoreError(`no migration from schema version ${v - 1} to ${v}`);
+        db.exec(step(prefix));
+      }
+    }
+    db.prepare(sql.metaSetVersion).run(String(SCHEMA_VERSION));
+    logger.info('sqlite session store schema ready', { prefix, from: current, to: SCHEMA_VERSION });
+  }).immediate();
+}
+
+/** The record's columns after `id`, in the order of `insert` and `compareAndSet`. */
+function recordParams(r: SessionRecord): unknown[] {
+  return [
+    r.status,
+    r.version,
+    r.principal,
+    r.ownerId,
+    r.createdAt,
+    r.lastHeartbeatAt,
+    r.disconnectedAt,
+    r.graceExpiresAt,
+    r.recoveryAttempts,
+    r.recoveredAt,
+    r.endedAt,
+    r.dueAt,
+    r.workingDirectory,
+    r.metadata === null ? null : encodeJson(r.metadata),
+    r.initializeParams === null ? null : encodeJson(r.initializeParams),
+  ];
+}
+
+function toRecord(row: Row): SessionRecord {
+  return {
+    id: row.id as string,
+    status: row.status as SessionStatus,
+    version: row.version as number,
+    principal: row.principal as string | null,
+    ownerId: row.owner_id as string | null,
+    createdAt: row.created_at as number,
+    lastHeartbeatAt: row.last_heartbeat_at as number,
+    disconnectedAt: row.disconnected_at as number | null,
+    graceExpiresAt: row.grace_expires_at as number | null,
+    recoveryAttempts: row.recovery_attempts as number,
+    recoveredAt: row.recovered_at as number | null,
+    endedAt: row.ended_at as number | null,
+    dueAt: row.due_at as number,
+    workingDirectory: row.working_directory as string | null,
+    metadata: row.metadata === null ? null : (decodeJson(row.metadata as string) as JsonObject),
+    initializeParams:
+      row.initialize_params === null ? null : (decodeJson(row.initialize_params as string) as JsonObject),
+  };
+}
+
+function toStateEntry(sessionId: string, row: Row): AgentStateEntry {
+  return {
+    sessionId,
+    agentId: row.agent_id as string,
+    key: row.key as string,
+    value: decodeJson(row.value as string),
+    updatedAt: row.updated_at as number,
+    expiresAt: row.expires_at as number | null,
+  };
+}
+
+function sqliteCode(error: unknown): string | undefined {
+  if (error instanceof Database.SqliteError) return error.code;
+  return undefined;
+}
+
+function isBusy(error: unknown): boolean {
+  const code = sqliteCode(error);
+  return code !== undefined && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+}
+
+/** Driver errors into the core hierarchy; the SDK's own errors pass through untouched. */
+function wrap(error: unknown, what: string): Error {
+  if (error instanceof McpSessionsError) return error;
+  if (isBusy(error)) {
+    return new StoreUnavailableError(`sqlite ${what}: database is locked (${describe(error)})`, {
+      cause: error,
+    });
+  }
+  return new StoreError(`sqlite ${what}: ${describe(error)}`, { cause: error });
+}
+
+function describe(error: unknown): string {
+  const code = sqliteCode(error);
+  const message = error instanceof Error ? error.message : String(error);
+  return code ? `${message} [${code}]` : message;
+}
+
+/** Code-unit order, as the contract asks (memory, Redis and Postgres `COLLATE "C"` agree). */
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
