@@ -65,7 +65,13 @@ export interface SessionManagerOptions {
   cleanupBatchSize?: number;
   /** Start the heartbeat and cleanup timers. Default true; tests drive `tick()` by hand instead. */
   timers?: boolean;
+  /** Time source for every deadline. Default `Date.now`; tests move a fake one instead of sleeping. */
   clock?: Clock;
+  /**
+   * Lifecycle events at `info`, lost sessions at `warn`, background failures at `error` (when
+   * there is no `error` listener). Default: silent, except that a background failure with no
+   * listener and no logger becomes a process warning, so it is never lost.
+   */
   logger?: Logger;
   /** Names this process in records (`ownerId`) and logs. Default `hostname:pid:random`. */
   instanceId?: string;
@@ -157,20 +163,20 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
 
   constructor(options: SessionManagerOptions) {
     super();
+    if (!isStore(options?.store)) throw new InvalidArgumentError('store', 'must be a SessionStore');
     this.store = options.store;
-    this.heartbeatIntervalMs = positive(
+    this.heartbeatIntervalMs = timerDelay(
       'heartbeatIntervalMs',
       options.heartbeatIntervalMs,
       DEFAULT_HEARTBEAT_INTERVAL_MS,
     );
-    this.cleanupIntervalMs = nonNegative(
-      'cleanupIntervalMs',
-      options.cleanupIntervalMs,
-      DEFAULT_CLEANUP_INTERVAL_MS,
-    );
+    this.cleanupIntervalMs =
+      options.cleanupIntervalMs === 0
+        ? 0
+        : timerDelay('cleanupIntervalMs', options.cleanupIntervalMs, DEFAULT_CLEANUP_INTERVAL_MS);
     this.policy = {
       gracePeriodMs: positive('gracePeriodMs', options.gracePeriodMs, DEFAULT_GRACE_PERIOD_MS),
-      maxRecoveryAttempts: nonNegative(
+      maxRecoveryAttempts: count(
         'maxRecoveryAttempts',
         options.maxRecoveryAttempts,
         DEFAULT_MAX_RECOVERY_ATTEMPTS,
@@ -182,15 +188,16 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
       ),
       tombstoneMs: nonNegative('tombstoneMs', options.tombstoneMs, DEFAULT_TOMBSTONE_MS),
     };
+    // A session must survive at least one late tick, or a healthy owner would look crashed.
     if (this.policy.staleAfterMs <= this.heartbeatIntervalMs) {
       throw new InvalidArgumentError('staleAfterMs', 'must be longer than heartbeatIntervalMs');
     }
-    this.heartbeatBatchSize = positive(
+    this.heartbeatBatchSize = positiveCount(
       'heartbeatBatchSize',
       options.heartbeatBatchSize,
       DEFAULT_HEARTBEAT_BATCH_SIZE,
     );
-    this.cleanupBatchSize = positive(
+    this.cleanupBatchSize = positiveCount(
       'cleanupBatchSize',
       options.cleanupBatchSize,
       DEFAULT_CLEANUP_BATCH_SIZE,
@@ -314,13 +321,16 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   async getActiveSessions(
     options: { limit?: number; cursor?: string; statuses?: readonly SessionStatus[] } = {},
   ): Promise<SessionPage> {
-    const limit = positive('limit', options.limit, 100);
+    const limit = positiveCount('limit', options.limit, DEFAULT_PAGE_SIZE);
+    const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
+    // One record more than asked tells whether there is a next page, so the last page has no cursor.
     const sessions = await this.store.list({
       statuses: options.statuses ?? LIVE_STATUSES,
-      limit,
-      after: options.cursor === undefined ? undefined : decodeCursor(options.cursor),
+      limit: limit + 1,
+      after,
     });
-    const last = sessions.length === limit ? sessions[sessions.length - 1] : undefined;
+    const last = sessions.length > limit ? sessions[limit - 1] : undefined;
+    if (last) sessions.length = limit;
     return last ? { sessions, nextCursor: encodeCursor(last) } : { sessions };
   }
 
@@ -515,8 +525,12 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
       (error: unknown) => {
         const err = error instanceof Error ? error : new Error(String(error));
         if (this.listenerCount('error') > 0) this.emit('error', err);
-        else
+        else if (this.logger !== silentLogger) {
           this.logger.error(`${what} failed`, { error: err, code: (err as Partial<McpSessionsError>).code });
+        } else {
+          // No listener and no logger: a process warning, so the failure is never lost silently.
+          process.emitWarning(err);
+        }
       },
     );
   }
@@ -541,10 +555,15 @@ function refusalError(sessionId: string, record: SessionRecord, reason: Transiti
 }
 
 function expiry(options: SaveStateOptions, now: number): number | null {
+  if (options.ttlMs !== undefined && options.expiresAt !== undefined) {
+    throw new InvalidArgumentError('ttlMs', 'give ttlMs or expiresAt, not both');
+  }
   if (options.ttlMs !== undefined) return now + positive('ttlMs', options.ttlMs, 0);
   if (options.expiresAt === undefined) return null;
   const at = options.expiresAt instanceof Date ? options.expiresAt.getTime() : options.expiresAt;
-  if (!Number.isFinite(at)) throw new InvalidArgumentError('expiresAt', 'must be a valid time');
+  if (typeof at !== 'number' || !Number.isFinite(at)) {
+    throw new InvalidArgumentError('expiresAt', 'must be a valid time');
+  }
   return at;
 }
 
@@ -562,14 +581,48 @@ function decodeCursor(cursor: string): { lastHeartbeatAt: number; id: string } {
   throw new InvalidArgumentError('cursor', 'not a cursor returned by getActiveSessions');
 }
 
+/** Node turns delays above 2^31-1 ms into 1 ms, so a larger interval would spin, not wait. */
+/** `getActiveSessions` page size when no `limit` is given. */
+const DEFAULT_PAGE_SIZE = 100;
+
+const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
 function positive(name: string, value: number | undefined, fallback: number): number {
   const v = value ?? fallback;
-  if (!Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(name, 'must be a positive number');
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+    throw new InvalidArgumentError(name, 'must be a positive number');
+  }
   return v;
 }
 
 function nonNegative(name: string, value: number | undefined, fallback: number): number {
   const v = value ?? fallback;
-  if (!Number.isFinite(v) || v < 0) throw new InvalidArgumentError(name, 'must be zero or more');
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    throw new InvalidArgumentError(name, 'must be zero or more');
+  }
   return v;
+}
+
+function count(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isSafeInteger(v) || v < 0) throw new InvalidArgumentError(name, 'must be an integer >= 0');
+  return v;
+}
+
+function positiveCount(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isSafeInteger(v) || v <= 0) throw new InvalidArgumentError(name, 'must be an integer > 0');
+  return v;
+}
+
+function timerDelay(name: string, value: number | undefined, fallback: number): number {
+  const v = positive(name, value, fallback);
+  if (v > MAX_TIMER_DELAY_MS)
+    throw new InvalidArgumentError(name, `must be at most ${MAX_TIMER_DELAY_MS} ms`);
+  return v;
+}
+
+function isStore(value: unknown): value is SessionStore {
+  const store = value as Partial<SessionStore> | null | undefined;
+  return typeof store?.insert === 'function' && typeof store.touch === 'function';
 }
