@@ -1,0 +1,625 @@
+import {
+  type AgentStateEntry,
+  type AgentStateKey,
+  type AppendEvent,
+  type ClaimDueQuery,
+  decodeJson,
+  type EventEntry,
+  encodeJson,
+  InvalidArgumentError,
+  type JsonObject,
+  type ListQuery,
+  type Logger,
+  type ReadEventsQuery,
+  SessionExistsError,
+  SessionNotFoundError,
+  type SessionRecord,
+  type SessionStatus,
+  type SessionStore,
+  type StoreCapabilities,
+  StoreError,
+  StoreUnavailableError,
+  silentLogger,
+  type TouchPatch,
+  type TrimEventsQuery,
+} from '@mcp-sessions/core';
+import pg from 'pg';
+import {
+  MIGRATIONS,
+  SCHEMA_VERSION,
+  type SchemaOptions,
+  type TableNames,
+  tableNames,
+  versionTableSql,
+} from './schema';
+
+export interface PostgresStoreBaseOptions extends SchemaOptions {
+  /** Create or upgrade the tables before the first operation. Default true. */
+  migrate?: boolean;
+  /** Receives idle-connection errors of a pool the store created, and migration notes. */
+  logger?: Logger;
+}
+
+export type PostgresSessionStoreOptions = PostgresStoreBaseOptions &
+  (
+    | {
+        /** `postgresql://user@host:port/db`: the store creates (and on `close()` ends) its own pool. */
+        connectionString: string;
+        /** Extra settings for the pool the store creates (`max`, `ssl`, ...). */
+        poolConfig?: Omit<pg.PoolConfig, 'connectionString'>;
+        /** Server-side `statement_timeout` for every statement; a timeout throws `StoreUnavailableError`. */
+        statementTimeoutMs?: number;
+        pool?: never;
+      }
+    | {
+        /** Your pool. The store never ends it; set `statement_timeout` in its config if you want one. */
+        pool: pg.Pool;
+        connectionString?: never;
+        poolConfig?: never;
+        statementTimeoutMs?: never;
+      }
+  );
+
+const SESSION_COLUMNS = `id, status, version, principal, owner_id, created_at, last_heartbeat_at,
+  disconnected_at, grace_expires_at, recovery_attempts, recovered_at, ended_at, due_at,
+  working_directory, metadata::text AS metadata, initialize_params::text AS initialize_params`;
+const LIVE = `status IN ('active', 'disconnected')`;
+
+/**
+ * Sessions, agent state and events in three Postgres tables. Every operation is one statement
+ * (atomic on its own, safe for any number of instances); due records are claimed with
+ * `FOR UPDATE SKIP LOCKED`, so concurrent sweepers never take the same record.
+ *
+ * @example
+ * ```ts
+ * const store = new PostgresSessionStore({ connectionString: process.env.DATABASE_URL! });
+ * const manager = new SessionManager({ store });
+ * // or, sharing your pool (the store will not end it):
+ * const shared = new PostgresSessionStore({ pool, schema: 'mcp', migrate: false });
+ * ```
+ */
+export class PostgresSessionStore implements SessionStore {
+  readonly name = 'postgres';
+  readonly capabilities: StoreCapabilities = { atomic: true, durable: true, crossProcess: true };
+  /** The pool the store queries (yours, or the one it created). */
+  readonly pool: pg.Pool;
+
+  private readonly ownsPool: boolean;
+  private readonly tables: TableNames;
+  private readonly sql: ReturnType<typeof statements>;
+  private readonly logger: Logger;
+  private migrated: boolean;
+  private migrating: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(options: PostgresSessionStoreOptions) {
+    this.tables = tableNames(options);
+    this.sql = statements(this.tables);
+    this.logger = options.logger ?? silentLogger;
+    this.migrated = options.migrate === false;
+    if (options.pool) {
+      this.pool = options.pool;
+      this.ownsPool = false;
+    } else if (typeof options.connectionString === 'string') {
+      const timeout = options.statementTimeoutMs;
+      if (timeout !== undefined && !(Number.isInteger(timeout) && timeout > 0)) {
+        throw new InvalidArgumentError('statementTimeoutMs', 'must be a positive integer');
+      }
+      this.pool = new pg.Pool({
+        ...options.poolConfig,
+        connectionString: options.connectionString,
+        ...(timeout === undefined ? {} : { statement_timeout: timeout }),
+      });
+      this.ownsPool = true;
+      // An idle client losing its connection (server restart) must not crash the process.
+      this.pool.on('error', (error) => {
+        this.logger.warn('postgres idle client error', { error, code: errorCode(error) });
+      });
+    } else {
+      throw new InvalidArgumentError('options', 'pass either connectionString or pool');
+    }
+  }
+
+  /**
+   * Creates or upgrades the tables (what the first operation does anyway, unless `migrate: false`).
+   * Stores starting at once serialise on an advisory lock; each version is applied exactly once.
+   * A failure rejects this call (and the operation that triggered it) and is retried next time.
+   */
+  migrate(): Promise<void> {
+    this.migrating ??= this.runMigrations().then(
+      () => {
+        this.migrated = true;
+      },
+      (error: unknown) => {
+        this.migrating = undefined;
+        throw wrapError(error, 'migrate');
+      },
+    );
+    return this.migrating;
+  }
+
+  async insert(record: SessionRecord): Promise<void> {
+    const values = recordValues(record);
+    const result = await this.query('insert', this.sql.insert, values);
+    if (result.rowCount === 0) throw new SessionExistsError(record.id);
+  }
+
+  async get(id: string): Promise<SessionRecord | undefined> {
+    if (hasNul(id)) return undefined;
+    const { rows } = await this.query('get', this.sql.get, [id]);
+    return rows[0] && toRecord(rows[0]);
+  }
+
+  async compareAndSet(next: SessionRecord, expectedVersion: number): Promise<boolean> {
+    const values = recordValues(next);
+    values.push(expectedVersion);
+    const result = await this.query('compareAndSet', this.sql.compareAndSet, values);
+    return result.rowCount === 1;
+  }
+
+  async touch(ids: readonly string[], patch: TouchPatch): Promise<string[]> {
+    const wanted = ids.filter((id) => !hasNul(id));
+    if (wanted.length === 0) return [];
+    const { rows } = await this.query('touch', this.sql.touch, [wanted, patch.now, patch.dueAt]);
+    const touched = new Set(rows.map((row) => text(row.id)));
+    return ids.filter((id) => touched.has(id));
+  }
+
+  async delete(id: string): Promise<boolean> {
+    if (hasNul(id)) return false;
+    const result = await this.query('delete', this.sql.delete, [id]);
+    return result.rowCount === 1;
+  }
+
+  async list(query: ListQuery): Promise<SessionRecord[]> {
+    const statuses = [...new Set<SessionStatus>(query.statuses)];
+    if (statuses.length === 0 || query.limit <= 0) return [];
+    const { rows } = query.after
+      ? await this.query('list', this.sql.listAfter, [
+          statuses,
+          query.limit,
+          query.after.lastHeartbeatAt,
+          query.after.id,
+        ])
+      : await this.query('list', this.sql.list, [statuses, query.limit]);
+    return rows.map(toRecord);
+  }
+
+  async claimDue(query: ClaimDueQuery): Promise<SessionRecord[]> {
+    if (query.limit <= 0) return [];
+    const { rows } = await this.query('claimDue', this.sql.claimDue, [
+      query.now,
+      query.limit,
+      query.now + query.leaseMs,
+    ]);
+    // RETURNING has no order: sort by the due time each record had when claimed.
+    return rows
+      .map((row) => ({ at: int(row.claimed_due_at), record: toRecord(row) }))
+      .sort((a, b) => a.at - b.at || compareStrings(a.record.id, b.record.id))
+      .map((c) => c.record);
+  }
+
+  async purgeSessionData(id: string): Promise<void> {
+    if (hasNul(id)) return;
+    await this.query('purgeSessionData', this.sql.purgeSessionData, [id]);
+  }
+
+  async setState(entry: AgentStateEntry): Promise<void> {
+    const json = encodeJson(entry.value);
+    assertNoNul('agentId', entry.agentId);
+    assertNoNul('key', entry.key);
+    if (hasNul(entry.sessionId)) throw new SessionNotFoundError(entry.sessionId);
+    const result = await this.query('setState', this.sql.setState, [
+      entry.sessionId,
+      entry.agentId,
+      entry.key,
+      json,
+      entry.updatedAt,
+      entry.expiresAt,
+    ]);
+    if (result.rowCount === 0) throw new SessionNotFoundError(entry.sessionId);
+  }
+
+  async getState(key: AgentStateKey, now: number): Promise<AgentStateEntry | undefined> {
+    if (hasNul(key.sessionId) || hasNul(key.agentId) || hasNul(key.key)) return undefined;
+    const { rows } = await this.query('getState', this.sql.getState, [
+      key.sessionId,
+      key.agentId,
+      key.key,
+      now,
+    ]);
+    const row = rows[0];
+    return (
+      row && {
+        sessionId: key.sessionId,
+        agentId: key.agentId,
+        key: key.key,
+        value: decodeJson(text(row.value)),
+        updatedAt: int(row.updated_at),
+        expiresAt: intOrNull(row.expires_at),
+      }
+    );
+  }
+
+  async deleteState(key: AgentStateKey): Promise<boolean> {
+    if (hasNul(key.sessionId) || hasNul(key.agentId) || hasNul(key.key)) return false;
+    const result = await this.query('deleteState', this.sql.deleteState, [
+      key.sessionId,
+      key.agentId,
+      key.key,
+    ]);
+    return result.rowCount === 1;
+  }
+
+  async listState(sessionId: string, agentId: string | undefined, now: number): Promise<AgentStateEntry[]> {
+    if (hasNul(sessionId) || (agentId !== undefined && hasNul(agentId))) return [];
+    const { rows } =
+      agentId === undefined
+        ? await this.query('listState', this.sql.listState, [sessionId, now])
+        : await this.query('listState', this.sql.listAgentState, [sessionId, now, agentId]);
+    return rows.map((row) => ({
+      sessionId,
+      agentId: text(row.agent_id),
+      key: text(row.key),
+      value: decodeJson(text(row.value)),
+      updatedAt: int(row.updated_at),
+      expiresAt: intOrNull(row.expires_at),
+    }));
+  }
+
+  async purgeExpiredState(now: number): Promise<number> {
+    const result = await this.query('purgeExpiredState', this.sql.purgeExpiredState, [now]);
+    return result.rowCount ?? 0;
+  }
+
+  async appendEvent(event: AppendEvent): Promise<number> {
+    const json = encodeJson(event.message);
+    assertNoNul('streamId', event.streamId);
+    if (hasNul(event.sessionId)) throw new SessionNotFoundError(event.sessionId);
+    const { rows } = await this.query('appendEvent', this.sql.appendEvent, [
+      event.sessionId,
+      event.streamId,
+      json,
+      event.createdAt,
+    ]);
+    if (!rows[0]) throw new SessionNotFoundError(event.sessionId);
+    return int(rows[0].seq);
+  }
+
+  async readEvents(query: ReadEventsQuery): Promise<EventEntry[]> {
+    if (hasNul(query.sessionId) || (query.streamId !== undefined && hasNul(query.streamId))) return [];
+    // LIMIT NULL is no limit.
+    const limit = query.limit ?? null;
+    const { rows } =
+      query.streamId === undefined
+        ? await this.query('readEvents', this.sql.readEvents, [query.sessionId, query.afterSeq, limit])
+        : await this.query('readEvents', this.sql.readStreamEvents, [
+            query.sessionId,
+            query.afterSeq,
+            limit,
+            query.streamId,
+          ]);
+    return rows.map((row) => ({
+      sessionId: query.sessionId,
+      streamId: text(row.stream_id),
+      seq: int(row.seq),
+      message: decodeJson(text(row.message)),
+      createdAt: int(row.created_at),
+    }));
+  }
+
+  async getEventStream(sessionId: string, seq: number): Promise<string | undefined> {
+    if (hasNul(sessionId) || !Number.isSafeInteger(seq)) return undefined;
+    const { rows } = await this.query('getEventStream', this.sql.getEventStream, [sessionId, seq]);
+    return rows[0] && text(rows[0].stream_id);
+  }
+
+  async trimEvents(query: TrimEventsQuery): Promise<number> {
+    if (hasNul(query.sessionId)) return 0;
+    const { maxEvents, createdBefore } = query;
+    if (maxEvents === undefined && createdBefore === undefined) return 0;
+    const result =
+      maxEvents === undefined
+        ? await this.query('trimEvents', this.sql.trimBefore, [query.sessionId, createdBefore])
+        : createdBefore === undefined
+          ? await this.query('trimEvents', this.sql.trimCount, [query.sessionId, maxEvents])
+          : await this.query('trimEvents', this.sql.trimBoth, [query.sessionId, maxEvents, createdBefore]);
+    return result.rowCount ?? 0;
+  }
+
+  /** Ends the pool if the store created it; a pool passed in stays open. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsPool) await this.pool.end();
+  }
+
+  // --- Internal helpers ---
+
+  /** One statement, prepared once per connection (named by a hash of its text). */
+  private async query(
+    operation: string,
+    statement: Statement,
+    values: unknown[],
+  ): Promise<pg.QueryResult<Record<string, unknown>>> {
+    if (!this.migrated) await this.migrate();
+    try {
+      return await this.pool.query<Record<string, unknown>>({
+        name: statement.name,
+        text: statement.text,
+        values,
+      });
+    } catch (error) {
+      throw wrapError(error, operation);
+    }
+  }
+
+  private async runMigrations(): Promise<void> {
+    const t = this.tables;
+    const client = await this.pool.connect();
+    let broken: unknown;
+    try {
+      await client.query('BEGIN');
+      // Transaction-scoped: released by COMMIT/ROLLBACK, even if this process dies mid-way.
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [t.lockName]);
+      const schemaName = t.schema.slice(1, -1).replaceAll('""', '"');
+      const exists = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schemaName]);
+      if (exists.rowCount === 0) await client.query(`CREATE SCHEMA ${t.schema}`);
+      await client.query(versionTableSql(t));
+      const current = await client.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${t.versions}`);
+      const from = current.rows[0]?.v ?? 0;
+      if (from > SCHEMA_VERSION) {
+        throw new StoreError(
+          `tables ${t.sessions} are at schema version ${from}, newer than this package's ${SCHEMA_VERSION}`,
+        );
+      }
+      for (const migration of MIGRATIONS) {
+        if (migration.version <= from) continue;
+        for (const sql of migration.statements(t)) await client.query(sql);
+        await client.query(`INSERT INTO ${t.versions} (version) VALUES ($1)`, [migration.version]);
+        this.logger.info('postgres schema migrated', { tables: t.sessions, version: migration.version });
+      }
+      await client.query('COMMIT');
+    } catch (error) {
+      broken = error;
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      // A client whose connection failed is discarded instead of going back to the pool.
+      client.release(broken !== undefined && isUnavailable(broken) ? toError(broken) : undefined);
+    }
+  }
+}
+
+interface Statement {
+  name: string;
+  text: string;
+}
+
+function statements(t: TableNames) {
+  const s = t.sessions;
+  const recordColumns = `status, version, principal, owner_id, created_at, last_heartbeat_at,
+    disconnected_at, grace_expires_at, recovery_attempts, recovered_at, ended_at, due_at,
+    working_directory, metadata, initialize_params`;
+  const list = (after: boolean) => `SELECT r.* FROM unnest($1::text[]) AS st(status)
+  CROSS JOIN LATERAL (
+    SELECT ${SESSION_COLUMNS} FROM ${s}
+    WHERE status = st.status${after ? ' AND (last_heartbeat_at, id) < ($3::bigint, $4::text COLLATE "C")' : ''}
+    ORDER BY last_heartbeat_at DESC, id DESC LIMIT $2
+  ) AS r
+  ORDER BY r.last_heartbeat_at DESC, r.id DESC LIMIT $2`;
+  const trim = (where: string) => `DELETE FROM ${t.events} WHERE session_id = $1 AND (${where})`;
+  // Every seq up to the newest one that falls outside the newest $2 events.
+  const beyondCount = `seq <= (SELECT seq FROM ${t.events} WHERE session_id = $1 ORDER BY seq DESC OFFSET $2 LIMIT 1)`;
+  const texts = {
+    // One statement per insert: ON CONFLICT leaves an existing record (tombstones too) alone.
+    insert: `INSERT INTO ${s} (id, ${recordColumns})
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::json, $16::json)
+      ON CONFLICT (id) DO NOTHING`,
+    get: `SELECT ${SESSION_COLUMNS} FROM ${s} WHERE id = $1`,
+    compareAndSet: `UPDATE ${s} SET (${recordColumns}) =
+      ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::json, $16::json)
+      WHERE id = $1 AND version = $17`,
+    touch: `UPDATE ${s} SET last_heartbeat_at = $2, due_at = $3, version = version + 1
+      WHERE id = ANY($1::text[]) AND status = 'active' RETURNING id`,
+    delete: `DELETE FROM ${s} WHERE id = $1`,
+    list: list(false),
+    listAfter: list(true),
+    // SKIP LOCKED: a concurrent sweeper takes other rows instead of waiting for (or re-taking) these.
+    claimDue: `WITH due AS (
+        SELECT id, due_at FROM ${s} WHERE due_at <= $1 ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED
+      )
+      UPDATE ${s} AS s SET due_at = $3, version = s.version + 1 FROM due WHERE s.id = due.id
+      RETURNING ${SESSION_COLUMNS.replace(/(^|,\s*)(\w+)/g, '$1s.$2')}, due.due_at AS claimed_due_at`,
+    purgeSessionData: `WITH gone AS (DELETE FROM ${t.state} WHERE session_id = $1)
+      DELETE FROM ${t.events} WHERE session_id = $1`,
+    // FOR SHARE holds the session row until commit: an expire or close (an UPDATE of that row)
+    // waits for this write, then purges it; one that came first makes this find no live row.
+    setState: `INSERT INTO ${t.state} (session_id, agent_id, key, value, updated_at, expires_at)
+      SELECT id, $2::text, $3::text, $4::json, $5::bigint, $6::bigint FROM ${s}
+      WHERE id = $1 AND ${LIVE} FOR SHARE
+      ON CONFLICT (session_id, agent_id, key) DO UPDATE
+      SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at, expires_at = EXCLUDED.expires_at`,
+    getState: `SELECT value::text AS value, updated_at, expires_at FROM ${t.state}
+      WHERE session_id = $1 AND agent_id = $2 AND key = $3 AND (expires_at IS NULL OR expires_at > $4)`,
+    deleteState: `DELETE FROM ${t.state} WHERE session_id = $1 AND agent_id = $2 AND key = $3`,
+    listState: `SELECT agent_id, key, value::text AS value, updated_at, expires_at FROM ${t.state}
+      WHERE session_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY agent_id, key`,
+    listAgentState: `SELECT agent_id, key, value::text AS value, updated_at, expires_at FROM ${t.state}
+      WHERE session_id = $1 AND (expires_at IS NULL OR expires_at > $2) AND agent_id = $3 ORDER BY key`,
+    purgeExpiredState: `DELETE FROM ${t.state} WHERE expires_at <= $1`,
+    // The counter lives on the session row: bumping it locks the row (appends of one session are
+    // serialised) and checks liveness in the same statement.
+    appendEvent: `WITH s AS (
+        UPDATE ${s} SET last_event_seq = last_event_seq + 1 WHERE id = $1 AND ${LIVE}
+        RETURNING last_event_seq
+      )
+      INSERT INTO ${t.events} (session_id, seq, stream_id, message, created_at)
+      SELECT $1, last_event_seq, $2, $3::json, $4 FROM s RETURNING seq`,
+    readEvents: `SELECT stream_id, seq, message::text AS message, created_at FROM ${t.events}
+      WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+    readStreamEvents: `SELECT stream_id, seq, message::text AS message, created_at FROM ${t.events}
+      WHERE session_id = $1 AND seq > $2 AND stream_id = $4 ORDER BY seq LIMIT $3`,
+    getEventStream: `SELECT stream_id FROM ${t.events} WHERE session_id = $1 AND seq = $2`,
+    trimBefore: trim('created_at < $2'),
+    trimCount: trim(beyondCount),
+    trimBoth: trim(`${beyondCount} OR created_at < $3`),
+  };
+  return Object.fromEntries(
+    Object.entries(texts).map(([key, text]) => [key, { name: `mcp_sessions_${hash(text)}`, text }]),
+  ) as Record<keyof typeof texts, Statement>;
+}
+
+function recordValues(r: SessionRecord): unknown[] {
+  for (const [argument, value] of [
+    ['id', r.id],
+    ['principal', r.principal],
+    ['ownerId', r.ownerId],
+    ['workingDirectory', r.workingDirectory],
+  ] as const) {
+    if (value !== null) assertNoNul(argument, value);
+  }
+  return [
+    r.id,
+    r.status,
+    r.version,
+    r.principal,
+    r.ownerId,
+    r.createdAt,
+    r.lastHeartbeatAt,
+    r.disconnectedAt,
+    r.graceExpiresAt,
+    r.recoveryAttempts,
+    r.recoveredAt,
+    r.endedAt,
+    r.dueAt,
+    r.workingDirectory,
+    r.metadata === null ? null : encodeJson(r.metadata),
+    r.initializeParams === null ? null : encodeJson(r.initializeParams),
+  ];
+}
+
+const STATUSES: ReadonlySet<string> = new Set<SessionStatus>(['active', 'disconnected', 'expired', 'closed']);
+
+/** The boundary parse of a row: every column checked, bigints made numbers. */
+function toRecord(row: Record<string, unknown>): SessionRecord {
+  const status = text(row.status);
+  if (!STATUSES.has(status))
+    throw new StoreError(`stored session has unknown status ${JSON.stringify(status)}`);
+  return {
+    id: text(row.id),
+    status: status as SessionStatus,
+    version: int(row.version),
+    principal: textOrNull(row.principal),
+    ownerId: textOrNull(row.owner_id),
+    createdAt: int(row.created_at),
+    lastHeartbeatAt: int(row.last_heartbeat_at),
+    disconnectedAt: intOrNull(row.disconnected_at),
+    graceExpiresAt: intOrNull(row.grace_expires_at),
+    recoveryAttempts: int(row.recovery_attempts),
+    recoveredAt: intOrNull(row.recovered_at),
+    endedAt: intOrNull(row.ended_at),
+    dueAt: int(row.due_at),
+    workingDirectory: textOrNull(row.working_directory),
+    metadata: jsonObjectOrNull(row.metadata),
+    initializeParams: jsonObjectOrNull(row.initialize_params),
+  };
+}
+
+function text(value: unknown): string {
+  if (typeof value !== 'string') throw new StoreError(`expected a text column, got ${typeof value}`);
+  return value;
+}
+
+function textOrNull(value: unknown): string | null {
+  return value === null ? null : text(value);
+}
+
+/** pg returns int8 as a string (it may exceed 2^53); ours are epoch ms and counters, well below. */
+function int(value: unknown): number {
+  const n = typeof value === 'string' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
+    throw new StoreError(`expected an integer column, got ${String(value)}`);
+  }
+  return n;
+}
+
+function intOrNull(value: unknown): number | null {
+  return value === null ? null : int(value);
+}
+
+function jsonObjectOrNull(value: unknown): JsonObject | null {
+  if (value === null) return null;
+  const parsed = decodeJson(text(value));
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new StoreError('expected a JSON object column');
+  }
+  return parsed;
+}
+
+/** Postgres text cannot hold U+0000, so no stored id, agent id, key or stream id contains one. */
+function hasNul(value: string): boolean {
+  return value.includes('\u0000');
+}
+
+function assertNoNul(argument: string, value: string): void {
+  if (hasNul(value)) throw new InvalidArgumentError(argument, 'Postgres text cannot contain U+0000');
+}
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** FNV-1a, 32 bits: a short, stable prepared-statement name per statement text. */
+function hash(value: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < value.length; i++) {
+    h ^= value.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(36);
+}
+
+/** Node socket errors and SQLSTATEs that mean "the server is not reachable right now". */
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up, shutting down, in recovery)
+  '57014', // query_canceled: statement_timeout
+  '53300', // too_many_connections
+]);
+const UNAVAILABLE_MESSAGES =
+  /connection terminated|timeout exceeded when trying to connect|not queryable|query read timeout|connection ended|the database system is (starting|shutting)/i;
+
+function errorCode(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
+  return typeof error.code === 'string' ? error.code : undefined;
+}
+
+function isUnavailable(error: unknown): boolean {
+  const code = errorCode(error);
+  if (code !== undefined && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
+  if (error instanceof AggregateError) return error.errors.some(isUnavailable);
+  return error instanceof Error && UNAVAILABLE_MESSAGES.test(error.message);
+}
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+function wrapError(error: unknown, operation: string): Error {
+  if (error instanceof StoreError || error instanceof StoreUnavailableError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return isUnavailable(error)
+    ? new StoreUnavailableError(`postgres ${operation}: ${message}`, { cause: error })
+    : new StoreError(`postgres ${operation}: ${message}`, { cause: error });
+}
