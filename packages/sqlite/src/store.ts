@@ -414,10 +414,7 @@ function openFile(
   try {
     // A read first: a file that is not a database fails here, before any pragma writes to it.
     db.prepare('SELECT count(*) FROM sqlite_master').get();
-    if (!memory) {
-      const mode = db.pragma('journal_mode = WAL', { simple: true });
-      if (mode !== 'wal') throw new Error(`journal_mode is ${String(mode)}, WAL refused`);
-    }
+    if (!memory) enableWal(db, options.busyTimeoutMs);
     db.pragma(`synchronous = ${options.synchronous}`);
     migrate(db, options.prefix, options.logger);
     return db;
@@ -426,6 +423,24 @@ function openFile(
     if (error instanceof McpSessionsError) throw error;
     if (isBusy(error)) throw wrap(error, `open ${JSON.stringify(filename)}`);
     throw new SqliteOpenError(filename, describe(error), { cause: error });
+  }
+}
+
+/**
+ * Switches to WAL. SQLite answers SQLITE_BUSY at once, without its busy handler, when two
+ * connections convert a new file at the same moment, so this waits and retries itself.
+ */
+function enableWal(db: Database.Database, busyTimeoutMs: number): void {
+  const deadline = Date.now() + busyTimeoutMs;
+  for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
+    try {
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal') throw new Error(`journal_mode is ${String(mode)}: WAL refused`);
+      return;
+    } catch (error) {
+      if (!isBusy(error) || Date.now() >= deadline) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, pause);
+    }
   }
 }
 
