@@ -1,0 +1,254 @@
+import { createHash } from 'node:crypto';
+import { type Logger, StoreError, StoreUnavailableError } from '@mcp-sessions/core';
+import { createClient, createCluster } from '@redis/client';
+
+/** What the store needs of a standalone `@redis/client` client (`createClient()`). */
+export interface RedisClientLike {
+  readonly isOpen: boolean;
+  connect(): Promise<unknown>;
+  sendCommand(args: string[], options?: { timeout?: number }): Promise<unknown>;
+}
+
+/** What the store needs of a cluster client (`createCluster()`). */
+export interface RedisClusterLike {
+  readonly isOpen: boolean;
+  connect(): Promise<unknown>;
+  getSlotMaster(slot: number): unknown;
+  sendCommand(
+    firstKey: string | undefined,
+    isReadonly: boolean | undefined,
+    args: string[],
+    options?: { timeout?: number },
+  ): Promise<unknown>;
+}
+
+/** What the store needs of a sentinel client (`createSentinel()`). */
+export interface RedisSentinelLike {
+  readonly isOpen: boolean;
+  connect(): Promise<unknown>;
+  getMasterNode(): unknown;
+  sendCommand(
+    isReadonly: boolean | undefined,
+    args: string[],
+    options?: { timeout?: number },
+  ): Promise<unknown>;
+}
+
+export type AnyRedisClient = RedisClientLike | RedisClusterLike | RedisSentinelLike;
+
+export interface ConnectionOptions {
+  url?: string;
+  clusterUrls?: readonly string[];
+  client?: AnyRedisClient;
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+  logger: Logger;
+}
+
+/** Longest pause between reconnect attempts of a client the store created. */
+const MAX_RECONNECT_DELAY_MS = 2_000;
+
+/**
+ * One way to send a command whatever the client kind: `key` routes it on a cluster. Every call
+ * is bounded by the command timeout and every failure comes out as a core error.
+ */
+export class Connection {
+  private readonly send: (key: string | undefined, args: string[], timeout: number) => Promise<unknown>;
+  private readonly client: AnyRedisClient;
+  private readonly owned: boolean;
+  private readonly options: ConnectionOptions;
+  private connecting: Promise<unknown> | undefined;
+  private connected: boolean;
+  private closed = false;
+  private closeOwned: (() => Promise<void>) | undefined;
+
+  constructor(options: ConnectionOptions) {
+    this.options = options;
+    const onError = (error: unknown) => options.logger.warn('redis client error', { error });
+    if (options.client) {
+      this.client = options.client;
+      this.owned = false;
+    } else if (options.clusterUrls) {
+      const cluster = createCluster({
+        rootNodes: options.clusterUrls.map((url) => ({ url })),
+        defaults: { socket: socketOptions(options) },
+      });
+      cluster.on('error', onError);
+      this.client = cluster;
+      this.closeOwned = () => closeQuietly(cluster, options.commandTimeoutMs);
+      this.owned = true;
+    } else {
+      const client = createClient({ url: options.url, socket: socketOptions(options) });
+      client.on('error', onError);
+      this.client = client;
+      this.closeOwned = () => closeQuietly(client, options.commandTimeoutMs);
+      this.owned = true;
+    }
+    this.connected = !this.owned && this.client.isOpen;
+    const c = this.client;
+    if (isCluster(c)) this.send = (key, args, timeout) => c.sendCommand(key, false, args, { timeout });
+    else if (isSentinel(c)) this.send = (_key, args, timeout) => c.sendCommand(false, args, { timeout });
+    else this.send = (_key, args, timeout) => c.sendCommand(args, { timeout });
+  }
+
+  /** Sends one command (routed by `key` on a cluster). Rejects with a core error. */
+  async command(key: string | undefined, args: string[]): Promise<unknown> {
+    if (this.closed) throw new StoreUnavailableError('redis store is closed');
+    const timeout = this.options.commandTimeoutMs;
+    try {
+      if (!this.connected) await this.ready();
+      return await withDeadline(this.send(key, args, timeout), timeout + 50, 'redis command');
+    } catch (error) {
+      throw wrapError(error, String(args[0]));
+    }
+  }
+
+  /** Closes the client if the store created it; a client passed in stays connected. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.owned && this.closeOwned) {
+      await this.connecting?.catch(() => undefined);
+      await this.closeOwned();
+    }
+  }
+
+  // --- Internal helpers ---
+
+  /** Connects on first use (also a user's client that is not open yet), bounded by connectTimeoutMs. */
+  private async ready(): Promise<void> {
+    if (!this.connecting) {
+      const connecting = this.client.isOpen ? Promise.resolve() : this.client.connect();
+      this.connecting = connecting;
+      connecting.then(
+        () => {
+          this.connected = true;
+        },
+        () => {
+          // A failed connect is retried by the next call instead of failing the store for ever.
+          if (this.connecting === connecting) this.connecting = undefined;
+        },
+      );
+    }
+    await withDeadline(this.connecting, this.options.connectTimeoutMs, 'redis connect');
+  }
+}
+
+/** Runs a Lua script by SHA, loading it with EVAL when the server does not know it (NOSCRIPT). */
+export class Script {
+  readonly sha: string;
+  constructor(readonly source: string) {
+    this.sha = sha1(source);
+  }
+}
+
+export async function evalScript(
+  connection: Connection,
+  script: Script,
+  keys: readonly string[],
+  args: readonly string[],
+): Promise<unknown> {
+  const tail = [String(keys.length), ...keys, ...args];
+  try {
+    return await connection.command(keys[0], ['EVALSHA', script.sha, ...tail]);
+  } catch (error) {
+    if (!(error instanceof StoreError) || !/^NOSCRIPT/.test(causeMessage(error))) throw error;
+    return connection.command(keys[0], ['EVAL', script.source, ...tail]);
+  }
+}
+
+/**
+ * Driver error → core error. Unreachable, lost, timed out, loading, failing over → `StoreUnavailableError`;
+ * any other error reply → `StoreError`. The original is the `cause`.
+ */
+export function wrapError(error: unknown, what: string): Error {
+  if (error instanceof StoreUnavailableError || error instanceof StoreError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  if (isUnavailable(error)) {
+    return new StoreUnavailableError(`redis unavailable during ${what}: ${message}`, { cause: error });
+  }
+  return new StoreError(`redis error during ${what}: ${message}`, { cause: error });
+}
+
+// --- Internal helpers ---
+
+function sha1(text: string): string {
+  return createHash('sha1').update(text).digest('hex');
+}
+
+function isCluster(c: AnyRedisClient): c is RedisClusterLike {
+  return typeof (c as Partial<RedisClusterLike>).getSlotMaster === 'function';
+}
+
+function isSentinel(c: AnyRedisClient): c is RedisSentinelLike {
+  return typeof (c as Partial<RedisSentinelLike>).getMasterNode === 'function';
+}
+
+function socketOptions(options: ConnectionOptions) {
+  return {
+    connectTimeout: options.connectTimeoutMs,
+    // Keep trying for ever (the manager must resume once Redis is back) but never wait long.
+    reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 10), MAX_RECONNECT_DELAY_MS),
+  };
+}
+
+async function closeQuietly(client: { close(): Promise<void>; destroy(): unknown }, timeoutMs: number) {
+  try {
+    await withDeadline(client.close(), timeoutMs, 'redis close');
+  } catch {
+    // The server is gone or slow: drop the sockets instead of waiting for it.
+    await Promise.resolve(client.destroy()).catch(() => undefined);
+  }
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StoreUnavailableError(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** Errors of the client that mean "cannot reach the server now" (matched by name: a user's client may come from another copy of the package). */
+const UNAVAILABLE_ERROR_NAMES = new Set([
+  'ConnectionTimeoutError',
+  'SocketTimeoutError',
+  'ClientClosedError',
+  'ClientOfflineError',
+  'DisconnectsClientError',
+  'SocketClosedUnexpectedlyError',
+  'RootNodesUnavailableError',
+  'ReconnectStrategyError',
+  'TimeoutError',
+  'AbortError',
+  'CommandTimeoutDuringMaintenanceError',
+  'SocketTimeoutDuringMaintenanceError',
+]);
+
+const UNAVAILABLE_SYSTEM_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/** Error replies that mean "the server cannot serve now, try later". */
+const UNAVAILABLE_REPLY = /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|BUSY)\b/;
+
+function isUnavailable(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (UNAVAILABLE_ERROR_NAMES.has(e.constructor.name) || UNAVAILABLE_ERROR_NAMES.has(e.name)) return true;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && UNAVAILABLE_SYSTEM_CODES.has(code)) return true;
+    if (UNAVAILABLE_REPLY.test(e.message)) return true;
+  }
+  return false;
+}
+
+function causeMessage(error: Error): string {
+  return error.cause instanceof Error ? error.cause.message : error.message;
+}

@@ -1,0 +1,261 @@
+/**
+ * The Lua scripts, one per atomic step. Every script touches the keys of ONE shard only (they share
+ * the hash tag `{<prefix>s<n>}`), so each runs atomically on Redis Cluster too. Keys a script
+ * derives from index members (state entries of a session) carry the same tag by construction.
+ *
+ * Record hash fields: j (record JSON), v (version), s (status), hb (lastHeartbeatAt),
+ * due (dueAt), seq (last event seq). v/s/hb/due are authoritative; `j` holds the rest.
+ */
+import { Script } from './connection';
+
+/** KEYS[2..6] of record scripts: the shard's due index and its four "by heartbeat" indexes. */
+const STATUS_INDEXES = `
+local DUE = KEYS[2]
+local HB = { active = KEYS[3], disconnected = KEYS[4], expired = KEYS[5], closed = KEYS[6] }
+local function index(id, status, hb, due)
+  redis.call('ZADD', HB[status], hb, id)
+  redis.call('ZADD', DUE, due, id)
+end
+local function unindex(id)
+  for _, key in pairs(HB) do redis.call('ZREM', key, id) end
+  redis.call('ZREM', DUE, id)
+end
+`;
+
+/** Deletes a session's agent state and events. KEYS: sk (state index), sx (expiry index), ev. */
+const PURGE_DATA = `
+local function purge_data(sk, sx, ev, entry_prefix, expiry_prefix)
+  local members = redis.call('SMEMBERS', sk)
+  for _, m in ipairs(members) do
+    redis.call('DEL', entry_prefix .. m)
+    redis.call('ZREM', sx, expiry_prefix .. m)
+  end
+  redis.call('DEL', sk, ev)
+end
+`;
+
+/** KEYS: rec, due, hb x4. ARGV: id, json, version, status, hb, due. → 1 inserted, 0 exists. */
+export const INSERT = new Script(`${STATUS_INDEXES}
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'j', ARGV[2], 'v', ARGV[3], 's', ARGV[4], 'hb', ARGV[5], 'due', ARGV[6])
+index(ARGV[1], ARGV[4], ARGV[5], ARGV[6])
+return 1
+`);
+
+/** KEYS: rec, due, hb x4. ARGV: id, json, version, status, hb, due, expectedVersion. → 1 written, 0 not. */
+export const COMPARE_AND_SET = new Script(`${STATUS_INDEXES}
+local cur = redis.call('HMGET', KEYS[1], 'v', 's')
+if not cur[1] or tonumber(cur[1]) ~= tonumber(ARGV[7]) then return 0 end
+if cur[2] ~= ARGV[4] then unindex(ARGV[1]) end
+redis.call('HSET', KEYS[1], 'j', ARGV[2], 'v', ARGV[3], 's', ARGV[4], 'hb', ARGV[5], 'due', ARGV[6])
+index(ARGV[1], ARGV[4], ARGV[5], ARGV[6])
+return 1
+`);
+
+/**
+ * KEYS: due, hb:active, rec1..recN. ARGV: now, dueAt, id1..idN.
+ * For each record that is active: hb = now, due = dueAt, v + 1. → ids touched.
+ */
+export const TOUCH = new Script(`
+local touched = {}
+for i = 3, #KEYS do
+  if redis.call('HGET', KEYS[i], 's') == 'active' then
+    redis.call('HINCRBY', KEYS[i], 'v', 1)
+    redis.call('HSET', KEYS[i], 'hb', ARGV[1], 'due', ARGV[2])
+    touched[#touched + 1] = ARGV[i]
+  end
+end
+-- One ZADD per index per 1000 ids instead of one per id.
+for from = 1, #touched, 1000 do
+  local hb, due = {}, {}
+  for j = from, math.min(from + 999, #touched) do
+    hb[#hb + 1] = ARGV[1]; hb[#hb + 1] = touched[j]
+    due[#due + 1] = ARGV[2]; due[#due + 1] = touched[j]
+  end
+  redis.call('ZADD', KEYS[2], unpack(hb))
+  redis.call('ZADD', KEYS[1], unpack(due))
+end
+return touched
+`);
+
+/** KEYS: due. ARGV: now, limit. → flat [id, dueAt, ...] earliest first (read only). */
+export const PEEK_DUE = new Script(`
+return redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2], 'WITHSCORES')
+`);
+
+/**
+ * KEYS: due, rec1..recN. ARGV: now, leasedDue, id1..idN. Leases each record still due
+ * (another sweeper may have taken it since the peek). → flat [j, v, s, hb, due, ...] of leased records.
+ */
+export const CLAIM = new Script(`
+local out = {}
+for i = 2, #KEYS do
+  local id = ARGV[i + 1]
+  local due = redis.call('ZSCORE', KEYS[1], id)
+  if due and redis.call('EXISTS', KEYS[i]) == 0 then
+    redis.call('ZREM', KEYS[1], id)
+  elseif due and tonumber(due) <= tonumber(ARGV[1]) then
+    redis.call('HINCRBY', KEYS[i], 'v', 1)
+    redis.call('HSET', KEYS[i], 'due', ARGV[2])
+    redis.call('ZADD', KEYS[1], ARGV[2], id)
+    local f = redis.call('HMGET', KEYS[i], 'j', 'v', 's', 'hb', 'due')
+    for k = 1, 5 do out[#out + 1] = f[k] end
+  end
+end
+return out
+`);
+
+/**
+ * KEYS: rec, due, hb x4, sk, sx, ev. ARGV: id, entryPrefix, expiryPrefix.
+ * Deletes the record, its index entries, agent state and events. → 1 if there was a record.
+ */
+export const DELETE = new Script(`${STATUS_INDEXES}${PURGE_DATA}
+local existed = redis.call('DEL', KEYS[1])
+unindex(ARGV[1])
+purge_data(KEYS[7], KEYS[8], KEYS[9], ARGV[2], ARGV[3])
+return existed
+`);
+
+/** KEYS: sk, sx, ev. ARGV: entryPrefix, expiryPrefix. Deletes state and events, keeps the record. */
+export const PURGE_SESSION_DATA = new Script(`${PURGE_DATA}
+purge_data(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2])
+return 1
+`);
+
+/**
+ * KEYS: rec, entry, sk, sx. ARGV: indexMember, expiryMember, value, expiresAt|'', nativeExpiryAt|''.
+ * Writes only while the record is active or disconnected. → 1 written, 0 no live session.
+ * Native expiry (PXAT) is set only when still in the future by the server's clock, so it can never
+ * drop an entry a caller's `now` still sees; the expiry index is what the contract relies on.
+ */
+export const SET_STATE = new Script(`
+local s = redis.call('HGET', KEYS[1], 's')
+if s ~= 'active' and s ~= 'disconnected' then return 0 end
+if ARGV[4] == '' then
+  redis.call('SET', KEYS[2], ARGV[3])
+  redis.call('ZREM', KEYS[4], ARGV[2])
+else
+  local t = redis.call('TIME')
+  local server_now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if tonumber(ARGV[5]) > server_now then
+    redis.call('SET', KEYS[2], ARGV[3], 'PXAT', ARGV[5])
+  else
+    redis.call('SET', KEYS[2], ARGV[3])
+  end
+  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[2])
+end
+redis.call('SADD', KEYS[3], ARGV[1])
+return 1
+`);
+
+/** KEYS: entry, sk, sx. ARGV: indexMember, expiryMember. → 1 deleted, 0 none. */
+export const DELETE_STATE = new Script(`
+local n = redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[2])
+return n
+`);
+
+/** KEYS: sk. ARGV: entryPrefix. → flat [indexMember, value, ...] of the entries still stored (read only). */
+export const LIST_STATE = new Script(`
+local out = {}
+for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local v = redis.call('GET', ARGV[1] .. m)
+  if v then out[#out + 1] = m; out[#out + 1] = v end
+end
+return out
+`);
+
+/**
+ * KEYS: sx. ARGV: now, limit, tagPrefix. Deletes up to `limit` entries with expiresAt <= now.
+ * → { deleted, examined } (entries Redis already expired natively are examined, not counted).
+ */
+export const PURGE_EXPIRED_STATE = new Script(`
+local members = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2])
+local deleted = 0
+for _, m in ipairs(members) do
+  local sep = string.find(m, ':', 1, true)
+  deleted = deleted + redis.call('DEL', ARGV[3] .. 'st:' .. m)
+  redis.call('SREM', ARGV[3] .. 'sk:' .. string.sub(m, 1, sep - 1), string.sub(m, sep + 1))
+  redis.call('ZREM', KEYS[1], m)
+end
+return { deleted, #members }
+`);
+
+/**
+ * KEYS: rec, ev. ARGV: createdAt, encodedStreamId, messageJson. Appends while the session is live.
+ * → the new seq (from the record's counter, never reused), or 0 when there is no live session.
+ */
+export const APPEND_EVENT = new Script(`
+local s = redis.call('HGET', KEYS[1], 's')
+if s ~= 'active' and s ~= 'disconnected' then return 0 end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('ZADD', KEYS[2], seq, seq .. ':' .. ARGV[1] .. ':' .. ARGV[2] .. ':' .. ARGV[3])
+return seq
+`);
+
+/**
+ * KEYS: ev. ARGV: maxEvents|'', createdBefore|''. Drops the oldest events created before the
+ * instant (up to the first one that is not), then all but the newest maxEvents. → how many.
+ */
+export const TRIM_EVENTS = new Script(`
+local removed = 0
+if ARGV[2] ~= '' then
+  local before = tonumber(ARGV[2])
+  local drop, done = 0, false
+  while not done do
+    local batch = redis.call('ZRANGE', KEYS[1], drop, drop + 99)
+    if #batch == 0 then break end
+    for _, m in ipairs(batch) do
+      local created = tonumber(string.match(m, '^[^:]*:([^:]*):'))
+      if created < before then drop = drop + 1 else done = true; break end
+    end
+  end
+  if drop > 0 then removed = removed + redis.call('ZREMRANGEBYRANK', KEYS[1], 0, drop - 1) end
+end
+if ARGV[1] ~= '' then
+  local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[1])
+  if excess > 0 then removed = removed + redis.call('ZREMRANGEBYRANK', KEYS[1], 0, excess - 1) end
+end
+return removed
+`);
+
+/**
+ * KEYS: the shard's "by heartbeat" indexes of the wanted statuses. ARGV: limit, afterHb|'', afterId.
+ * For each index, up to `limit` members strictly after (afterHb, afterId) in (score desc, member
+ * desc) order, found by binary search on rank (never a scan). → flat [id, hb, ...] (read only).
+ * Members are compared byte by byte: Lua's `<` on strings follows the server's locale.
+ */
+export const LIST_PAGE = new Script(`
+local limit = tonumber(ARGV[1])
+local function less(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+local out = {}
+for k = 1, #KEYS do
+  local key = KEYS[k]
+  local stop
+  if ARGV[2] == '' then
+    stop = redis.call('ZCARD', key)
+  else
+    local lo = redis.call('ZCOUNT', key, '-inf', '(' .. ARGV[2])
+    local hi = redis.call('ZCOUNT', key, '-inf', ARGV[2])
+    while lo < hi do
+      local mid = math.floor((lo + hi) / 2)
+      if less(redis.call('ZRANGE', key, mid, mid)[1], ARGV[3]) then lo = mid + 1 else hi = mid end
+    end
+    stop = lo
+  end
+  local start = math.max(stop - limit, 0)
+  if stop > start then
+    local items = redis.call('ZRANGE', key, start, stop - 1, 'WITHSCORES')
+    for i = #items - 1, 1, -2 do out[#out + 1] = items[i]; out[#out + 1] = items[i + 1] end
+  end
+end
+return out
+`);
