@@ -1,0 +1,168 @@
+import { createHash } from 'node:crypto';
+import type { EventId, EventStore, StreamId } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { InvalidArgumentError } from '../errors';
+import { assertSessionId } from '../ids';
+import type { JsonValue } from '../json';
+import { SessionManager } from '../manager';
+import { type Clock, systemClock } from '../options';
+import type { SessionStore } from '../store';
+
+/** Newest events kept per session, by default. */
+export const DEFAULT_EVENT_MAX_COUNT = 1000;
+/** Events older than this are trimmed, by default (the default grace period: a client back within grace resumes). */
+export const DEFAULT_EVENT_MAX_AGE_MS = 10 * 60 * 1000;
+/** Trim every this many appends of a session (trimming on every append doubles the write cost). */
+export const DEFAULT_EVENT_TRIM_EVERY = 50;
+/** Events read per `readEvents` round trip while replaying. */
+const REPLAY_PAGE = 500;
+
+export interface EventStoreOptions {
+  /** Keep at most this many newest events per session. Default 1000. */
+  maxEvents?: number;
+  /** Trim events older than this. Default 10 minutes. */
+  maxAgeMs?: number;
+  /** Trim once every this many appends per session (1 = every append). Default 50. */
+  trimEvery?: number;
+  /** Stamps events and decides their age. Default: the system clock (pass the manager's in tests). */
+  clock?: Clock;
+}
+
+/**
+ * Durable, session-scoped resumability for the SDK's Streamable HTTP transport. One object per
+ * process; `forSession(id)` gives the SDK `EventStore` of one session (the transport takes one
+ * per session, and so cannot be handed another session's events).
+ */
+export interface SessionEventStores {
+  forSession(sessionId: string): SessionEventStore;
+}
+
+/** The SDK's `EventStore` of one session, `getStreamIdForEventId` included. */
+export type SessionEventStore = EventStore & Required<Pick<EventStore, 'getStreamIdForEventId'>>;
+
+/**
+ * Event id: `<seq>.<stream>.<tag>`. `seq` is the session's log position (ordered, even within one
+ * millisecond), `stream` the stream id in base64url (so `_GET_stream` or any other id round-trips;
+ * no `split('_')`), `tag` 64 bits of SHA-256 over the session id: an id minted for session A is
+ * refused by B's store (GHSA-84j6-jc92-77jm) without a store round trip, and the id does not
+ * spell out the session id to a log reader.
+ */
+interface ParsedEventId {
+  seq: number;
+  streamId: string;
+  tag: string;
+}
+
+/**
+ * Creates the SDK `EventStore`s over a store's event log.
+ *
+ * @example
+ * ```ts
+ * const events = createEventStore(manager, { maxEvents: 500 });
+ * const handler = createSessionHandler({ manager, createServer, eventStore: events });
+ * ```
+ */
+export function createEventStore(
+  source: SessionManager | SessionStore,
+  options: EventStoreOptions = {},
+): SessionEventStores {
+  const store = source instanceof SessionManager ? source.store : source;
+  const clock = options.clock ?? systemClock;
+  const maxEvents = positiveInteger('maxEvents', options.maxEvents, DEFAULT_EVENT_MAX_COUNT);
+  const maxAgeMs = positiveInteger('maxAgeMs', options.maxAgeMs, DEFAULT_EVENT_MAX_AGE_MS);
+  const trimEvery = positiveInteger('trimEvery', options.trimEvery, DEFAULT_EVENT_TRIM_EVERY);
+
+  return {
+    forSession(sessionId: string): SessionEventStore {
+      assertSessionId(sessionId);
+      const tag = sessionTag(sessionId);
+      let appends = 0;
+      const parse = (eventId: EventId): ParsedEventId | undefined => {
+        const parsed = parseEventId(eventId);
+        return parsed && parsed.tag === tag ? parsed : undefined;
+      };
+      return {
+        async storeEvent(streamId: StreamId, message: JSONRPCMessage): Promise<EventId> {
+          const now = clock.now();
+          const seq = await store.appendEvent({
+            sessionId,
+            streamId,
+            message: message as unknown as JsonValue,
+            createdAt: now,
+          });
+          if (++appends % trimEvery === 0) {
+            await store.trimEvents({ sessionId, maxEvents, createdBefore: now - maxAgeMs });
+          }
+          return formatEventId(seq, streamId, tag);
+        },
+
+        async getStreamIdForEventId(eventId: EventId): Promise<StreamId | undefined> {
+          return parse(eventId)?.streamId;
+        },
+
+        async replayEventsAfter(
+          lastEventId: EventId,
+          { send }: { send: (eventId: EventId, message: JSONRPCMessage) => Promise<void> },
+        ): Promise<StreamId> {
+          const from = parse(lastEventId);
+          // The transport answers a thrown error with an error response and replays nothing.
+          if (!from) throw new InvalidArgumentError('Last-Event-ID', 'not an event of this session');
+          let afterSeq = from.seq;
+          for (;;) {
+            const page = await store.readEvents({
+              sessionId,
+              afterSeq,
+              streamId: from.streamId,
+              limit: REPLAY_PAGE,
+            });
+            for (const event of page) {
+              afterSeq = event.seq;
+              // Priming events ({}) only carry an id; the client already holds a later one.
+              if (isPriming(event.message)) continue;
+              await send(
+                formatEventId(event.seq, from.streamId, tag),
+                event.message as unknown as JSONRPCMessage,
+              );
+            }
+            if (page.length < REPLAY_PAGE) return from.streamId;
+          }
+        },
+      };
+    },
+  };
+}
+
+// --- Internal helpers ---
+
+function formatEventId(seq: number, streamId: string, tag: string): EventId {
+  return `${seq}.${Buffer.from(streamId, 'utf8').toString('base64url')}.${tag}`;
+}
+
+const EVENT_ID = /^([1-9][0-9]{0,15})\.([A-Za-z0-9_-]*)\.([A-Za-z0-9_-]{11})$/;
+
+function parseEventId(eventId: string): ParsedEventId | undefined {
+  const match = EVENT_ID.exec(eventId);
+  if (!match) return undefined;
+  const seq = Number(match[1]);
+  if (!Number.isSafeInteger(seq)) return undefined;
+  return { seq, streamId: Buffer.from(match[2]!, 'base64url').toString('utf8'), tag: match[3]! };
+}
+
+function sessionTag(sessionId: string): string {
+  return createHash('sha256').update(sessionId).digest().subarray(0, 8).toString('base64url');
+}
+
+function isPriming(message: JsonValue): boolean {
+  return (
+    typeof message === 'object' &&
+    message !== null &&
+    !Array.isArray(message) &&
+    Object.keys(message).length === 0
+  );
+}
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isSafeInteger(v) || v <= 0) throw new InvalidArgumentError(name, 'must be a positive integer');
+  return v;
+}

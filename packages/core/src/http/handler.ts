@@ -1,0 +1,508 @@
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import type { EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import {
+  WebStandardStreamableHTTPServerTransport,
+  type WebStandardStreamableHTTPServerTransportOptions,
+} from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import {
+  McpSessionsError,
+  RecoveryRefusedError,
+  SessionNotFoundError,
+  SessionNotLiveError,
+  StoreUnavailableError,
+} from '../errors';
+import { generateSessionId, isValidSessionId } from '../ids';
+import type { JsonObject } from '../json';
+import type { SessionManager } from '../manager';
+import { type Logger, silentLogger } from '../options';
+import type { SessionRecord } from '../store';
+import type { SessionEventStores } from './event-store';
+
+/** Largest body read to recognise an `initialize` request that carries no session id. */
+export const DEFAULT_MAX_INITIALIZE_BODY_BYTES = 1024 * 1024;
+
+/** The id of the replayed `initialize` request; its response is discarded. */
+const REPLAY_REQUEST_ID = 'mcp-sessions:replayed-initialize';
+
+/** What the handler needs of an SDK transport: the public surface of `WebStandardStreamableHTTPServerTransport`. */
+export interface HandlerTransport {
+  handleRequest(request: Request, options?: { parsedBody?: unknown; authInfo?: AuthInfo }): Promise<Response>;
+  close(): Promise<void>;
+  onclose?: (() => void) | undefined;
+}
+
+/** What the handler needs of a server: `McpServer` and the low-level `Server` both fit. */
+export interface ConnectableServer {
+  // biome-ignore lint/suspicious/noExplicitAny: the SDK's Transport type differs between SDK versions; any transport the handler builds is accepted.
+  connect(transport: any): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Given to `createServer` for every session this process starts serving. */
+export interface SessionContext {
+  sessionId: string;
+  principal: string | null;
+  /** `initialized`: a new session; `attached`: served elsewhere too; `recovered`: brought back from disconnected. */
+  mode: 'initialized' | 'attached' | 'recovered';
+  record: SessionRecord;
+  /** The client's `clientInfo.name` from the stored initialize params: the default agent id. */
+  clientName: string | undefined;
+}
+
+/** Options of `WebStandardStreamableHTTPServerTransport` the handler passes through unchanged. */
+export type PassThroughTransportOptions = Pick<
+  WebStandardStreamableHTTPServerTransportOptions,
+  'enableJsonResponse' | 'allowedHosts' | 'allowedOrigins' | 'enableDnsRebindingProtection' | 'retryInterval'
+>;
+
+export interface SessionHandlerOptions {
+  manager: SessionManager;
+  /** A fresh server for one session; called on initialize and whenever a session is rebuilt here. */
+  createServer(context: SessionContext): ConnectableServer | Promise<ConnectableServer>;
+  /**
+   * The authenticated subject of a request (from a bearer token, a cookie...), or null. A session
+   * is bound to the principal that initialized it; any other principal gets 404.
+   */
+  principal?(
+    request: Request,
+    authInfo: AuthInfo | undefined,
+  ): string | null | undefined | Promise<string | null | undefined>;
+  /** Durable resumability (`createEventStore(manager)`). Without it, streams cannot be resumed. */
+  eventStore?: SessionEventStores;
+  /**
+   * How a session held here learns that it was closed or expired elsewhere:
+   * `request` (default) reads the record once per request (one `get`), so a DELETE on any
+   * instance is seen by the very next request everywhere; `heartbeat` trusts the manager's
+   * heartbeat tick (it reports sessions no longer active as `lost`), saving that read at the cost
+   * of up to one heartbeat interval during which another instance may still serve a closed session.
+   */
+  revalidate?: 'request' | 'heartbeat';
+  /** New session ids. Default `generateSessionId()` (192 random bits). */
+  sessionIdGenerator?: () => string;
+  transportOptions?: PassThroughTransportOptions;
+  /**
+   * The transport class. Default: the installed SDK's `WebStandardStreamableHTTPServerTransport`.
+   * Tests pass another SDK version's class to prove that only public API is used.
+   */
+  transportClass?: new (
+    options: WebStandardStreamableHTTPServerTransportOptions,
+  ) => HandlerTransport;
+  /** Default 1 MiB. */
+  maxInitializeBodyBytes?: number;
+  logger?: Logger;
+}
+
+export interface HandleOptions {
+  /** A body already parsed by a framework (Express `express.json()`). */
+  parsedBody?: unknown;
+  authInfo?: AuthInfo;
+}
+
+/**
+ * A web-standard MCP endpoint (`Request` → `Response`) whose sessions live in the manager's store.
+ * Mount it on every HTTP method of the MCP path.
+ */
+export interface SessionHandler {
+  (request: Request, options?: HandleOptions): Promise<Response>;
+  /** Ids of the sessions with a server and transport in this process. */
+  liveSessionIds(): string[];
+  /**
+   * Graceful shutdown (SIGTERM): closes every server and transport of this process and marks
+   * their sessions disconnected, so any instance may recover them within the grace period.
+   */
+  close(): Promise<void>;
+}
+
+interface LiveSession {
+  readonly id: string;
+  readonly principal: string | null;
+  readonly server: ConnectableServer;
+  readonly transport: HandlerTransport;
+  /** Set before a close that must not mark the session disconnected (DELETE, lost, failed build). */
+  quiet: boolean;
+}
+
+/**
+ * Creates the request handler.
+ *
+ * Rules:
+ * - POST `initialize` without a session id: a new session through `manager.initialize`, storing
+ *   the initialize params and the principal.
+ * - A session id not live in this process: `manager.resume` (attach without counting when the
+ *   session is active and fresh on another instance; otherwise `recover`, counted and limited),
+ *   then a fresh server and transport for that id, initialized by replaying the stored
+ *   `initialize` request (its response discarded) and `notifications/initialized`. Concurrent
+ *   first requests for one session in this process share one rebuild.
+ * - Unknown, expired, closed, unrecoverable or another principal's session: 404. Missing id on
+ *   anything but `initialize`: 400. Malformed id (not 1-256 visible ASCII): 400, no store query.
+ * - DELETE: `manager.close`, from then on 404 on every instance (see `revalidate`).
+ * - Transport closed (server closed, `handler.close()`): `manager.markDisconnected`.
+ *
+ * @example
+ * ```ts
+ * const handler = createSessionHandler({ manager, createServer: () => buildServer() });
+ * app.all('/mcp', (c) => handler(c.req.raw)); // Hono
+ * ```
+ */
+export function createSessionHandler(options: SessionHandlerOptions): SessionHandler {
+  const impl = new HandlerImpl(options);
+  const handler = (request: Request, handleOptions?: HandleOptions) => impl.handle(request, handleOptions);
+  return Object.assign(handler, {
+    liveSessionIds: () => [...impl.live.keys()],
+    close: () => impl.close(),
+  });
+}
+
+// --- Internal helpers ---
+
+class HandlerImpl {
+  readonly live = new Map<string, LiveSession>();
+  /** Rebuilds in flight, by principal and session id: concurrent first requests share one. */
+  private readonly building = new Map<string, Promise<LiveSession>>();
+  private readonly manager: SessionManager;
+  private readonly logger: Logger;
+  private readonly Transport: new (
+    options: WebStandardStreamableHTTPServerTransportOptions,
+  ) => HandlerTransport;
+  private readonly maxBody: number;
+  private readonly onLost = (sessionId: string) => this.drop(sessionId, 'lost elsewhere');
+  private readonly disconnecting = new Set<Promise<void>>();
+  private closed = false;
+
+  constructor(private readonly options: SessionHandlerOptions) {
+    this.manager = options.manager;
+    this.logger = options.logger ?? silentLogger;
+    this.Transport = options.transportClass ?? WebStandardStreamableHTTPServerTransport;
+    this.maxBody = options.maxInitializeBodyBytes ?? DEFAULT_MAX_INITIALIZE_BODY_BYTES;
+    this.manager.on('lost', this.onLost);
+  }
+
+  async handle(request: Request, handleOptions: HandleOptions = {}): Promise<Response> {
+    if (this.closed) return jsonRpcError(503, -32000, 'Server shutting down');
+    try {
+      return await this.route(request, handleOptions);
+    } catch (error) {
+      return this.errorResponse(error);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.manager.off('lost', this.onLost);
+    await Promise.allSettled([...this.building.values()]);
+    await Promise.all([...this.live.values()].map((live) => this.closeLive(live)));
+    await Promise.all(this.disconnecting);
+  }
+
+  private async route(request: Request, handleOptions: HandleOptions): Promise<Response> {
+    const method = request.method;
+    if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
+      return jsonRpcError(405, -32000, 'Method not allowed.', { Allow: 'GET, POST, DELETE' });
+    }
+    const header = request.headers.get('mcp-session-id');
+    const principal = (await this.options.principal?.(request, handleOptions.authInfo)) ?? null;
+
+    if (header === null) {
+      if (method !== 'POST') return missingSessionId();
+      let body = handleOptions.parsedBody;
+      if (body === undefined) {
+        const read = await readBody(request, this.maxBody);
+        if (read instanceof Response) return read;
+        body = read;
+      }
+      if (!isInitializeMessage(body)) return missingSessionId();
+      return this.initialize(request, principal, body, handleOptions);
+    }
+    // Checked before anything touches the store: a 10 KB header costs a regex, nothing more.
+    if (!isValidSessionId(header)) return jsonRpcError(400, -32000, 'Bad Request: malformed Mcp-Session-Id');
+
+    if (method === 'DELETE') return this.delete(header, principal);
+
+    const live = await this.liveSession(header, principal);
+    if (live instanceof Response) return live;
+    return live.transport.handleRequest(request, handleOptions);
+  }
+
+  private async initialize(
+    request: Request,
+    principal: string | null,
+    body: InitializeMessage,
+    handleOptions: HandleOptions,
+  ): Promise<Response> {
+    const sessionId = this.options.sessionIdGenerator?.() ?? generateSessionId();
+    const record = await this.manager.initialize(sessionId, { principal, initializeParams: body.params });
+    let live: LiveSession;
+    try {
+      live = await this.connect(record, principal, 'initialized', () => false);
+    } catch (error) {
+      await this.manager
+        .close(sessionId)
+        .catch((e: unknown) => this.logFailure('close after failed build', sessionId, e));
+      throw error;
+    }
+    this.live.set(sessionId, live);
+    const response = await live.transport.handleRequest(request, { ...handleOptions, parsedBody: body });
+    if (!response.ok) {
+      // The transport refused the request (headers, protocol): nobody will use this session.
+      this.drop(sessionId, 'initialize refused by the transport');
+      await this.manager.close(sessionId).catch((e: unknown) => this.logFailure('close', sessionId, e));
+    }
+    return response;
+  }
+
+  /** The session's server and transport in this process, rebuilt if needed; a 404 when it cannot be served. */
+  private async liveSession(sessionId: string, principal: string | null): Promise<LiveSession | Response> {
+    const live = this.live.get(sessionId);
+    if (live) {
+      if (live.principal !== principal) return sessionNotFound();
+      if (this.options.revalidate === 'heartbeat') return live;
+      const record = await this.manager.getSession(sessionId);
+      if (record?.status === 'active') return live;
+      // Closed or expired elsewhere (404 below), or disconnected by another instance (recover).
+      this.drop(sessionId, `record is ${record?.status ?? 'gone'}`);
+    }
+    const key = `${principal ?? ''}\u0000${sessionId}`;
+    let building = this.building.get(key);
+    if (!building) {
+      building = this.rebuild(sessionId, principal).finally(() => this.building.delete(key));
+      this.building.set(key, building);
+    }
+    try {
+      return await building;
+    } catch (error) {
+      if (isGone(error)) return sessionNotFound();
+      throw error;
+    }
+  }
+
+  private async rebuild(sessionId: string, principal: string | null): Promise<LiveSession> {
+    const { record, mode } = await this.manager.resume(sessionId, { principal });
+    if (this.closed) throw new SessionNotLiveError(sessionId, 'held by a closing handler');
+    const params = record.initializeParams;
+    let replaying = true;
+    let live: LiveSession | undefined;
+    try {
+      if (!params) throw new SessionNotLiveError(sessionId, 'without stored initialize params');
+      live = await this.connect(record, principal, mode, () => replaying);
+      await replayInitialize(live.transport, sessionId, params);
+      replaying = false;
+    } catch (error) {
+      if (live) {
+        live.quiet = true;
+        await live.server.close().catch(() => undefined);
+      }
+      // Not served after all: let the grace period run rather than heartbeat a session nobody serves.
+      await this.manager
+        .markDisconnected(sessionId)
+        .catch((e: unknown) => this.logFailure('disconnect', sessionId, e));
+      throw error;
+    }
+    this.live.set(sessionId, live);
+    this.logger.info('session rebuilt', {
+      sessionId,
+      mode,
+      recoveryAttempts: record.recoveryAttempts,
+      instanceId: this.manager.instanceId,
+    });
+    return live;
+  }
+
+  /** A fresh server connected to a fresh transport for `record.id`. */
+  private async connect(
+    record: SessionRecord,
+    principal: string | null,
+    mode: SessionContext['mode'],
+    muted: () => boolean,
+  ): Promise<LiveSession> {
+    const sessionId = record.id;
+    const server = await this.options.createServer({
+      sessionId,
+      principal,
+      mode,
+      record,
+      clientName: clientName(record.initializeParams),
+    });
+    const eventStore =
+      this.options.eventStore && mutable(this.options.eventStore.forSession(sessionId), muted);
+    const transport = new this.Transport({
+      ...this.options.transportOptions,
+      sessionIdGenerator: () => sessionId,
+      eventStore,
+    });
+    const live: LiveSession = { id: sessionId, principal, server, transport, quiet: false };
+    // Set before connect: the SDK chains an onclose it finds.
+    transport.onclose = () => this.onTransportClosed(live);
+    await server.connect(transport);
+    return live;
+  }
+
+  private async delete(sessionId: string, principal: string | null): Promise<Response> {
+    const live = this.live.get(sessionId);
+    if (live && live.principal !== principal) return sessionNotFound();
+    const record = await this.manager.getSession(sessionId);
+    if (
+      !record ||
+      (record.principal ?? null) !== principal ||
+      (record.status !== 'active' && record.status !== 'disconnected')
+    ) {
+      return sessionNotFound();
+    }
+    await this.manager.close(sessionId);
+    this.drop(sessionId, 'deleted');
+    return new Response(null, { status: 200 });
+  }
+
+  /** Forgets a live session without marking it disconnected (it is closed, lost, or being rebuilt). */
+  private drop(sessionId: string, why: string): void {
+    const live = this.live.get(sessionId);
+    if (!live) return;
+    this.live.delete(sessionId);
+    live.quiet = true;
+    this.logger.debug('session dropped from this process', { sessionId, why });
+    void live.server.close().catch((e: unknown) => this.logFailure('server close', sessionId, e));
+  }
+
+  private async closeLive(live: LiveSession): Promise<void> {
+    await live.server.close().catch((e: unknown) => this.logFailure('server close', live.id, e));
+    // A transport whose onclose was replaced by user code still gets its session disconnected.
+    if (this.live.get(live.id) === live) await this.disconnect(live);
+  }
+
+  private onTransportClosed(live: LiveSession): void {
+    if (this.live.get(live.id) !== live) return;
+    if (live.quiet) {
+      this.live.delete(live.id);
+      return;
+    }
+    const done = this.disconnect(live).finally(() => this.disconnecting.delete(done));
+    this.disconnecting.add(done);
+  }
+
+  private async disconnect(live: LiveSession): Promise<void> {
+    this.live.delete(live.id);
+    try {
+      await this.manager.markDisconnected(live.id);
+    } catch (error) {
+      // Already closed or expired elsewhere: nothing left to disconnect.
+      if (!isGone(error)) this.logFailure('disconnect', live.id, error);
+    }
+  }
+
+  private errorResponse(error: unknown): Response {
+    if (error instanceof StoreUnavailableError) {
+      this.logger.error('session store unavailable', { error });
+      return jsonRpcError(503, -32000, 'Session store unavailable', { 'Retry-After': '1' });
+    }
+    const code = error instanceof McpSessionsError ? error.code : undefined;
+    this.logger.error('request failed', { error, code });
+    return jsonRpcError(500, -32603, 'Internal error');
+  }
+
+  private logFailure(what: string, sessionId: string, error: unknown): void {
+    this.logger.warn(`${what} failed`, { sessionId, error });
+  }
+}
+
+interface InitializeMessage {
+  jsonrpc: '2.0';
+  id: string | number;
+  method: 'initialize';
+  params: JsonObject;
+}
+
+function isInitializeMessage(body: unknown): body is InitializeMessage {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  const m = body as Record<string, unknown>;
+  return (
+    m.method === 'initialize' &&
+    (typeof m.id === 'string' || typeof m.id === 'number') &&
+    typeof m.params === 'object' &&
+    m.params !== null &&
+    !Array.isArray(m.params)
+  );
+}
+
+/** Brings a fresh transport (and the server behind it) to the initialized state, through HTTP only. */
+async function replayInitialize(
+  transport: HandlerTransport,
+  sessionId: string,
+  params: JsonObject,
+): Promise<void> {
+  const url = 'http://mcp-sessions.invalid/replay';
+  const headers = { accept: 'application/json, text/event-stream', 'content-type': 'application/json' };
+  const init = await transport.handleRequest(
+    new Request(url, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ jsonrpc: '2.0', id: REPLAY_REQUEST_ID, method: 'initialize', params }),
+    }),
+  );
+  const initBody = await init.text();
+  if (!init.ok) throw new Error(`replayed initialize refused (${init.status}): ${initBody.slice(0, 200)}`);
+  const notified = await transport.handleRequest(
+    new Request(url, {
+      method: 'POST',
+      headers: { ...headers, 'mcp-session-id': sessionId },
+      body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+    }),
+  );
+  await notified.text();
+  if (!notified.ok) throw new Error(`replayed notifications/initialized refused (${notified.status})`);
+}
+
+/** The session's event store, storing nothing while the initialize replay runs. */
+function mutable(store: EventStore, muted: () => boolean): EventStore {
+  return {
+    storeEvent: (streamId, message) =>
+      muted() ? Promise.resolve(`0.muted.${REPLAY_REQUEST_ID}`) : store.storeEvent(streamId, message),
+    replayEventsAfter: (lastEventId, sink) => store.replayEventsAfter(lastEventId, sink),
+    getStreamIdForEventId: (eventId) => store.getStreamIdForEventId?.(eventId) ?? Promise.resolve(undefined),
+  };
+}
+
+function clientName(params: JsonObject | null): string | undefined {
+  const info = params?.clientInfo;
+  if (typeof info !== 'object' || info === null || Array.isArray(info)) return undefined;
+  return typeof info.name === 'string' && info.name.length > 0 ? info.name : undefined;
+}
+
+async function readBody(request: Request, max: number): Promise<unknown | Response> {
+  const length = Number(request.headers.get('content-length') ?? '0');
+  if (length > max) return jsonRpcError(413, -32000, `Payload too large (max ${max} bytes)`);
+  const text = await request.text();
+  if (Buffer.byteLength(text) > max) return jsonRpcError(413, -32000, `Payload too large (max ${max} bytes)`);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return jsonRpcError(400, -32700, 'Parse error: Invalid JSON');
+  }
+}
+
+/** The manager's refusals that mean "no such session here": the client must initialize again. */
+function isGone(error: unknown): boolean {
+  return (
+    error instanceof RecoveryRefusedError ||
+    error instanceof SessionNotFoundError ||
+    error instanceof SessionNotLiveError
+  );
+}
+
+function missingSessionId(): Response {
+  return jsonRpcError(400, -32000, 'Bad Request: Mcp-Session-Id header is required');
+}
+
+function sessionNotFound(): Response {
+  return jsonRpcError(404, -32001, 'Session not found');
+}
+
+function jsonRpcError(
+  status: number,
+  code: number,
+  message: string,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }), {
+    status,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
+}
