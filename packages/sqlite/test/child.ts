@@ -2,6 +2,9 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
 import { nodeArgs, ROOT } from './helpers';
 
+/** Marks the fixture's protocol lines; anything else a child prints (a stray log) is ignored. */
+export const LINE_PREFIX = '@@ ';
+
 /** A TypeScript fixture run as a child process, spoken to in lines over stdin/stdout. */
 export class Child {
   readonly process: ChildProcessWithoutNullStreams;
@@ -17,7 +20,9 @@ export class Child {
       this.stderr += d;
     });
     this.lines = createInterface({ input: this.process.stdout });
-    this.lines.on('line', (line) => {
+    this.lines.on('line', (raw) => {
+      if (!raw.startsWith(LINE_PREFIX)) return;
+      const line = raw.slice(LINE_PREFIX.length);
       const waiter = this.waiting.shift();
       if (waiter) waiter(line);
       else this.queue.push(line);

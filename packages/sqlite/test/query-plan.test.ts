@@ -1,0 +1,115 @@
+import { SqliteSessionStore } from '@mcp-sessions/sqlite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listSql, type StatementName, statements } from '../src/sql';
+import { tempDir } from './helpers';
+
+const PREFIX = 'mcp_sessions_';
+const TABLES = /\b(mcp_sessions_(sessions|agent_state|events))\b/;
+
+let tmp: ReturnType<typeof tempDir>;
+let store: SqliteSessionStore;
+
+beforeAll(() => {
+  tmp = tempDir();
+  store = new SqliteSessionStore({ filename: tmp.file() });
+  // Enough rows, of every status, that a scan would be a real choice for the planner.
+  const statuses = ['active', 'disconnected', 'expired', 'closed'];
+  const insert = store.db.prepare(
+    `INSERT INTO ${PREFIX}sessions (id, status, version, created_at, last_heartbeat_at, recovery_attempts, due_at)
+     VALUES (?, ?, 1, 0, ?, 0, ?)`,
+  );
+  const state = store.db.prepare(
+    `INSERT INTO ${PREFIX}agent_state (session_id, agent_id, key, value, updated_at, expires_at) VALUES (?, 'a', ?, '1', 0, ?)`,
+  );
+  const event = store.db.prepare(
+    `INSERT INTO ${PREFIX}events (session_id, seq, stream_id, message, created_at) VALUES (?, ?, 's', '{}', ?)`,
+  );
+  store.db.transaction(() => {
+    for (let i = 0; i < 5000; i++) {
+      const id = `s${i}`;
+      insert.run(id, statuses[i % 4], i % 977, (i * 31) % 5000);
+      for (let k = 0; k < 3; k++) state.run(id, `k${k}`, k === 0 ? null : i + k);
+      for (let seq = 1; seq <= 3; seq++) event.run(id, seq, i);
+    }
+  })();
+});
+
+afterAll(async () => {
+  await store.close();
+  tmp.cleanup();
+});
+
+function plan(sql: string): string[] {
+  const params = Array.from(sql.matchAll(/\?/g), () => 1);
+  return (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>).map(
+    (r) => r.detail,
+  );
+}
+
+/** What each statement must use; `null` for statements with no table lookup (plain inserts). */
+const EXPECTED: Record<StatementName, RegExp | null> = {
+  metaCreate: null,
+  metaGetVersion: /SEARCH mcp_sessions_meta USING INDEX/,
+  metaSetVersion: null,
+  insert: null,
+  get: /SEARCH mcp_sessions_sessions USING INDEX sqlite_autoindex_mcp_sessions_sessions_1 \(id=\?\)/,
+  compareAndSet:
+    /SEARCH mcp_sessions_sessions USING INDEX sqlite_autoindex_mcp_sessions_sessions_1 \(id=\?\)/,
+  touchOne: /SEARCH mcp_sessions_sessions USING INDEX sqlite_autoindex_mcp_sessions_sessions_1 \(id=\?\)/,
+  touchMany: /SEARCH mcp_sessions_sessions USING INDEX sqlite_autoindex_mcp_sessions_sessions_1 \(id=\?\)/,
+  deleteRecord: /SEARCH mcp_sessions_sessions USING INDEX sqlite_autoindex_mcp_sessions_sessions_1 \(id=\?\)/,
+  selectDue: /SEARCH mcp_sessions_sessions USING INDEX mcp_sessions_sessions_by_due \(due_at<\?\)/,
+  lease: /SEARCH mcp_sessions_sessions USING INDEX sqlite_autoindex_mcp_sessions_sessions_1 \(id=\?\)/,
+  setState: /SEARCH mcp_sessions_sessions .*USING INDEX sqlite_autoindex_mcp_sessions_sessions_1 \(id=\?\)/,
+  getState:
+    /USING INDEX sqlite_autoindex_mcp_sessions_agent_state_1 \(session_id=\? AND agent_id=\? AND key=\?\)/,
+  deleteState:
+    /USING INDEX sqlite_autoindex_mcp_sessions_agent_state_1 \(session_id=\? AND agent_id=\? AND key=\?\)/,
+  listState: /USING INDEX sqlite_autoindex_mcp_sessions_agent_state_1 \(session_id=\?\)/,
+  listAgentState: /USING INDEX sqlite_autoindex_mcp_sessions_agent_state_1 \(session_id=\? AND agent_id=\?\)/,
+  purgeExpiredState: /USING INDEX mcp_sessions_agent_state_by_expiry \(expires_at>\? AND expires_at<\?\)/,
+  deleteSessionState: /USING INDEX sqlite_autoindex_mcp_sessions_agent_state_1 \(session_id=\?\)/,
+  nextSeq: /SEARCH mcp_sessions_sessions USING INDEX sqlite_autoindex_mcp_sessions_sessions_1 \(id=\?\)/,
+  appendEvent: null,
+  readEvents: /USING INDEX sqlite_autoindex_mcp_sessions_events_1 \(session_id=\? AND seq>\?\)/,
+  readStreamEvents: /USING INDEX sqlite_autoindex_mcp_sessions_events_1 \(session_id=\? AND seq>\?\)/,
+  getEventStream: /USING INDEX sqlite_autoindex_mcp_sessions_events_1 \(session_id=\? AND seq=\?\)/,
+  trimByAge: /USING INDEX sqlite_autoindex_mcp_sessions_events_1 \(session_id=\?\)/,
+  trimByCount: /USING COVERING INDEX sqlite_autoindex_mcp_sessions_events_1 \(session_id=\? AND seq<\?\)/,
+  deleteSessionEvents: /USING INDEX sqlite_autoindex_mcp_sessions_events_1 \(session_id=\?\)/,
+};
+
+function checkAll(): void {
+  for (const [name, sql] of Object.entries(statements(PREFIX)) as Array<[StatementName, string]>) {
+    const details = plan(sql);
+    for (const d of details)
+      expect(d, `${name}: ${details.join(' | ')}`).not.toMatch(new RegExp(`^SCAN ${TABLES.source}`));
+    const expected = EXPECTED[name];
+    if (expected) expect(details.join(' | '), name).toMatch(expected);
+  }
+  // claimDue must not sort every due row to find the first few.
+  expect(plan(statements(PREFIX).selectDue).join(' | ')).not.toMatch(/TEMP B-TREE/);
+  for (const count of [1, 2, 4]) {
+    for (const keyset of [false, true]) {
+      const details = plan(listSql(PREFIX, count, keyset));
+      const where = `list(${count}, ${keyset}): ${details.join(' | ')}`;
+      for (const d of details) expect(d, where).not.toMatch(new RegExp(`^SCAN ${TABLES.source}`));
+      const searches = details.filter((d) =>
+        d.includes('USING INDEX mcp_sessions_sessions_by_status_heartbeat'),
+      );
+      expect(searches, where).toHaveLength(count);
+      if (keyset) for (const s of searches) expect(s, where).toContain('(last_heartbeat_at,id)<(?,?)');
+    }
+  }
+}
+
+describe('EXPLAIN QUERY PLAN: every statement goes through an index, none scans a table', () => {
+  it('without statistics', () => {
+    checkAll();
+  });
+
+  it('after ANALYZE', () => {
+    store.db.exec('ANALYZE');
+    checkAll();
+  });
+});
