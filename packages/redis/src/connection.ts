@@ -60,7 +60,7 @@ export class Connection {
   private connecting: Promise<unknown> | undefined;
   private connected: boolean;
   private closed = false;
-  private closeOwned: (() => Promise<void>) | undefined;
+  private closeOwned: ((graceful: boolean) => Promise<void>) | undefined;
 
   constructor(options: ConnectionOptions) {
     this.options = options;
@@ -75,13 +75,13 @@ export class Connection {
       });
       cluster.on('error', onError);
       this.client = cluster;
-      this.closeOwned = () => closeQuietly(cluster, options.commandTimeoutMs);
+      this.closeOwned = (graceful) => closeQuietly(cluster, graceful, options.commandTimeoutMs);
       this.owned = true;
     } else {
       const client = createClient({ url: options.url, socket: socketOptions(options) });
       client.on('error', onError);
       this.client = client;
-      this.closeOwned = () => closeQuietly(client, options.commandTimeoutMs);
+      this.closeOwned = (graceful) => closeQuietly(client, graceful, options.commandTimeoutMs);
       this.owned = true;
     }
     this.connected = !this.owned && this.client.isOpen;
@@ -107,10 +107,7 @@ export class Connection {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.owned && this.closeOwned) {
-      await this.connecting?.catch(() => undefined);
-      await this.closeOwned();
-    }
+    if (this.owned && this.closeOwned) await this.closeOwned(this.connected);
   }
 
   // --- Internal helpers ---
@@ -192,10 +189,17 @@ function socketOptions(options: ConnectionOptions) {
   };
 }
 
-async function closeQuietly(client: { close(): Promise<void>; destroy(): unknown }, timeoutMs: number) {
+/** Graceful close (pending replies delivered) when connected; otherwise, or when that stalls, drop the sockets. */
+async function closeQuietly(
+  client: { isOpen: boolean; close(): Promise<void>; destroy(): unknown },
+  graceful: boolean,
+  timeoutMs: number,
+) {
   try {
+    if (!graceful) throw new Error('not connected');
     await withDeadline(client.close(), timeoutMs, 'redis close');
   } catch {
+    if (!client.isOpen) return;
     // The server is gone or slow: drop the sockets instead of waiting for it.
     await Promise.resolve(client.destroy()).catch(() => undefined);
   }

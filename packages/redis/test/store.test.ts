@@ -1,0 +1,220 @@
+/**
+ * What the conformance suite cannot see from outside: key names (glob/brace-safe, one hash tag
+ * per shard), native expiry, script reloading, error wrapping, who closes which client.
+ */
+import { createServer } from 'node:net';
+import {
+  createRecord,
+  InvalidArgumentError,
+  type SessionRecord,
+  StoreError,
+  StoreUnavailableError,
+} from '@mcp-sessions/core';
+import { createClient } from '@redis/client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RedisSessionStore } from '../src/index';
+import { hashTag, rawClient, SINGLE_URL, targets } from './support';
+
+const POLICY = { gracePeriodMs: 600_000, staleAfterMs: 90_000, maxRecoveryAttempts: 3, tombstoneMs: 3_600_000 };
+const NOW = Date.now();
+
+function record(id: string, overrides: Partial<SessionRecord> = {}): SessionRecord {
+  return { ...createRecord({ id, ownerId: 'test' }, NOW, POLICY), ...overrides };
+}
+
+/** Ids and names that are globs, hash-tag braces, or look like other keys' tags. */
+const NASTY = ['{', '}', '{}', '}{', '{a}', 'a', '*', '?', '[a]', 'a*', '\\*', '{mcps:s1}', 'x}y{z', 'a:b'];
+
+for (const target of targets) {
+  describe.skipIf(target.missing !== undefined)(`${target.name} store`, () => {
+    const open: RedisSessionStore[] = [];
+    const store = (options: Parameters<typeof target.store>[0] = {}) => {
+      const s = target.store(options);
+      open.push(s);
+      return s;
+    };
+    afterEach(async () => {
+      await Promise.all(open.splice(0).map((s) => s.close()));
+    });
+
+    it('ids and agent keys with glob and brace characters round-trip and never reach other sessions', async () => {
+      const prefix = `g${Date.now()}:`;
+      const s = store({ prefix });
+      for (const id of NASTY) {
+        await s.insert(record(id, { metadata: { id } }));
+        await s.setState({ sessionId: id, agentId: id, key: id, value: { id }, updatedAt: NOW, expiresAt: null });
+        await s.setState({ sessionId: id, agentId: '*', key: '[?]', value: id, updatedAt: NOW, expiresAt: NOW + 1 });
+        await s.appendEvent({ sessionId: id, streamId: id, message: { id }, createdAt: NOW });
+      }
+      for (const id of NASTY) {
+        expect((await s.get(id))?.metadata).toEqual({ id });
+        expect(await s.getState({ sessionId: id, agentId: id, key: id }, NOW)).toMatchObject({ value: { id } });
+        const state = await s.listState(id, undefined, NOW);
+        expect(state.map((e) => [e.sessionId, e.agentId, e.key])).toEqual(
+          [
+            [id, '*', '[?]'],
+            [id, id, id],
+          ].sort((x, y) => binary(x[1]!, y[1]!) || binary(x[2]!, y[2]!)),
+        );
+        const events = await s.readEvents({ sessionId: id, afterSeq: 0 });
+        expect(events.map((e) => [e.seq, e.streamId, e.message])).toEqual([[1, id, { id }]]);
+      }
+
+      // Deleting the glob-looking sessions leaves the ones their patterns would match.
+      expect(await s.delete('*')).toBe(true);
+      expect(await s.delete('{')).toBe(true);
+      await s.purgeSessionData('?');
+      for (const id of NASTY.filter((i) => !['*', '{', '?'].includes(i))) {
+        expect(await s.get(id)).toBeDefined();
+        expect(await s.listState(id, undefined, NOW)).toHaveLength(2);
+        expect(await s.readEvents({ sessionId: id, afterSeq: 0 })).toHaveLength(1);
+      }
+      expect(await s.listState('?', undefined, NOW)).toEqual([]);
+      expect(await s.readEvents({ sessionId: '?', afterSeq: 0 })).toEqual([]);
+      // Expired-state purge keys off encoded names too: exactly the survivors' `[?]` entries go.
+      expect(await s.purgeExpiredState(NOW + 1)).toBe(NASTY.length - 3);
+
+      // On the wire: every key is `{<prefix>s<n>}:` + kind + base64url names, so nothing in an id
+      // can change the hash tag (one slot per shard) or act as a glob.
+      const raw = await rawClient(target);
+      try {
+        const keys = await raw.keys(`{${prefix}s*`);
+        expect(keys.length).toBeGreaterThan(0);
+        for (const key of keys) {
+          expect(hashTag(key)).toMatch(new RegExp(`^${prefix}s\\d+$`));
+          expect(key.slice(key.indexOf('}:') + 2)).toMatch(/^[a-z]+(:[A-Za-z0-9_-]+)*$/);
+        }
+        expect(new Set(keys.map(hashTag)).size).toBeGreaterThan(1);
+      } finally {
+        await raw.close();
+      }
+    });
+
+    it('a client passed in is connected if needed and stays connected after close()', async () => {
+      if (target.name !== 'redis') return; // the cluster variant is exercised by the conformance run
+      const client = createClient({ url: SINGLE_URL });
+      client.on('error', () => {});
+      const s = new RedisSessionStore({ client, prefix: `c${Date.now()}:` });
+      await s.insert(record('mine'));
+      expect(client.isOpen).toBe(true);
+      await s.close();
+      expect(client.isOpen).toBe(true);
+      expect(await client.ping()).toBe('PONG');
+      await expect(s.get('mine')).rejects.toBeInstanceOf(StoreUnavailableError);
+      await client.close();
+    });
+
+    it('scripts flushed from the server are loaded again (NOSCRIPT → EVAL)', async () => {
+      const s = store();
+      await s.insert(record('n1'));
+      const raw = await rawClient(target);
+      try {
+        if ('masters' in raw.client) {
+          for (const master of raw.client.masters) await (await raw.client.nodeClient(master)).scriptFlush();
+        } else await raw.client.scriptFlush();
+      } finally {
+        await raw.close();
+      }
+      expect(await s.touch(['n1'], { now: NOW + 1, dueAt: NOW + 2 })).toEqual(['n1']);
+      expect((await s.get('n1'))?.version).toBe(2);
+    });
+
+    it('a state entry gets a native expiry only where it cannot hide an entry the caller still sees', async () => {
+      const prefix = `x${Date.now()}:`;
+      const s = store({ prefix, shards: 1, nativeExpiryMarginMs: 60_000 });
+      await s.insert(record('s'));
+      const future = Date.now() + 3_600_000;
+      await s.setState({ sessionId: 's', agentId: 'a', key: 'later', value: 1, updatedAt: NOW, expiresAt: future });
+      // An injected clock far behind the server: the entry is live for the caller, so no PXAT.
+      await s.setState({ sessionId: 's', agentId: 'a', key: 'past', value: 2, updatedAt: 500, expiresAt: 1_000 });
+      const raw = await rawClient(target);
+      try {
+        const key = (k: string) => `{${prefix}s0}:st:${b64('s')}:${b64('a')}:${b64(k)}`;
+        const ttl = await raw.client.pTTL(key('later'));
+        expect(ttl).toBeGreaterThan(3_600_000);
+        expect(ttl).toBeLessThanOrEqual(3_660_000);
+        expect(await raw.client.pTTL(key('past'))).toBe(-1);
+      } finally {
+        await raw.close();
+      }
+      expect(await s.getState({ sessionId: 's', agentId: 'a', key: 'past' }, 999)).toMatchObject({ value: 2 });
+      expect(await s.getState({ sessionId: 's', agentId: 'a', key: 'past' }, 1_000)).toBeUndefined();
+      expect(await s.purgeExpiredState(1_000)).toBe(1);
+      expect(await s.listState('s', undefined, 999)).toMatchObject([{ key: 'later' }]);
+    });
+
+    it('an error reply that is not about reachability is a StoreError with the reply as cause', async () => {
+      const prefix = `w${Date.now()}:`;
+      const s = store({ prefix, shards: 1 });
+      const raw = await rawClient(target);
+      try {
+        await raw.client.set(`{${prefix}s0}:r:${b64('wrong')}`, 'not a hash');
+      } finally {
+        await raw.close();
+      }
+      const error = await s.get('wrong').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreError);
+      expect(error).not.toBeInstanceOf(StoreUnavailableError);
+      expect(String((error as Error).cause)).toMatch(/WRONGTYPE/);
+    });
+
+    it('claimDue takes the earliest due records over all shards and leases exactly the limit', async () => {
+      const s = store();
+      const ids = Array.from({ length: 60 }, (_, i) => `d${String(i).padStart(2, '0')}`);
+      await Promise.all(ids.map((id, i) => s.insert(record(id, { dueAt: NOW + i * 10 }))));
+      const first = await s.claimDue({ now: NOW + 10_000, limit: 25, leaseMs: 60_000 });
+      expect(first.map((r) => r.id)).toEqual(ids.slice(0, 25));
+      expect(first.every((r) => r.dueAt === NOW + 70_000 && r.version === 2)).toBe(true);
+      const second = await s.claimDue({ now: NOW + 10_000, limit: 100, leaseMs: 60_000 });
+      expect(second.map((r) => r.id)).toEqual(ids.slice(25));
+    });
+  });
+}
+
+describe('redis store options and reachability', () => {
+  it('rejects a prefix that would break hash tags, and ambiguous targets', () => {
+    expect(() => new RedisSessionStore({ url: 'redis://127.0.0.1:1', prefix: 'a{b}' })).toThrow(
+      InvalidArgumentError,
+    );
+    expect(() => new RedisSessionStore({ url: 'redis://127.0.0.1:1', shards: 0 })).toThrow(InvalidArgumentError);
+  });
+
+  it('a server nobody listens on gives StoreUnavailableError, bounded by the connect timeout', async () => {
+    const port = await closedPort();
+    const s = new RedisSessionStore({ url: `redis://127.0.0.1:${port}`, connectTimeoutMs: 300, commandTimeoutMs: 300 });
+    try {
+      const error = await s.get('x').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      await expect(s.insert(record('x'))).rejects.toBeInstanceOf(StoreUnavailableError);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('capabilities say what was configured', () => {
+    const a = new RedisSessionStore({ url: 'redis://127.0.0.1:1' });
+    const b = new RedisSessionStore({ url: 'redis://127.0.0.1:1', durable: true });
+    expect(a.capabilities).toEqual({ atomic: true, durable: false, crossProcess: true });
+    expect(b.capabilities.durable).toBe(true);
+  });
+});
+
+function binary(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function b64(text: string): string {
+  return Buffer.from(text, 'utf8').toString('base64url');
+}
+
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
