@@ -1,0 +1,275 @@
+import assert from 'node:assert/strict';
+import {
+  type AgentStateEntry,
+  type JsonValue,
+  SessionNotFoundError,
+  type SessionStatus,
+  type SessionStore,
+} from '@mcp-sessions/core';
+import { rejectsWith } from '../assert';
+import { MINUTE, makeRecord, recordWithStatus } from '../fixtures';
+import type { GroupDefinition } from '../harness';
+
+/** Agent state: (sessionId, agentId, key) → JSON, with absolute expiry decided by the `now` argument. */
+export const agentState: GroupDefinition = {
+  id: 'state',
+  tests: [
+    {
+      title: 'set then get returns the whole entry',
+      async run({ store, clock }) {
+        const now = clock.now();
+        await store.insert(makeRecord('s', now));
+        const forever = entry('s', 'planner', 'plan', { steps: [1, 2], done: false }, now, null);
+        const expiring = entry('s', 'planner', 'draft', 'text', now, now + MINUTE);
+        await store.setState(forever);
+        await store.setState(expiring);
+        assert.deepStrictEqual(await store.getState(forever, now), forever);
+        assert.deepStrictEqual(await store.getState(expiring, now), expiring);
+      },
+    },
+    {
+      title: 'set upserts: value, updatedAt and expiresAt are replaced',
+      async run({ store, clock }) {
+        const now = clock.now();
+        await store.insert(makeRecord('s', now));
+        await store.setState(entry('s', 'a', 'k', { v: 1, old: true }, now, now + MINUTE));
+        const second = entry('s', 'a', 'k', { v: 2 }, now + 5, null);
+        await store.setState(second);
+        assert.deepStrictEqual(await store.getState(second, now + 5), second);
+        assert.deepStrictEqual(await store.getState(second, now + 2 * MINUTE), second, 'no longer expires');
+        assert.equal((await store.listState('s', undefined, now)).length, 1, 'one entry, not two');
+      },
+    },
+    {
+      title: 'a revived entry is not purged by its old expiry',
+      async run({ store, clock }) {
+        const now = clock.now();
+        await store.insert(makeRecord('s', now));
+        await store.setState(entry('s', 'a', 'k', 'old', now, now + 1000));
+        await store.setState(entry('s', 'a', 'k', 'new', now + 1, now + 10 * MINUTE));
+        assert.ok((await store.purgeExpiredState(now + 2000)) === 0, 'nothing is expired');
+        assert.equal((await store.getState(key('s', 'a', 'k'), now + 2000))?.value, 'new');
+      },
+    },
+    {
+      title: 'get of a missing entry returns undefined',
+      async run({ store, clock }) {
+        const now = clock.now();
+        await store.insert(makeRecord('s', now));
+        await store.setState(entry('s', 'a', 'k', 1, now, null));
+        assert.equal(await store.getState(key('s', 'a', 'other'), now), undefined);
+        assert.equal(await store.getState(key('s', 'other', 'k'), now), undefined);
+        assert.equal(await store.getState(key('nobody', 'a', 'k'), now), undefined);
+      },
+    },
+    {
+      title: 'entries are scoped by session, agent and key',
+      async run({ store, clock }) {
+        const now = clock.now();
+        await store.insert(makeRecord('s1', now));
+        await store.insert(makeRecord('s2', now));
+        const cells: [string, string, string][] = [
+          ['s1', 'a', 'k'],
+          ['s1', 'b', 'k'],
+          ['s1', 'a', 'j'],
+          ['s2', 'a', 'k'],
+        ];
+        for (const [s, a, k] of cells) await store.setState(entry(s, a, k, `${s}/${a}/${k}`, now, null));
+        for (const [s, a, k] of cells) {
+          assert.equal((await store.getState(key(s, a, k), now))?.value, `${s}/${a}/${k}`);
+        }
+        assert.equal(await store.deleteState(key('s1', 'a', 'k')), true);
+        assert.equal(await store.getState(key('s1', 'a', 'k'), now), undefined);
+        for (const [s, a, k] of cells.slice(1)) {
+          assert.equal((await store.getState(key(s, a, k), now))?.value, `${s}/${a}/${k}`, 'others stay');
+        }
+      },
+    },
+    {
+      title: 'agent ids and keys never collide when concatenated',
+      async run({ store, clock }) {
+        const now = clock.now();
+        await store.insert(makeRecord('s', now));
+        await store.insert(makeRecord('s:a', now));
+        const cells: [string, string, string][] = [
+          ['s', 'a', 'b:c'],
+          ['s', 'a:b', 'c'],
+          ['s', 'a:b:c', 'x'],
+          ['s:a', 'b', 'c'],
+          ['s', 'a/b', 'c'],
+          ['s', 'a', 'b/c'],
+          ['s', 'a|b', 'c'],
+          ['s', 'a', 'b|c'],
+          ['s', 'a.b', 'c'],
+          ['s', 'a', 'b.c'],
+        ];
+        for (const [s, a, k] of cells) await store.setState(entry(s, a, k, [s, a, k], now, null));
+        for (const [s, a, k] of cells) {
+          assert.deepStrictEqual((await store.getState(key(s, a, k), now))?.value, [s, a, k]);
+        }
+        assert.equal((await store.listState('s', undefined, now)).length, cells.length - 1);
+        assert.deepStrictEqual(
+          (await store.listState('s', 'a', now)).map((e) => e.key),
+          ['b.c', 'b/c', 'b:c', 'b|c'],
+        );
+      },
+    },
+    {
+      title: 'never returns an entry at or after its expiresAt (moving the clock, no sleeps)',
+      async run({ store, clock }) {
+        const now = clock.now();
+        await store.insert(makeRecord('s', now));
+        await store.setState(entry('s', 'a', 'k', 'v', now, now + MINUTE));
+        await store.setState(entry('s', 'a', 'forever', 'v', now, null));
+        assert.equal((await store.getState(key('s', 'a', 'k'), now + MINUTE - 1))?.value, 'v');
+        assert.deepStrictEqual(
+          (await store.listState('s', undefined, now + MINUTE - 1)).map((e) => e.key),
+          ['forever', 'k'],
+        );
+        clock.advance(MINUTE);
+        assert.equal(await store.getState(key('s', 'a', 'k'), clock.now()), undefined, 'at expiresAt');
+        assert.equal(await store.getState(key('s', 'a', 'k'), clock.advance(1)), undefined, 'after');
+        assert.deepStrictEqual(
+          (await store.listState('s', undefined, clock.now())).map((e) => e.key),
+          ['forever'],
+        );
+        assert.deepStrictEqual(
+          (await store.listState('s', 'a', clock.now())).map((e) => e.key),
+          ['forever'],
+        );
+      },
+    },
+    {
+      title: 'deleteState returns true once, then false',
+      async run({ store, clock }) {
+        const now = clock.now();
+        await store.insert(makeRecord('s', now));
+        await store.setState(entry('s', 'a', 'k', 1, now, null));
+        assert.equal(await store.deleteState(key('s', 'a', 'k')), true);
+        assert.equal(await store.deleteState(key('s', 'a', 'k')), false);
+        assert.equal(await store.deleteState(key('nobody', 'a', 'k')), false);
+        assert.equal(await store.getState(key('s', 'a', 'k'), now), undefined);
+      },
+    },
+    {
+      title: 'listState orders by agentId then key and filters by agent',
+      async run({ store, clock }) {
+        const now = clock.now();
+        await store.insert(makeRecord('s', now));
+        await store.insert(makeRecord('t', now));
+        const agents = ['b', 'a', 'B', '_a', 'a-1'];
+        const keys = ['z', 'a', 'A', '_', '10', '9'];
+        for (const a of agents)
+          for (const k of keys) await store.setState(entry('s', a, k, `${a}.${k}`, now, null));
+        await store.setState(entry('t', 'a', 'other-session', 1, now, null));
+        const all = await store.listState('s', undefined, now);
+        const expected = [...agents].sort().flatMap((a) => [...keys].sort().map((k) => `${a}.${k}`));
+        assert.deepStrictEqual(
+          all.map((e) => e.value),
+          expected,
+        );
+        assert.ok(
+          all.every((e) => e.sessionId === 's'),
+          'only the asked session',
+        );
+        const onlyA = await store.listState('s', 'a', now);
+        assert.deepStrictEqual(
+          onlyA.map((e) => e.key),
+          [...keys].sort(),
+        );
+        assert.deepStrictEqual(
+          onlyA[0],
+          entry('s', 'a', '10', 'a.10', now, null),
+          'listed entries are whole',
+        );
+        assert.deepStrictEqual(await store.listState('s', 'nobody', now), []);
+        assert.deepStrictEqual(await store.listState('nobody', undefined, now), []);
+      },
+    },
+    {
+      title: 'purgeExpiredState deletes expired entries only and counts no more than it deleted',
+      async run({ store, clock }) {
+        const t = clock.now();
+        await store.insert(makeRecord('s1', t));
+        await store.insert(makeRecord('s2', t));
+        const expiring: [string, string, number | null][] = [
+          ['s1', 'e1', t + 1000],
+          ['s1', 'e2', t + 2000],
+          ['s2', 'e3', t + 1500],
+          ['s1', 'later', t + 2001],
+          ['s2', 'later', t + 10 * MINUTE],
+          ['s1', 'never', null],
+          ['s2', 'never', null],
+        ];
+        for (const [s, k, at] of expiring) await store.setState(entry(s, 'a', k, k, t, at));
+        const purged = await store.purgeExpiredState(t + 2000);
+        assert.ok(purged >= 0 && purged <= 3, `purged ${purged}, but only 3 entries were expired`);
+        // Read at the original time: a purged entry is gone even for a reader whose clock is behind.
+        for (const [s, k] of [
+          ['s1', 'e1'],
+          ['s1', 'e2'],
+          ['s2', 'e3'],
+        ] as const) {
+          assert.equal(await store.getState(key(s, 'a', k), t), undefined, `${s}/${k} purged`);
+        }
+        assert.deepStrictEqual(
+          (await store.listState('s1', undefined, t)).map((e) => e.key),
+          ['later', 'never'],
+        );
+        assert.deepStrictEqual(
+          (await store.listState('s2', undefined, t)).map((e) => e.key),
+          ['later', 'never'],
+        );
+        assert.equal(await store.purgeExpiredState(t + 2000), 0, 'a second purge finds nothing');
+      },
+    },
+    {
+      title: 'setState needs a live session: missing, expired and closed are SessionNotFoundError',
+      async run({ store, clock }) {
+        const now = clock.now();
+        await expectNotWritable(store, 'missing', now);
+        for (const status of ['expired', 'closed'] as const) {
+          await store.insert(recordWithStatus(status, now, status));
+          await expectNotWritable(store, status, now);
+        }
+      },
+    },
+    {
+      title: 'setState works on active and disconnected sessions',
+      async run({ store, clock }) {
+        const now = clock.now();
+        for (const status of ['active', 'disconnected'] as SessionStatus[]) {
+          await store.insert(recordWithStatus(status, now, status));
+          await store.setState(entry(status, 'a', 'k', status, now, null));
+          assert.equal((await store.getState(key(status, 'a', 'k'), now))?.value, status);
+        }
+      },
+    },
+  ],
+};
+
+/** Builds an entry; `expiresAt` null means no expiry. */
+export function entry(
+  sessionId: string,
+  agentId: string,
+  k: string,
+  value: JsonValue,
+  updatedAt: number,
+  expiresAt: number | null,
+): AgentStateEntry {
+  return { sessionId, agentId, key: k, value, updatedAt, expiresAt };
+}
+
+export function key(sessionId: string, agentId: string, k: string) {
+  return { sessionId, agentId, key: k };
+}
+
+async function expectNotWritable(store: SessionStore, sessionId: string, now: number): Promise<void> {
+  await rejectsWith(
+    store.setState(entry(sessionId, 'a', 'k', 'v', now, null)),
+    SessionNotFoundError,
+    `setState on a ${sessionId} session`,
+  );
+  assert.equal(await store.getState(key(sessionId, 'a', 'k'), now), undefined, 'nothing written');
+  assert.deepStrictEqual(await store.listState(sessionId, undefined, now), []);
+}

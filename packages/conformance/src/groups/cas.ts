@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { bump, MINUTE, makeRecord, recordWithStatus } from '../fixtures';
+import type { GroupDefinition } from '../harness';
+
+/** compareAndSet and the version rule: every write sets a higher version. */
+export const cas: GroupDefinition = {
+  id: 'cas',
+  tests: [
+    {
+      title: 'writes when the version matches',
+      async run({ store, clock }) {
+        const record = makeRecord('c', clock.now());
+        await store.insert(record);
+        const next = bump(record, {
+          status: 'disconnected',
+          disconnectedAt: clock.now(),
+          dueAt: clock.now() + 5,
+        });
+        assert.equal(await store.compareAndSet(next, 1), true);
+        assert.deepStrictEqual(await store.get('c'), next);
+      },
+    },
+    {
+      title: 'refuses a stale version and keeps the stored record',
+      async run({ store, clock }) {
+        const record = makeRecord('c', clock.now(), { metadata: { n: 0 } });
+        await store.insert(record);
+        const first = bump(record, { metadata: { n: 1 } });
+        assert.equal(await store.compareAndSet(first, 1), true);
+        const stale = bump(record, { metadata: { n: 99 } });
+        assert.equal(await store.compareAndSet(stale, 1), false, 'expected version 1, stored 2');
+        assert.deepStrictEqual(await store.get('c'), first);
+      },
+    },
+    {
+      title: 'the expected version must match exactly',
+      async run({ store, clock }) {
+        const record = makeRecord('c', clock.now(), { version: 5 });
+        await store.insert(record);
+        assert.equal(await store.compareAndSet(bump(record, { metadata: { v: 4 } }), 4), false, 'lower');
+        assert.equal(await store.compareAndSet(bump(record, { metadata: { v: 6 } }), 6), false, 'higher');
+        assert.deepStrictEqual(await store.get('c'), record);
+        assert.equal(await store.compareAndSet(bump(record, { metadata: { v: 5 } }), 5), true);
+        assert.equal((await store.get('c'))?.version, 6);
+      },
+    },
+    {
+      title: 'refuses a missing record and creates nothing',
+      async run({ store, clock }) {
+        const ghost = makeRecord('ghost', clock.now(), { version: 2 });
+        assert.equal(await store.compareAndSet(ghost, 1), false);
+        assert.equal(await store.get('ghost'), undefined);
+        await store.insert(makeRecord('deleted', clock.now()));
+        await store.delete('deleted');
+        assert.equal(await store.compareAndSet(makeRecord('deleted', clock.now(), { version: 2 }), 1), false);
+        assert.equal(await store.get('deleted'), undefined);
+      },
+    },
+    {
+      title: 'a write based on a read before touch fails',
+      async run({ store, clock }) {
+        await store.insert(makeRecord('c', clock.now()));
+        const read = await store.get('c');
+        assert.ok(read);
+        const now = clock.advance(1000);
+        await store.touch(['c'], { now, dueAt: now + MINUTE });
+        assert.equal(await store.compareAndSet(bump(read, { status: 'closed' }), read.version), false);
+        assert.equal((await store.get('c'))?.status, 'active');
+      },
+    },
+    {
+      title: 'a write based on a read before claimDue fails',
+      async run({ store, clock }) {
+        await store.insert(makeRecord('c', clock.now(), { dueAt: clock.now() + 10 }));
+        const read = await store.get('c');
+        assert.ok(read);
+        const claimed = await store.claimDue({ now: clock.now() + 10, limit: 10, leaseMs: MINUTE });
+        assert.equal(claimed.length, 1);
+        assert.equal(await store.compareAndSet(bump(read, { status: 'expired' }), read.version), false);
+        assert.equal(
+          await store.compareAndSet(bump(claimed[0]!, { status: 'expired' }), claimed[0]!.version),
+          true,
+        );
+      },
+    },
+    {
+      title: 'every write sets a higher version',
+      async run({ store, clock }) {
+        const versions: number[] = [];
+        const record = makeRecord('c', clock.now(), { dueAt: clock.now() + 10 });
+        await store.insert(record);
+        const read = async () => {
+          const r = await store.get('c');
+          assert.ok(r);
+          versions.push(r.version);
+          return r;
+        };
+        let r = await read();
+        assert.equal(await store.compareAndSet(bump(r, { metadata: { step: 1 } }), r.version), true);
+        r = await read();
+        await store.touch(['c'], { now: clock.now(), dueAt: clock.now() + 10 });
+        r = await read();
+        await store.claimDue({ now: clock.now() + 10, limit: 1, leaseMs: 1000 });
+        r = await read();
+        assert.equal(
+          await store.compareAndSet(bump(r, { status: 'closed', endedAt: clock.now() }), r.version),
+          true,
+        );
+        await read();
+        assert.deepStrictEqual(versions, [1, 2, 3, 4, 5]);
+      },
+    },
+    {
+      title: 'replaces the whole record, including nulls and metadata keys',
+      async run({ store, clock }) {
+        const now = clock.now();
+        const record = {
+          ...recordWithStatus('c', now, 'disconnected'),
+          principal: 'p',
+          workingDirectory: '/w',
+          metadata: { a: 1, b: { c: 2 } },
+          initializeParams: { protocolVersion: 'x' },
+        };
+        await store.insert(record);
+        const next = bump(record, {
+          status: 'active',
+          workingDirectory: null,
+          metadata: { b: { d: 3 } },
+          initializeParams: null,
+          disconnectedAt: null,
+          graceExpiresAt: null,
+          recoveryAttempts: 1,
+          recoveredAt: now + 1,
+          lastHeartbeatAt: now + 1,
+          ownerId: 'other-instance',
+          dueAt: now + 2 * MINUTE,
+        });
+        assert.equal(await store.compareAndSet(next, record.version), true);
+        assert.deepStrictEqual(await store.get('c'), next, 'no field merged from the old record');
+      },
+    },
+  ],
+};

@@ -1,0 +1,232 @@
+import assert from 'node:assert/strict';
+import {
+  RecoveryRefusedError,
+  SessionExistsError,
+  type SessionManager,
+  SessionNotFoundError,
+  type SessionRecord,
+  type SessionStore,
+} from '@mcp-sessions/core';
+import { isErrorOf } from '../assert';
+import { bump, inBatches, MINUTE, makeRecord, sessionId } from '../fixtures';
+import type { GroupDefinition } from '../harness';
+import { entry, key } from './agent-state';
+
+const ATOMIC = ['atomic'] as const;
+
+/** Races: only for stores that declare `atomic` (true for every client of the backend). */
+export const concurrency: GroupDefinition = {
+  id: 'concurrency',
+  tests: [
+    {
+      title: '50 parallel compare-and-set writers lose no update',
+      requires: ATOMIC,
+      async run({ store, clock }) {
+        await store.insert(makeRecord('counter', clock.now(), { metadata: { count: 0 } }));
+        const wins = await Promise.all(Array.from({ length: 50 }, () => increment(store, 'counter')));
+        const record = await store.get('counter');
+        assert.deepStrictEqual(record?.metadata, { count: 50 }, 'every increment is counted once');
+        assert.equal(record?.version, 51, 'one version per successful write');
+        assert.equal(wins.length, 50);
+      },
+    },
+    {
+      title: 'parallel touch and compare-and-set both land',
+      requires: ATOMIC,
+      async run({ store, clock }) {
+        await store.insert(makeRecord('mixed', clock.now(), { metadata: { count: 0 } }));
+        const now = clock.advance(1000);
+        await Promise.all([
+          ...Array.from({ length: 20 }, () => increment(store, 'mixed')),
+          ...Array.from({ length: 20 }, () => store.touch(['mixed'], { now, dueAt: now + MINUTE })),
+        ]);
+        const record = await store.get('mixed');
+        assert.deepStrictEqual(record?.metadata, { count: 20 });
+        assert.equal(record?.version, 41, '20 writes + 20 touches, each its own version');
+        assert.equal(record?.lastHeartbeatAt, now, 'no compare-and-set overwrote a touch');
+      },
+    },
+    {
+      title: '20 parallel recover() calls through several managers: exactly one wins, never over the limit',
+      requires: ATOMIC,
+      async run(ctx) {
+        const managers = [
+          ctx.manager({ instanceId: 'm0' }),
+          ctx.manager({ instanceId: 'm1' }),
+          ctx.manager({ instanceId: 'm2' }),
+        ];
+        const [first] = managers;
+        await first!.initialize('race', { principal: 'p' });
+        const max = first!.policy.maxRecoveryAttempts;
+        for (let round = 1; round <= max + 1; round++) {
+          await managers[round % managers.length]!.markDisconnected('race');
+          ctx.clock.advance(1000);
+          const { winners, refusals } = await recoverInParallel(managers, 'race', 20);
+          const record = await ctx.store.get('race');
+          assert.ok(record);
+          assert.ok(
+            record.recoveryAttempts <= max,
+            `recoveryAttempts ${record.recoveryAttempts} > limit ${max}`,
+          );
+          if (round <= max) {
+            assert.equal(winners.length, 1, `round ${round}: exactly one recover() succeeds`);
+            assert.equal(refusals.length, 19);
+            assert.equal(record.recoveryAttempts, round);
+            assert.equal(record.status, 'active');
+            assert.equal(record.ownerId, winners[0]!.ownerId);
+          } else {
+            assert.equal(winners.length, 0, 'no recovery past the limit');
+            assert.ok(
+              refusals.every((r) => r === 'attempts_exhausted'),
+              `refusals: ${[...new Set(refusals)].join(', ')}`,
+            );
+            assert.equal(record.status, 'disconnected');
+          }
+        }
+      },
+    },
+    {
+      title: '20 parallel recover() calls on a stale session: exactly one wins',
+      requires: ATOMIC,
+      async run(ctx) {
+        const crashed = ctx.manager({ instanceId: 'crashed' });
+        await crashed.initialize('stale', { principal: 'p' });
+        await crashed.dispose(); // the owner dies without disconnecting
+        ctx.clock.advance(crashed.policy.staleAfterMs);
+        const managers = [ctx.manager({ instanceId: 'm0' }), ctx.manager({ instanceId: 'm1' })];
+        const { winners, refusals } = await recoverInParallel(managers, 'stale', 20);
+        assert.equal(winners.length, 1);
+        assert.ok(
+          refusals.every((r) => r === 'still_active'),
+          `refusals: ${[...new Set(refusals)].join(', ')}`,
+        );
+        assert.equal((await ctx.store.get('stale'))?.recoveryAttempts, 1);
+      },
+    },
+    {
+      title: 'parallel inserts of one id: exactly one succeeds',
+      requires: ATOMIC,
+      async run({ store, clock }) {
+        const results = await Promise.allSettled(
+          Array.from({ length: 20 }, (_, i) =>
+            store.insert(makeRecord('once', clock.now(), { metadata: { i } })),
+          ),
+        );
+        const ok = results.filter((r) => r.status === 'fulfilled');
+        assert.equal(ok.length, 1, 'one insert wins');
+        for (const r of results) {
+          if (r.status === 'rejected') assert.ok(isErrorOf(r.reason, SessionExistsError), `${r.reason}`);
+        }
+        const winner = results.findIndex((r) => r.status === 'fulfilled');
+        assert.deepStrictEqual(
+          (await store.get('once'))?.metadata,
+          { i: winner },
+          "the winner's record is stored",
+        );
+      },
+    },
+    {
+      title: 'parallel claimDue calls never claim a record twice',
+      requires: ATOMIC,
+      async run({ store, clock, count }) {
+        const t = clock.now();
+        const n = count(200);
+        const ids = Array.from({ length: n }, (_, i) => sessionId('claim', i));
+        await inBatches(ids, 100, (id, i) => store.insert(makeRecord(id, t, { dueAt: t + (i % 10) })));
+        const batches = await Promise.all(
+          Array.from({ length: 10 }, () =>
+            store.claimDue({ now: t + 10, limit: Math.ceil(n / 7), leaseMs: MINUTE }),
+          ),
+        );
+        const claimed = batches.flat().map((r) => r.id);
+        assert.equal(new Set(claimed).size, claimed.length, 'a record was claimed by two sweepers');
+        const rest = (await store.claimDue({ now: t + 10, limit: n, leaseMs: MINUTE })).map((r) => r.id);
+        assert.deepStrictEqual(new Set([...claimed, ...rest]), new Set(ids));
+        assert.equal(claimed.length + rest.length, n);
+      },
+    },
+    {
+      title: 'parallel appends to one session get distinct seqs',
+      requires: ATOMIC,
+      async run({ store, clock }) {
+        await store.insert(makeRecord('log', clock.now()));
+        const seqs = await Promise.all(
+          Array.from({ length: 100 }, (_, i) =>
+            store.appendEvent({
+              sessionId: 'log',
+              streamId: `s${i % 3}`,
+              message: i,
+              createdAt: clock.now(),
+            }),
+          ),
+        );
+        assert.equal(new Set(seqs).size, 100, 'no seq handed out twice');
+        const read = await store.readEvents({ sessionId: 'log', afterSeq: 0 });
+        assert.deepStrictEqual(
+          read.map((e) => e.seq),
+          [...seqs].sort((a, b) => a - b),
+        );
+        for (const e of read)
+          assert.equal(e.seq, seqs[e.message as number], 'each seq names its own message');
+      },
+    },
+    {
+      title: 'setState racing delete leaves no orphaned state',
+      requires: ATOMIC,
+      async run({ store, clock }) {
+        const now = clock.now();
+        await store.insert(makeRecord('doomed', now));
+        const writes = Array.from({ length: 30 }, (_, i) =>
+          store.setState(entry('doomed', 'a', `k${i}`, i, now, null)),
+        );
+        const results = await Promise.allSettled([
+          ...writes.slice(0, 15),
+          store.delete('doomed'),
+          ...writes.slice(15),
+        ]);
+        for (const r of results) {
+          if (r.status === 'rejected') assert.ok(isErrorOf(r.reason, SessionNotFoundError), `${r.reason}`);
+        }
+        assert.equal(await store.get('doomed'), undefined);
+        assert.deepStrictEqual(await store.listState('doomed', undefined, now), []);
+        for (let i = 0; i < 30; i++) {
+          assert.equal(
+            await store.getState(key('doomed', 'a', `k${i}`), now),
+            undefined,
+            `k${i} outlived its session`,
+          );
+        }
+      },
+    },
+  ],
+};
+
+/** Read, bump `metadata.count`, compare-and-set; again on a lost race. Returns the winning record. */
+async function increment(store: SessionStore, id: string): Promise<SessionRecord> {
+  for (let attempt = 0; attempt < 10_000; attempt++) {
+    const current = await store.get(id);
+    assert.ok(current, `${id} vanished`);
+    const count = (current.metadata?.count as number | undefined) ?? 0;
+    const next = bump(current, { metadata: { ...current.metadata, count: count + 1 } });
+    if (await store.compareAndSet(next, current.version)) return next;
+  }
+  assert.fail('compare-and-set never succeeded in 10000 attempts');
+}
+
+async function recoverInParallel(
+  managers: readonly SessionManager[],
+  id: string,
+  n: number,
+): Promise<{ winners: SessionRecord[]; refusals: string[] }> {
+  const results = await Promise.allSettled(
+    Array.from({ length: n }, (_, i) => managers[i % managers.length]!.recover(id, { principal: 'p' })),
+  );
+  const winners: SessionRecord[] = [];
+  const refusals: string[] = [];
+  for (const r of results) {
+    if (r.status === 'fulfilled') winners.push(r.value);
+    else if (isErrorOf(r.reason, RecoveryRefusedError)) refusals.push(r.reason.reason);
+    else assert.fail(`recover() failed with something other than RecoveryRefusedError: ${r.reason}`);
+  }
+  return { winners, refusals };
+}

@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { bump, MINUTE, makeRecord, recordWithStatus, rpcMessage } from '../fixtures';
+import type { GroupDefinition } from '../harness';
+import { entry, key } from './agent-state';
+
+const DURABLE = ['durable'] as const;
+
+/** Close the store, reopen it over the same backing data, read back. Needs `reopenStore` and `durable`. */
+export const durability: GroupDefinition = {
+  id: 'durability',
+  tests: [
+    {
+      title: 'records, state and events survive close and reopen',
+      requires: DURABLE,
+      async run(ctx) {
+        const t = ctx.clock.now();
+        const records = [
+          makeRecord('live', t, {
+            metadata: { n: 1 },
+            initializeParams: { protocolVersion: 'p' },
+            principal: 'u',
+          }),
+          recordWithStatus('gone', t, 'disconnected'),
+          recordWithStatus('tomb', t, 'closed'),
+        ];
+        for (const r of records) await ctx.store.insert(r);
+        const forever = entry('live', 'a', 'k', { deep: [1, { x: 'y' }] }, t, null);
+        const expiring = entry('live', 'a', 'e', 'soon', t, t + 10 * MINUTE);
+        await ctx.store.setState(forever);
+        await ctx.store.setState(expiring);
+        const seqs: number[] = [];
+        for (let i = 0; i < 3; i++) {
+          seqs.push(
+            await ctx.store.appendEvent({
+              sessionId: 'live',
+              streamId: `s${i}`,
+              message: rpcMessage(i),
+              createdAt: t,
+            }),
+          );
+        }
+        await ctx.store.trimEvents({ sessionId: 'live', maxEvents: 2 });
+
+        const store = await ctx.reopen();
+        for (const r of records)
+          assert.deepStrictEqual(await store.get(r.id), r, `record ${r.id} after reopen`);
+        assert.deepStrictEqual(await store.getState(key('live', 'a', 'k'), t), forever);
+        assert.deepStrictEqual(await store.getState(key('live', 'a', 'e'), t), expiring);
+        assert.equal(
+          await store.getState(key('live', 'a', 'e'), t + 10 * MINUTE),
+          undefined,
+          'expiry survives',
+        );
+        assert.deepStrictEqual(
+          (await store.readEvents({ sessionId: 'live', afterSeq: 0 })).map((e) => [e.seq, e.streamId]),
+          [
+            [seqs[1], 's1'],
+            [seqs[2], 's2'],
+          ],
+        );
+        const next = await store.appendEvent({
+          sessionId: 'live',
+          streamId: 's',
+          message: 'after',
+          createdAt: t,
+        });
+        assert.ok(next > seqs[2]!, `seq ${next} reused after reopen`);
+        assert.deepStrictEqual(
+          (await store.list({ statuses: ['active', 'disconnected', 'closed'], limit: 10 }))
+            .map((r) => r.id)
+            .sort(),
+          ['gone', 'live', 'tomb'],
+        );
+      },
+    },
+    {
+      title: 'versions and due times keep working after reopen',
+      requires: DURABLE,
+      async run(ctx) {
+        const t = ctx.clock.now();
+        const record = makeRecord('v', t, { dueAt: t + 100 });
+        await ctx.store.insert(record);
+        const moved = bump(record, { metadata: { moved: true } });
+        assert.equal(await ctx.store.compareAndSet(moved, record.version), true);
+        const store = await ctx.reopen();
+        assert.equal(
+          await store.compareAndSet(bump(record), record.version),
+          false,
+          'the stale version still loses',
+        );
+        assert.deepStrictEqual(
+          (await store.claimDue({ now: t + 100, limit: 10, leaseMs: MINUTE })).map((r) => [r.id, r.version]),
+          [['v', 3]],
+        );
+        assert.deepStrictEqual(await store.touch(['v'], { now: t + 1, dueAt: t + 2 }), ['v']);
+        assert.equal((await store.get('v'))?.version, 4);
+      },
+    },
+  ],
+};

@@ -1,0 +1,292 @@
+import assert from 'node:assert/strict';
+import { SessionNotFoundError, type SessionStore } from '@mcp-sessions/core';
+import { rejectsWith } from '../assert';
+import { makeRecord, recordWithStatus, rpcMessage } from '../fixtures';
+import type { GroupDefinition } from '../harness';
+
+/** The event log: per-session seqs from 1, never reused; reads scoped to one session. */
+export const eventLog: GroupDefinition = {
+  id: 'events',
+  tests: [
+    {
+      title: 'seq starts at 1 and increases with every append',
+      async run({ store, clock }) {
+        await store.insert(makeRecord('s', clock.now()));
+        const seqs = await appendMany(store, 's', 'stream', 5, clock.now());
+        assert.equal(seqs[0], 1);
+        for (let i = 1; i < seqs.length; i++)
+          assert.ok(seqs[i]! > seqs[i - 1]!, `seq ${seqs[i]} after ${seqs[i - 1]}`);
+      },
+    },
+    {
+      title: 'readEvents returns the events after afterSeq, whole and in seq order',
+      async run({ store, clock }) {
+        const t = clock.now();
+        await store.insert(makeRecord('s', t));
+        const seqs: number[] = [];
+        for (let i = 0; i < 5; i++) {
+          seqs.push(
+            await store.appendEvent({
+              sessionId: 's',
+              streamId: `st${i % 2}`,
+              message: rpcMessage(i),
+              createdAt: t + i,
+            }),
+          );
+        }
+        const all = await store.readEvents({ sessionId: 's', afterSeq: 0 });
+        assert.deepStrictEqual(
+          all,
+          seqs.map((seq, i) => ({
+            sessionId: 's',
+            streamId: `st${i % 2}`,
+            seq,
+            message: rpcMessage(i),
+            createdAt: t + i,
+          })),
+        );
+        assert.deepStrictEqual(
+          (await store.readEvents({ sessionId: 's', afterSeq: seqs[2]! })).map((e) => e.seq),
+          seqs.slice(3),
+        );
+        assert.deepStrictEqual(await store.readEvents({ sessionId: 's', afterSeq: seqs[4]! }), []);
+        assert.deepStrictEqual(
+          (await store.readEvents({ sessionId: 's', afterSeq: 0, limit: 2 })).map((e) => e.seq),
+          seqs.slice(0, 2),
+        );
+        assert.deepStrictEqual(
+          (await store.readEvents({ sessionId: 's', afterSeq: seqs[0]!, limit: 2 })).map((e) => e.seq),
+          seqs.slice(1, 3),
+        );
+      },
+    },
+    {
+      title: 'sessions have their own seqs and never see each other’s events',
+      async run({ store, clock }) {
+        const t = clock.now();
+        for (const id of ['a', 'b', 'a2']) await store.insert(makeRecord(id, t));
+        const a: number[] = [];
+        const b: number[] = [];
+        for (let i = 0; i < 4; i++) {
+          a.push(
+            await store.appendEvent({
+              sessionId: 'a',
+              streamId: 'x',
+              message: { from: 'a', i },
+              createdAt: t,
+            }),
+          );
+          b.push(
+            await store.appendEvent({
+              sessionId: 'b',
+              streamId: 'x',
+              message: { from: 'b', i },
+              createdAt: t,
+            }),
+          );
+        }
+        b.push(
+          await store.appendEvent({
+            sessionId: 'b',
+            streamId: 'only-b',
+            message: { from: 'b' },
+            createdAt: t,
+          }),
+        );
+        assert.equal(a[0], 1, "session a's first seq");
+        assert.equal(b[0], 1, "session b's first seq");
+        const readA = await store.readEvents({ sessionId: 'a', afterSeq: 0 });
+        assert.deepStrictEqual(
+          readA.map((e) => [e.sessionId, e.seq]),
+          a.map((seq) => ['a', seq]),
+        );
+        assert.ok(
+          readA.every((e) => (e.message as { from: string }).from === 'a'),
+          "a's read holds only a's messages",
+        );
+        assert.ok(
+          (await store.readEvents({ sessionId: 'b', afterSeq: 0 })).every((e) => e.sessionId === 'b'),
+        );
+        assert.deepStrictEqual(
+          await store.readEvents({ sessionId: 'a2', afterSeq: 0 }),
+          [],
+          'a prefix is another id',
+        );
+        assert.deepStrictEqual(
+          await store.readEvents({ sessionId: 'a', afterSeq: 0, streamId: 'only-b' }),
+          [],
+        );
+        assert.equal(await store.getEventStream('a', b[4]!), undefined, "b's last seq is not in a's log");
+        assert.equal(await store.getEventStream('a2', 1), undefined);
+      },
+    },
+    {
+      title: 'streamId filters the read',
+      async run({ store, clock }) {
+        const t = clock.now();
+        await store.insert(makeRecord('s', t));
+        const byStream: Record<string, number[]> = { one: [], two: [] };
+        for (let i = 0; i < 6; i++) {
+          const streamId = i % 3 === 0 ? 'one' : 'two';
+          byStream[streamId]!.push(
+            await store.appendEvent({ sessionId: 's', streamId, message: rpcMessage(i), createdAt: t }),
+          );
+        }
+        const read = async (streamId: string, afterSeq = 0) =>
+          (await store.readEvents({ sessionId: 's', afterSeq, streamId })).map((e) => [e.streamId, e.seq]);
+        assert.deepStrictEqual(
+          await read('one'),
+          byStream.one!.map((seq) => ['one', seq]),
+        );
+        assert.deepStrictEqual(
+          await read('two', byStream.two![1]!),
+          byStream.two!.slice(2).map((seq) => ['two', seq]),
+        );
+        assert.deepStrictEqual(await read('three'), []);
+        assert.deepStrictEqual(
+          (await store.readEvents({ sessionId: 's', afterSeq: 0, streamId: 'two', limit: 1 })).map(
+            (e) => e.seq,
+          ),
+          byStream.two!.slice(0, 1),
+        );
+      },
+    },
+    {
+      title: 'getEventStream names the stream of a stored event',
+      async run({ store, clock }) {
+        await store.insert(makeRecord('s', clock.now()));
+        const first = await store.appendEvent({
+          sessionId: 's',
+          streamId: 'alpha',
+          message: 1,
+          createdAt: clock.now(),
+        });
+        const second = await store.appendEvent({
+          sessionId: 's',
+          streamId: 'beta',
+          message: 2,
+          createdAt: clock.now(),
+        });
+        assert.equal(await store.getEventStream('s', first), 'alpha');
+        assert.equal(await store.getEventStream('s', second), 'beta');
+        assert.equal(await store.getEventStream('s', second + 1000), undefined);
+        assert.equal(await store.getEventStream('s', 0), undefined);
+        assert.equal(await store.getEventStream('nobody', first), undefined);
+      },
+    },
+    {
+      title: 'trim by count keeps the newest events and the seq counter',
+      async run({ store, clock }) {
+        await store.insert(makeRecord('s', clock.now()));
+        const seqs = await appendMany(store, 's', 'x', 10, clock.now());
+        assert.equal(await store.trimEvents({ sessionId: 's', maxEvents: 3 }), 7);
+        assert.deepStrictEqual(
+          (await store.readEvents({ sessionId: 's', afterSeq: 0 })).map((e) => e.seq),
+          seqs.slice(7),
+        );
+        assert.equal(await store.getEventStream('s', seqs[0]!), undefined, 'a trimmed event is gone');
+        const next = await store.appendEvent({
+          sessionId: 's',
+          streamId: 'x',
+          message: 'n',
+          createdAt: clock.now(),
+        });
+        assert.ok(next > seqs[9]!, `seq ${next} reused after trim (last was ${seqs[9]})`);
+        assert.equal(await store.trimEvents({ sessionId: 's', maxEvents: 10 }), 0, 'nothing over the cap');
+      },
+    },
+    {
+      title: 'trim by age deletes events created before the cutoff',
+      async run({ store, clock }) {
+        const t = clock.now();
+        await store.insert(makeRecord('s', t));
+        await store.insert(makeRecord('other', t));
+        const seqs: number[] = [];
+        for (let i = 0; i < 10; i++) {
+          seqs.push(
+            await store.appendEvent({ sessionId: 's', streamId: 'x', message: i, createdAt: t + i * 1000 }),
+          );
+        }
+        await store.appendEvent({ sessionId: 'other', streamId: 'x', message: 'old', createdAt: t });
+        assert.equal(await store.trimEvents({ sessionId: 's', createdBefore: t + 5000 }), 5);
+        assert.deepStrictEqual(
+          (await store.readEvents({ sessionId: 's', afterSeq: 0 })).map((e) => e.seq),
+          seqs.slice(5),
+          'the event created exactly at the cutoff stays',
+        );
+        assert.equal(
+          (await store.readEvents({ sessionId: 'other', afterSeq: 0 })).length,
+          1,
+          'other sessions untouched',
+        );
+        assert.equal(
+          await store.trimEvents({ sessionId: 's', createdBefore: t + 7000, maxEvents: 1 }),
+          4,
+          'count and age together: an event goes when either says so',
+        );
+        assert.deepStrictEqual(
+          (await store.readEvents({ sessionId: 's', afterSeq: 0 })).map((e) => e.seq),
+          seqs.slice(9),
+        );
+      },
+    },
+    {
+      title: 'trimming everything keeps the seq counter',
+      async run({ store, clock }) {
+        await store.insert(makeRecord('s', clock.now()));
+        const seqs = await appendMany(store, 's', 'x', 3, clock.now());
+        assert.equal(await store.trimEvents({ sessionId: 's', maxEvents: 0 }), 3);
+        assert.deepStrictEqual(await store.readEvents({ sessionId: 's', afterSeq: 0 }), []);
+        const next = await store.appendEvent({
+          sessionId: 's',
+          streamId: 'x',
+          message: 'again',
+          createdAt: clock.now(),
+        });
+        assert.ok(next > seqs[2]!, `seq ${next} reused after trimming all (last was ${seqs[2]})`);
+        assert.equal(await store.trimEvents({ sessionId: 'nobody', maxEvents: 0 }), 0);
+      },
+    },
+    {
+      title: 'appendEvent needs a live session: missing, expired and closed are SessionNotFoundError',
+      async run({ store, clock }) {
+        const now = clock.now();
+        for (const status of ['active', 'disconnected', 'expired', 'closed'] as const) {
+          await store.insert(recordWithStatus(status, now, status));
+        }
+        for (const id of ['missing', 'expired', 'closed']) {
+          await rejectsWith(
+            store.appendEvent({ sessionId: id, streamId: 'x', message: 1, createdAt: now }),
+            SessionNotFoundError,
+            `appendEvent on a ${id} session`,
+          );
+          assert.deepStrictEqual(
+            await store.readEvents({ sessionId: id, afterSeq: 0 }),
+            [],
+            'nothing written',
+          );
+        }
+        for (const id of ['active', 'disconnected']) {
+          assert.equal(
+            await store.appendEvent({ sessionId: id, streamId: 'x', message: 1, createdAt: now }),
+            1,
+          );
+        }
+      },
+    },
+  ],
+};
+
+async function appendMany(
+  store: SessionStore,
+  sessionId: string,
+  streamId: string,
+  n: number,
+  createdAt: number,
+): Promise<number[]> {
+  const seqs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    seqs.push(await store.appendEvent({ sessionId, streamId, message: rpcMessage(i), createdAt }));
+  }
+  return seqs;
+}

@@ -1,0 +1,395 @@
+import assert from 'node:assert/strict';
+import { InvalidValueError, type JsonObject, type JsonValue, type SessionRecord } from '@mcp-sessions/core';
+import { rejectsWith } from '../assert';
+import { bump, MINUTE, makeRecord } from '../fixtures';
+import type { GroupDefinition } from '../harness';
+import { entry, key } from './agent-state';
+
+const MIB = 1024 * 1024;
+
+/** Values are JSON: they come back deep-equal, as copies; what JSON cannot hold is refused unwritten. */
+export const values: GroupDefinition = {
+  id: 'values',
+  tests: [
+    {
+      title: 'unicode agent ids, keys and values round-trip',
+      async run({ store, clock }) {
+        const now = clock.now();
+        await store.insert(makeRecord('u', now, { metadata: { name: 'Zoë 🦊', rtl: 'مرحبا' } }));
+        const agents = ['助手', 'агент', '🤖 bot', 'é', 'e\u0301', 'Agent', 'agent'];
+        const keys = ['ключ', '鍵', '🔑', 'ünïcödé', 'a😀b', 'Key', 'key', 'שלום'];
+        for (const a of agents) {
+          for (const k of keys)
+            await store.setState(entry('u', a, k, { a, k, text: `${a}→${k} ✓` }, now, null));
+        }
+        for (const a of agents) {
+          for (const k of keys) {
+            assert.deepStrictEqual(
+              (await store.getState(key('u', a, k), now))?.value,
+              { a, k, text: `${a}→${k} ✓` },
+              `${a}/${k}`,
+            );
+          }
+          const listed = await store.listState('u', a, now);
+          assert.deepStrictEqual(new Set(listed.map((e) => e.key)), new Set(keys), `keys of agent ${a}`);
+          assert.ok(listed.every((e) => e.agentId === a));
+        }
+        const all = await store.listState('u', undefined, now);
+        assert.equal(all.length, agents.length * keys.length, 'é and e + combining accent are different ids');
+        assert.deepStrictEqual((await store.get('u'))?.metadata, { name: 'Zoë 🦊', rtl: 'مرحبا' });
+      },
+    },
+    {
+      title: '__proto__, constructor and prototype keys round-trip as plain data',
+      async run({ store, clock }) {
+        const now = clock.now();
+        const tricky = JSON.parse(
+          '{"__proto__":{"polluted":"yes"},"constructor":{"prototype":{"polluted":"yes"}},' +
+            '"prototype":{"polluted":"yes"},"toString":"not a function","hasOwnProperty":1,' +
+            '"nested":[{"__proto__":{"polluted":"yes"}}]}',
+        ) as JsonObject;
+        await store.insert(makeRecord('proto', now, { metadata: tricky, initializeParams: tricky }));
+        for (const agentId of ['__proto__', 'constructor', 'prototype']) {
+          for (const k of ['__proto__', 'constructor', 'prototype', 'hasOwnProperty']) {
+            await store.setState(entry('proto', agentId, k, tricky, now, null));
+          }
+        }
+        await store.appendEvent({
+          sessionId: 'proto',
+          streamId: '__proto__',
+          message: tricky,
+          createdAt: now,
+        });
+
+        const got = await store.getState(key('proto', '__proto__', '__proto__'), now);
+        assertPlainTricky(got?.value, tricky, 'state value');
+        assertPlainTricky((await store.get('proto'))?.metadata, tricky, 'record metadata');
+        assertPlainTricky((await store.get('proto'))?.initializeParams, tricky, 'record initializeParams');
+        const [event] = await store.readEvents({ sessionId: 'proto', afterSeq: 0 });
+        assertPlainTricky(event?.message, tricky, 'event message');
+        assert.equal(event?.streamId, '__proto__');
+        const listed = await store.listState('proto', undefined, now);
+        assert.deepStrictEqual(
+          listed.map((e) => `${e.agentId}/${e.key}`),
+          ['__proto__', 'constructor', 'prototype']
+            .sort()
+            .flatMap((a) =>
+              ['__proto__', 'constructor', 'hasOwnProperty', 'prototype'].map((k) => `${a}/${k}`),
+            ),
+        );
+        const byAgent = await store.listState('proto', 'constructor', now);
+        assert.equal(byAgent.length, 4);
+        for (const e of listed) assertPlainTricky(e.value, tricky, `${e.agentId}/${e.key}`);
+        assert.equal(Reflect.get({}, 'polluted'), undefined, 'Object.prototype is not polluted');
+        assert.equal(Reflect.get(Object.prototype, 'polluted'), undefined);
+      },
+    },
+    {
+      title: '1 MiB values round-trip',
+      async run({ store, clock }) {
+        const now = clock.now();
+        await store.insert(makeRecord('big', now));
+        const blob = '0123456789abcdef'.repeat(MIB / 16);
+        const value = {
+          blob,
+          unicode: 'ünï😀'.repeat(1000),
+          list: Array.from({ length: 1000 }, (_, i) => ({ i })),
+        };
+        await store.setState(entry('big', 'a', 'k', value, now, null));
+        assert.deepStrictEqual((await store.getState(key('big', 'a', 'k'), now))?.value, value);
+        await store.setState(entry('big', 'a', 'plain', blob, now, null));
+        assert.equal((await store.getState(key('big', 'a', 'plain'), now))?.value, blob);
+        await store.appendEvent({ sessionId: 'big', streamId: 's', message: { blob }, createdAt: now });
+        const [event] = await store.readEvents({ sessionId: 'big', afterSeq: 0 });
+        assert.deepStrictEqual(event?.message, { blob });
+      },
+    },
+    {
+      title: 'nested JSON round-trips exactly',
+      async run({ store, clock }) {
+        const now = clock.now();
+        await store.insert(makeRecord('n', now, { metadata: { doc: nestedDocument() } }));
+        await store.setState(entry('n', 'a', 'k', nestedDocument(), now, null));
+        await store.appendEvent({ sessionId: 'n', streamId: 's', message: nestedDocument(), createdAt: now });
+        assert.deepStrictEqual((await store.getState(key('n', 'a', 'k'), now))?.value, nestedDocument());
+        assert.deepStrictEqual(
+          (await store.readEvents({ sessionId: 'n', afterSeq: 0 }))[0]?.message,
+          nestedDocument(),
+        );
+        assert.deepStrictEqual((await store.get('n'))?.metadata, { doc: nestedDocument() });
+      },
+    },
+    {
+      title: 'top-level primitives round-trip, and a null value is not a missing one',
+      async run({ store, clock }) {
+        const now = clock.now();
+        await store.insert(makeRecord('p', now));
+        const primitives: JsonValue[] = [null, 0, 42, -3.25, '', 'text', true, false, [], {}];
+        for (const [i, v] of primitives.entries())
+          await store.setState(entry('p', 'a', `k${i}`, v, now, null));
+        for (const [i, v] of primitives.entries()) {
+          const got = await store.getState(key('p', 'a', `k${i}`), now);
+          assert.ok(got, `entry k${i} (${JSON.stringify(v)}) is present`);
+          assert.deepStrictEqual(got.value, v);
+        }
+        for (const [i, v] of primitives.entries()) {
+          await store.appendEvent({ sessionId: 'p', streamId: 's', message: v, createdAt: now + i });
+        }
+        assert.deepStrictEqual(
+          (await store.readEvents({ sessionId: 'p', afterSeq: 0 })).map((e) => e.message),
+          primitives,
+        );
+      },
+    },
+    {
+      title: 'strings with NUL and control characters round-trip',
+      async run({ store, clock }) {
+        const now = clock.now();
+        const text = 'a\u0000b\u0001c\u001f\u007f\ud83d\ude00\u2028\u2029\ufeff end';
+        await store.insert(makeRecord('ctl', now, { metadata: { text } }));
+        await store.setState(entry('ctl', 'a', 'k', { text, [text]: 1 }, now, null));
+        await store.appendEvent({ sessionId: 'ctl', streamId: 's', message: [text], createdAt: now });
+        assert.deepStrictEqual((await store.getState(key('ctl', 'a', 'k'), now))?.value, { text, [text]: 1 });
+        assert.deepStrictEqual((await store.readEvents({ sessionId: 'ctl', afterSeq: 0 }))[0]?.message, [
+          text,
+        ]);
+        assert.deepStrictEqual((await store.get('ctl'))?.metadata, { text });
+      },
+    },
+    {
+      title: 'returned values are copies: mutating them changes nothing stored',
+      async run({ store, clock }) {
+        const now = clock.now();
+        await store.insert(makeRecord('copy', now, { metadata: { list: [1] }, dueAt: now + 1 }));
+        await store.setState(entry('copy', 'a', 'k', { list: [1] }, now, null));
+        await store.appendEvent({ sessionId: 'copy', streamId: 's', message: { list: [1] }, createdAt: now });
+
+        mutate((await store.getState(key('copy', 'a', 'k'), now))?.value);
+        mutate((await store.listState('copy', undefined, now))[0]?.value);
+        mutate((await store.readEvents({ sessionId: 'copy', afterSeq: 0 }))[0]?.message);
+        mutate((await store.get('copy'))?.metadata);
+        mutate((await store.list({ statuses: ['active'], limit: 1 }))[0]?.metadata);
+        mutate((await store.claimDue({ now: now + 1, limit: 1, leaseMs: MINUTE }))[0]?.metadata);
+        const record = await store.get('copy');
+        if (record) (record as { status: string }).status = 'closed';
+
+        assert.deepStrictEqual((await store.getState(key('copy', 'a', 'k'), now))?.value, { list: [1] });
+        assert.deepStrictEqual((await store.readEvents({ sessionId: 'copy', afterSeq: 0 }))[0]?.message, {
+          list: [1],
+        });
+        const stored = await store.get('copy');
+        assert.deepStrictEqual(stored?.metadata, { list: [1] });
+        assert.equal(stored?.status, 'active');
+      },
+    },
+    {
+      title: 'inputs are copied: mutating them after a write changes nothing stored',
+      async run({ store, clock }) {
+        const now = clock.now();
+        const metadata = { list: [1] };
+        const record = makeRecord('in', now, { metadata });
+        await store.insert(record);
+        mutate(metadata);
+        (record as { status: string }).status = 'closed';
+        const value = { list: [1] };
+        await store.setState(entry('in', 'a', 'k', value, now, null));
+        mutate(value);
+        const message = { list: [1] };
+        await store.appendEvent({ sessionId: 'in', streamId: 's', message, createdAt: now });
+        mutate(message);
+        const current = await store.get('in');
+        assert.ok(current);
+        assert.equal(current.status, 'active');
+        assert.deepStrictEqual(current.metadata, { list: [1] });
+        const nextMetadata = { list: [2] };
+        const next = bump(current, { metadata: nextMetadata });
+        assert.equal(await store.compareAndSet(next, current.version), true);
+        mutate(nextMetadata);
+        assert.deepStrictEqual((await store.get('in'))?.metadata, { list: [2] });
+        assert.deepStrictEqual((await store.getState(key('in', 'a', 'k'), now))?.value, { list: [1] });
+        assert.deepStrictEqual((await store.readEvents({ sessionId: 'in', afterSeq: 0 }))[0]?.message, {
+          list: [1],
+        });
+      },
+    },
+    {
+      title: 'unstorable state values are rejected with InvalidValueError and nothing is written',
+      async run({ store, clock }) {
+        const now = clock.now();
+        await store.insert(makeRecord('bad', now));
+        const previous = entry('bad', 'a', 'k', { ok: true }, now, now + MINUTE);
+        await store.setState(previous);
+        for (const [what, value] of unstorable()) {
+          await rejectsWith(
+            store.setState(entry('bad', 'a', 'k', value, now + 1, null)),
+            InvalidValueError,
+            `setState of ${what}`,
+          );
+          assert.deepStrictEqual(
+            await store.getState(previous, now),
+            previous,
+            `the previous value survives ${what}`,
+          );
+          await rejectsWith(
+            store.setState(entry('bad', 'a', 'fresh', value, now, null)),
+            InvalidValueError,
+            `setState of ${what} under a new key`,
+          );
+          assert.equal(
+            await store.getState(key('bad', 'a', 'fresh'), now),
+            undefined,
+            `nothing written for ${what}`,
+          );
+        }
+        assert.equal((await store.listState('bad', undefined, now)).length, 1);
+      },
+    },
+    {
+      title: 'unstorable event messages are rejected with InvalidValueError and nothing is appended',
+      async run({ store, clock }) {
+        const now = clock.now();
+        await store.insert(makeRecord('bad', now));
+        const first = await store.appendEvent({
+          sessionId: 'bad',
+          streamId: 's',
+          message: 'ok',
+          createdAt: now,
+        });
+        for (const [what, message] of unstorable()) {
+          await rejectsWith(
+            store.appendEvent({ sessionId: 'bad', streamId: 's', message, createdAt: now }),
+            InvalidValueError,
+            `appendEvent of ${what}`,
+          );
+        }
+        assert.deepStrictEqual(
+          (await store.readEvents({ sessionId: 'bad', afterSeq: 0 })).map((e) => e.seq),
+          [first],
+        );
+        const next = await store.appendEvent({
+          sessionId: 'bad',
+          streamId: 's',
+          message: 'ok',
+          createdAt: now,
+        });
+        assert.ok(next > first);
+      },
+    },
+    {
+      title: 'records with unstorable metadata are rejected with InvalidValueError and nothing is written',
+      async run({ store, clock }) {
+        const now = clock.now();
+        const good = makeRecord('good', now, { metadata: { ok: true } });
+        await store.insert(good);
+        for (const [what, value] of unstorable()) {
+          if (value === undefined) continue; // an undefined property is dropped, as JSON.stringify does
+          const metadata = { value } as unknown as JsonObject;
+          await rejectsWith(
+            store.insert(makeRecord('bad', now, { metadata })),
+            InvalidValueError,
+            `insert of ${what}`,
+          );
+          assert.equal(await store.get('bad'), undefined, `no record written for ${what}`);
+          const next: SessionRecord = bump(good, { initializeParams: metadata });
+          await rejectsWith(
+            store.compareAndSet(next, good.version),
+            InvalidValueError,
+            `compareAndSet of ${what}`,
+          );
+          assert.deepStrictEqual(await store.get('good'), good, `the record survives ${what}`);
+        }
+      },
+    },
+  ],
+};
+
+/** Values JSON would silently change or cannot hold. Built fresh per call (cycles, instances). */
+function unstorable(): [string, JsonValue][] {
+  const cycle: Record<string, unknown> = { a: 1 };
+  cycle.self = cycle;
+  const deepCycle: unknown[] = [{ x: [] }];
+  ((deepCycle[0] as { x: unknown[] }).x as unknown[]).push(deepCycle);
+  class Point {
+    x = 1;
+  }
+  const bad: [string, unknown][] = [
+    ['a cycle', cycle],
+    ['a nested cycle', deepCycle],
+    ['a BigInt', 10n],
+    ['a nested BigInt', { n: [1n] }],
+    ['a function', () => 1],
+    ['a nested function', { f: () => 1 }],
+    ['undefined at the top', undefined],
+    ['undefined in an array', [1, undefined]],
+    ['NaN', Number.NaN],
+    ['a nested Infinity', { x: Number.POSITIVE_INFINITY }],
+    ['a Date', new Date(0)],
+    ['a nested Date', { at: new Date(0) }],
+    ['a Map', new Map([['k', 1]])],
+    ['a symbol', Symbol('s')],
+    ['a class instance', new Point()],
+  ];
+  return bad as [string, JsonValue][];
+}
+
+function nestedDocument(): JsonObject {
+  let deepObject: JsonValue = { leaf: 'bottom' };
+  let deepArray: JsonValue = ['bottom'];
+  for (let i = 0; i < 50; i++) {
+    deepObject = { level: i, child: deepObject };
+    deepArray = [i, deepArray];
+  }
+  return {
+    numbers: [
+      0,
+      1,
+      -1,
+      1.5,
+      -0.000001,
+      1e21,
+      1e-7,
+      0.1 + 0.2,
+      Number.MAX_SAFE_INTEGER,
+      Number.MIN_SAFE_INTEGER,
+      Number.MAX_VALUE,
+      Number.MIN_VALUE,
+    ],
+    strings: [
+      '',
+      ' ',
+      'quote "',
+      "apostrophe '",
+      'back\\slash',
+      'new\nline',
+      'tab\t',
+      '</script>',
+      'null',
+      '0',
+    ],
+    empty: { object: {}, array: [], string: '' },
+    nulls: [null, { n: null }],
+    bools: [true, false],
+    mixed: [1, 'a', null, true, { k: [{}] }, [[], [[]]]],
+    'key with spaces': 1,
+    '': 'empty key',
+    '0': 'numeric-looking key',
+    deepObject,
+    deepArray,
+  };
+}
+
+/** Mutates a returned JSON container in place (the store must not notice). */
+function mutate(value: unknown): void {
+  assert.ok(typeof value === 'object' && value !== null, 'expected an object to mutate');
+  const target = value as { list?: unknown[]; extra?: unknown };
+  target.list?.push(99);
+  target.extra = 'mutated';
+}
+
+function assertPlainTricky(actual: unknown, expected: JsonObject, what: string): void {
+  assert.deepStrictEqual(actual, expected, what);
+  assert.ok(typeof actual === 'object' && actual !== null, what);
+  assert.ok(Object.hasOwn(actual, '__proto__'), `${what}: __proto__ is an own data key`);
+  assert.equal(Object.getPrototypeOf(actual), Object.prototype, `${what}: a plain object`);
+  assert.equal(Reflect.get(actual, 'polluted'), undefined, `${what}: __proto__ did not become the prototype`);
+}

@@ -1,0 +1,12 @@
+import { MemorySessionStore } from '@mcp-sessions/memory';
+import { afterEach, beforeEach, describe, it } from 'vitest';
+import { runConformance } from '../src/index';
+
+runConformance({
+  name: 'memory',
+  describe,
+  it,
+  beforeEach,
+  afterEach,
+  createStore: () => new MemorySessionStore(),
+});
