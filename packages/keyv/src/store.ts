@@ -1,0 +1,1010 @@
+import { createHash } from 'node:crypto';
+import {
+  type AgentStateEntry,
+  type AgentStateKey,
+  type AppendEvent,
+  type ClaimDueQuery,
+  decodeJson,
+  type EventEntry,
+  encodeJson,
+  InvalidArgumentError,
+  type ListQuery,
+  McpSessionsError,
+  type ReadEventsQuery,
+  SessionExistsError,
+  SessionNotFoundError,
+  type SessionRecord,
+  type SessionStatus,
+  type SessionStore,
+  type StoreCapabilities,
+  StoreError,
+  StoreUnavailableError,
+  type TouchPatch,
+  type TrimEventsQuery,
+} from '@mcp-sessions/core';
+import type { Keyv } from 'keyv';
+import { BucketIndex, type IndexChange, type IndexKind, type KvIo, timeOf } from './buckets';
+import { KeyedMutex } from './mutex';
+
+/** Every key this store writes starts with this (inside the Keyv's own namespace). */
+export const DEFAULT_KEY_PREFIX = 'mcp-sessions';
+/** Width of the time buckets of the due, heartbeat and expiry indexes. */
+export const DEFAULT_BUCKET_MS = 60_000;
+/** Values each index bucket is split into. */
+export const DEFAULT_INDEX_SHARDS = 16;
+/** Keys longer than this are replaced by a hash: @keyv/postgres keys are VARCHAR(255). */
+export const DEFAULT_MAX_KEY_LENGTH = 200;
+/** An operation (lock wait included) that takes longer rejects with `StoreUnavailableError`. */
+export const DEFAULT_OPERATION_TIMEOUT_MS = 10_000;
+/** Native TTL of an agent-state entry: its lifetime plus this, so the backend never drops it early. */
+export const DEFAULT_NATIVE_TTL_SLACK_MS = 60_000;
+
+/** Keys per getMany / setMany / deleteMany round trip. */
+const CHUNK = 200;
+/** Expiry-index entries handled per round of `purgeExpiredState`. */
+const PURGE_BATCH = 500;
+const STATUSES: ReadonlySet<string> = new Set<SessionStatus>(['active', 'disconnected', 'expired', 'closed']);
+
+export interface KeyvSessionStoreOptions {
+  /** Prefix of every key the store writes. Default `mcp-sessions`. One store instance per prefix. */
+  prefix?: string;
+  /**
+   * Whether an acknowledged write survives a crash: true only if the Keyv backend is durable as
+   * you run it (@keyv/sqlite on a file, @keyv/postgres, Redis with AOF). Default false, since the
+   * bridge cannot see how the backend is configured; a Keyv over a `Map` can never claim it.
+   */
+  durable?: boolean;
+  /** Default 60 s. Smaller buckets: smaller index values, more of them to read for a sweep. */
+  bucketMs?: number;
+  /** Default 16. */
+  indexShards?: number;
+  /** Default 200. Longer keys (long session ids, agent ids, state keys) are hashed. */
+  maxKeyLength?: number;
+  /** Default 10 s; 0 waits forever. Configure the backend client's own timeouts as well. */
+  operationTimeoutMs?: number;
+  /** Give agent-state entries with an expiry a Keyv TTL (lifetime + `nativeTtlSlackMs`). Default true. */
+  nativeTtl?: boolean;
+  /** Default 60 s. */
+  nativeTtlSlackMs?: number;
+  /** Default `keyv`. */
+  name?: string;
+}
+
+/** One store operation: the first backend error Keyv reported while one of its calls was running. */
+interface Op {
+  error: unknown;
+  calls: number;
+}
+
+interface Manifest {
+  /** Last event seq handed out; never goes back (survives trims and purges). */
+  seq: number;
+  /** Lowest event seq that may still be stored. */
+  lo: number;
+  /** Agent-state slots of the session, sorted by agentId then key (code-unit order). */
+  slots: Array<[agentId: string, key: string]>;
+}
+
+interface StoredState {
+  a: string;
+  k: string;
+  u: number;
+  e: number | null;
+  /** The value as `encodeJson` text. */
+  v: string;
+}
+
+interface StoredEvent {
+  s: string;
+  c: number;
+  /** The message as `encodeJson` text. */
+  m: string;
+}
+
+interface RecordWrite {
+  prev?: SessionRecord;
+  next: SessionRecord;
+  text: string;
+}
+
+/**
+ * A `SessionStore` over any Keyv instance (@keyv/sqlite, @keyv/redis, @keyv/postgres, a Map...).
+ * Keyv has no compare-and-set and no secondary index, so this store serialises every
+ * read-modify-write per session id inside this process, and keeps the due, heartbeat and
+ * state-expiry indexes as Keyv entries of its own (time buckets: a sweep reads only the buckets
+ * up to `now`). Correct for ONE process: `atomic` and `crossProcess` are false.
+ *
+ * The Keyv must be created with `throwOnErrors: true` (and `emitErrors` left on): otherwise Keyv
+ * turns a failing backend into `undefined`. Errors adapters only emit (as @keyv/redis does) fail
+ * the operation that was waiting on the backend.
+ *
+ * @example
+ * ```ts
+ * import KeyvSqlite from '@keyv/sqlite';
+ * import Keyv from 'keyv';
+ * const keyv = new Keyv(new KeyvSqlite('sqlite://sessions.db'), { throwOnErrors: true });
+ * const store = new KeyvSessionStore(keyv, { durable: true });
+ * const manager = new SessionManager({ store });
+ * ```
+ */
+export class KeyvSessionStore implements SessionStore {
+  readonly name: string;
+  readonly capabilities: StoreCapabilities;
+
+  private readonly keyv: Keyv;
+  private readonly prefix: string;
+  private readonly maxKeyLength: number;
+  private readonly timeoutMs: number;
+  private readonly nativeTtl: boolean;
+  private readonly ttlSlackMs: number;
+  /** Whether `keyv.getMany` reports backend errors (Keyv's fallback for adapters without it does not). */
+  private readonly batchedReads: boolean;
+  private readonly sessions = new KeyedMutex();
+  private readonly indexLock = new KeyedMutex();
+  private readonly index: BucketIndex;
+  private readonly calling = new Set<Op>();
+  private readonly running = new Set<Promise<unknown>>();
+  private closed = false;
+  private readonly onError = (error: unknown) => {
+    for (const op of this.calling) op.error ??= error ?? new Error('keyv reported an error');
+  };
+
+  constructor(keyv: Keyv, options: KeyvSessionStoreOptions = {}) {
+    if (keyv.throwOnErrors !== true) {
+      throw new InvalidArgumentError(
+        'keyv',
+        'create it with { throwOnErrors: true }; otherwise Keyv reports a failing backend as undefined',
+      );
+    }
+    if (keyv.opts.emitErrors === false) {
+      throw new InvalidArgumentError(
+        'keyv',
+        'emitErrors must stay on: some adapters report failures only as events',
+      );
+    }
+    const inMemory = keyv.store instanceof Map;
+    if (options.durable && inMemory)
+      throw new InvalidArgumentError('durable', 'a Keyv over a Map is not durable');
+    this.keyv = keyv;
+    this.name = options.name ?? 'keyv';
+    this.capabilities = { atomic: false, durable: options.durable ?? false, crossProcess: false };
+    this.prefix = options.prefix ?? DEFAULT_KEY_PREFIX;
+    if (this.prefix.length === 0) throw new InvalidArgumentError('prefix', 'must not be empty');
+    this.maxKeyLength = positive('maxKeyLength', options.maxKeyLength, DEFAULT_MAX_KEY_LENGTH);
+    if (this.maxKeyLength < this.prefix.length + 48) {
+      throw new InvalidArgumentError('maxKeyLength', 'must leave room for the prefix and a hash');
+    }
+    this.timeoutMs = nonNegative(
+      'operationTimeoutMs',
+      options.operationTimeoutMs,
+      DEFAULT_OPERATION_TIMEOUT_MS,
+    );
+    this.nativeTtl = options.nativeTtl ?? true;
+    this.ttlSlackMs = nonNegative('nativeTtlSlackMs', options.nativeTtlSlackMs, DEFAULT_NATIVE_TTL_SLACK_MS);
+    const store: unknown = keyv.store;
+    this.batchedReads = inMemory || typeof (store as { getMany?: unknown }).getMany === 'function';
+    this.index = new BucketIndex(
+      (kind, part) => this.key(INDEX_TAGS[kind], part),
+      positive('bucketMs', options.bucketMs, DEFAULT_BUCKET_MS),
+      Math.floor(positive('indexShards', options.indexShards, DEFAULT_INDEX_SHARDS)),
+    );
+    keyv.on('error', this.onError);
+  }
+
+  // --- Session records ---
+
+  async insert(record: SessionRecord): Promise<void> {
+    const text = encodeJson(record);
+    return this.run('insert', (op) =>
+      this.sessions.with([record.id], async () => {
+        if ((await this.getOne(op, this.recordKey(record.id))) !== undefined) {
+          throw new SessionExistsError(record.id);
+        }
+        await this.writeRecords(op, [{ next: record, text }]);
+      }),
+    );
+  }
+
+  async get(id: string): Promise<SessionRecord | undefined> {
+    return this.run('get', async (op) => {
+      const text = await this.getOne(op, this.recordKey(id));
+      return text === undefined ? undefined : parseRecord(id, text);
+    });
+  }
+
+  async compareAndSet(next: SessionRecord, expectedVersion: number): Promise<boolean> {
+    const text = encodeJson(next);
+    return this.run('compareAndSet', (op) =>
+      this.sessions.with([next.id], async () => {
+        const text0 = await this.getOne(op, this.recordKey(next.id));
+        const prev = text0 === undefined ? undefined : parseRecord(next.id, text0);
+        if (prev?.version !== expectedVersion) return false;
+        await this.writeRecords(op, [{ prev, next, text }]);
+        return true;
+      }),
+    );
+  }
+
+  async touch(ids: readonly string[], patch: TouchPatch): Promise<string[]> {
+    const unique = [...new Set(ids)];
+    if (unique.length === 0) return [];
+    return this.run('touch', (op) =>
+      this.sessions.with(unique, async () => {
+        const texts = await this.getMany(
+          op,
+          unique.map((id) => this.recordKey(id)),
+        );
+        const writes: RecordWrite[] = [];
+        unique.forEach((id, i) => {
+          const text = texts[i];
+          const prev = text === undefined ? undefined : parseRecord(id, text);
+          if (prev?.status !== 'active') return;
+          const next = { ...prev, lastHeartbeatAt: patch.now, dueAt: patch.dueAt, version: prev.version + 1 };
+          writes.push({ prev, next, text: encodeJson(next) });
+        });
+        await this.writeRecords(op, writes);
+        return writes.map((w) => w.next.id);
+      }),
+    );
+  }
+
+  async delete(id: string): Promise<boolean> {
+    return this.run('delete', (op) =>
+      this.sessions.with([id], async () => {
+        const [recordText, manifestText] = await this.getMany(op, [this.recordKey(id), this.manifestKey(id)]);
+        if (manifestText !== undefined) {
+          await this.dropData(op, id, parseManifest(id, manifestText));
+          await this.deleteOne(op, this.manifestKey(id));
+        }
+        if (recordText === undefined) return false;
+        const prev = parseRecord(id, recordText);
+        await this.indexLock.with(['index'], async () => {
+          await this.deleteOne(op, this.recordKey(id));
+          await this.index.apply(this.io(op), [
+            { kind: 'due', entry: [id, prev.dueAt], add: false },
+            { kind: 'heartbeat', entry: [id, prev.lastHeartbeatAt], add: false },
+          ]);
+        });
+        return true;
+      }),
+    );
+  }
+
+  async list(query: ListQuery): Promise<SessionRecord[]> {
+    return this.run('list', (op) =>
+      // The index lock keeps heartbeat moves out while we walk: each record is seen exactly once.
+      this.indexLock.with(['index'], async () => {
+        const page: SessionRecord[] = [];
+        if (query.limit <= 0) return page;
+        const io = this.io(op);
+        const statuses = new Set(query.statuses);
+        const after = query.after;
+        const start = after ? this.index.bucketOf(after.lastHeartbeatAt) : Number.POSITIVE_INFINITY;
+        for (const bucket of await this.index.bucketsDownFrom(io, 'heartbeat', start)) {
+          const entries = (await this.index.entries(io, 'heartbeat', bucket))
+            .map((e) => ({ id: e[0], at: timeOf(e) }))
+            .filter(
+              (e) =>
+                !after || e.at < after.lastHeartbeatAt || (e.at === after.lastHeartbeatAt && e.id < after.id),
+            )
+            .sort((a, b) => b.at - a.at || compareStrings(b.id, a.id));
+          let i = 0;
+          while (i < entries.length) {
+            const chunk = entries.slice(i, i + Math.min(CHUNK, Math.max(query.limit - page.length, 16)));
+            i += chunk.length;
+            const texts = await this.getMany(
+              op,
+              chunk.map((e) => this.recordKey(e.id)),
+            );
+            for (let j = 0; j < chunk.length; j++) {
+              const text = texts[j];
+              if (text === undefined) continue;
+              const record = parseRecord(chunk[j]!.id, text);
+              // An entry whose time is not the record's is a leftover: the record is indexed elsewhere.
+              if (record.lastHeartbeatAt !== chunk[j]!.at || !statuses.has(record.status)) continue;
+              page.push(record);
+              if (page.length >= query.limit) return page;
+            }
+          }
+        }
+        return page;
+      }),
+    );
+  }
+
+  async claimDue(query: ClaimDueQuery): Promise<SessionRecord[]> {
+    return this.run('claimDue', async (op) => {
+      const io = this.io(op);
+      const claimed: SessionRecord[] = [];
+      const taken = new Set<string>();
+      while (claimed.length < query.limit) {
+        const need = query.limit - claimed.length;
+        const candidates = await this.indexLock.with(['index'], async () => {
+          const found: Array<{ id: string; at: number }> = [];
+          for (const bucket of await this.index.bucketsUpTo(io, 'due', this.index.bucketOf(query.now))) {
+            for (const e of await this.index.entries(io, 'due', bucket)) {
+              if (timeOf(e) <= query.now && !taken.has(e[0])) found.push({ id: e[0], at: timeOf(e) });
+            }
+            // Later buckets hold only later times: a full bucket's worth is enough to pick from.
+            if (found.length >= need) break;
+          }
+          return found.sort((a, b) => a.at - b.at || compareStrings(a.id, b.id)).slice(0, need);
+        });
+        if (candidates.length === 0) break;
+        const progress = await this.sessions.with(
+          candidates.map((c) => c.id),
+          async () => {
+            const texts = await this.getMany(
+              op,
+              candidates.map((c) => this.recordKey(c.id)),
+            );
+            const writes: RecordWrite[] = [];
+            const stale: IndexChange[] = [];
+            candidates.forEach((c, i) => {
+              const text = texts[i];
+              const prev = text === undefined ? undefined : parseRecord(c.id, text);
+              if (prev?.dueAt !== c.at) {
+                stale.push({ kind: 'due', entry: [c.id, c.at], add: false });
+                return;
+              }
+              if (taken.has(c.id)) return;
+              taken.add(c.id);
+              const next = { ...prev, dueAt: query.now + query.leaseMs, version: prev.version + 1 };
+              writes.push({ prev, next, text: encodeJson(next) });
+            });
+            await this.writeRecords(op, writes, stale);
+            for (const w of writes) claimed.push(parseRecord(w.next.id, w.text));
+            return writes.length + stale.length;
+          },
+        );
+        if (progress === 0) break;
+      }
+      return claimed;
+    });
+  }
+
+  async purgeSessionData(id: string): Promise<void> {
+    return this.run('purgeSessionData', (op) =>
+      this.sessions.with([id], async () => {
+        const text = await this.getOne(op, this.manifestKey(id));
+        if (text === undefined) return;
+        const manifest = parseManifest(id, text);
+        await this.dropData(op, id, manifest);
+        await this.setOne(
+          op,
+          this.manifestKey(id),
+          encodeManifest({ seq: manifest.seq, lo: manifest.seq + 1, slots: [] }),
+        );
+      }),
+    );
+  }
+
+  // --- Agent state ---
+
+  async setState(entry: AgentStateEntry): Promise<void> {
+    const stored: StoredState = {
+      a: entry.agentId,
+      k: entry.key,
+      u: entry.updatedAt,
+      e: entry.expiresAt,
+      v: encodeJson(entry.value),
+    };
+    const text = JSON.stringify(stored);
+    const { sessionId, agentId, key } = entry;
+    return this.run('setState', (op) =>
+      this.sessions.with([sessionId], async () => {
+        const [recordText, manifestText] = await this.getMany(op, [
+          this.recordKey(sessionId),
+          this.manifestKey(sessionId),
+        ]);
+        assertLive(sessionId, recordText);
+        const manifest = parseManifest(sessionId, manifestText);
+        // Bookkeeping first: a crash between the writes leaves an index entry without a value
+        // (harmless), never a value no index knows about.
+        if (addSlot(manifest, agentId, key)) {
+          await this.setOne(op, this.manifestKey(sessionId), encodeManifest(manifest));
+        }
+        if (entry.expiresAt !== null) {
+          const expiresAt = entry.expiresAt;
+          await this.indexLock.with(['index'], () =>
+            this.index.apply(this.io(op), [
+              { kind: 'expiry', entry: [sessionId, agentId, key, expiresAt], add: true },
+            ]),
+          );
+        }
+        await this.setOne(op, this.stateKey(sessionId, agentId, key), text, this.ttlFor(entry));
+      }),
+    );
+  }
+
+  async getState(key: AgentStateKey, now: number): Promise<AgentStateEntry | undefined> {
+    return this.run('getState', async (op) => {
+      const stateKey = this.stateKey(key.sessionId, key.agentId, key.key);
+      const text = await this.getOne(op, stateKey);
+      if (text === undefined) return undefined;
+      const stored = parseState(stateKey, text);
+      return isFresh(stored, now) ? toEntry(key.sessionId, stored) : undefined;
+    });
+  }
+
+  async deleteState(key: AgentStateKey): Promise<boolean> {
+    return this.run('deleteState', (op) =>
+      this.sessions.with([key.sessionId], async () => {
+        const existed = await this.deleteOne(op, this.stateKey(key.sessionId, key.agentId, key.key));
+        const text = await this.getOne(op, this.manifestKey(key.sessionId));
+        if (text !== undefined) {
+          const manifest = parseManifest(key.sessionId, text);
+          if (removeSlot(manifest, key.agentId, key.key)) {
+            await this.setOne(op, this.manifestKey(key.sessionId), encodeManifest(manifest));
+          }
+        }
+        return existed;
+      }),
+    );
+  }
+
+  async listState(sessionId: string, agentId: string | undefined, now: number): Promise<AgentStateEntry[]> {
+    return this.run('listState', async (op) => {
+      const text = await this.getOne(op, this.manifestKey(sessionId));
+      const slots = parseManifest(sessionId, text).slots.filter(
+        ([a]) => agentId === undefined || a === agentId,
+      );
+      const keys = slots.map(([a, k]) => this.stateKey(sessionId, a, k));
+      const texts = await this.getMany(op, keys);
+      const out: AgentStateEntry[] = [];
+      texts.forEach((t, i) => {
+        if (t === undefined) return;
+        const stored = parseState(keys[i]!, t);
+        if (isFresh(stored, now)) out.push(toEntry(sessionId, stored));
+      });
+      return out;
+    });
+  }
+
+  async purgeExpiredState(now: number): Promise<number> {
+    return this.run('purgeExpiredState', async (op) => {
+      const io = this.io(op);
+      let purged = 0;
+      for (;;) {
+        const due = await this.indexLock.with(['index'], async () => {
+          const found: Array<{ sessionId: string; agentId: string; key: string; at: number }> = [];
+          for (const bucket of await this.index.bucketsUpTo(io, 'expiry', this.index.bucketOf(now))) {
+            for (const e of await this.index.entries(io, 'expiry', bucket)) {
+              if (timeOf(e) <= now && e.length === 4) {
+                found.push({ sessionId: e[0], agentId: e[1] as string, key: e[2] as string, at: timeOf(e) });
+              }
+            }
+            if (found.length >= PURGE_BATCH) break;
+          }
+          return found;
+        });
+        if (due.length === 0) break;
+        const sessionIds = [...new Set(due.map((d) => d.sessionId))];
+        purged += await this.sessions.with(sessionIds, async () => {
+          const stateKeys = due.map((d) => this.stateKey(d.sessionId, d.agentId, d.key));
+          const [texts, manifestTexts] = await Promise.all([
+            this.getMany(op, stateKeys),
+            this.getMany(
+              op,
+              sessionIds.map((id) => this.manifestKey(id)),
+            ),
+          ]);
+          const manifests = new Map(sessionIds.map((id, i) => [id, parseManifest(id, manifestTexts[i])]));
+          const changed = new Set<string>();
+          const doomed = new Set<string>();
+          due.forEach((d, i) => {
+            const text = texts[i];
+            const stored = text === undefined ? undefined : parseState(stateKeys[i]!, text);
+            // Overwritten since with another expiry: this index entry is a leftover, the value stays.
+            if (stored && stored.e !== d.at) return;
+            if (stored) doomed.add(stateKeys[i]!);
+            if (removeSlot(manifests.get(d.sessionId)!, d.agentId, d.key)) changed.add(d.sessionId);
+          });
+          await this.deleteMany(op, [...doomed]);
+          await this.setMany(
+            op,
+            [...changed].map((id) => ({
+              key: this.manifestKey(id),
+              value: encodeManifest(manifests.get(id)!),
+            })),
+          );
+          await this.indexLock.with(['index'], () =>
+            this.index.apply(
+              io,
+              due.map((d) => ({ kind: 'expiry', entry: [d.sessionId, d.agentId, d.key, d.at], add: false })),
+            ),
+          );
+          return doomed.size;
+        });
+      }
+      return purged;
+    });
+  }
+
+  // --- Event log ---
+
+  async appendEvent(event: AppendEvent): Promise<number> {
+    const stored: StoredEvent = { s: event.streamId, c: event.createdAt, m: encodeJson(event.message) };
+    const text = JSON.stringify(stored);
+    const { sessionId } = event;
+    return this.run('appendEvent', (op) =>
+      this.sessions.with([sessionId], async () => {
+        const [recordText, manifestText] = await this.getMany(op, [
+          this.recordKey(sessionId),
+          this.manifestKey(sessionId),
+        ]);
+        assertLive(sessionId, recordText);
+        const manifest = parseManifest(sessionId, manifestText);
+        const seq = ++manifest.seq;
+        // The counter is saved before the event: a crash in between leaves a gap, never a reused seq.
+        await this.setOne(op, this.manifestKey(sessionId), encodeManifest(manifest));
+        await this.setOne(op, this.eventKey(sessionId, seq), text);
+        return seq;
+      }),
+    );
+  }
+
+  async readEvents(query: ReadEventsQuery): Promise<EventEntry[]> {
+    return this.run('readEvents', async (op) => {
+      const { sessionId } = query;
+      const manifest = parseManifest(sessionId, await this.getOne(op, this.manifestKey(sessionId)));
+      const limit = query.limit ?? Number.POSITIVE_INFINITY;
+      const out: EventEntry[] = [];
+      let seq = Math.max(Math.floor(query.afterSeq) + 1, manifest.lo);
+      while (seq <= manifest.seq && out.length < limit) {
+        const size = Math.min(CHUNK, manifest.seq - seq + 1);
+        const seqs = Array.from({ length: size }, (_, i) => seq + i);
+        seq += size;
+        const keys = seqs.map((s) => this.eventKey(sessionId, s));
+        const texts = await this.getMany(op, keys);
+        for (let i = 0; i < size && out.length < limit; i++) {
+          const text = texts[i];
+          if (text === undefined) continue; // trimmed, or a gap left by a crash
+          const e = parseEvent(keys[i]!, text);
+          if (query.streamId !== undefined && e.s !== query.streamId) continue;
+          out.push({ sessionId, streamId: e.s, seq: seqs[i]!, message: decodeJson(e.m), createdAt: e.c });
+        }
+      }
+      return out;
+    });
+  }
+
+  async getEventStream(sessionId: string, seq: number): Promise<string | undefined> {
+    if (!Number.isSafeInteger(seq) || seq < 1) return undefined;
+    return this.run('getEventStream', async (op) => {
+      const key = this.eventKey(sessionId, seq);
+      const text = await this.getOne(op, key);
+      return text === undefined ? undefined : parseEvent(key, text).s;
+    });
+  }
+
+  async trimEvents(query: TrimEventsQuery): Promise<number> {
+    const { sessionId, maxEvents, createdBefore } = query;
+    return this.run('trimEvents', (op) =>
+      this.sessions.with([sessionId], async () => {
+        const text = await this.getOne(op, this.manifestKey(sessionId));
+        if (text === undefined) return 0;
+        const manifest = parseManifest(sessionId, text);
+        let cut = manifest.lo; // first seq kept
+        if (createdBefore !== undefined) {
+          scan: for (let seq = manifest.lo; seq <= manifest.seq; seq += CHUNK) {
+            const seqs = range(seq, Math.min(seq + CHUNK - 1, manifest.seq));
+            const keys = seqs.map((s) => this.eventKey(sessionId, s));
+            const texts = await this.getMany(op, keys);
+            for (let i = 0; i < seqs.length; i++) {
+              const t = texts[i];
+              if (t !== undefined && parseEvent(keys[i]!, t).c >= createdBefore) break scan;
+              cut = seqs[i]! + 1;
+            }
+          }
+        }
+        if (maxEvents !== undefined) cut = Math.max(cut, manifest.seq - Math.max(0, maxEvents) + 1);
+        if (cut <= manifest.lo) return 0;
+        let deleted = 0;
+        for (let seq = manifest.lo; seq < cut; seq += CHUNK) {
+          const keys = range(seq, Math.min(seq + CHUNK, cut) - 1).map((s) => this.eventKey(sessionId, s));
+          const texts = await this.getMany(op, keys);
+          const present = keys.filter((_, i) => texts[i] !== undefined);
+          await this.deleteMany(op, present);
+          deleted += present.length;
+        }
+        manifest.lo = cut;
+        await this.setOne(op, this.manifestKey(sessionId), encodeManifest(manifest));
+        return deleted;
+      }),
+    );
+  }
+
+  /** Waits for running operations and detaches from the Keyv, which stays open: it is the caller's. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([...this.running]);
+    this.keyv.off('error', this.onError);
+    this.index.reset();
+  }
+
+  // --- Internal helpers ---
+
+  /**
+   * Runs one store operation: maps backend errors to `StoreUnavailableError` / `StoreError`, and
+   * gives up after `operationTimeoutMs` (the locks it holds are released only once the backend
+   * answers, so later operations on the same session still run in order).
+   */
+  private run<T>(what: string, work: (op: Op) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new StoreUnavailableError('keyv session store is closed'));
+    const op: Op = { error: undefined, calls: 0 };
+    const task = work(op).then(
+      (result) => {
+        if (op.error !== undefined) throw toStoreError(op.error, what);
+        return result;
+      },
+      (error: unknown) => {
+        throw toStoreError(op.error ?? error, what);
+      },
+    );
+    this.running.add(task);
+    const forget = () => this.running.delete(task);
+    task.then(forget, forget);
+    if (this.timeoutMs === 0) return task;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new StoreUnavailableError(`keyv ${what} timed out after ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
+      timer.unref();
+      task.then(
+        (result) => {
+          clearTimeout(timer);
+          resolve(result);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /** One Keyv call on behalf of `op`; an error event during the call fails it. */
+  private async call<T>(op: Op, fn: () => Promise<T>): Promise<T> {
+    if (op.error !== undefined) throw op.error;
+    op.calls++;
+    this.calling.add(op);
+    try {
+      return await fn();
+    } finally {
+      if (--op.calls === 0) this.calling.delete(op);
+      // An error event fails the call even when the adapter swallowed it and returned a value.
+      // biome-ignore lint/correctness/noUnsafeFinally: the backend error must win over the value
+      if (op.error !== undefined) throw op.error;
+    }
+  }
+
+  private io(op: Op): KvIo {
+    return {
+      getMany: (keys) => this.getMany(op, keys),
+      setMany: (entries) => this.setMany(op, entries),
+      deleteMany: (keys) => this.deleteMany(op, keys),
+    };
+  }
+
+  private async getOne(op: Op, key: string): Promise<string | undefined> {
+    const value: unknown = await this.call(op, () => this.keyv.get(key));
+    return asText(key, value);
+  }
+
+  private async getMany(op: Op, keys: readonly string[]): Promise<Array<string | undefined>> {
+    const out: Array<string | undefined> = [];
+    for (let i = 0; i < keys.length; i += CHUNK) {
+      const chunk = keys.slice(i, i + CHUNK);
+      const values: unknown = await this.call(op, () =>
+        this.batchedReads && chunk.length > 1
+          ? this.keyv.getMany(chunk)
+          : Promise.all(chunk.map((k) => this.keyv.get(k))),
+      );
+      if (!Array.isArray(values) || values.length !== chunk.length) {
+        throw new StoreError('keyv getMany returned a malformed result');
+      }
+      chunk.forEach((k, j) => {
+        out.push(asText(k, values[j]));
+      });
+    }
+    return out;
+  }
+
+  private async setOne(op: Op, key: string, value: string, ttl = 0): Promise<void> {
+    // ttl 0: no expiry, whatever default TTL the Keyv was created with.
+    const ok: unknown = await this.call(op, () => this.keyv.set(key, value, ttl));
+    if (ok === false) throw new StoreError(`keyv set of ${key} returned false`);
+  }
+
+  private async setMany(op: Op, entries: ReadonlyArray<{ key: string; value: string }>): Promise<void> {
+    if (entries.length === 1) return this.setOne(op, entries[0]!.key, entries[0]!.value);
+    for (let i = 0; i < entries.length; i += CHUNK) {
+      const chunk = entries.slice(i, i + CHUNK).map((e) => ({ key: e.key, value: e.value, ttl: 0 }));
+      const results: unknown = await this.call(op, () => this.keyv.setMany(chunk));
+      // Adapters with a native setMany return nothing; Keyv's fallback returns one boolean per entry.
+      if (Array.isArray(results) && results.includes(false)) {
+        throw new StoreError('keyv setMany reported a failed write');
+      }
+    }
+  }
+
+  private async deleteOne(op: Op, key: string): Promise<boolean> {
+    const existed: unknown = await this.call(op, () => this.keyv.delete(key));
+    return existed === true;
+  }
+
+  private async deleteMany(op: Op, keys: readonly string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += CHUNK) {
+      const chunk = keys.slice(i, i + CHUNK);
+      await this.call(op, () => this.keyv.deleteMany(chunk));
+    }
+  }
+
+  /**
+   * Writes records and moves their index entries. New entries go in before the record and old
+   * ones come out after it, all under the index lock: the indexes always hold every record's
+   * current position (plus, after a crash, leftovers that readers recognise and drop).
+   */
+  private async writeRecords(
+    op: Op,
+    writes: readonly RecordWrite[],
+    extraRemoves: IndexChange[] = [],
+  ): Promise<void> {
+    const adds: IndexChange[] = [];
+    const removes: IndexChange[] = [...extraRemoves];
+    for (const { prev, next } of writes) {
+      for (const [kind, field] of INDEXED) {
+        if (prev?.[field] === next[field]) continue;
+        adds.push({ kind, entry: [next.id, next[field]], add: true });
+        if (prev) removes.push({ kind, entry: [prev.id, prev[field]], add: false });
+      }
+    }
+    const sets = writes.map((w) => ({ key: this.recordKey(w.next.id), value: w.text }));
+    if (adds.length === 0 && removes.length === 0) return this.setMany(op, sets);
+    await this.indexLock.with(['index'], async () => {
+      const io = this.io(op);
+      await this.index.apply(io, adds);
+      await this.setMany(op, sets);
+      await this.index.apply(io, removes);
+    });
+  }
+
+  /** Deletes a session's agent state and events (the manifest is the caller's to rewrite). */
+  private async dropData(op: Op, sessionId: string, manifest: Manifest): Promise<void> {
+    await this.deleteMany(
+      op,
+      manifest.slots.map(([a, k]) => this.stateKey(sessionId, a, k)),
+    );
+    for (let seq = manifest.lo; seq <= manifest.seq; seq += CHUNK) {
+      const keys = range(seq, Math.min(seq + CHUNK - 1, manifest.seq)).map((s) =>
+        this.eventKey(sessionId, s),
+      );
+      await this.deleteMany(op, keys);
+    }
+  }
+
+  private ttlFor(entry: AgentStateEntry): number {
+    if (!this.nativeTtl || entry.expiresAt === null) return 0;
+    // The lifetime as the caller's clock sees it, started now: right even when that clock is not Date.now().
+    return Math.max(0, entry.expiresAt - entry.updatedAt) + this.ttlSlackMs;
+  }
+
+  /** `prefix:tag:parts`; hashed when too long for the backend's key column. */
+  private key(tag: string, ...parts: string[]): string {
+    const key = `${this.prefix}:${tag}:${parts.join(':')}`;
+    if (key.length <= this.maxKeyLength) return key;
+    return `${this.prefix}:${tag}#${createHash('sha256').update(key).digest('base64url')}`;
+  }
+
+  private recordKey(id: string): string {
+    return this.key('r', id);
+  }
+
+  private manifestKey(id: string): string {
+    return this.key('m', id);
+  }
+
+  private stateKey(sessionId: string, agentId: string, key: string): string {
+    return this.key('s', sessionId, escapePart(agentId), escapePart(key));
+  }
+
+  private eventKey(sessionId: string, seq: number): string {
+    return this.key('e', sessionId, String(seq));
+  }
+}
+
+const INDEX_TAGS: Record<IndexKind, string> = { due: 'id', heartbeat: 'ih', expiry: 'ix' };
+const INDEXED: ReadonlyArray<readonly [IndexKind, 'dueAt' | 'lastHeartbeatAt']> = [
+  ['due', 'dueAt'],
+  ['heartbeat', 'lastHeartbeatAt'],
+];
+
+/** Session ids never hold `:` escapes; agent ids and keys may hold anything, so `%` and `:` are escaped. */
+function escapePart(part: string): string {
+  return part.replace(/[%:]/g, (c) => (c === '%' ? '%25' : '%3A'));
+}
+
+function range(from: number, to: number): number[] {
+  return to < from ? [] : Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+function asText(key: string, value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw new StoreError(`unexpected non-text value at ${key}`);
+  return value;
+}
+
+function parseObject(key: string, text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = decodeJson(text);
+  } catch (cause) {
+    throw new StoreError(`corrupt value at ${key}`, { cause });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new StoreError(`corrupt value at ${key}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function parseRecord(id: string, text: string): SessionRecord {
+  const r = parseObject(`record ${id}`, text);
+  if (
+    r.id !== id ||
+    typeof r.status !== 'string' ||
+    !STATUSES.has(r.status) ||
+    typeof r.version !== 'number' ||
+    typeof r.lastHeartbeatAt !== 'number' ||
+    typeof r.dueAt !== 'number'
+  ) {
+    throw new StoreError(`corrupt session record ${JSON.stringify(id)}`);
+  }
+  return r as unknown as SessionRecord;
+}
+
+function parseManifest(sessionId: string, text: string | undefined): Manifest {
+  if (text === undefined) return { seq: 0, lo: 1, slots: [] };
+  const m = parseObject(`manifest ${sessionId}`, text);
+  if (typeof m.q !== 'number' || typeof m.l !== 'number' || !Array.isArray(m.s)) {
+    throw new StoreError(`corrupt manifest of session ${JSON.stringify(sessionId)}`);
+  }
+  return { seq: m.q, lo: m.l, slots: m.s as Manifest['slots'] };
+}
+
+function encodeManifest(m: Manifest): string {
+  return JSON.stringify({ q: m.seq, l: m.lo, s: m.slots });
+}
+
+function parseState(key: string, text: string): StoredState {
+  const s = parseObject(key, text);
+  if (
+    typeof s.a !== 'string' ||
+    typeof s.k !== 'string' ||
+    typeof s.u !== 'number' ||
+    (s.e !== null && typeof s.e !== 'number') ||
+    typeof s.v !== 'string'
+  ) {
+    throw new StoreError(`corrupt agent state at ${key}`);
+  }
+  return s as unknown as StoredState;
+}
+
+function parseEvent(key: string, text: string): StoredEvent {
+  const e = parseObject(key, text);
+  if (typeof e.s !== 'string' || typeof e.c !== 'number' || typeof e.m !== 'string') {
+    throw new StoreError(`corrupt event at ${key}`);
+  }
+  return e as unknown as StoredEvent;
+}
+
+function toEntry(sessionId: string, s: StoredState): AgentStateEntry {
+  return { sessionId, agentId: s.a, key: s.k, value: decodeJson(s.v), updatedAt: s.u, expiresAt: s.e };
+}
+
+function isFresh(s: StoredState, now: number): boolean {
+  return s.e === null || s.e > now;
+}
+
+function assertLive(sessionId: string, recordText: string | undefined): void {
+  const status = recordText === undefined ? undefined : parseRecord(sessionId, recordText).status;
+  if (status !== 'active' && status !== 'disconnected') throw new SessionNotFoundError(sessionId);
+}
+
+/** Index of the slot, or of where it would go, in the sorted slot list. */
+function findSlot(slots: Manifest['slots'], agentId: string, key: string): { index: number; found: boolean } {
+  let lo = 0;
+  let hi = slots.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const [a, k] = slots[mid]!;
+    const c = compareStrings(a, agentId) || compareStrings(k, key);
+    if (c === 0) return { index: mid, found: true };
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return { index: lo, found: false };
+}
+
+function addSlot(m: Manifest, agentId: string, key: string): boolean {
+  const { index, found } = findSlot(m.slots, agentId, key);
+  if (found) return false;
+  m.slots.splice(index, 0, [agentId, key]);
+  return true;
+}
+
+function removeSlot(m: Manifest, agentId: string, key: string): boolean {
+  const { index, found } = findSlot(m.slots, agentId, key);
+  if (found) m.slots.splice(index, 1);
+  return found;
+}
+
+/** Code-unit order, as the other stores (binary collation). */
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'SQLITE_BUSY',
+  'SQLITE_LOCKED',
+  'SQLITE_CANTOPEN',
+  '57P01', // Postgres admin_shutdown
+  '57P02',
+  '57P03',
+  '53300', // too_many_connections
+]);
+const UNAVAILABLE_NAMES = new Set([
+  'ConnectionTimeoutError',
+  'SocketClosedUnexpectedlyError',
+  'ClientClosedError',
+  'ClientOfflineError',
+  'ReconnectStrategyError',
+  'SocketTimeoutError',
+  'TimeoutError',
+]);
+const UNAVAILABLE_MESSAGE =
+  /not connected|failed to connect|connection (?:terminated|timeout|refused|closed)|timed out|client is closed|offline|socket closed|econnrefused|econnreset|database is locked/i;
+
+/** Unreachable, refused, lost or timed out: worth retrying later. Looks through causes and aggregates. */
+function isUnavailable(error: unknown, depth = 0): boolean {
+  if (depth > 4 || error === null || error === undefined) return false;
+  if (typeof error === 'string') return UNAVAILABLE_MESSAGE.test(error);
+  if (typeof error !== 'object') return false;
+  const e = error as { code?: unknown; name?: unknown; message?: unknown; errors?: unknown; cause?: unknown };
+  if (typeof e.code === 'string' && (UNAVAILABLE_CODES.has(e.code) || e.code.startsWith('08'))) return true;
+  if (typeof e.name === 'string' && UNAVAILABLE_NAMES.has(e.name)) return true;
+  if (typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message)) return true;
+  if (Array.isArray(e.errors) && e.errors.some((x) => isUnavailable(x, depth + 1))) return true;
+  return isUnavailable(e.cause, depth + 1);
+}
+
+function toStoreError(error: unknown, what: string): McpSessionsError {
+  if (error instanceof McpSessionsError) return error;
+  const detail = error instanceof Error ? error.message : String(error);
+  const message = `keyv ${what} failed: ${detail}`;
+  return isUnavailable(error)
+    ? new StoreUnavailableError(message, { cause: error })
+    : new StoreError(message, { cause: error });
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(name, 'must be a positive number');
+  return v;
+}
+
+function nonNegative(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isFinite(v) || v < 0) throw new InvalidArgumentError(name, 'must be zero or more');
+  return v;
+}
