@@ -1,0 +1,171 @@
+/**
+ * The example server as real processes, with the official SDK client over real HTTP: a SIGKILLed
+ * server replaced by a new process on the same SQLite file; two instances behind a round-robin
+ * proxy sharing SQLite, Redis or Postgres; a countdown stream cut mid-way and resumed.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startProxy } from '../../../packages/core/test/fixtures/http-proxy';
+import { freePort, type ServerProcess, startServer } from '../src/spawn';
+
+const REDIS_URL = process.env.MCP_SESSIONS_TEST_REDIS_URL;
+const POSTGRES_URL = process.env.MCP_SESSIONS_TEST_POSTGRES_URL;
+if (!REDIS_URL)
+  console.warn('example-server: MCP_SESSIONS_TEST_REDIS_URL unset: the Redis two-instance test is SKIPPED');
+if (!POSTGRES_URL) {
+  console.warn(
+    'example-server: MCP_SESSIONS_TEST_POSTGRES_URL unset: the Postgres two-instance test is SKIPPED',
+  );
+}
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
+});
+
+function tempStore(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'mcp-sessions-example-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return `sqlite:${join(dir, 'sessions.db')}`;
+}
+
+async function server(env: Record<string, string>): Promise<ServerProcess> {
+  const s = await startServer(env);
+  cleanups.push(async () => {
+    s.child.kill('SIGKILL');
+    await s.exited;
+  });
+  return s;
+}
+
+async function connect(url: string) {
+  const client = new Client({ name: 'test-agent', version: '1.0.0' });
+  const notifications: unknown[] = [];
+  client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+    notifications.push(n.params.data);
+  });
+  const transport = new StreamableHTTPClientTransport(new URL(url), {
+    reconnectionOptions: {
+      initialReconnectionDelay: 20,
+      maxReconnectionDelay: 200,
+      reconnectionDelayGrowFactor: 1.5,
+      maxRetries: 10,
+    },
+  });
+  await client.connect(transport);
+  cleanups.push(() => client.close());
+  return { client, transport, notifications };
+}
+
+function json(result: unknown): Record<string, unknown> {
+  return JSON.parse((result as { content: { text: string }[] }).content[0]!.text) as Record<string, unknown>;
+}
+
+describe('example server, real processes', () => {
+  it('restart: SIGKILL, a new process on the same SQLite file, same client, same session, recall works', async () => {
+    const env = { PORT: String(await freePort()), MCP_SESSIONS_STORE: tempStore() };
+    const first = await server(env);
+    const { client, transport } = await connect(first.url);
+    const sessionId = transport.sessionId;
+    await client.callTool({ name: 'remember', arguments: { key: 'color', value: 'teal' } });
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    await server(env);
+    expect(json(await client.callTool({ name: 'recall', arguments: { key: 'color' } })).value).toBe('teal');
+    expect(transport.sessionId).toBe(sessionId);
+    const info = json(await client.callTool({ name: 'session_info', arguments: {} }));
+    expect(info).toMatchObject({ sessionId, status: 'active', agent: 'test-agent' });
+  });
+
+  const shared: [string, () => string | undefined][] = [
+    ['SQLite', () => tempStore()],
+    ['Redis', () => REDIS_URL],
+    ['Postgres', () => POSTGRES_URL],
+  ];
+  for (const [name, storeOf] of shared) {
+    const store = storeOf();
+    it.skipIf(!store)(
+      `two instances sharing ${name} behind a round-robin proxy: 200 calls, one session`,
+      async () => {
+        const a = await server({
+          PORT: String(await freePort()),
+          MCP_SESSIONS_STORE: store!,
+          MCP_SESSIONS_INSTANCE_ID: 'a',
+        });
+        const b = await server({
+          PORT: String(await freePort()),
+          MCP_SESSIONS_STORE: store!,
+          MCP_SESSIONS_INSTANCE_ID: 'b',
+        });
+        const ports = [a.url, b.url].map((u) => Number(new URL(u).port));
+        const proxy = await startProxy(ports);
+        cleanups.push(() => proxy.close());
+        const { client, transport } = await connect(proxy.url);
+        const served = new Map<string, number>();
+        for (let i = 0; i < 200; i++) {
+          if (i % 3 === 2) {
+            await client.callTool({ name: 'remember', arguments: { key: 'i', value: String(i) } });
+            continue;
+          }
+          const info = json(await client.callTool({ name: 'session_info', arguments: {} }));
+          expect(info.sessionId).toBe(transport.sessionId);
+          served.set(String(info.instanceId), (served.get(String(info.instanceId)) ?? 0) + 1);
+        }
+        expect(served.get('a')).toBeGreaterThan(0);
+        expect(served.get('b')).toBeGreaterThan(0);
+        expect(json(await client.callTool({ name: 'recall', arguments: { key: 'i' } })).value).toBe('197');
+        const info = json(await client.callTool({ name: 'session_info', arguments: {} }));
+        expect(info.recoveryAttempts).toBe(0);
+      },
+    );
+  }
+
+  it('resumption: a countdown cut by the proxy is resumed with Last-Event-ID, each step once, in order', async () => {
+    const s = await server({ PORT: String(await freePort()), MCP_SESSIONS_STORE: tempStore() });
+    const proxy = await startProxy([Number(new URL(s.url).port)], {
+      cutSseAfterEvents: 5,
+      cutWhen: (body) => body.includes('"countdown"'),
+    });
+    cleanups.push(() => proxy.close());
+    const { client, notifications } = await connect(proxy.url);
+    const result = json(
+      await client.callTool({ name: 'countdown', arguments: { from: 12, intervalMs: 20 } }),
+    );
+    expect(result).toMatchObject({ done: true });
+    expect(proxy.cuts()).toBe(1);
+    expect(notifications).toEqual([12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
+  });
+});
+
+describe('pnpm demo', () => {
+  it('prints each step and recalls the value on the same session after SIGKILL', async () => {
+    const { spawn } = await import('node:child_process');
+    const { EXAMPLE_DIR } = await import('../src/spawn');
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--conditions=@mcp-sessions/source', 'src/demo.ts'],
+      {
+        cwd: EXAMPLE_DIR,
+        env: { ...process.env, MCP_SESSIONS_STORE: tempStore() },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString('utf8');
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      out += c.toString('utf8');
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code, out).toBe(0);
+    expect(out).toContain('"value":"teal"');
+    expect(out).toContain('same session id: true');
+  });
+});
