@@ -15,7 +15,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RedisSessionStore } from '../src/index';
 import { hashTag, rawClient, SINGLE_URL, targets } from './support';
 
-const POLICY = { gracePeriodMs: 600_000, staleAfterMs: 90_000, maxRecoveryAttempts: 3, tombstoneMs: 3_600_000 };
+const POLICY = {
+  gracePeriodMs: 600_000,
+  staleAfterMs: 90_000,
+  maxRecoveryAttempts: 3,
+  tombstoneMs: 3_600_000,
+};
 const NOW = Date.now();
 
 function record(id: string, overrides: Partial<SessionRecord> = {}): SessionRecord {
@@ -42,13 +47,29 @@ for (const target of targets) {
       const s = store({ prefix });
       for (const id of NASTY) {
         await s.insert(record(id, { metadata: { id } }));
-        await s.setState({ sessionId: id, agentId: id, key: id, value: { id }, updatedAt: NOW, expiresAt: null });
-        await s.setState({ sessionId: id, agentId: '*', key: '[?]', value: id, updatedAt: NOW, expiresAt: NOW + 1 });
+        await s.setState({
+          sessionId: id,
+          agentId: id,
+          key: id,
+          value: { id },
+          updatedAt: NOW,
+          expiresAt: null,
+        });
+        await s.setState({
+          sessionId: id,
+          agentId: '*',
+          key: '[?]',
+          value: id,
+          updatedAt: NOW,
+          expiresAt: NOW + 1,
+        });
         await s.appendEvent({ sessionId: id, streamId: id, message: { id }, createdAt: NOW });
       }
       for (const id of NASTY) {
         expect((await s.get(id))?.metadata).toEqual({ id });
-        expect(await s.getState({ sessionId: id, agentId: id, key: id }, NOW)).toMatchObject({ value: { id } });
+        expect(await s.getState({ sessionId: id, agentId: id, key: id }, NOW)).toMatchObject({
+          value: { id },
+        });
         const state = await s.listState(id, undefined, NOW);
         expect(state.map((e) => [e.sessionId, e.agentId, e.key])).toEqual(
           [
@@ -124,9 +145,23 @@ for (const target of targets) {
       const s = store({ prefix, shards: 1, nativeExpiryMarginMs: 60_000 });
       await s.insert(record('s'));
       const future = Date.now() + 3_600_000;
-      await s.setState({ sessionId: 's', agentId: 'a', key: 'later', value: 1, updatedAt: NOW, expiresAt: future });
+      await s.setState({
+        sessionId: 's',
+        agentId: 'a',
+        key: 'later',
+        value: 1,
+        updatedAt: NOW,
+        expiresAt: future,
+      });
       // An injected clock far behind the server: the entry is live for the caller, so no PXAT.
-      await s.setState({ sessionId: 's', agentId: 'a', key: 'past', value: 2, updatedAt: 500, expiresAt: 1_000 });
+      await s.setState({
+        sessionId: 's',
+        agentId: 'a',
+        key: 'past',
+        value: 2,
+        updatedAt: 500,
+        expiresAt: 1_000,
+      });
       const raw = await rawClient(target);
       try {
         const key = (k: string) => `{${prefix}s0}:st:${b64('s')}:${b64('a')}:${b64(k)}`;
@@ -137,7 +172,9 @@ for (const target of targets) {
       } finally {
         await raw.close();
       }
-      expect(await s.getState({ sessionId: 's', agentId: 'a', key: 'past' }, 999)).toMatchObject({ value: 2 });
+      expect(await s.getState({ sessionId: 's', agentId: 'a', key: 'past' }, 999)).toMatchObject({
+        value: 2,
+      });
       expect(await s.getState({ sessionId: 's', agentId: 'a', key: 'past' }, 1_000)).toBeUndefined();
       expect(await s.purgeExpiredState(1_000)).toBe(1);
       expect(await s.listState('s', undefined, 999)).toMatchObject([{ key: 'later' }]);
@@ -176,12 +213,18 @@ describe('redis store options and reachability', () => {
     expect(() => new RedisSessionStore({ url: 'redis://127.0.0.1:1', prefix: 'a{b}' })).toThrow(
       InvalidArgumentError,
     );
-    expect(() => new RedisSessionStore({ url: 'redis://127.0.0.1:1', shards: 0 })).toThrow(InvalidArgumentError);
+    expect(() => new RedisSessionStore({ url: 'redis://127.0.0.1:1', shards: 0 })).toThrow(
+      InvalidArgumentError,
+    );
   });
 
   it('a server nobody listens on gives StoreUnavailableError, bounded by the connect timeout', async () => {
     const port = await closedPort();
-    const s = new RedisSessionStore({ url: `redis://127.0.0.1:${port}`, connectTimeoutMs: 300, commandTimeoutMs: 300 });
+    const s = new RedisSessionStore({
+      url: `redis://127.0.0.1:${port}`,
+      connectTimeoutMs: 300,
+      commandTimeoutMs: 300,
+    });
     try {
       const error = await s.get('x').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(StoreUnavailableError);

@@ -20,11 +20,14 @@ export const targets: Target[] = [
   {
     name: 'redis',
     missing: SINGLE_URL ? undefined : 'MCP_SESSIONS_TEST_REDIS_URL is not set (no redis-server)',
-    store: (options = {}) => new RedisSessionStore({ url: SINGLE_URL ?? '', prefix: uniquePrefix(), ...options }),
+    store: (options = {}) =>
+      new RedisSessionStore({ url: SINGLE_URL ?? '', prefix: uniquePrefix(), ...options }),
   },
   {
     name: 'redis-cluster',
-    missing: CLUSTER_URLS?.length ? undefined : 'MCP_SESSIONS_TEST_REDIS_CLUSTER_URLS is not set (no cluster)',
+    missing: CLUSTER_URLS?.length
+      ? undefined
+      : 'MCP_SESSIONS_TEST_REDIS_CLUSTER_URLS is not set (no cluster)',
     store: (options = {}) =>
       new RedisSessionStore({ clusterUrls: CLUSTER_URLS ?? [], prefix: uniquePrefix(), ...options }),
   },
