@@ -55,6 +55,8 @@ export async function rawClient(target: Target) {
         for await (const batch of client.scanIterator({ MATCH: pattern, COUNT: 1000 })) out.push(...batch);
         return out;
       },
+      /** Whether an acknowledged write is on disk: AOF on, fsync on every write. */
+      durable: async () => isDurable(client),
       close: () => client.close(),
     };
   }
@@ -71,8 +73,17 @@ export async function rawClient(target: Target) {
       }
       return out;
     },
+    durable: async () => {
+      const nodes = await Promise.all(cluster.masters.map((m) => cluster.nodeClient(m)));
+      return (await Promise.all(nodes.map(isDurable))).every(Boolean);
+    },
     close: () => cluster.close(),
   };
+}
+
+async function isDurable(client: { configGet(pattern: string): Promise<Record<string, string>> }) {
+  const config = await client.configGet('append*');
+  return config.appendonly === 'yes' && config.appendfsync === 'always';
 }
 
 /** The hash tag Redis Cluster hashes for `key` (the whole key when there is none). */
