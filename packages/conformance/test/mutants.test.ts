@@ -1,0 +1,363 @@
+/**
+ * The suite tested: deliberately broken variants of the memory adapter must each fail at least
+ * one conformance test (and the one we expect), while the unbroken store fails none.
+ */
+import type {
+  AgentStateEntry,
+  AgentStateKey,
+  AppendEvent,
+  ClaimDueQuery,
+  EventEntry,
+  JsonValue,
+  ListQuery,
+  ReadEventsQuery,
+  SessionRecord,
+  SessionStore,
+  TouchPatch,
+  TrimEventsQuery,
+} from '@mcp-sessions/core';
+import { MemorySessionStore } from '@mcp-sessions/memory';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { HOUR, runConformance } from '../src/index';
+import { type Outcome, Recorder } from './recorder';
+
+// --- The mutants: each breaks one promise of the contract ---
+
+/** Every third setState is acknowledged but not stored. */
+class LostWrites extends MemorySessionStore {
+  private writes = 0;
+  override async setState(entry: AgentStateEntry): Promise<void> {
+    if (++this.writes % 3 === 0) return;
+    return super.setState(entry);
+  }
+}
+
+/** compareAndSet writes whatever the stored version is. */
+class CasIgnoresVersion extends MemorySessionStore {
+  override async compareAndSet(next: SessionRecord, _expectedVersion: number): Promise<boolean> {
+    const current = await super.get(next.id);
+    return current ? super.compareAndSet(next, current.version) : false;
+  }
+}
+
+/** Checks the version, yields, then writes unconditionally: fine alone, loses updates under races. */
+class NonAtomicCas extends MemorySessionStore {
+  override async compareAndSet(next: SessionRecord, expectedVersion: number): Promise<boolean> {
+    const before = await super.get(next.id);
+    if (before?.version !== expectedVersion) return false;
+    await new Promise((resolve) => setImmediate(resolve));
+    const now = await super.get(next.id);
+    return now ? super.compareAndSet(next, now.version) : false;
+  }
+}
+
+/** getState returns entries past their expiresAt. */
+class ExpiryIgnored extends MemorySessionStore {
+  override getState(key: AgentStateKey, _now: number): Promise<AgentStateEntry | undefined> {
+    return super.getState(key, Number.NEGATIVE_INFINITY);
+  }
+}
+
+/** Each page after the first silently drops its first record. */
+class ListingSkips extends MemorySessionStore {
+  override async list(query: ListQuery): Promise<SessionRecord[]> {
+    if (!query.after) return super.list(query);
+    return (await super.list({ ...query, limit: query.limit + 1 })).slice(1);
+  }
+}
+
+/** `after` is inclusive: each page after the first starts with the previous page's last record. */
+class ListingRepeats extends MemorySessionStore {
+  override list(query: ListQuery): Promise<SessionRecord[]> {
+    const after = query.after && {
+      lastHeartbeatAt: query.after.lastHeartbeatAt,
+      id: `${query.after.id}\u0000`,
+    };
+    return super.list({ ...query, after });
+  }
+}
+
+/** The status filter is ignored. */
+class ListingIgnoresStatus extends MemorySessionStore {
+  override list(query: ListQuery): Promise<SessionRecord[]> {
+    return super.list({ ...query, statuses: ['active', 'disconnected', 'expired', 'closed'] });
+  }
+}
+
+/** readEvents returns every session's events. */
+class EventLeak extends MemorySessionStore {
+  private readonly sessions = new Set<string>();
+  override appendEvent(event: AppendEvent): Promise<number> {
+    this.sessions.add(event.sessionId);
+    return super.appendEvent(event);
+  }
+  override async readEvents(query: ReadEventsQuery): Promise<EventEntry[]> {
+    const all = (
+      await Promise.all([...this.sessions].map((sessionId) => super.readEvents({ ...query, sessionId })))
+    ).flat();
+    all.sort((a, b) => a.seq - b.seq);
+    return query.limit === undefined ? all : all.slice(0, query.limit);
+  }
+}
+
+/** Hands out (and keeps) the caller's objects by reference. */
+class SharedMutableValues extends MemorySessionStore {
+  private readonly refs = new Map<string, JsonValue>();
+  override async setState(entry: AgentStateEntry): Promise<void> {
+    await super.setState(entry);
+    this.refs.set(slotOf(entry), entry.value);
+  }
+  override async getState(key: AgentStateKey, now: number): Promise<AgentStateEntry | undefined> {
+    const entry = await super.getState(key, now);
+    const ref = this.refs.get(slotOf(key));
+    return entry && ref !== undefined ? { ...entry, value: ref } : entry;
+  }
+}
+
+/** touch also heartbeats disconnected, expired and closed records. */
+class TouchAll extends MemorySessionStore {
+  override async touch(ids: readonly string[], patch: TouchPatch): Promise<string[]> {
+    const touched = await super.touch(ids, patch);
+    for (const id of ids) {
+      const record = await super.get(id);
+      if (!record || touched.includes(id)) continue;
+      const next = { ...record, lastHeartbeatAt: patch.now, dueAt: patch.dueAt, version: record.version + 1 };
+      if (await super.compareAndSet(next, record.version)) touched.push(id);
+    }
+    return touched;
+  }
+}
+
+/** touch does not bump the version, so a compare-and-set from before the heartbeat still wins. */
+class TouchKeepsVersion extends MemorySessionStore {
+  override async touch(ids: readonly string[], patch: TouchPatch): Promise<string[]> {
+    const touched = await super.touch(ids, patch);
+    for (const id of touched) {
+      const record = await super.get(id);
+      if (record) await super.compareAndSet({ ...record, version: record.version - 1 }, record.version);
+    }
+    return touched;
+  }
+}
+
+/** insert of a taken id overwrites it. */
+class InsertOverwrites extends MemorySessionStore {
+  override async insert(record: SessionRecord): Promise<void> {
+    const current = await super.get(record.id);
+    if (current) await super.compareAndSet(record, current.version);
+    else await super.insert(record);
+  }
+}
+
+/** claimDue returns due records without leasing them. */
+class ClaimWithoutLease extends MemorySessionStore {
+  override claimDue(query: ClaimDueQuery): Promise<SessionRecord[]> {
+    return super.claimDue({ ...query, leaseMs: 0 });
+  }
+}
+
+/** claimDue takes one record more than asked. */
+class ClaimIgnoresLimit extends MemorySessionStore {
+  override claimDue(query: ClaimDueQuery): Promise<SessionRecord[]> {
+    return super.claimDue({ ...query, limit: query.limit + 1 });
+  }
+}
+
+/** purgeExpiredState also deletes entries expiring within the next hour. */
+class PurgeTooEager extends MemorySessionStore {
+  override purgeExpiredState(now: number): Promise<number> {
+    return super.purgeExpiredState(now + HOUR);
+  }
+}
+
+/** setState writes to expired and closed sessions too (state outlives its session). */
+class StateOnDeadSessions extends MemorySessionStore {
+  override async setState(entry: AgentStateEntry): Promise<void> {
+    const record = await super.get(entry.sessionId);
+    if (!record || record.status === 'active' || record.status === 'disconnected')
+      return super.setState(entry);
+    const revived = { ...record, status: 'active' as const, version: record.version + 1 };
+    await super.compareAndSet(revived, record.version);
+    await super.setState(entry);
+    await super.compareAndSet({ ...record, version: record.version + 2 }, revived.version);
+  }
+}
+
+/** Deletes the old value before encoding the new one: an invalid value loses the previous one. */
+class WriteBeforeValidate extends MemorySessionStore {
+  override async setState(entry: AgentStateEntry): Promise<void> {
+    await super.deleteState(entry);
+    return super.setState(entry);
+  }
+}
+
+/** The seq counter is the number of stored events (`COUNT(*) + 1`), so seqs are reused after a trim. */
+class SeqReusedAfterTrim extends MemorySessionStore {
+  override async trimEvents(query: TrimEventsQuery): Promise<number> {
+    const trimmed = await super.trimEvents(query);
+    const data = (
+      this as unknown as { data: Map<string, { events: { seq: number }[]; lastSeq: number }> }
+    ).data.get(query.sessionId);
+    if (data) data.lastSeq = data.events.length;
+    return trimmed;
+  }
+}
+
+/** delete removes the record but leaves its state and events behind. */
+class DeleteWithoutCascade extends MemorySessionStore {
+  override async delete(id: string): Promise<boolean> {
+    const internals = this as unknown as { records: Map<string, SessionRecord>; sorted: unknown };
+    internals.sorted = undefined;
+    return internals.records.delete(id);
+  }
+}
+
+interface Mutant {
+  name: string;
+  create(): SessionStore;
+  /** At least one of these must be among the failures: the mutant is caught for the right reason. */
+  caughtBy: string[];
+}
+
+const mutants: Mutant[] = [
+  {
+    name: 'lost writes',
+    create: () => new LostWrites(),
+    caughtBy: ['state: entries are scoped by session, agent and key'],
+  },
+  {
+    name: 'CAS ignores the version',
+    create: () => new CasIgnoresVersion(),
+    caughtBy: ['cas: refuses a stale version and keeps the stored record'],
+  },
+  {
+    name: 'non-atomic CAS',
+    create: () => new NonAtomicCas(),
+    caughtBy: ['concurrency: 50 parallel compare-and-set writers lose no update'],
+  },
+  {
+    name: 'expiry ignored',
+    create: () => new ExpiryIgnored(),
+    caughtBy: ['state: never returns an entry at or after its expiresAt (moving the clock, no sleeps)'],
+  },
+  {
+    name: 'listing skips at page borders',
+    create: () => new ListingSkips(),
+    caughtBy: ['listing: keyset pagination over 10k records has no duplicates, gaps or reordering'],
+  },
+  {
+    name: 'listing repeats at page borders',
+    create: () => new ListingRepeats(),
+    caughtBy: ['listing: keyset pagination over 10k records has no duplicates, gaps or reordering'],
+  },
+  {
+    name: 'listing ignores status',
+    create: () => new ListingIgnoresStatus(),
+    caughtBy: ['listing: filters by status'],
+  },
+  {
+    name: 'cross-session event leak',
+    create: () => new EventLeak(),
+    caughtBy: ['events: sessions have their own seqs and never see each other’s events'],
+  },
+  {
+    name: 'shared mutable values',
+    create: () => new SharedMutableValues(),
+    caughtBy: ['values: returned values are copies: mutating them changes nothing stored'],
+  },
+  {
+    name: 'touch touches non-active records',
+    create: () => new TouchAll(),
+    caughtBy: ['records: touch updates active records only and returns their ids'],
+  },
+  {
+    name: 'touch keeps the version',
+    create: () => new TouchKeepsVersion(),
+    caughtBy: ['cas: a write based on a read before touch fails'],
+  },
+  {
+    name: 'insert overwrites duplicates',
+    create: () => new InsertOverwrites(),
+    caughtBy: ['records: insert rejects a duplicate id'],
+  },
+  {
+    name: 'claimDue without lease',
+    create: () => new ClaimWithoutLease(),
+    caughtBy: [
+      'due: claimed records are leased: dueAt = now + leaseMs, version + 1, not claimed again before',
+    ],
+  },
+  {
+    name: 'claimDue ignores limit',
+    create: () => new ClaimIgnoresLimit(),
+    caughtBy: ['due: claims at most limit records, the earliest'],
+  },
+  {
+    name: 'purge deletes unexpired state',
+    create: () => new PurgeTooEager(),
+    caughtBy: ['state: purgeExpiredState deletes expired entries only and counts no more than it deleted'],
+  },
+  {
+    name: 'state written to dead sessions',
+    create: () => new StateOnDeadSessions(),
+    caughtBy: ['state: setState needs a live session: missing, expired and closed are SessionNotFoundError'],
+  },
+  {
+    name: 'write before validate',
+    create: () => new WriteBeforeValidate(),
+    caughtBy: ['values: unstorable state values are rejected with InvalidValueError and nothing is written'],
+  },
+  {
+    name: 'seq reused after trim',
+    create: () => new SeqReusedAfterTrim(),
+    caughtBy: ['events: trim by count keeps the newest events and the seq counter'],
+  },
+  {
+    name: 'delete without cascade',
+    create: () => new DeleteWithoutCascade(),
+    caughtBy: ['records: delete cascades to agent state and events'],
+  },
+];
+
+async function runSuite(createStore: () => SessionStore): Promise<Map<string, Outcome>> {
+  const recorder = new Recorder();
+  runConformance({ name: 'mutant', ...recorder.runner, createStore });
+  return recorder.run();
+}
+
+function failures(results: Map<string, Outcome>): string[] {
+  return [...results].filter(([, o]) => o.status === 'fail').map(([name]) => name);
+}
+
+describe('the conformance suite catches broken stores', () => {
+  const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+  beforeAll(() => warn.mockClear());
+  afterAll(() => warn.mockRestore());
+
+  it('the unbroken memory store fails no test', async () => {
+    const results = await runSuite(() => new MemorySessionStore());
+    const failed = [...results].filter(([, o]) => o.status === 'fail');
+    expect(failed.map(([name, o]) => `${name}: ${o.status === 'fail' ? String(o.error) : ''}`)).toEqual([]);
+    const passed = [...results.values()].filter((o) => o.status === 'pass').length;
+    expect(passed).toBeGreaterThan(80);
+    expect([...results].filter(([, o]) => o.status === 'skip').map(([n]) => n)).toEqual([
+      'durability: records, state and events survive close and reopen',
+      'durability: versions and due times keep working after reopen',
+    ]);
+  });
+
+  for (const mutant of mutants) {
+    it(`catches: ${mutant.name}`, async () => {
+      const failed = failures(await runSuite(mutant.create));
+      expect(failed.length, `${mutant.name} passed every conformance test`).toBeGreaterThan(0);
+      expect(
+        mutant.caughtBy.some((name) => failed.includes(name)),
+        `${mutant.name} failed only: ${failed.join(' | ')}`,
+      ).toBe(true);
+    });
+  }
+});
+
+function slotOf(key: { sessionId: string; agentId: string; key: string }): string {
+  return JSON.stringify([key.sessionId, key.agentId, key.key]);
+}
