@@ -348,4 +348,29 @@ describe.each(SDK_VERSIONS)('MCP HTTP integration, SDK %s', (version) => {
       expect(notifications).toEqual([10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
     }
   });
+
+  it.skipIf(version === '1.25.2')(
+    'resumption across instances: the resumed GET lands elsewhere, replays and ends; the client polls to completion',
+    async () => {
+      now = Date.now();
+      const store = new MemorySessionStore();
+      const a = instance(store, 'a');
+      const b = instance(store, 'b');
+      const httpA = await up(a.handler);
+      const httpB = await up(b.handler);
+      const proxy = await startProxy([httpA.port, httpB.port], {
+        cutSseAfterEvents: 3,
+        cutWhen: (body) => body.includes('countdown'),
+      });
+      cleanups.push(() => proxy.close());
+      const { client: c, notifications } = await client(proxy.url);
+      const result = parseResult(
+        await c.callTool({ name: 'countdown', arguments: { from: 12, intervalMs: 10 } }),
+      );
+      expect(result.done).toBe(true);
+      expect(proxy.cuts()).toBe(1);
+      expect(new Set(proxy.resumedOn())).toEqual(new Set([httpA.port, httpB.port]));
+      expect(notifications).toEqual([12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
+    },
+  );
 });

@@ -21,6 +21,9 @@ import type { SessionEventStores } from './event-store';
 /** Largest body read to recognise an `initialize` request that carries no session id. */
 export const DEFAULT_MAX_INITIALIZE_BODY_BYTES = 1024 * 1024;
 
+/** The SDK's id of the standalone GET stream (server-initiated messages). */
+const STANDALONE_STREAM_ID = '_GET_stream';
+
 /** The id of the replayed `initialize` request; its response is discarded. */
 const REPLAY_REQUEST_ID = 'mcp-sessions:replayed-initialize';
 
@@ -120,6 +123,10 @@ interface LiveSession {
   readonly transport: HandlerTransport;
   /** Set before a close that must not mark the session disconnected (DELETE, lost, failed build). */
   quiet: boolean;
+  /** Request streams whose request runs in this process and has not been answered yet. */
+  readonly running: Set<string>;
+  /** Events replayed per Last-Event-ID, read back once the transport's replay returned. */
+  readonly replayed: Map<string, number>;
 }
 
 /**
@@ -220,7 +227,33 @@ class HandlerImpl {
 
     const live = await this.liveSession(header, principal);
     if (live instanceof Response) return live;
-    return live.transport.handleRequest(request, handleOptions);
+    const lastEventId = method === 'GET' ? request.headers.get('last-event-id') : null;
+    if (lastEventId === null || !this.options.eventStore)
+      return live.transport.handleRequest(request, handleOptions);
+    return this.resumeStream(live, request, lastEventId, handleOptions);
+  }
+
+  /**
+   * A GET with Last-Event-ID. When the stream's request runs in this process the transport keeps
+   * the stream open and goes on live. When it runs elsewhere (another instance, behind a
+   * balancer) nothing more will ever be written here: the replayed events are sent and the
+   * stream ends, so the client reconnects with its newer id and polls until its request's
+   * response has been replayed, on whichever instance it lands.
+   */
+  private async resumeStream(
+    live: LiveSession,
+    request: Request,
+    lastEventId: string,
+    handleOptions: HandleOptions,
+  ): Promise<Response> {
+    const response = await live.transport.handleRequest(request, handleOptions);
+    const replayed = live.replayed.get(lastEventId) ?? 0;
+    live.replayed.delete(lastEventId);
+    if (!response.ok || !response.body) return response;
+    const streamId = await this.options.eventStore!.forSession(live.id).getStreamIdForEventId(lastEventId);
+    if (streamId === undefined || streamId === STANDALONE_STREAM_ID || live.running.has(streamId))
+      return response;
+    return endAfter(response, replayed);
   }
 
   private async initialize(
@@ -322,14 +355,25 @@ class HandlerImpl {
       record,
       clientName: clientName(record.initializeParams),
     });
+    const running = new Set<string>();
+    const replayed = new Map<string, number>();
     const eventStore =
-      this.options.eventStore && mutable(this.options.eventStore.forSession(sessionId), muted);
+      this.options.eventStore &&
+      observed(this.options.eventStore.forSession(sessionId), muted, running, replayed);
     const transport = new this.Transport({
       ...this.options.transportOptions,
       sessionIdGenerator: () => sessionId,
       eventStore,
     });
-    const live: LiveSession = { id: sessionId, principal, server, transport, quiet: false };
+    const live: LiveSession = {
+      id: sessionId,
+      principal,
+      server,
+      transport,
+      quiet: false,
+      running,
+      replayed,
+    };
     // Set before connect: the SDK chains an onclose it finds.
     transport.onclose = () => this.onTransportClosed(live);
     await server.connect(transport);
@@ -450,14 +494,60 @@ async function replayInitialize(
   if (!notified.ok) throw new Error(`replayed notifications/initialized refused (${notified.status})`);
 }
 
-/** The session's event store, storing nothing while the initialize replay runs. */
-function mutable(store: EventStore, muted: () => boolean): EventStore {
+/**
+ * The session's event store as the transport sees it: stores nothing while the initialize replay
+ * runs, notes which request streams run here (until their response is stored), and counts what
+ * each resume replayed.
+ */
+function observed(
+  store: EventStore,
+  muted: () => boolean,
+  running: Set<string>,
+  replayed: Map<string, number>,
+): EventStore {
   return {
-    storeEvent: (streamId, message) =>
-      muted() ? Promise.resolve(`0.muted.${REPLAY_REQUEST_ID}`) : store.storeEvent(streamId, message),
-    replayEventsAfter: (lastEventId, sink) => store.replayEventsAfter(lastEventId, sink),
+    storeEvent: (streamId, message) => {
+      if (muted()) return Promise.resolve(`0.muted.${REPLAY_REQUEST_ID}`);
+      if (streamId !== STANDALONE_STREAM_ID) {
+        if ('id' in message && ('result' in message || 'error' in message)) running.delete(streamId);
+        else running.add(streamId);
+      }
+      return store.storeEvent(streamId, message);
+    },
+    replayEventsAfter: (lastEventId, { send }) => {
+      replayed.set(lastEventId, 0);
+      return store.replayEventsAfter(lastEventId, {
+        send: (eventId, message) => {
+          replayed.set(lastEventId, (replayed.get(lastEventId) ?? 0) + 1);
+          return send(eventId, message);
+        },
+      });
+    },
     getStreamIdForEventId: (eventId) => store.getStreamIdForEventId?.(eventId) ?? Promise.resolve(undefined),
   };
+}
+
+/** The transport writes one chunk per SSE event: pass `events` chunks on, then end the stream. */
+function endAfter(response: Response, events: number): Response {
+  const reader = response.body!.getReader();
+  let left = events;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (left === 0) {
+        controller.close();
+        await reader.cancel();
+        return;
+      }
+      const { value, done } = await reader.read();
+      if (done) controller.close();
+      else {
+        left--;
+        controller.enqueue(value);
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+  return new Response(body, { status: response.status, headers: response.headers });
 }
 
 function clientName(params: JsonObject | null): string | undefined {
