@@ -1,6 +1,7 @@
 export { DEFAULT_PREFIX, SCHEMA_VERSION } from './sql';
 export {
   DEFAULT_BUSY_TIMEOUT_MS,
+  DEFAULT_CACHE_SIZE_MIB,
   SqliteOpenError,
   SqliteSessionStore,
   type SqliteSessionStoreOptions,
