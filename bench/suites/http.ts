@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import { SessionManager } from '@mcp-sessions/core';
 import { createEventStore, createSessionHandler, type SessionHandler } from '@mcp-sessions/core/http';
 import { SqliteSessionStore } from '@mcp-sessions/sqlite';
-import Database from 'better-sqlite3';
 import { createAppServer } from '../../examples/server/src/app';
 import type { BenchGroup, BenchSuite } from '../harness';
 
@@ -90,9 +89,8 @@ const suite: BenchSuite = {
 
     // Events: one fresh session per run; the raw driver writes the same rows into a plain table.
     const events = createEventStore(store, { trimEvery: 1_000_000 });
-    const raw = new Database(join(dir, 'raw.db'));
-    raw.pragma('journal_mode = WAL');
-    raw.pragma('synchronous = NORMAL');
+    // The raw driver: the store's own better-sqlite3 connection (same file, same pragmas), own table.
+    const raw = store.db;
     raw.exec(
       'CREATE TABLE ev (session TEXT, seq INTEGER, stream TEXT, json TEXT, at INTEGER, PRIMARY KEY (session, seq))',
     );
