@@ -8,6 +8,7 @@ import {
   encodeJson,
   InvalidArgumentError,
   type JsonObject,
+  type ListAfter,
   type ListQuery,
   type Logger,
   type ReadEventsQuery,
@@ -182,24 +183,60 @@ export class RedisSessionStore implements SessionStore {
 
   async list(query: ListQuery): Promise<SessionRecord[]> {
     const statuses = STATUSES.filter((s) => query.statuses.includes(s));
-    if (query.limit <= 0 || statuses.length === 0) return [];
-    const { after } = query;
-    const args = [String(query.limit), after ? String(after.lastHeartbeatAt) : '', after?.id ?? ''];
-    // Each shard answers its best `limit` candidates; a k-way merge keeps the best `limit` overall.
-    const replies = await Promise.all(
-      this.keys.allShards.map((shard) =>
-        this.run(
-          lua.LIST_PAGE,
-          statuses.map((s) => this.keys.byHeartbeat(shard, s)),
-          args,
-        ),
-      ),
+    const limit = query.limit;
+    if (limit <= 0 || statuses.length === 0) return [];
+    // One stream per (shard, status) index, each read in (hb desc, id desc) order from its own
+    // cursor. Each stream first gives a small quota; a stream whose whole share made the top
+    // `limit` may hold more, so only those are asked again (distributed top-k, usually 1 round).
+    const streams = this.keys.allShards.flatMap((shard) =>
+      statuses.map((status) => ({
+        shard,
+        key: this.keys.byHeartbeat(shard, status),
+        cursor: query.after as ListAfter | undefined,
+        rows: [] as ListRow[],
+        exhausted: false,
+      })),
     );
-    const candidates = replies
-      .flatMap((r) => pairs(r).map(([id, hb]) => ({ id, lastHeartbeatAt: Number(hb) })))
-      .sort(byHeartbeatDesc)
-      .slice(0, query.limit);
-    const records = await Promise.all(candidates.map((c) => this.get(c.id)));
+    const quota = Math.min(limit, Math.ceil((2 * limit) / streams.length) + 4);
+    let wanted = streams;
+    let top: ListRow[] = [];
+    while (wanted.length > 0) {
+      const byShard = new Map<number, typeof streams>();
+      for (const s of wanted) byShard.set(s.shard, [...(byShard.get(s.shard) ?? []), s]);
+      await Promise.all(
+        [...byShard.values()].map(async (group) => {
+          const args = [String(quota)];
+          for (const s of group)
+            args.push(s.cursor ? String(s.cursor.lastHeartbeatAt) : '', s.cursor?.id ?? '');
+          const reply = array(
+            await this.run(
+              lua.LIST_PAGE,
+              group.map((s) => s.key),
+              args,
+            ),
+          );
+          let at = 0;
+          for (const s of group) {
+            const count = integer(reply[at++]);
+            for (let i = 0; i < count; i++, at += 2) {
+              const row = { id: text(reply[at]), lastHeartbeatAt: Number(text(reply[at + 1])), stream: s };
+              s.rows.push(row);
+              s.cursor = row;
+            }
+            if (count < quota) s.exhausted = true;
+          }
+        }),
+      );
+      top = streams
+        .flatMap((s) => s.rows)
+        .sort(byHeartbeatDesc)
+        .slice(0, limit);
+      const inTop = new Map<object, number>();
+      for (const row of top) inTop.set(row.stream, (inTop.get(row.stream) ?? 0) + 1);
+      wanted = streams.filter((s) => !s.exhausted && (top.length < limit || inTop.get(s) === s.rows.length));
+    }
+    const records = await this.getMany(top.map((r) => r.id));
+    const { after } = query;
     // A record written between the two round trips is re-checked against the query.
     return records
       .filter(
@@ -416,6 +453,25 @@ export class RedisSessionStore implements SessionStore {
     return evalScript(this.connection, script, keys, args);
   }
 
+  /** Records by id, one script call per shard, all shards at once. */
+  private async getMany(ids: readonly string[]): Promise<Array<SessionRecord | undefined>> {
+    const replies = await Promise.all(
+      [...this.byShard(ids)].map(([, group]) =>
+        this.run(
+          lua.GET_RECORDS,
+          group.map((id) => this.keys.record(id)),
+          [],
+        ),
+      ),
+    );
+    const out: Array<SessionRecord | undefined> = [];
+    for (const reply of replies) {
+      const fields = array(reply);
+      for (let i = 0; i < fields.length; i += RECORD_FIELDS.length) out.push(parseRecord(fields, i));
+    }
+    return out;
+  }
+
   /** KEYS of the record scripts: rec, due, and the four status indexes of the record's shard. */
   private recordKeys(id: string): string[] {
     const shard = this.keys.shardOf(id);
@@ -440,6 +496,12 @@ export class RedisSessionStore implements SessionStore {
 }
 
 const RECORD_FIELDS = ['j', 'v', 's', 'hb', 'due'] as const;
+
+interface ListRow {
+  id: string;
+  lastHeartbeatAt: number;
+  stream: object;
+}
 
 /**
  * Every key name, in one place. Shard n's keys all carry the hash tag `{<prefix>s<n>}` (one

@@ -78,6 +78,16 @@ end
 return touched
 `);
 
+/** KEYS: rec1..recN (one shard). → flat [j, v, s, hb, due, ...], nils for a missing record (read only). */
+export const GET_RECORDS = new Script(`
+local out = {}
+for i = 1, #KEYS do
+  local f = redis.call('HMGET', KEYS[i], 'j', 'v', 's', 'hb', 'due')
+  for k = 1, 5 do out[#out + 1] = f[k] end
+end
+return out
+`);
+
 /** KEYS: due. ARGV: now, limit. → flat [id, dueAt, ...] earliest first (read only). */
 export const PEEK_DUE = new Script(`
 return redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2], 'WITHSCORES')
@@ -221,9 +231,9 @@ return removed
 `);
 
 /**
- * KEYS: the shard's "by heartbeat" indexes of the wanted statuses. ARGV: limit, afterHb|'', afterId.
- * For each index, up to `limit` members strictly after (afterHb, afterId) in (score desc, member
- * desc) order, found by binary search on rank (never a scan). → flat [id, hb, ...] (read only).
+ * KEYS: "by heartbeat" indexes of one shard. ARGV: limit, then per key: afterHb|'', afterId.
+ * For each index, up to `limit` members strictly after its cursor in (score desc, member desc)
+ * order, found by binary search on rank (never a scan). → per key: count, then id, hb, ... (read only).
  * Members are compared byte by byte: Lua's `<` on strings follows the server's locale.
  */
 export const LIST_PAGE = new Script(`
@@ -238,20 +248,21 @@ local function less(a, b)
 end
 local out = {}
 for k = 1, #KEYS do
-  local key = KEYS[k]
+  local key, hb, id = KEYS[k], ARGV[2 * k], ARGV[2 * k + 1]
   local stop
-  if ARGV[2] == '' then
+  if hb == '' then
     stop = redis.call('ZCARD', key)
   else
-    local lo = redis.call('ZCOUNT', key, '-inf', '(' .. ARGV[2])
-    local hi = redis.call('ZCOUNT', key, '-inf', ARGV[2])
+    local lo = redis.call('ZCOUNT', key, '-inf', '(' .. hb)
+    local hi = redis.call('ZCOUNT', key, '-inf', hb)
     while lo < hi do
       local mid = math.floor((lo + hi) / 2)
-      if less(redis.call('ZRANGE', key, mid, mid)[1], ARGV[3]) then lo = mid + 1 else hi = mid end
+      if less(redis.call('ZRANGE', key, mid, mid)[1], id) then lo = mid + 1 else hi = mid end
     end
     stop = lo
   end
   local start = math.max(stop - limit, 0)
+  out[#out + 1] = stop - start
   if stop > start then
     local items = redis.call('ZRANGE', key, start, stop - 1, 'WITHSCORES')
     for i = #items - 1, 1, -2 do out[#out + 1] = items[i]; out[#out + 1] = items[i + 1] end

@@ -8,8 +8,8 @@
  * own against a redis-server with `appendonly yes` + `appendfsync always`.
  */
 import { rmSync } from 'node:fs';
-import type { SessionStore } from '@mcp-sessions/core';
 import { durabilityTests, runConformance } from '@mcp-sessions/conformance';
+import type { SessionStore } from '@mcp-sessions/core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, it } from 'vitest';
 import { startRedis, which } from '../../../test/services';
 import { RedisSessionStore, type RedisStoreOptions } from '../src/index';
