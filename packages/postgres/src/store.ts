@@ -192,11 +192,7 @@ export class PostgresSessionStore implements SessionStore {
       query.limit,
       query.now + query.leaseMs,
     ]);
-    // RETURNING has no order: sort by the due time each record had when claimed.
-    return rows
-      .map((row) => ({ at: int(row.claimed_due_at), record: toRecord(row) }))
-      .sort((a, b) => a.at - b.at || compareStrings(a.record.id, b.record.id))
-      .map((c) => c.record);
+    return rows.map(toRecord);
   }
 
   async purgeSessionData(id: string): Promise<void> {
@@ -396,7 +392,8 @@ interface Statement {
   text: string;
 }
 
-function statements(t: TableNames) {
+/** Every statement the store runs, built once per store from its table names. Exported for the plan test. */
+export function statements(t: TableNames) {
   const s = t.sessions;
   const recordColumns = `status, version, principal, owner_id, created_at, last_heartbeat_at,
     disconnected_at, grace_expires_at, recovery_attempts, recovered_at, ended_at, due_at,
@@ -426,11 +423,15 @@ function statements(t: TableNames) {
     list: list(false),
     listAfter: list(true),
     // SKIP LOCKED: a concurrent sweeper takes other rows instead of waiting for (or re-taking) these.
-    claimDue: `WITH due AS (
+    // `= ANY(ARRAY(...))` keeps the update on the primary key even in a generic plan (a join
+    // with the CTE would plan a hash join over the whole table when LIMIT is a parameter).
+    claimDue: `WITH due AS MATERIALIZED (
         SELECT id, due_at FROM ${s} WHERE due_at <= $1 ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED
+      ), claimed AS (
+        UPDATE ${s} SET due_at = $3, version = version + 1 WHERE id = ANY(ARRAY(SELECT id FROM due))
+        RETURNING ${SESSION_COLUMNS}
       )
-      UPDATE ${s} AS s SET due_at = $3, version = s.version + 1 FROM due WHERE s.id = due.id
-      RETURNING ${SESSION_COLUMNS.replace(/(^|,\s*)(\w+)/g, '$1s.$2')}, due.due_at AS claimed_due_at`,
+      SELECT claimed.* FROM claimed JOIN due USING (id) ORDER BY due.due_at, claimed.id`,
     purgeSessionData: `WITH gone AS (DELETE FROM ${t.state} WHERE session_id = $1)
       DELETE FROM ${t.events} WHERE session_id = $1`,
     // FOR SHARE holds the session row until commit: an expire or close (an UPDATE of that row)
@@ -564,10 +565,6 @@ function hasNul(value: string): boolean {
 
 function assertNoNul(argument: string, value: string): void {
   if (hasNul(value)) throw new InvalidArgumentError(argument, 'Postgres text cannot contain U+0000');
-}
-
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** FNV-1a, 32 bits: a short, stable prepared-statement name per statement text. */

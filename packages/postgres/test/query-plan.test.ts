@@ -1,0 +1,63 @@
+/**
+ * The statements that must not scan whole tables use their indexes: checked with EXPLAIN on
+ * the store's own statement texts over 20k sessions, not on copies of the SQL.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { tableNames } from '../src/schema';
+import { statements } from '../src/store';
+import { fileSchema, url, warnIfNoServer } from './support';
+
+warnIfNoServer('query-plan.test.ts');
+
+describe.skipIf(!url)('query plans', () => {
+  const db = fileSchema('plan_test');
+  afterAll(() => db.drop());
+
+  it('claimDue, list, touch and purgeExpiredState go through their indexes', async () => {
+    const store = db.store({ tablePrefix: 'plan_' });
+    try {
+      await store.migrate();
+      const t = tableNames({ schema: db.schema, tablePrefix: 'plan_' });
+      const sql = statements(t);
+      await store.pool.query(
+        `INSERT INTO ${t.sessions} (id, status, version, created_at, last_heartbeat_at, recovery_attempts, due_at)
+         SELECT 's' || g, CASE WHEN g % 4 = 0 THEN 'disconnected' ELSE 'active' END, 1, g, g, 0, g
+         FROM generate_series(1, 20000) AS g`,
+      );
+      await store.pool.query(
+        `INSERT INTO ${t.state} (session_id, agent_id, key, value, updated_at, expires_at)
+         SELECT 's' || g, 'a', 'k', '1', g, CASE WHEN g % 2 = 0 THEN g END FROM generate_series(1, 20000) AS g`,
+      );
+      await store.pool.query(`ANALYZE ${t.sessions}; ANALYZE ${t.state}`);
+      const client = await store.pool.connect();
+      const plan = async (text: string, params: string) => {
+        // A generic plan: what a prepared statement settles on after a few executions.
+        await client.query('SET plan_cache_mode = force_generic_plan');
+        await client.query(`PREPARE p AS ${text}`);
+        try {
+          const { rows } = await client.query(`EXPLAIN EXECUTE p(${params})`);
+          return rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n');
+        } finally {
+          await client.query('DEALLOCATE p');
+        }
+      };
+      try {
+        await client.query('BEGIN'); // EXPLAIN of data-modifying statements does not run them
+        const claim = await plan(sql.claimDue.text, '100, 10, 1000');
+        expect(claim).toContain('plan_sessions_due_idx');
+        const list = await plan(sql.listAfter.text, `'{active,disconnected}', 10, 500, 's500'`);
+        expect(list).toContain('plan_sessions_list_idx');
+        const touch = await plan(sql.touch.text, `'{s1,s2,s3}', 1, 2`);
+        expect(touch).toContain('plan_sessions_pkey');
+        const purge = await plan(sql.purgeExpiredState.text, '100');
+        expect(purge).toContain('plan_state_expires_idx');
+        for (const p of [claim, list, touch, purge]) expect(p).not.toMatch(/Seq Scan/);
+        await client.query('ROLLBACK');
+      } finally {
+        client.release();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+});
