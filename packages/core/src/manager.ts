@@ -45,6 +45,7 @@ import {
   type SessionRecord,
   type SessionStatus,
   type SessionStore,
+  type TouchPatch,
 } from './store';
 
 export interface SessionManagerOptions {
@@ -442,22 +443,27 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   private async runTick(): Promise<number> {
     if (this.held.size === 0) return 0;
     const patch = heartbeatPatch(this.clock.now(), this.policy);
+    // A snapshot: sessions added meanwhile were just written; removed ones are skipped below.
     const ids = [...this.held];
     let touched = 0;
     for (let i = 0; i < ids.length; i += this.heartbeatBatchSize) {
-      const batch = ids.slice(i, i + this.heartbeatBatchSize);
-      const hit = await this.store.touch(batch, patch);
-      touched += hit.length;
-      if (hit.length === batch.length) continue;
-      const alive = new Set(hit);
-      for (const id of batch) {
-        if (alive.has(id)) continue;
-        this.held.delete(id);
-        this.logger.warn('held session is no longer active in the store', { sessionId: id });
-        this.emit('lost', id);
-      }
+      touched += await this.touchHeld(ids.slice(i, i + this.heartbeatBatchSize), patch);
     }
     return touched;
+  }
+
+  /** Touches one batch; a held session the store no longer has active is dropped as `lost`. */
+  private async touchHeld(batch: string[], patch: TouchPatch): Promise<number> {
+    const hit = await this.store.touch(batch, patch);
+    if (hit.length === batch.length) return hit.length;
+    const alive = new Set(hit);
+    for (const id of batch) {
+      // Not held any more: this instance disconnected or closed it while the batch was in flight.
+      if (alive.has(id) || !this.held.delete(id)) continue;
+      this.logger.warn('held session is no longer active in the store', { sessionId: id });
+      this.emit('lost', id);
+    }
+    return hit.length;
   }
 
   private async runCleanup(): Promise<CleanupResult> {

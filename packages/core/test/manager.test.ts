@@ -610,6 +610,27 @@ describe('tick', () => {
     expect([...manager.heldSessionIds]).toEqual(['s2']);
   });
 
+  it('does not report as lost a session this instance disconnects while a tick is in flight', async () => {
+    const { manager, store } = setup();
+    const events = recordEvents(manager);
+    await manager.initialize('s1');
+    await manager.initialize('s2');
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const touch = store.touch.bind(store);
+    vi.spyOn(store, 'touch').mockImplementation(async (ids, patch) => {
+      await gate;
+      return touch(ids, patch);
+    });
+    const ticking = manager.tick();
+    await manager.markDisconnected('s1');
+    release();
+    expect(await ticking).toBe(1);
+    expect(events.filter(([name]) => name === 'lost')).toEqual([]);
+  });
+
   it('shares one run between overlapping calls', async () => {
     const { manager } = setup();
     await manager.initialize('s1');

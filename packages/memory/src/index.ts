@@ -7,17 +7,39 @@ import {
   type EventEntry,
   encodeJson,
   type JsonObject,
+  type ListAfter,
   type ListQuery,
   type ReadEventsQuery,
   SessionExistsError,
   SessionNotFoundError,
   type SessionRecord,
+  type SessionStatus,
   type SessionStore,
   type StoreCapabilities,
   type TouchPatch,
   type TrimEventsQuery,
 } from '@mcp-sessions/core';
 import { MinHeap } from './heap';
+
+/** A stored record: owned by the store (never handed out), JSON fields kept as text. */
+interface Row {
+  id: string;
+  status: SessionStatus;
+  version: number;
+  principal: string | null;
+  ownerId: string | null;
+  createdAt: number;
+  lastHeartbeatAt: number;
+  disconnectedAt: number | null;
+  graceExpiresAt: number | null;
+  recoveryAttempts: number;
+  recoveredAt: number | null;
+  endedAt: number | null;
+  dueAt: number;
+  workingDirectory: string | null;
+  metadata: string | null;
+  initializeParams: string | null;
+}
 
 interface StoredState {
   agentId: string;
@@ -42,120 +64,198 @@ interface SessionData {
 }
 
 /**
+ * Records whose `dueAt` is one instant. `chunks` may hold superseded entries (records that
+ * moved on or were never moved here: each is checked against its record on claim); `live`
+ * counts the records really due then, so a bucket everyone left is dropped whole. A heartbeat
+ * batch thus costs one array copy, not a search or a push per record.
+ */
+interface DueBucket {
+  chunks: string[][];
+  /** The chunk single records are appended to; chunks from `touch` are never appended to. */
+  open: string[] | undefined;
+  /** Entries in `chunks`, superseded ones included. */
+  entries: number;
+  live: number;
+}
+
+interface ExpiryItem {
+  at: number;
+  sessionId: string;
+  slot: string;
+}
+
+/** Superseded heap entries tolerated before a rebuild, beyond twice the live ones. */
+const HEAP_SLACK = 1024;
+
+/**
  * The reference store: one process, no persistence. Every operation runs synchronously inside
  * its promise, so each is atomic within the process. Values are copied in and out (as JSON
- * text), so callers can never mutate what is stored. Due records and expiring state are found
- * through heaps, not scans.
+ * text), so callers can never mutate what is stored. Due records are indexed by `dueAt` in
+ * buckets (a heartbeat moves a record between two buckets in O(1)), expiring state in a heap:
+ * neither is found by a scan.
  */
 export class MemorySessionStore implements SessionStore {
   readonly name = 'memory';
   readonly capabilities: StoreCapabilities = { atomic: true, durable: false, crossProcess: false };
 
-  private readonly records = new Map<string, SessionRecord>();
+  private readonly rows = new Map<string, Row>();
   private readonly data = new Map<string, SessionData>();
-  /** (dueAt, id); entries whose dueAt no longer matches the record are skipped lazily. */
-  private readonly due = new MinHeap<{ at: number; id: string }>((a, b) => a.at - b.at);
-  /** (expiresAt, session, agent+key); lazily invalidated like `due`. */
-  private readonly stateExpiry = new MinHeap<{ at: number; sessionId: string; slot: string }>(
-    (a, b) => a.at - b.at,
-  );
-  /** Records sorted for `list`, rebuilt only after a write changed the order. */
-  private sorted: SessionRecord[] | undefined;
+  /** dueAt → the records due then (see `DueBucket`). */
+  private readonly due = new Map<number, DueBucket>();
+  /** The bucket times, earliest first; times of dropped buckets are skipped lazily. */
+  private readonly dueTimes = new MinHeap<number>((a, b) => a - b);
+  /** Ids held by all buckets, superseded ones included: bounds memory via `compactDue`. */
+  private dueEntries = 0;
+  /** (expiresAt, session, agent+key) of state entries; superseded entries are skipped lazily. */
+  private readonly stateExpiry = new MinHeap<ExpiryItem>((a, b) => a.at - b.at);
+  /** How many stored state entries have an expiry (the live part of `stateExpiry`). */
+  private expiringEntries = 0;
+  /** Rows in `list` order, rebuilt only after a write changed the order. */
+  private sorted: Row[] | undefined;
 
   async insert(record: SessionRecord): Promise<void> {
-    if (this.records.has(record.id)) throw new SessionExistsError(record.id);
-    this.put(record);
+    if (this.rows.has(record.id)) throw new SessionExistsError(record.id);
+    const row = toRow(record);
+    this.rows.set(row.id, row);
+    this.enterDue(row.id, row.dueAt);
+    this.compactDue();
+    this.sorted = undefined;
   }
 
   async get(id: string): Promise<SessionRecord | undefined> {
-    const record = this.records.get(id);
-    return record && copyRecord(record);
+    const row = this.rows.get(id);
+    return row && toRecord(row);
   }
 
   async compareAndSet(next: SessionRecord, expectedVersion: number): Promise<boolean> {
-    const current = this.records.get(next.id);
+    const current = this.rows.get(next.id);
     if (!current || current.version !== expectedVersion) return false;
-    this.put(next);
+    const row = toRow(next);
+    this.rows.set(row.id, row);
+    if (row.dueAt !== current.dueAt) {
+      this.leaveDue(current.dueAt);
+      this.enterDue(row.id, row.dueAt);
+      this.compactDue();
+    }
+    this.sorted = undefined;
     return true;
   }
 
   async touch(ids: readonly string[], patch: TouchPatch): Promise<string[]> {
-    const touched: string[] = [];
-    for (const id of ids) {
-      const record = this.records.get(id);
-      if (record?.status !== 'active') continue;
-      this.replace({
-        ...record,
-        lastHeartbeatAt: patch.now,
-        dueAt: patch.dueAt,
-        version: record.version + 1,
-      });
-      touched.push(id);
+    // Built only once a record is skipped: the usual batch is touched whole and copied at once.
+    let touched: string[] | undefined;
+    let moved = 0;
+    // A batch usually moves from one bucket to one other: look each up once, not per record.
+    let fromAt = Number.NaN;
+    let from: DueBucket | undefined;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      const row = this.rows.get(id);
+      if (row === undefined || row.status !== 'active') {
+        touched ??= ids.slice(0, i);
+        continue;
+      }
+      row.lastHeartbeatAt = patch.now;
+      row.version++;
+      if (row.dueAt !== patch.dueAt) {
+        if (row.dueAt !== fromAt) {
+          fromAt = row.dueAt;
+          from = this.due.get(fromAt)!;
+        }
+        if (--from!.live === 0) this.dropBucket(fromAt, from!);
+        row.dueAt = patch.dueAt;
+        moved++;
+      }
+      touched?.push(id);
     }
+    if (moved > 0) {
+      // The whole batch goes in as one chunk; ids that did not move here are superseded entries.
+      const into = this.bucket(patch.dueAt);
+      into.chunks.push(ids.slice());
+      into.entries += ids.length;
+      into.live += moved;
+      this.dueEntries += ids.length;
+      this.compactDue();
+    }
+    touched ??= ids.slice();
+    if (touched.length > 0) this.sorted = undefined;
     return touched;
   }
 
   async delete(id: string): Promise<boolean> {
-    this.data.delete(id);
+    const row = this.rows.get(id);
+    if (!row) return false;
+    this.dropData(id);
+    this.leaveDue(row.dueAt);
+    this.rows.delete(id);
     this.sorted = undefined;
-    return this.records.delete(id);
+    return true;
   }
 
   async list(query: ListQuery): Promise<SessionRecord[]> {
-    this.sorted ??= [...this.records.values()].sort(byHeartbeatDesc);
+    this.sorted ??= [...this.rows.values()].sort(listOrder);
     const all = this.sorted;
-    let i = 0;
-    if (query.after) {
-      const after = query.after as SessionRecord;
-      // First index strictly after the cursor position in (lastHeartbeatAt desc, id desc) order.
-      let lo = 0;
-      let hi = all.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (byHeartbeatDesc(all[mid]!, after) <= 0) lo = mid + 1;
-        else hi = mid;
-      }
-      i = lo;
-    }
     const page: SessionRecord[] = [];
-    for (; i < all.length && page.length < query.limit; i++) {
-      const record = all[i]!;
-      if (query.statuses.includes(record.status)) page.push(copyRecord(record));
+    for (let i = query.after ? firstAfter(all, query.after) : 0; i < all.length; i++) {
+      if (page.length >= query.limit) break;
+      const row = all[i]!;
+      if (query.statuses.includes(row.status)) page.push(toRecord(row));
     }
     return page;
   }
 
   async claimDue(query: ClaimDueQuery): Promise<SessionRecord[]> {
-    const claimed: SessionRecord[] = [];
+    const claimed: Row[] = [];
+    const seen = new Set<string>();
+    const popped: number[] = [];
     while (claimed.length < query.limit) {
-      const top = this.due.peek();
-      if (!top || top.at > query.now) break;
-      this.due.pop();
-      const record = this.records.get(top.id);
-      if (!record || record.dueAt !== top.at) continue; // superseded entry
-      const leased = { ...record, dueAt: query.now + query.leaseMs, version: record.version + 1 };
-      this.replace(leased);
-      claimed.push(copyRecord(leased));
+      const at = this.dueTimes.peek();
+      if (at === undefined || at > query.now) break;
+      const bucket = this.due.get(at);
+      if (bucket === undefined) {
+        this.dueTimes.pop(); // a dropped bucket
+        continue;
+      }
+      const done = this.claimFrom(bucket, at, query.limit, claimed, seen);
+      if (!done) break; // limit reached inside this bucket: it stays due
+      popped.push(this.dueTimes.pop()!);
     }
-    this.compact();
-    return claimed;
+    const leasedUntil = query.now + query.leaseMs;
+    const out: SessionRecord[] = [];
+    for (const row of claimed) {
+      this.leaveDue(row.dueAt);
+      this.enterDue(row.id, leasedUntil);
+      row.dueAt = leasedUntil;
+      row.version++;
+      out.push(toRecord(row));
+    }
+    // A bucket whose time was popped but that still has records (a zero lease) stays indexed.
+    for (const at of popped) if (this.due.has(at)) this.dueTimes.push(at);
+    this.compactDue();
+    return out;
   }
 
   async purgeSessionData(id: string): Promise<void> {
-    this.data.delete(id);
+    this.dropData(id);
   }
 
   async setState(entry: AgentStateEntry): Promise<void> {
     const json = encodeJson(entry.value);
-    this.liveData(entry.sessionId).state.set(slot(entry), {
+    const state = this.liveData(entry.sessionId).state;
+    const key = slot(entry);
+    const previous = state.get(key);
+    state.set(key, {
       agentId: entry.agentId,
       key: entry.key,
       json,
       updatedAt: entry.updatedAt,
       expiresAt: entry.expiresAt,
     });
+    if (previous !== undefined && previous.expiresAt !== null) this.expiringEntries--;
     if (entry.expiresAt !== null) {
-      this.stateExpiry.push({ at: entry.expiresAt, sessionId: entry.sessionId, slot: slot(entry) });
+      this.expiringEntries++;
+      this.stateExpiry.push({ at: entry.expiresAt, sessionId: entry.sessionId, slot: key });
+      this.compactStateExpiry();
     }
   }
 
@@ -165,7 +265,12 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async deleteState(key: AgentStateKey): Promise<boolean> {
-    return this.data.get(key.sessionId)?.state.delete(slot(key)) ?? false;
+    const state = this.data.get(key.sessionId)?.state;
+    const k = slot(key);
+    const stored = state?.get(k);
+    if (!stored) return false;
+    if (stored.expiresAt !== null) this.expiringEntries--;
+    return state!.delete(k);
   }
 
   async listState(sessionId: string, agentId: string | undefined, now: number): Promise<AgentStateEntry[]> {
@@ -183,15 +288,10 @@ export class MemorySessionStore implements SessionStore {
       this.stateExpiry.pop();
       const state = this.data.get(top.sessionId)?.state;
       const stored = state?.get(top.slot);
-      if (stored?.expiresAt === top.at && state?.delete(top.slot)) purged++;
-    }
-    if (this.stateExpiry.size > 4096) {
-      const live = [...this.data].flatMap(([sessionId, d]) =>
-        [...d.state].flatMap(([key, s]) =>
-          s.expiresAt === null ? [] : [{ at: s.expiresAt, sessionId, slot: key }],
-        ),
-      );
-      if (this.stateExpiry.size > 2 * live.length) this.stateExpiry.rebuild(live);
+      if (stored?.expiresAt === top.at && state!.delete(top.slot)) {
+        this.expiringEntries--;
+        purged++;
+      }
     }
     return purged;
   }
@@ -208,7 +308,7 @@ export class MemorySessionStore implements SessionStore {
     const events = this.data.get(query.sessionId)?.events ?? [];
     const limit = query.limit ?? Number.POSITIVE_INFINITY;
     const out: EventEntry[] = [];
-    for (let i = firstAfter(events, query.afterSeq); i < events.length && out.length < limit; i++) {
+    for (let i = firstEventAfter(events, query.afterSeq); i < events.length && out.length < limit; i++) {
       const e = events[i]!;
       if (query.streamId !== undefined && e.streamId !== query.streamId) continue;
       out.push({
@@ -224,7 +324,7 @@ export class MemorySessionStore implements SessionStore {
 
   async getEventStream(sessionId: string, seq: number): Promise<string | undefined> {
     const events = this.data.get(sessionId)?.events ?? [];
-    const e = events[firstAfter(events, seq - 1)];
+    const e = events[firstEventAfter(events, seq - 1)];
     return e?.seq === seq ? e.streamId : undefined;
   }
 
@@ -245,21 +345,105 @@ export class MemorySessionStore implements SessionStore {
 
   // --- Internal helpers ---
 
-  private put(record: SessionRecord): void {
-    this.replace(copyRecord(record));
+  /** The bucket for `at`, created (and its time indexed) if needed. */
+  private bucket(at: number): DueBucket {
+    let bucket = this.due.get(at);
+    if (bucket === undefined) {
+      bucket = { chunks: [], open: undefined, entries: 0, live: 0 };
+      this.due.set(at, bucket);
+      this.dueTimes.push(at);
+    }
+    return bucket;
   }
 
-  /** Stores a record this store already owns (no copy) and indexes its dueAt. */
-  private replace(record: SessionRecord): void {
-    const previous = this.records.get(record.id);
-    this.records.set(record.id, record);
-    if (previous?.dueAt !== record.dueAt) this.due.push({ at: record.dueAt, id: record.id });
-    this.sorted = undefined;
+  private enterDue(id: string, at: number): void {
+    const bucket = this.bucket(at);
+    if (bucket.open === undefined) {
+      bucket.open = [];
+      bucket.chunks.push(bucket.open);
+    }
+    bucket.open.push(id);
+    bucket.entries++;
+    bucket.live++;
+    this.dueEntries++;
+  }
+
+  /** A record leaves the bucket of `at` (its entry there is now superseded). */
+  private leaveDue(at: number): void {
+    const bucket = this.due.get(at)!;
+    if (--bucket.live === 0) this.dropBucket(at, bucket);
+  }
+
+  private dropBucket(at: number, bucket: DueBucket): void {
+    this.due.delete(at);
+    this.dueEntries -= bucket.entries;
+  }
+
+  /**
+   * Adds the records really due at `at` to `claimed`, up to `limit`. True when the whole bucket
+   * was examined; false when the limit stopped it (the examined entries are then forgotten).
+   */
+  private claimFrom(
+    bucket: DueBucket,
+    at: number,
+    limit: number,
+    claimed: Row[],
+    seen: Set<string>,
+  ): boolean {
+    for (let c = 0; c < bucket.chunks.length; c++) {
+      const chunk = bucket.chunks[c]!;
+      for (let i = 0; i < chunk.length; i++) {
+        if (claimed.length === limit) {
+          const examined = bucket.chunks.slice(0, c).reduce((n, k) => n + k.length, 0) + i;
+          bucket.chunks = [chunk.slice(i), ...bucket.chunks.slice(c + 1)];
+          bucket.open = undefined;
+          bucket.entries -= examined;
+          this.dueEntries -= examined;
+          return false;
+        }
+        const id = chunk[i]!;
+        const row = this.rows.get(id);
+        if (row !== undefined && row.dueAt === at && !seen.has(id)) {
+          seen.add(id);
+          claimed.push(row);
+        }
+      }
+    }
+    return true;
+  }
+
+  /** Rebuilds the index once superseded entries outnumber the records (amortised O(1)). */
+  private compactDue(): void {
+    if (this.dueEntries > 2 * this.rows.size + HEAP_SLACK) {
+      this.due.clear();
+      this.dueTimes.rebuild([]);
+      this.dueEntries = 0;
+      for (const row of this.rows.values()) this.enterDue(row.id, row.dueAt);
+    } else if (this.dueTimes.size > 2 * this.due.size + HEAP_SLACK) {
+      this.dueTimes.rebuild([...this.due.keys()]);
+    }
+  }
+
+  private compactStateExpiry(): void {
+    if (this.stateExpiry.size <= 2 * this.expiringEntries + HEAP_SLACK) return;
+    const live: ExpiryItem[] = [];
+    for (const [sessionId, d] of this.data) {
+      for (const [key, s] of d.state)
+        if (s.expiresAt !== null) live.push({ at: s.expiresAt, sessionId, slot: key });
+    }
+    this.stateExpiry.rebuild(live);
+  }
+
+  private dropData(id: string): void {
+    const data = this.data.get(id);
+    if (!data) return;
+    for (const s of data.state.values()) if (s.expiresAt !== null) this.expiringEntries--;
+    this.data.delete(id);
   }
 
   /** Data of a live session; the liveness check and the write happen in the same tick. */
   private liveData(sessionId: string): SessionData {
-    const status = this.records.get(sessionId)?.status;
+    const status = this.rows.get(sessionId)?.status;
     if (status !== 'active' && status !== 'disconnected') throw new SessionNotFoundError(sessionId);
     let data = this.data.get(sessionId);
     if (!data) {
@@ -268,21 +452,49 @@ export class MemorySessionStore implements SessionStore {
     }
     return data;
   }
-
-  /** Drops superseded heap entries once they outnumber the records. */
-  private compact(): void {
-    if (this.due.size > 2 * this.records.size + 1024) {
-      this.due.rebuild([...this.records.values()].map((r) => ({ at: r.dueAt, id: r.id })));
-    }
-  }
 }
 
-function copyRecord(record: SessionRecord): SessionRecord {
+/** Validates and serialises the JSON fields (InvalidValueError before anything is stored). */
+function toRow(r: SessionRecord): Row {
   return {
-    ...record,
-    metadata: record.metadata && (decodeJson(encodeJson(record.metadata)) as JsonObject),
-    initializeParams:
-      record.initializeParams && (decodeJson(encodeJson(record.initializeParams)) as JsonObject),
+    id: r.id,
+    status: r.status,
+    version: r.version,
+    principal: r.principal,
+    ownerId: r.ownerId,
+    createdAt: r.createdAt,
+    lastHeartbeatAt: r.lastHeartbeatAt,
+    disconnectedAt: r.disconnectedAt,
+    graceExpiresAt: r.graceExpiresAt,
+    recoveryAttempts: r.recoveryAttempts,
+    recoveredAt: r.recoveredAt,
+    endedAt: r.endedAt,
+    dueAt: r.dueAt,
+    workingDirectory: r.workingDirectory,
+    metadata: r.metadata === null ? null : encodeJson(r.metadata),
+    initializeParams: r.initializeParams === null ? null : encodeJson(r.initializeParams),
+  };
+}
+
+/** A fresh record the caller may keep or mutate. */
+function toRecord(r: Row): SessionRecord {
+  return {
+    id: r.id,
+    status: r.status,
+    version: r.version,
+    principal: r.principal,
+    ownerId: r.ownerId,
+    createdAt: r.createdAt,
+    lastHeartbeatAt: r.lastHeartbeatAt,
+    disconnectedAt: r.disconnectedAt,
+    graceExpiresAt: r.graceExpiresAt,
+    recoveryAttempts: r.recoveryAttempts,
+    recoveredAt: r.recoveredAt,
+    endedAt: r.endedAt,
+    dueAt: r.dueAt,
+    workingDirectory: r.workingDirectory,
+    metadata: r.metadata === null ? null : (decodeJson(r.metadata) as JsonObject),
+    initializeParams: r.initializeParams === null ? null : (decodeJson(r.initializeParams) as JsonObject),
   };
 }
 
@@ -305,10 +517,8 @@ function toEntry(sessionId: string, s: StoredState): AgentStateEntry {
   };
 }
 
-function byHeartbeatDesc(
-  a: Pick<SessionRecord, 'lastHeartbeatAt' | 'id'>,
-  b: Pick<SessionRecord, 'lastHeartbeatAt' | 'id'>,
-) {
+/** `list` order: lastHeartbeatAt descending, then id descending. */
+function listOrder(a: ListAfter, b: ListAfter): number {
   return b.lastHeartbeatAt - a.lastHeartbeatAt || compareStrings(b.id, a.id);
 }
 
@@ -317,8 +527,20 @@ function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** Index of the first row strictly after the keyset position. */
+function firstAfter(rows: Row[], after: ListAfter): number {
+  let lo = 0;
+  let hi = rows.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (listOrder(rows[mid]!, after) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** Index of the first event with seq > after (events are sorted by seq). */
-function firstAfter(events: StoredEvent[], after: number): number {
+function firstEventAfter(events: StoredEvent[], after: number): number {
   let lo = 0;
   let hi = events.length;
   while (lo < hi) {
