@@ -57,6 +57,7 @@ export class Connection {
   private readonly client: AnyRedisClient;
   private readonly owned: boolean;
   private readonly options: ConnectionOptions;
+  private readonly guarded: boolean;
   private connecting: Promise<unknown> | undefined;
   private connected: boolean;
   private closed = false;
@@ -86,9 +87,13 @@ export class Connection {
     }
     this.connected = !this.owned && this.client.isOpen;
     const c = this.client;
+    this.guarded = true;
     if (isCluster(c)) this.send = (key, args, timeout) => c.sendCommand(key, false, args, { timeout });
     else if (isSentinel(c)) this.send = (_key, args, timeout) => c.sendCommand(false, args, { timeout });
-    else this.send = (_key, args, timeout) => c.sendCommand(args, { timeout });
+    else {
+      this.guarded = false;
+      this.send = (_key, args, timeout) => c.sendCommand(args, { timeout });
+    }
   }
 
   /** Sends one command (routed by `key` on a cluster). Rejects with a core error. */
@@ -97,7 +102,10 @@ export class Connection {
     const timeout = this.options.commandTimeoutMs;
     try {
       if (!this.connected) await this.ready();
-      return await withDeadline(this.send(key, args, timeout), timeout + 50, 'redis command');
+      const reply = this.send(key, args, timeout);
+      // The client's own timeout covers a standalone client from the moment the command is
+      // queued; a cluster or sentinel client may wait for slots or a lease before that.
+      return await (this.guarded ? withDeadline(reply, timeout + 50, 'redis command') : reply);
     } catch (error) {
       throw wrapError(error, String(args[0]));
     }

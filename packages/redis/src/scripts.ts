@@ -59,9 +59,9 @@ return 1
 export const TOUCH = new Script(`
 local touched = {}
 for i = 3, #KEYS do
-  if redis.call('HGET', KEYS[i], 's') == 'active' then
-    redis.call('HINCRBY', KEYS[i], 'v', 1)
-    redis.call('HSET', KEYS[i], 'hb', ARGV[1], 'due', ARGV[2])
+  local f = redis.call('HMGET', KEYS[i], 's', 'v')
+  if f[1] == 'active' then
+    redis.call('HSET', KEYS[i], 'v', tonumber(f[2]) + 1, 'hb', ARGV[1], 'due', ARGV[2])
     touched[#touched + 1] = ARGV[i]
   end
 end
