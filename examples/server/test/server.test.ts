@@ -9,7 +9,11 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
+// Real processes and sockets on a shared 2-core machine: generous, never a speed assertion.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
+
 import { startProxy } from '../../../packages/core/test/fixtures/http-proxy';
 import { freePort, type ServerProcess, startServer } from '../src/spawn';
 

@@ -3,7 +3,11 @@
  * against SDK 1.32.2 and 1.25.2. Process-level tests (SIGKILL, SQLite) live in examples/server.
  */
 import { MemorySessionStore } from '@mcp-sessions/memory';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+
+// Real processes and sockets on a shared 2-core machine: generous, never a speed assertion.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
+
 import { createEventStore } from '../src/http/index';
 import { SessionManager, type SessionStore } from '../src/index';
 import {
