@@ -177,7 +177,9 @@ function registerSkipped(it: ItLike, name: string, reason: string): void {
 
 /** vitest's `ctx.skip(note)` throws to stop the test; node:test's `t.skip(message)` marks and returns. */
 function skipAtRuntime(runnerContext: unknown, reason: string): void {
-  if (typeof runnerContext !== 'object' || runnerContext === null) return;
+  // vitest's context is a function object, node:test's a class instance.
+  if ((typeof runnerContext !== 'object' && typeof runnerContext !== 'function') || runnerContext === null)
+    return;
   const skip: unknown = Reflect.get(runnerContext, 'skip');
   if (typeof skip === 'function') skip.call(runnerContext, reason);
 }

@@ -3,7 +3,7 @@ import type { SessionStore, StoreCapabilities } from '@mcp-sessions/core';
 import { MemorySessionStore } from '@mcp-sessions/memory';
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
 import { type ConformanceOptions, conformanceTestNames, runConformance } from '../src/index';
-import { type Outcome, Recorder } from './recorder';
+import { type ContextStyle, type Outcome, Recorder } from './recorder';
 
 class DeclaredMemory extends MemorySessionStore {
   override readonly capabilities: StoreCapabilities;
@@ -13,8 +13,12 @@ class DeclaredMemory extends MemorySessionStore {
   }
 }
 
-async function run(options: Partial<ConformanceOptions>, hooks = true): Promise<Map<string, Outcome>> {
-  const recorder = new Recorder();
+async function run(
+  options: Partial<ConformanceOptions>,
+  hooks = true,
+  style: ContextStyle = 'vitest',
+): Promise<Map<string, Outcome>> {
+  const recorder = new Recorder(style);
   const { beforeEach: before, afterEach: after, ...runner } = recorder.runner;
   runConformance({
     name: 'harness',
@@ -58,18 +62,20 @@ describe('conformance harness', () => {
     expect(byStatus(results, 'fail')).toEqual([]);
   });
 
-  it('skips the concurrency tests of a store that declares atomic: false, with the reason', async () => {
-    const results = await run({ createStore: () => new DeclaredMemory({ atomic: false }) });
-    const concurrency = conformanceTestNames.filter((n) => n.startsWith('concurrency: '));
-    expect(concurrency.length).toBeGreaterThanOrEqual(5);
-    for (const name of concurrency) {
-      expect(results.get(name)).toEqual({ status: 'skip', reason: 'store declares atomic: false' });
-      expect(warn).toHaveBeenCalledWith(
-        `[conformance harness] skipped "${name}" — store declares atomic: false`,
-      );
-    }
-    expect(byStatus(results, 'fail')).toEqual([]);
-  });
+  for (const style of ['vitest', 'node'] as const) {
+    it(`skips the concurrency tests of a store declaring atomic: false, with the reason (${style} context)`, async () => {
+      const results = await run({ createStore: () => new DeclaredMemory({ atomic: false }) }, true, style);
+      const concurrency = conformanceTestNames.filter((n) => n.startsWith('concurrency: '));
+      expect(concurrency.length).toBeGreaterThanOrEqual(5);
+      for (const name of concurrency) {
+        expect(results.get(name)).toEqual({ status: 'skip', reason: 'store declares atomic: false' });
+        expect(warn).toHaveBeenCalledWith(
+          `[conformance harness] skipped "${name}" — store declares atomic: false`,
+        );
+      }
+      expect(byStatus(results, 'fail')).toEqual([]);
+    });
+  }
 
   it('creates and destroys one store per test, with or without hooks', async () => {
     for (const hooks of [true, false]) {

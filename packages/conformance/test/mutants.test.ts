@@ -258,7 +258,7 @@ const mutants: Mutant[] = [
   {
     name: 'cross-session event leak',
     create: () => new EventLeak(),
-    caughtBy: ['events: sessions have their own seqs and never see each other’s events'],
+    caughtBy: ["events: sessions have their own seqs and never see each other's events"],
   },
   {
     name: 'shared mutable values',

@@ -23,9 +23,17 @@ interface Registered {
 
 class Skipped extends Error {}
 
+/**
+ * How the runner's test context behaves: vitest's is a function object whose `skip()` throws;
+ * node:test's is an object whose `skip()` marks the test and returns.
+ */
+export type ContextStyle = 'vitest' | 'node';
+
 export class Recorder {
   private readonly tests: Registered[] = [];
   private stack: Suite[] = [];
+
+  constructor(private readonly style: ContextStyle = 'vitest') {}
 
   /** The runner half of `ConformanceOptions`. */
   readonly runner: Pick<ConformanceOptions, 'describe' | 'it' | 'beforeEach' | 'afterEach'> = {
@@ -65,14 +73,23 @@ export class Recorder {
         continue;
       }
       let outcome: Outcome = { status: 'pass' };
-      const context = {
-        skip(reason: string): never {
-          throw new Skipped(reason);
-        },
-      };
+      let marked: string | undefined;
+      const context =
+        this.style === 'vitest'
+          ? Object.assign(() => {}, {
+              skip(reason: string): never {
+                throw new Skipped(reason);
+              },
+            })
+          : {
+              skip(reason: string): void {
+                marked = reason;
+              },
+            };
       try {
         for (const suite of test.suites) for (const hook of suite.beforeEach) await hook();
         await test.body(context);
+        if (marked !== undefined) outcome = { status: 'skip', reason: marked };
       } catch (error) {
         outcome =
           error instanceof Skipped ? { status: 'skip', reason: error.message } : { status: 'fail', error };

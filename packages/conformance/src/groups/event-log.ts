@@ -61,7 +61,7 @@ export const eventLog: GroupDefinition = {
       },
     },
     {
-      title: 'sessions have their own seqs and never see each other’s events',
+      title: "sessions have their own seqs and never see each other's events",
       async run({ store, clock }) {
         const t = clock.now();
         for (const id of ['a', 'b', 'a2']) await store.insert(makeRecord(id, t));
