@@ -11,11 +11,11 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-// Real processes and sockets on a shared 2-core machine: generous, never a speed assertion.
-vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
-
 import { startProxy } from '../../../packages/core/test/fixtures/http-proxy';
 import { freePort, type ServerProcess, startServer } from '../src/spawn';
+
+// Real processes and sockets on a shared 2-core machine: generous, never a speed assertion.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
 const REDIS_URL = process.env.MCP_SESSIONS_TEST_REDIS_URL;
 const POSTGRES_URL = process.env.MCP_SESSIONS_TEST_POSTGRES_URL;

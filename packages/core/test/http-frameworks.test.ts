@@ -9,12 +9,12 @@ import { MemorySessionStore } from '@mcp-sessions/memory';
 import express from 'express';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-// Real processes and sockets on a shared 2-core machine: generous, never a speed assertion.
-vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
-
 import { createNodeSessionHandler, createSessionHandler } from '../src/http/index';
 import { SessionManager } from '../src/index';
 import { appServerFactory, connectClient, loadSdk, parseResult } from './fixtures/http-app';
+
+// Real processes and sockets on a shared 2-core machine: generous, never a speed assertion.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

@@ -5,9 +5,6 @@
 import { MemorySessionStore } from '@mcp-sessions/memory';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 
-// Real processes and sockets on a shared 2-core machine: generous, never a speed assertion.
-vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
-
 import { createEventStore } from '../src/http/index';
 import { SessionManager, type SessionStore } from '../src/index';
 import {
@@ -22,6 +19,9 @@ import {
   serve,
 } from './fixtures/http-app';
 import { startProxy } from './fixtures/http-proxy';
+
+// Real processes and sockets on a shared 2-core machine: generous, never a speed assertion.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 const HOUR = 3_600_000;
 
