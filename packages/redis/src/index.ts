@@ -107,8 +107,9 @@ export class RedisSessionStore implements SessionStore {
       throw new InvalidArgumentError('shards', 'must be an integer from 1 to 16384');
     }
     const targets = [options.url, options.clusterUrls, options.client].filter((t) => t !== undefined);
-    if (targets.length !== 1)
-      throw new InvalidArgumentError('options', 'give exactly one of url, clusterUrls, client');
+    if (targets.length !== 1 || options.clusterUrls?.length === 0) {
+      throw new InvalidArgumentError('options', 'give exactly one of url, clusterUrls (not empty), client');
+    }
     this.keys = keySpace(prefix, shards);
     this.nativeExpiryMarginMs = nonNegative(
       'nativeExpiryMarginMs',

@@ -46,7 +46,7 @@ return 1
 export const COMPARE_AND_SET = new Script(`${STATUS_INDEXES}
 local cur = redis.call('HMGET', KEYS[1], 'v', 's')
 if not cur[1] or tonumber(cur[1]) ~= tonumber(ARGV[7]) then return 0 end
-if cur[2] ~= ARGV[4] then unindex(ARGV[1]) end
+if cur[2] ~= ARGV[4] then redis.call('ZREM', HB[cur[2]], ARGV[1]) end
 redis.call('HSET', KEYS[1], 'j', ARGV[2], 'v', ARGV[3], 's', ARGV[4], 'hb', ARGV[5], 'due', ARGV[6])
 index(ARGV[1], ARGV[4], ARGV[5], ARGV[6])
 return 1

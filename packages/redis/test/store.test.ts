@@ -209,13 +209,14 @@ for (const target of targets) {
 }
 
 describe('redis store options and reachability', () => {
-  it('rejects a prefix that would break hash tags, and ambiguous targets', () => {
+  it('rejects a prefix that would break hash tags, a bad shard count, an empty cluster', () => {
     expect(() => new RedisSessionStore({ url: 'redis://127.0.0.1:1', prefix: 'a{b}' })).toThrow(
       InvalidArgumentError,
     );
     expect(() => new RedisSessionStore({ url: 'redis://127.0.0.1:1', shards: 0 })).toThrow(
       InvalidArgumentError,
     );
+    expect(() => new RedisSessionStore({ clusterUrls: [] })).toThrow(InvalidArgumentError);
   });
 
   it('a server nobody listens on gives StoreUnavailableError, bounded by the connect timeout', async () => {
