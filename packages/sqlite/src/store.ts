@@ -181,15 +181,21 @@ export class SqliteSessionStore implements SessionStore {
   // --- Session records ---
 
   async insert(record: SessionRecord): Promise<void> {
-    const params = recordParams(record);
-    this.run('insert', () => {
-      try {
-        this.stmt.insert.run(record.id, ...params);
-      } catch (error) {
-        if (sqliteCode(error) === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new SessionExistsError(record.id);
-        throw error;
-      }
-    });
+    const hot = hotParams(record);
+    const data = dataParams(record);
+    this.run('insert', () =>
+      this.db
+        .transaction(() => {
+          try {
+            this.stmt.insert.run(record.id, ...hot);
+          } catch (error) {
+            if (sqliteCode(error) === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new SessionExistsError(record.id);
+            throw error;
+          }
+          this.stmt.insertData.run(record.id, ...data);
+        })
+        .immediate(),
+    );
   }
 
   async get(id: string): Promise<SessionRecord | undefined> {
@@ -198,10 +204,17 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   async compareAndSet(next: SessionRecord, expectedVersion: number): Promise<boolean> {
-    const params = recordParams(next);
-    return this.run('compareAndSet', () => {
-      return this.stmt.compareAndSet.run(...params, next.id, expectedVersion).changes === 1;
-    });
+    const hot = hotParams(next);
+    const data = dataParams(next);
+    return this.run('compareAndSet', () =>
+      this.db
+        .transaction(() => {
+          if (this.stmt.compareAndSet.run(...hot, next.id, expectedVersion).changes !== 1) return false;
+          this.stmt.updateData.run(...data, next.id);
+          return true;
+        })
+        .immediate(),
+    );
   }
 
   async touch(ids: readonly string[], patch: TouchPatch): Promise<string[]> {
@@ -223,6 +236,7 @@ export class SqliteSessionStore implements SessionStore {
         .transaction(() => {
           this.stmt.deleteSessionState.run(id);
           this.stmt.deleteSessionEvents.run(id);
+          this.stmt.deleteData.run(id);
           return this.stmt.deleteRecord.run(id).changes === 1;
         })
         .immediate(),
@@ -530,8 +544,8 @@ function migrate(db: Database.Database, prefix: string, logger: Logger): void {
   }).immediate();
 }
 
-/** The record's columns after `id`, in the order of `insert` and `compareAndSet`. */
-function recordParams(r: SessionRecord): unknown[] {
+/** The `sessions` columns after `id`, in the order of `insert` and `compareAndSet`. */
+function hotParams(r: SessionRecord): unknown[] {
   return [
     r.status,
     r.version,
@@ -545,6 +559,12 @@ function recordParams(r: SessionRecord): unknown[] {
     r.recoveredAt,
     r.endedAt,
     r.dueAt,
+  ];
+}
+
+/** The `session_data` columns after `id` (encoded first: a bad value throws before any write). */
+function dataParams(r: SessionRecord): unknown[] {
+  return [
     r.workingDirectory,
     r.metadata === null ? null : encodeJson(r.metadata),
     r.initializeParams === null ? null : encodeJson(r.initializeParams),
