@@ -34,7 +34,7 @@ export const DEFAULT_BUCKET_MS = 60_000;
 export const DEFAULT_INDEX_SHARDS = 16;
 /** Keys longer than this are replaced by a hash: @keyv/postgres keys are VARCHAR(255). */
 export const DEFAULT_MAX_KEY_LENGTH = 200;
-/** An operation (lock wait included) that takes longer rejects with `StoreUnavailableError`. */
+/** A Keyv call that takes longer fails its operation with `StoreUnavailableError`. */
 export const DEFAULT_OPERATION_TIMEOUT_MS = 10_000;
 /** Native TTL of an agent-state entry: its lifetime plus this, so the backend never drops it early. */
 export const DEFAULT_NATIVE_TTL_SLACK_MS = 60_000;
@@ -60,7 +60,7 @@ export interface KeyvSessionStoreOptions {
   indexShards?: number;
   /** Default 200. Longer keys (long session ids, agent ids, state keys) are hashed. */
   maxKeyLength?: number;
-  /** Default 10 s; 0 waits forever. Configure the backend client's own timeouts as well. */
+  /** Per Keyv call. Default 10 s; 0 waits forever. Configure the backend client's own timeouts as well. */
   operationTimeoutMs?: number;
   /** Give agent-state entries with an expiry a Keyv TTL (lifetime + `nativeTtlSlackMs`). Default true. */
   nativeTtl?: boolean;
@@ -625,11 +625,7 @@ export class KeyvSessionStore implements SessionStore {
 
   // --- Internal helpers ---
 
-  /**
-   * Runs one store operation: maps backend errors to `StoreUnavailableError` / `StoreError`, and
-   * gives up after `operationTimeoutMs` (the locks it holds are released only once the backend
-   * answers, so later operations on the same session still run in order).
-   */
+  /** Runs one store operation, mapping backend errors to `StoreUnavailableError` / `StoreError`. */
   private run<T>(what: string, work: (op: Op) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('keyv session store is closed'));
     const op: Op = { error: undefined, calls: 0 };
@@ -645,37 +641,34 @@ export class KeyvSessionStore implements SessionStore {
     this.running.add(task);
     const forget = () => this.running.delete(task);
     task.then(forget, forget);
-    if (this.timeoutMs === 0) return task;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new StoreUnavailableError(`keyv ${what} timed out after ${this.timeoutMs} ms`)),
-        this.timeoutMs,
-      );
-      timer.unref();
-      task.then(
-        (result) => {
-          clearTimeout(timer);
-          resolve(result);
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      );
-    });
+    return task;
   }
 
-  /** One Keyv call on behalf of `op`; an error event during the call fails it. */
+  /**
+   * One Keyv call on behalf of `op`. An error event during the call fails it (even when the
+   * adapter swallowed the error and returned a value), and so does a call that outlasts
+   * `operationTimeoutMs` (its write may still land later, as with any driver timeout).
+   */
   private async call<T>(op: Op, fn: () => Promise<T>): Promise<T> {
     if (op.error !== undefined) throw op.error;
     op.calls++;
     this.calling.add(op);
+    let timer: NodeJS.Timeout | undefined;
     try {
-      return await fn();
+      if (this.timeoutMs === 0) return await fn();
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new StoreUnavailableError(`keyv call timed out after ${this.timeoutMs} ms`)),
+          this.timeoutMs,
+        );
+      });
+      const pending = fn();
+      pending.catch(() => undefined); // a late rejection after the timeout is not unhandled
+      return await Promise.race([pending, timeout]);
     } finally {
+      clearTimeout(timer);
       if (--op.calls === 0) this.calling.delete(op);
-      // An error event fails the call even when the adapter swallowed it and returned a value.
-      // biome-ignore lint/correctness/noUnsafeFinally: the backend error must win over the value
+      // biome-ignore lint/correctness/noUnsafeFinally: the backend's error must win over the value
       if (op.error !== undefined) throw op.error;
     }
   }

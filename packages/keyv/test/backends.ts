@@ -25,18 +25,26 @@ export function memoryKeyv(): Keyv {
 
 export interface SqliteFile {
   file: string;
-  open(): Keyv;
+  open(): Promise<Keyv>;
   remove(): void;
 }
 
-/** A temp SQLite file; `open()` gives a new Keyv (and connection) over it each time. */
+/**
+ * A temp SQLite file; `open()` gives a new Keyv (and connection) over it each time, in WAL mode
+ * with synchronous=NORMAL, as the README recommends (the default rollback journal syncs every
+ * one of the bridge's many small writes).
+ */
 export function sqliteFile(): SqliteFile {
   const dir = mkdtempSync(join(tmpdir(), 'mcp-sessions-keyv-'));
   const file = join(dir, 'sessions.db');
   return {
     file,
-    open: () =>
-      new Keyv(new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 5_000 }), { throwOnErrors: true }),
+    open: async () => {
+      const adapter = new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 5_000 });
+      await adapter.query('PRAGMA journal_mode=WAL');
+      await adapter.query('PRAGMA synchronous=NORMAL');
+      return new Keyv(adapter, { throwOnErrors: true });
+    },
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }

@@ -60,7 +60,7 @@ const backends: Backend[] = [
     name: 'sqlite',
     open: async () => {
       const db: SqliteFile = sqliteFile();
-      const keyv = db.open();
+      const keyv = await db.open();
       return {
         keyv,
         dispose: async () => {
@@ -332,7 +332,7 @@ describe('KeyvSessionStore construction', () => {
   it('survives a reopen over the same SQLite file when declared durable', async () => {
     const db = sqliteFile();
     try {
-      const k1 = db.open();
+      const k1 = await db.open();
       const s1 = new KeyvSessionStore(k1, { durable: true });
       expect(s1.capabilities.durable).toBe(true);
       await s1.insert(rec('d', { dueAt: T0 + 10 }));
@@ -346,7 +346,7 @@ describe('KeyvSessionStore construction', () => {
       });
       await s1.close();
       await k1.disconnect();
-      const k2 = db.open();
+      const k2 = await db.open();
       const s2 = new KeyvSessionStore(k2, { durable: true });
       expect((await s2.getState({ sessionId: 'd', agentId: 'a', key: 'k' }, T0))!.value).toEqual([1]);
       expect((await s2.claimDue({ now: T0 + 10, limit: 5, leaseMs: 5 })).map((r) => r.id)).toEqual(['d']);

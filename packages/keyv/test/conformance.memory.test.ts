@@ -1,0 +1,13 @@
+import { runConformance } from '@mcp-sessions/conformance';
+import { KeyvSessionStore } from '@mcp-sessions/keyv';
+import { afterEach, beforeEach, describe, it } from 'vitest';
+import { memoryKeyv } from './backends';
+
+runConformance({
+  name: 'keyv (Map)',
+  describe,
+  it,
+  beforeEach,
+  afterEach,
+  createStore: () => new KeyvSessionStore(memoryKeyv()),
+});
