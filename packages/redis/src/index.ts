@@ -136,11 +136,8 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async get(id: string): Promise<SessionRecord | undefined> {
-    const reply = await this.connection.command(this.keys.record(id), [
-      'HMGET',
-      this.keys.record(id),
-      ...RECORD_FIELDS,
-    ]);
+    const shard = this.keys.shardOf(id);
+    const reply = await this.run(lua.GET_RECORDS, [...this.shardIndexes(shard), this.keys.record(id)], [id]);
     return parseRecord(array(reply), 0);
   }
 
@@ -268,7 +265,7 @@ export class RedisSessionStore implements SessionStore {
         [...this.byShard(candidates.map((c) => c.id))].map(([shard, group]) =>
           this.run(
             lua.CLAIM,
-            [this.keys.due(shard), ...group.map((id) => this.keys.record(id))],
+            [...this.shardIndexes(shard), ...group.map((id) => this.keys.record(id))],
             [String(query.now), leasedDue, ...group],
           ),
         ),
@@ -276,7 +273,7 @@ export class RedisSessionStore implements SessionStore {
       let won = 0;
       for (const reply of replies) {
         const fields = array(reply);
-        for (let i = 0; i < fields.length; i += RECORD_FIELDS.length) {
+        for (let i = 0; i < fields.length; i += RECORD_WIDTH) {
           const record = parseRecord(fields, i);
           if (!record) continue;
           claimed.set(record.id, { record, due: dueOf.get(record.id) ?? query.now });
@@ -457,30 +454,30 @@ export class RedisSessionStore implements SessionStore {
   /** Records by id, one script call per shard, all shards at once. */
   private async getMany(ids: readonly string[]): Promise<Array<SessionRecord | undefined>> {
     const replies = await Promise.all(
-      [...this.byShard(ids)].map(([, group]) =>
+      [...this.byShard(ids)].map(([shard, group]) =>
         this.run(
           lua.GET_RECORDS,
-          group.map((id) => this.keys.record(id)),
-          [],
+          [...this.shardIndexes(shard), ...group.map((id) => this.keys.record(id))],
+          group,
         ),
       ),
     );
     const out: Array<SessionRecord | undefined> = [];
     for (const reply of replies) {
       const fields = array(reply);
-      for (let i = 0; i < fields.length; i += RECORD_FIELDS.length) out.push(parseRecord(fields, i));
+      for (let i = 0; i < fields.length; i += RECORD_WIDTH) out.push(parseRecord(fields, i));
     }
     return out;
   }
 
   /** KEYS of the record scripts: rec, due, and the four status indexes of the record's shard. */
   private recordKeys(id: string): string[] {
-    const shard = this.keys.shardOf(id);
-    return [
-      this.keys.record(id),
-      this.keys.due(shard),
-      ...STATUSES.map((s) => this.keys.byHeartbeat(shard, s)),
-    ];
+    return [this.keys.record(id), ...this.shardIndexes(this.keys.shardOf(id))];
+  }
+
+  /** A shard's due index and its four status indexes, in the order the scripts expect. */
+  private shardIndexes(shard: number): string[] {
+    return [this.keys.due(shard), ...STATUSES.map((s) => this.keys.byHeartbeat(shard, s))];
   }
 
   /** Ids grouped by shard, input order kept within each group. */
@@ -496,7 +493,8 @@ export class RedisSessionStore implements SessionStore {
   }
 }
 
-const RECORD_FIELDS = ['j', 'v', 's', 'hb', 'due'] as const;
+/** Values per record in script replies: j, v, s, hb, due. */
+const RECORD_WIDTH = 5;
 
 interface ListRow {
   id: string;
@@ -521,7 +519,7 @@ function keySpace(prefix: string, shards: number) {
     shardOf,
     /** `{<prefix>s<n>}:`, the start of every key of shard n. */
     tag: (shard: number) => tags[shard]!,
-    /** Hash: the record (fields j, v, s, hb, due, seq). */
+    /** Hash: the record (fields j, v, s, seq); hb and due are index scores. */
     record: (id: string) => session('r', id),
     /** Sorted set: ids of shard n with this status, scored by lastHeartbeatAt. */
     byHeartbeat: (shard: number, status: SessionStatus) => `${tags[shard]}hb:${status}`,
@@ -577,7 +575,7 @@ function recordFields(record: SessionRecord): string[] {
   ];
 }
 
-/** The record whose HMGET fields (j, v, s, hb, due) start at `at`, or undefined when absent. */
+/** The record whose reply values (j, v, s, hb, due) start at `at`, or undefined when absent. */
 function parseRecord(fields: unknown[], at: number): SessionRecord | undefined {
   const json = optionalText(fields[at]);
   if (json === undefined) return undefined;

@@ -3,8 +3,9 @@
  * the hash tag `{<prefix>s<n>}`), so each runs atomically on Redis Cluster too. Keys a script
  * derives from index members (state entries of a session) carry the same tag by construction.
  *
- * Record hash fields: j (record JSON), v (version), s (status), hb (lastHeartbeatAt),
- * due (dueAt), seq (last event seq). v/s/hb/due are authoritative; `j` holds the rest.
+ * Record hash fields: j (record JSON), v (version), s (status), seq (last event seq).
+ * lastHeartbeatAt and dueAt live only as the scores of the shard's `hb:<status>` and `due`
+ * indexes (so a heartbeat writes one hash field per session); v and s override `j`.
  */
 import { Script } from './connection';
 
@@ -37,7 +38,7 @@ end
 /** KEYS: rec, due, hb x4. ARGV: id, json, version, status, hb, due. → 1 inserted, 0 exists. */
 export const INSERT = new Script(`${STATUS_INDEXES}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'j', ARGV[2], 'v', ARGV[3], 's', ARGV[4], 'hb', ARGV[5], 'due', ARGV[6])
+redis.call('HSET', KEYS[1], 'j', ARGV[2], 'v', ARGV[3], 's', ARGV[4])
 index(ARGV[1], ARGV[4], ARGV[5], ARGV[6])
 return 1
 `);
@@ -47,25 +48,28 @@ export const COMPARE_AND_SET = new Script(`${STATUS_INDEXES}
 local cur = redis.call('HMGET', KEYS[1], 'v', 's')
 if not cur[1] or tonumber(cur[1]) ~= tonumber(ARGV[7]) then return 0 end
 if cur[2] ~= ARGV[4] then redis.call('ZREM', HB[cur[2]], ARGV[1]) end
-redis.call('HSET', KEYS[1], 'j', ARGV[2], 'v', ARGV[3], 's', ARGV[4], 'hb', ARGV[5], 'due', ARGV[6])
+redis.call('HSET', KEYS[1], 'j', ARGV[2], 'v', ARGV[3], 's', ARGV[4])
 index(ARGV[1], ARGV[4], ARGV[5], ARGV[6])
 return 1
 `);
 
 /**
  * KEYS: due, hb:active, rec1..recN. ARGV: now, dueAt, id1..idN.
- * For each record that is active: hb = now, due = dueAt, v + 1. → ids touched.
+ * For each record that is active (a member of hb:active): v + 1, and in the indexes hb = now,
+ * due = dueAt. Status by one ZMSCORE per 1000 ids, the indexes by one ZADD each. → ids touched.
  */
 export const TOUCH = new Script(`
 local touched = {}
-for i = 3, #KEYS do
-  local f = redis.call('HMGET', KEYS[i], 's', 'v')
-  if f[1] == 'active' then
-    redis.call('HSET', KEYS[i], 'v', tonumber(f[2]) + 1, 'hb', ARGV[1], 'due', ARGV[2])
-    touched[#touched + 1] = ARGV[i]
+for from = 3, #ARGV, 1000 do
+  local to = math.min(from + 999, #ARGV)
+  local live = redis.call('ZMSCORE', KEYS[2], unpack(ARGV, from, to))
+  for i = from, to do
+    if live[i - from + 1] then
+      redis.call('HINCRBY', KEYS[i], 'v', 1)
+      touched[#touched + 1] = ARGV[i]
+    end
   end
 end
--- One ZADD per index per 1000 ids instead of one per id.
 for from = 1, #touched, 1000 do
   local hb, due = {}, {}
   for j = from, math.min(from + 999, #touched) do
@@ -78,13 +82,29 @@ end
 return touched
 `);
 
-/** KEYS: rec1..recN (one shard). → flat [j, v, s, hb, due, ...], nils for a missing record (read only). */
-export const GET_RECORDS = new Script(`
-local out = {}
-for i = 1, #KEYS do
-  local f = redis.call('HMGET', KEYS[i], 'j', 'v', 's', 'hb', 'due')
-  for k = 1, 5 do out[#out + 1] = f[k] end
+/** Reads records of one shard: KEYS[1..5] its due and hb x4 indexes, the records from KEYS[6]. */
+const READ_RECORDS = `
+local DUE = KEYS[1]
+local HB = { active = KEYS[2], disconnected = KEYS[3], expired = KEYS[4], closed = KEYS[5] }
+local function read(out, rec, id)
+  local f = redis.call('HMGET', rec, 'j', 'v', 's')
+  if not f[1] then
+    for k = 1, 5 do out[#out + 1] = false end
+    return
+  end
+  out[#out + 1] = f[1]; out[#out + 1] = f[2]; out[#out + 1] = f[3]
+  out[#out + 1] = redis.call('ZSCORE', HB[f[3]], id)
+  out[#out + 1] = redis.call('ZSCORE', DUE, id)
 end
+`;
+
+/**
+ * KEYS: due, hb x4, rec1..recN (one shard). ARGV: id1..idN.
+ * → flat [j, v, s, hb, due, ...], nils for a missing record (read only).
+ */
+export const GET_RECORDS = new Script(`${READ_RECORDS}
+local out = {}
+for i = 6, #KEYS do read(out, KEYS[i], ARGV[i - 5]) end
 return out
 `);
 
@@ -94,22 +114,20 @@ return redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARG
 `);
 
 /**
- * KEYS: due, rec1..recN. ARGV: now, leasedDue, id1..idN. Leases each record still due
+ * KEYS: due, hb x4, rec1..recN. ARGV: now, leasedDue, id1..idN. Leases each record still due
  * (another sweeper may have taken it since the peek). → flat [j, v, s, hb, due, ...] of leased records.
  */
-export const CLAIM = new Script(`
+export const CLAIM = new Script(`${READ_RECORDS}
 local out = {}
-for i = 2, #KEYS do
-  local id = ARGV[i + 1]
-  local due = redis.call('ZSCORE', KEYS[1], id)
+for i = 6, #KEYS do
+  local id = ARGV[i - 3]
+  local due = redis.call('ZSCORE', DUE, id)
   if due and redis.call('EXISTS', KEYS[i]) == 0 then
-    redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', DUE, id)
   elseif due and tonumber(due) <= tonumber(ARGV[1]) then
     redis.call('HINCRBY', KEYS[i], 'v', 1)
-    redis.call('HSET', KEYS[i], 'due', ARGV[2])
-    redis.call('ZADD', KEYS[1], ARGV[2], id)
-    local f = redis.call('HMGET', KEYS[i], 'j', 'v', 's', 'hb', 'due')
-    for k = 1, 5 do out[#out + 1] = f[k] end
+    redis.call('ZADD', DUE, ARGV[2], id)
+    read(out, KEYS[i], id)
   end
 end
 return out
