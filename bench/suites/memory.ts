@@ -196,7 +196,7 @@ async function tickGroup(): Promise<BenchGroup> {
   return {
     name: `heartbeat tick, ${TICK_SESSIONS / 1000}k sessions`,
     goal: 'ratio <= 0.05 (>= 20x faster)',
-    iterations: 20,
+    iterations: 50,
     baseline: { name: 'seed shape: 1 timer + 1 write per session', fn: seedTick },
     subjects: [
       { name: 'seed writes without the timers', fn: seedWrites },

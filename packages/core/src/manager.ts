@@ -155,6 +155,8 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   private readonly logger: Logger;
   /** Sessions this instance serves; the heartbeat tick touches exactly these. */
   private readonly held = new Set<string>();
+  /** `held` cut into `touch` batches; stores never modify them (`readonly string[]`). */
+  private batches: readonly (readonly string[])[] | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private cleanupTimer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> = Promise.resolve();
@@ -226,7 +228,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
       this.policy,
     );
     await this.store.insert(record);
-    this.held.add(sessionId);
+    this.hold(sessionId);
     this.log('info', 'session initialized', record);
     this.emit('initialized', record);
     return record;
@@ -250,7 +252,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     this.assertUsable();
     assertSessionId(sessionId);
     const { record, changed } = await this.apply(sessionId, { type: 'disconnect' });
-    this.held.delete(sessionId);
+    this.release(sessionId);
     if (changed) {
       this.log('info', 'session disconnected', record);
       this.emit('disconnected', record);
@@ -277,7 +279,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     assertSessionId(sessionId);
     const event: LifecycleEvent = { type: 'recover', ownerId: this.instanceId, principal: options.principal };
     const { record } = await this.apply(sessionId, event);
-    this.held.add(sessionId);
+    this.hold(sessionId);
     this.log('info', 'session recovered', record);
     this.emit('recovered', record);
     return record;
@@ -293,7 +295,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     assertSessionId(sessionId);
     const record = await this.store.get(sessionId);
     if (canAttach(record, options.principal, this.clock.now(), this.policy)) {
-      this.held.add(sessionId);
+      this.hold(sessionId);
       return { record, mode: 'attached' };
     }
     return { record: await this.recover(sessionId, options), mode: 'recovered' };
@@ -304,7 +306,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     this.assertUsable();
     assertSessionId(sessionId);
     const { record, changed } = await this.apply(sessionId, { type: 'close' });
-    this.held.delete(sessionId);
+    this.release(sessionId);
     if (changed) {
       await this.store.purgeSessionData(sessionId);
       this.log('info', 'session closed', record);
@@ -417,6 +419,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     this.heartbeatTimer = this.cleanupTimer = undefined;
     await this.running.catch(() => undefined);
     this.held.clear();
+    this.batches = undefined;
   }
 
   // --- Internal helpers ---
@@ -443,23 +446,34 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   private async runTick(): Promise<number> {
     if (this.held.size === 0) return 0;
     const patch = heartbeatPatch(this.clock.now(), this.policy);
-    // A snapshot: sessions added meanwhile were just written; removed ones are skipped below.
-    const ids = [...this.held];
+    // Cut once per change of membership, not per tick: a steady tick does no per-id work here.
+    this.batches ??= chunk([...this.held], this.heartbeatBatchSize);
     let touched = 0;
-    for (let i = 0; i < ids.length; i += this.heartbeatBatchSize) {
-      touched += await this.touchHeld(ids.slice(i, i + this.heartbeatBatchSize), patch);
-    }
+    for (const batch of this.batches) touched += await this.touchHeld(batch, patch);
     return touched;
   }
 
+  private hold(sessionId: string): void {
+    if (this.held.has(sessionId)) return;
+    this.held.add(sessionId);
+    this.batches = undefined;
+  }
+
+  /** False when the session was not held. */
+  private release(sessionId: string): boolean {
+    if (!this.held.delete(sessionId)) return false;
+    this.batches = undefined;
+    return true;
+  }
+
   /** Touches one batch; a held session the store no longer has active is dropped as `lost`. */
-  private async touchHeld(batch: string[], patch: TouchPatch): Promise<number> {
+  private async touchHeld(batch: readonly string[], patch: TouchPatch): Promise<number> {
     const hit = await this.store.touch(batch, patch);
     if (hit.length === batch.length) return hit.length;
     const alive = new Set(hit);
     for (const id of batch) {
       // Not held any more: this instance disconnected or closed it while the batch was in flight.
-      if (alive.has(id) || !this.held.delete(id)) continue;
+      if (alive.has(id) || !this.release(id)) continue;
       this.logger.warn('held session is no longer active in the store', { sessionId: id });
       this.emit('lost', id);
     }
@@ -484,7 +498,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
           // A lost compare-and-set means another writer (a recovery) got there first: not ours.
           if (!next.ok || !(await this.store.compareAndSet(next.record, record.version))) continue;
           await this.store.purgeSessionData(record.id);
-          this.held.delete(record.id);
+          this.release(record.id);
           result.expired++;
           this.log('info', 'session expired', next.record);
           this.emit('expired', next.record);
@@ -558,6 +572,12 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
 function refusalError(sessionId: string, record: SessionRecord, reason: TransitionRefusal): McpSessionsError {
   if (reason === 'not_live' || reason === 'not_due') return new SessionNotLiveError(sessionId, record.status);
   return new RecoveryRefusedError(sessionId, reason);
+}
+
+function chunk<T>(items: T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
+  return chunks;
 }
 
 function expiry(options: SaveStateOptions, now: number): number | null {

@@ -39,6 +39,11 @@ interface Row {
   workingDirectory: string | null;
   metadata: string | null;
   initializeParams: string | null;
+  /** Neighbours in the list of records with the same `dueAt` (see `DueBucket`). */
+  duePrev: Row | undefined;
+  dueNext: Row | undefined;
+  /** Set when the record is deleted, so a remembered reference to this row is known stale. */
+  removed: boolean;
 }
 
 interface StoredState {
@@ -64,18 +69,12 @@ interface SessionData {
 }
 
 /**
- * Records whose `dueAt` is one instant. `chunks` may hold superseded entries (records that
- * moved on or were never moved here: each is checked against its record on claim); `live`
- * counts the records really due then, so a bucket everyone left is dropped whole. A heartbeat
- * batch thus costs one array copy, not a search or a push per record.
+ * The records whose `dueAt` is one instant, as a list threaded through the rows themselves:
+ * a heartbeat moves a row between two lists with a few pointer writes, allocating nothing.
  */
 interface DueBucket {
-  chunks: string[][];
-  /** The chunk single records are appended to; chunks from `touch` are never appended to. */
-  open: string[] | undefined;
-  /** Entries in `chunks`, superseded ones included. */
-  entries: number;
-  live: number;
+  head: Row | undefined;
+  size: number;
 }
 
 interface ExpiryItem {
@@ -86,13 +85,15 @@ interface ExpiryItem {
 
 /** Superseded heap entries tolerated before a rebuild, beyond twice the live ones. */
 const HEAP_SLACK = 1024;
+/** `touch` batches at least this long have their rows remembered (see `resolved`). */
+const REMEMBER_BATCH = 64;
 
 /**
  * The reference store: one process, no persistence. Every operation runs synchronously inside
  * its promise, so each is atomic within the process. Values are copied in and out (as JSON
  * text), so callers can never mutate what is stored. Due records are indexed by `dueAt` in
- * buckets (a heartbeat moves a record between two buckets in O(1)), expiring state in a heap:
- * neither is found by a scan.
+ * lists threaded through the rows (a heartbeat moves a row between two lists in O(1), with no
+ * allocation), expiring state in a heap: neither is found by a scan.
  */
 export class MemorySessionStore implements SessionStore {
   readonly name = 'memory';
@@ -100,16 +101,20 @@ export class MemorySessionStore implements SessionStore {
 
   private readonly rows = new Map<string, Row>();
   private readonly data = new Map<string, SessionData>();
-  /** dueAt → the records due then (see `DueBucket`). */
+  /** dueAt → the records due then. Every record is in exactly one bucket. */
   private readonly due = new Map<number, DueBucket>();
   /** The bucket times, earliest first; times of dropped buckets are skipped lazily. */
   private readonly dueTimes = new MinHeap<number>((a, b) => a - b);
-  /** Ids held by all buckets, superseded ones included: bounds memory via `compactDue`. */
-  private dueEntries = 0;
   /** (expiresAt, session, agent+key) of state entries; superseded entries are skipped lazily. */
   private readonly stateExpiry = new MinHeap<ExpiryItem>((a, b) => a.at - b.at);
   /** How many stored state entries have an expiry (the live part of `stateExpiry`). */
   private expiringEntries = 0;
+  /**
+   * The rows a batch resolved to, by batch array. The manager sends the same arrays every tick
+   * while its sessions do not change, so a tick skips the id lookups; every remembered row is
+   * checked (same id, not removed) before use, so a reused or edited array is still right.
+   */
+  private readonly resolved = new WeakMap<readonly string[], (Row | undefined)[]>();
   /** Rows in `list` order, rebuilt only after a write changed the order. */
   private sorted: Row[] | undefined;
 
@@ -117,8 +122,7 @@ export class MemorySessionStore implements SessionStore {
     if (this.rows.has(record.id)) throw new SessionExistsError(record.id);
     const row = toRow(record);
     this.rows.set(row.id, row);
-    this.enterDue(row.id, row.dueAt);
-    this.compactDue();
+    this.link(row, this.bucket(row.dueAt));
     this.sorted = undefined;
   }
 
@@ -130,13 +134,15 @@ export class MemorySessionStore implements SessionStore {
   async compareAndSet(next: SessionRecord, expectedVersion: number): Promise<boolean> {
     const current = this.rows.get(next.id);
     if (!current || current.version !== expectedVersion) return false;
-    const row = toRow(next);
-    this.rows.set(row.id, row);
+    const row = toRow(next); // validates the JSON fields before anything changes
     if (row.dueAt !== current.dueAt) {
-      this.leaveDue(current.dueAt);
-      this.enterDue(row.id, row.dueAt);
-      this.compactDue();
+      this.unlink(current, this.due.get(current.dueAt)!);
+      this.link(current, this.bucket(row.dueAt));
     }
+    // The stored row object stays (it is linked in its bucket); its fields take the new values.
+    row.duePrev = current.duePrev;
+    row.dueNext = current.dueNext;
+    Object.assign(current, row);
     this.sorted = undefined;
     return true;
   }
@@ -144,13 +150,18 @@ export class MemorySessionStore implements SessionStore {
   async touch(ids: readonly string[], patch: TouchPatch): Promise<string[]> {
     // Built only once a record is skipped: the usual batch is touched whole and copied at once.
     let touched: string[] | undefined;
-    let moved = 0;
     // A batch usually moves from one bucket to one other: look each up once, not per record.
+    const into = this.bucket(patch.dueAt);
     let fromAt = Number.NaN;
     let from: DueBucket | undefined;
+    const remembered = this.remembered(ids);
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
-      const row = this.rows.get(id);
+      let row = remembered?.[i];
+      if (row === undefined || row.id !== id || row.removed) {
+        row = this.rows.get(id);
+        if (remembered !== undefined) remembered[i] = row;
+      }
       if (row === undefined || row.status !== 'active') {
         touched ??= ids.slice(0, i);
         continue;
@@ -162,21 +173,13 @@ export class MemorySessionStore implements SessionStore {
           fromAt = row.dueAt;
           from = this.due.get(fromAt)!;
         }
-        if (--from!.live === 0) this.dropBucket(fromAt, from!);
+        this.unlink(row, from!);
+        this.link(row, into);
         row.dueAt = patch.dueAt;
-        moved++;
       }
       touched?.push(id);
     }
-    if (moved > 0) {
-      // The whole batch goes in as one chunk; ids that did not move here are superseded entries.
-      const into = this.bucket(patch.dueAt);
-      into.chunks.push(ids.slice());
-      into.entries += ids.length;
-      into.live += moved;
-      this.dueEntries += ids.length;
-      this.compactDue();
-    }
+    if (into.size === 0) this.due.delete(patch.dueAt);
     touched ??= ids.slice();
     if (touched.length > 0) this.sorted = undefined;
     return touched;
@@ -186,8 +189,9 @@ export class MemorySessionStore implements SessionStore {
     const row = this.rows.get(id);
     if (!row) return false;
     this.dropData(id);
-    this.leaveDue(row.dueAt);
+    this.unlink(row, this.due.get(row.dueAt)!);
     this.rows.delete(id);
+    row.removed = true;
     this.sorted = undefined;
     return true;
   }
@@ -206,32 +210,33 @@ export class MemorySessionStore implements SessionStore {
 
   async claimDue(query: ClaimDueQuery): Promise<SessionRecord[]> {
     const claimed: Row[] = [];
-    const seen = new Set<string>();
     const popped: number[] = [];
     while (claimed.length < query.limit) {
       const at = this.dueTimes.peek();
       if (at === undefined || at > query.now) break;
       const bucket = this.due.get(at);
-      if (bucket === undefined) {
-        this.dueTimes.pop(); // a dropped bucket
+      if (bucket === undefined || popped[popped.length - 1] === at) {
+        this.dueTimes.pop(); // a dropped bucket, or a time indexed twice
         continue;
       }
-      const done = this.claimFrom(bucket, at, query.limit, claimed, seen);
-      if (!done) break; // limit reached inside this bucket: it stays due
+      let row = bucket.head;
+      for (; row !== undefined && claimed.length < query.limit; row = row.dueNext) claimed.push(row);
+      if (row !== undefined) break; // limit reached inside this bucket: the rest stays due
       popped.push(this.dueTimes.pop()!);
     }
     const leasedUntil = query.now + query.leaseMs;
     const out: SessionRecord[] = [];
     for (const row of claimed) {
-      this.leaveDue(row.dueAt);
-      this.enterDue(row.id, leasedUntil);
-      row.dueAt = leasedUntil;
+      if (row.dueAt !== leasedUntil) {
+        this.unlink(row, this.due.get(row.dueAt)!);
+        this.link(row, this.bucket(leasedUntil));
+        row.dueAt = leasedUntil;
+      }
       row.version++;
       out.push(toRecord(row));
     }
     // A bucket whose time was popped but that still has records (a zero lease) stays indexed.
     for (const at of popped) if (this.due.has(at)) this.dueTimes.push(at);
-    this.compactDue();
     return out;
   }
 
@@ -345,83 +350,46 @@ export class MemorySessionStore implements SessionStore {
 
   // --- Internal helpers ---
 
+  /** The remembered rows of a batch (created empty on first sight), or none for a short batch. */
+  private remembered(ids: readonly string[]): (Row | undefined)[] | undefined {
+    if (ids.length < REMEMBER_BATCH) return undefined;
+    let rows = this.resolved.get(ids);
+    if (rows === undefined || rows.length !== ids.length) {
+      rows = new Array<Row | undefined>(ids.length).fill(undefined);
+      this.resolved.set(ids, rows);
+    }
+    return rows;
+  }
+
   /** The bucket for `at`, created (and its time indexed) if needed. */
   private bucket(at: number): DueBucket {
     let bucket = this.due.get(at);
     if (bucket === undefined) {
-      bucket = { chunks: [], open: undefined, entries: 0, live: 0 };
+      bucket = { head: undefined, size: 0 };
       this.due.set(at, bucket);
       this.dueTimes.push(at);
+      // Times of dropped buckets are skipped lazily; rebuild once they outnumber the live ones.
+      if (this.dueTimes.size > 2 * this.due.size + HEAP_SLACK) this.dueTimes.rebuild([...this.due.keys()]);
     }
     return bucket;
   }
 
-  private enterDue(id: string, at: number): void {
-    const bucket = this.bucket(at);
-    if (bucket.open === undefined) {
-      bucket.open = [];
-      bucket.chunks.push(bucket.open);
-    }
-    bucket.open.push(id);
-    bucket.entries++;
-    bucket.live++;
-    this.dueEntries++;
+  /** Puts `row` at the head of `bucket`. The caller sets `row.dueAt` to the bucket's time. */
+  private link(row: Row, bucket: DueBucket): void {
+    row.duePrev = undefined;
+    row.dueNext = bucket.head;
+    if (bucket.head !== undefined) bucket.head.duePrev = row;
+    bucket.head = row;
+    bucket.size++;
   }
 
-  /** A record leaves the bucket of `at` (its entry there is now superseded). */
-  private leaveDue(at: number): void {
-    const bucket = this.due.get(at)!;
-    if (--bucket.live === 0) this.dropBucket(at, bucket);
-  }
-
-  private dropBucket(at: number, bucket: DueBucket): void {
-    this.due.delete(at);
-    this.dueEntries -= bucket.entries;
-  }
-
-  /**
-   * Adds the records really due at `at` to `claimed`, up to `limit`. True when the whole bucket
-   * was examined; false when the limit stopped it (the examined entries are then forgotten).
-   */
-  private claimFrom(
-    bucket: DueBucket,
-    at: number,
-    limit: number,
-    claimed: Row[],
-    seen: Set<string>,
-  ): boolean {
-    for (let c = 0; c < bucket.chunks.length; c++) {
-      const chunk = bucket.chunks[c]!;
-      for (let i = 0; i < chunk.length; i++) {
-        if (claimed.length === limit) {
-          const examined = bucket.chunks.slice(0, c).reduce((n, k) => n + k.length, 0) + i;
-          bucket.chunks = [chunk.slice(i), ...bucket.chunks.slice(c + 1)];
-          bucket.open = undefined;
-          bucket.entries -= examined;
-          this.dueEntries -= examined;
-          return false;
-        }
-        const id = chunk[i]!;
-        const row = this.rows.get(id);
-        if (row !== undefined && row.dueAt === at && !seen.has(id)) {
-          seen.add(id);
-          claimed.push(row);
-        }
-      }
-    }
-    return true;
-  }
-
-  /** Rebuilds the index once superseded entries outnumber the records (amortised O(1)). */
-  private compactDue(): void {
-    if (this.dueEntries > 2 * this.rows.size + HEAP_SLACK) {
-      this.due.clear();
-      this.dueTimes.rebuild([]);
-      this.dueEntries = 0;
-      for (const row of this.rows.values()) this.enterDue(row.id, row.dueAt);
-    } else if (this.dueTimes.size > 2 * this.due.size + HEAP_SLACK) {
-      this.dueTimes.rebuild([...this.due.keys()]);
-    }
+  /** Takes `row` out of `bucket` (the one of `row.dueAt`), dropping the bucket once empty. */
+  private unlink(row: Row, bucket: DueBucket): void {
+    if (row.duePrev !== undefined) row.duePrev.dueNext = row.dueNext;
+    else bucket.head = row.dueNext;
+    if (row.dueNext !== undefined) row.dueNext.duePrev = row.duePrev;
+    row.duePrev = row.dueNext = undefined;
+    if (--bucket.size === 0) this.due.delete(row.dueAt);
   }
 
   private compactStateExpiry(): void {
@@ -473,6 +441,9 @@ function toRow(r: SessionRecord): Row {
     workingDirectory: r.workingDirectory,
     metadata: r.metadata === null ? null : encodeJson(r.metadata),
     initializeParams: r.initializeParams === null ? null : encodeJson(r.initializeParams),
+    duePrev: undefined,
+    dueNext: undefined,
+    removed: false,
   };
 }
 
