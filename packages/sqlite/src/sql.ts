@@ -124,7 +124,17 @@ export function statements(prefix: string) {
       created_at = ?, last_heartbeat_at = ?, disconnected_at = ?, grace_expires_at = ?,
       recovery_attempts = ?, recovered_at = ?, ended_at = ?, due_at = ?
       WHERE id = ? AND version = ?`,
-    /** (workingDirectory, metadata, initializeParams, id); unchanged content dirties no page. */
+    /**
+     * compareAndSet's usual case, a lifecycle change that leaves the bulky data alone, in one
+     * statement and no transaction: as `compareAndSet`, then (id, workingDirectory, metadata,
+     * initializeParams), matching only while the stored data is exactly that.
+     */
+    compareAndSetSameData: `UPDATE ${t.sessions} SET status = ?, version = ?, principal = ?, owner_id = ?,
+      created_at = ?, last_heartbeat_at = ?, disconnected_at = ?, grace_expires_at = ?,
+      recovery_attempts = ?, recovered_at = ?, ended_at = ?, due_at = ?
+      WHERE id = ? AND version = ? AND EXISTS (SELECT 1 FROM ${t.data} AS d WHERE d.id = ?
+        AND d.working_directory IS ? AND d.metadata IS ? AND d.initialize_params IS ?)`,
+    /** (workingDirectory, metadata, initializeParams, id) */
     updateData: `UPDATE ${t.data} SET working_directory = ?, metadata = ?, initialize_params = ? WHERE id = ?`,
     /** (now, dueAt, id) */
     touchOne: `UPDATE ${t.sessions} SET last_heartbeat_at = ?, due_at = ?, version = version + 1

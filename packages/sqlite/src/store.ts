@@ -123,6 +123,8 @@ export class SqliteSessionStore implements SessionStore {
   private readonly label: string;
   private readonly stmt: Statements;
   private readonly listStatements = new Map<string, Database.Statement>();
+  /** One `BEGIN IMMEDIATE` wrapper, built once: better-sqlite3 builds a new one per `transaction()` call. */
+  private readonly transaction: Database.Transaction<(step: () => unknown) => unknown>;
   private closed = false;
 
   constructor(options: SqliteSessionStoreOptions) {
@@ -176,6 +178,7 @@ export class SqliteSessionStore implements SessionStore {
     this.stmt = Object.fromEntries(
       Object.entries(sql).map(([name, text]) => [name, this.db.prepare(text)]),
     ) as Statements;
+    this.transaction = this.db.transaction((step: () => unknown) => step());
   }
 
   // --- Session records ---
@@ -184,17 +187,15 @@ export class SqliteSessionStore implements SessionStore {
     const hot = hotParams(record);
     const data = dataParams(record);
     this.run('insert', () =>
-      this.db
-        .transaction(() => {
-          try {
-            this.stmt.insert.run(record.id, ...hot);
-          } catch (error) {
-            if (sqliteCode(error) === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new SessionExistsError(record.id);
-            throw error;
-          }
-          this.stmt.insertData.run(record.id, ...data);
-        })
-        .immediate(),
+      this.immediate(() => {
+        try {
+          this.stmt.insert.run(record.id, ...hot);
+        } catch (error) {
+          if (sqliteCode(error) === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new SessionExistsError(record.id);
+          throw error;
+        }
+        this.stmt.insertData.run(record.id, ...data);
+      }),
     );
   }
 
@@ -206,15 +207,16 @@ export class SqliteSessionStore implements SessionStore {
   async compareAndSet(next: SessionRecord, expectedVersion: number): Promise<boolean> {
     const hot = hotParams(next);
     const data = dataParams(next);
-    return this.run('compareAndSet', () =>
-      this.db
-        .transaction(() => {
-          if (this.stmt.compareAndSet.run(...hot, next.id, expectedVersion).changes !== 1) return false;
-          this.stmt.updateData.run(...data, next.id);
-          return true;
-        })
-        .immediate(),
-    );
+    return this.run('compareAndSet', () => {
+      const same = this.stmt.compareAndSetSameData.run(...hot, next.id, expectedVersion, next.id, ...data);
+      if (same.changes === 1) return true;
+      // The version moved on, or the data changes too: both rows in one transaction.
+      return this.immediate(() => {
+        if (this.stmt.compareAndSet.run(...hot, next.id, expectedVersion).changes !== 1) return false;
+        this.stmt.updateData.run(...data, next.id);
+        return true;
+      });
+    });
   }
 
   async touch(ids: readonly string[], patch: TouchPatch): Promise<string[]> {
@@ -232,14 +234,12 @@ export class SqliteSessionStore implements SessionStore {
 
   async delete(id: string): Promise<boolean> {
     return this.run('delete', () =>
-      this.db
-        .transaction(() => {
-          this.stmt.deleteSessionState.run(id);
-          this.stmt.deleteSessionEvents.run(id);
-          this.stmt.deleteData.run(id);
-          return this.stmt.deleteRecord.run(id).changes === 1;
-        })
-        .immediate(),
+      this.immediate(() => {
+        this.stmt.deleteSessionState.run(id);
+        this.stmt.deleteSessionEvents.run(id);
+        this.stmt.deleteData.run(id);
+        return this.stmt.deleteRecord.run(id).changes === 1;
+      }),
     );
   }
 
@@ -263,25 +263,21 @@ export class SqliteSessionStore implements SessionStore {
     if (query.limit <= 0) return [];
     const dueAt = query.now + query.leaseMs;
     const rows = this.run('claimDue', () =>
-      this.db
-        .transaction(() => {
-          const due = this.stmt.selectDue.all(query.now, query.limit) as Row[];
-          for (const row of due) this.stmt.lease.run(dueAt, row.id);
-          return due;
-        })
-        .immediate(),
+      this.immediate(() => {
+        const due = this.stmt.selectDue.all(query.now, query.limit) as Row[];
+        for (const row of due) this.stmt.lease.run(dueAt, row.id);
+        return due;
+      }),
     );
     return rows.map((row) => ({ ...toRecord(row), dueAt, version: (row.version as number) + 1 }));
   }
 
   async purgeSessionData(id: string): Promise<void> {
     this.run('purgeSessionData', () =>
-      this.db
-        .transaction(() => {
-          this.stmt.deleteSessionState.run(id);
-          this.stmt.deleteSessionEvents.run(id);
-        })
-        .immediate(),
+      this.immediate(() => {
+        this.stmt.deleteSessionState.run(id);
+        this.stmt.deleteSessionEvents.run(id);
+      }),
     );
   }
 
@@ -333,15 +329,13 @@ export class SqliteSessionStore implements SessionStore {
   async appendEvent(event: AppendEvent): Promise<number> {
     const json = encodeJson(event.message);
     const seq = this.run('appendEvent', () =>
-      this.db
-        .transaction(() => {
-          const row = this.stmt.nextSeq.get(event.sessionId) as Row | undefined;
-          if (!row) return undefined;
-          const next = row.event_seq as number;
-          this.stmt.appendEvent.run(event.sessionId, next, event.streamId, json, event.createdAt);
-          return next;
-        })
-        .immediate(),
+      this.immediate(() => {
+        const row = this.stmt.nextSeq.get(event.sessionId) as Row | undefined;
+        if (!row) return undefined;
+        const next = row.event_seq as number;
+        this.stmt.appendEvent.run(event.sessionId, next, event.streamId, json, event.createdAt);
+        return next;
+      }),
     );
     if (seq === undefined) throw new SessionNotFoundError(event.sessionId);
     return seq;
@@ -373,19 +367,17 @@ export class SqliteSessionStore implements SessionStore {
 
   async trimEvents(query: TrimEventsQuery): Promise<number> {
     return this.run('trimEvents', () =>
-      this.db
-        .transaction(() => {
-          let deleted = 0;
-          if (query.createdBefore !== undefined) {
-            deleted += this.stmt.trimByAge.run(query.sessionId, query.createdBefore).changes;
-          }
-          if (query.maxEvents !== undefined) {
-            const keep = Math.max(0, Math.floor(query.maxEvents));
-            deleted += this.stmt.trimByCount.run(query.sessionId, query.sessionId, keep).changes;
-          }
-          return deleted;
-        })
-        .immediate(),
+      this.immediate(() => {
+        let deleted = 0;
+        if (query.createdBefore !== undefined) {
+          deleted += this.stmt.trimByAge.run(query.sessionId, query.createdBefore).changes;
+        }
+        if (query.maxEvents !== undefined) {
+          const keep = Math.max(0, Math.floor(query.maxEvents));
+          deleted += this.stmt.trimByCount.run(query.sessionId, query.sessionId, keep).changes;
+        }
+        return deleted;
+      }),
     );
   }
 
@@ -408,6 +400,11 @@ export class SqliteSessionStore implements SessionStore {
         throw new StoreUnavailableError(`sqlite ${operation}: the connection is closed`, { cause: error });
       throw wrap(error, `${operation} on ${JSON.stringify(this.label)}`);
     }
+  }
+
+  /** Runs `step` inside `BEGIN IMMEDIATE`: it takes the write lock first, so no lock upgrade can deadlock. */
+  private immediate<T>(step: () => T): T {
+    return this.transaction.immediate(step) as T;
   }
 
   private listStatement(count: number, keyset: boolean): Database.Statement {

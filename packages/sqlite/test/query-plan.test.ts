@@ -62,6 +62,7 @@ const EXPECTED: Record<StatementName, RegExp | null> = {
   insertData: null,
   get: new RegExp(`${SESSION} \\| ${DATA}`),
   compareAndSet: new RegExp(SESSION),
+  compareAndSetSameData: new RegExp(`${SESSION} \\| (CORRELATED )?SCALAR SUBQUERY \\d+ \\| ${DATA}`),
   updateData: new RegExp(DATA),
   touchOne: new RegExp(SESSION),
   touchMany: new RegExp(SESSION),

@@ -68,6 +68,33 @@ describe('session records', () => {
     expect(await store.compareAndSet(record('nope', { version: 2 }), 1)).toBe(false);
   });
 
+  it('compare-and-set writes the bulky fields too, or nothing', async () => {
+    await store.insert(
+      record('a', { metadata: { m: 1 }, initializeParams: { p: 1 }, workingDirectory: '/w' }),
+    );
+    // Same data: the one-statement path.
+    expect(
+      await store.compareAndSet(
+        record('a', { version: 2, metadata: { m: 1 }, initializeParams: { p: 1 }, workingDirectory: '/w' }),
+        1,
+      ),
+    ).toBe(true);
+    // New data: the transaction path.
+    const changed = record('a', {
+      version: 3,
+      metadata: { m: 2 },
+      initializeParams: null,
+      workingDirectory: null,
+    });
+    expect(await store.compareAndSet(changed, 2)).toBe(true);
+    expect(await store.get('a')).toEqual(changed);
+    // A stale version with new data writes neither row.
+    expect(
+      await store.compareAndSet(record('a', { version: 4, metadata: { m: 3 }, status: 'closed' }), 2),
+    ).toBe(false);
+    expect(await store.get('a')).toEqual(changed);
+  });
+
   it('touches only active records, one or many, bumping the version', async () => {
     await store.insert(record('a'));
     await store.insert(record('b'));
