@@ -53,11 +53,11 @@ const MAX_RECONNECT_DELAY_MS = 2_000;
  * is bounded by the command timeout and every failure comes out as a core error.
  */
 export class Connection {
-  private readonly send: (key: string | undefined, args: string[], timeout: number) => Promise<unknown>;
+  private readonly send: (key: string | undefined, args: string[]) => Promise<unknown>;
   private readonly client: AnyRedisClient;
   private readonly owned: boolean;
   private readonly options: ConnectionOptions;
-  private readonly guarded: boolean;
+  private readonly deadlines: Deadlines;
   private connecting: Promise<unknown> | undefined;
   private connected: boolean;
   private closed = false;
@@ -65,21 +65,28 @@ export class Connection {
 
   constructor(options: ConnectionOptions) {
     this.options = options;
+    this.deadlines = new Deadlines(options.commandTimeoutMs);
     const onError = (error: unknown) => options.logger.warn('redis client error', { error });
+    // Clients the store creates never queue commands while disconnected: a call during an outage
+    // fails at once, and a call given up on can never run later, after the reconnect.
     if (options.client) {
       this.client = options.client;
       this.owned = false;
     } else if (options.clusterUrls) {
       const cluster = createCluster({
         rootNodes: options.clusterUrls.map((url) => ({ url })),
-        defaults: { socket: socketOptions(options) },
+        defaults: { socket: socketOptions(options), disableOfflineQueue: true },
       });
       cluster.on('error', onError);
       this.client = cluster;
       this.closeOwned = (graceful) => closeQuietly(cluster, graceful, options.commandTimeoutMs);
       this.owned = true;
     } else {
-      const client = createClient({ url: options.url, socket: socketOptions(options) });
+      const client = createClient({
+        url: options.url,
+        socket: socketOptions(options),
+        disableOfflineQueue: true,
+      });
       client.on('error', onError);
       this.client = client;
       this.closeOwned = (graceful) => closeQuietly(client, graceful, options.commandTimeoutMs);
@@ -87,25 +94,21 @@ export class Connection {
     }
     this.connected = !this.owned && this.client.isOpen;
     const c = this.client;
-    this.guarded = true;
-    if (isCluster(c)) this.send = (key, args, timeout) => c.sendCommand(key, false, args, { timeout });
-    else if (isSentinel(c)) this.send = (_key, args, timeout) => c.sendCommand(false, args, { timeout });
-    else {
-      this.guarded = false;
-      this.send = (_key, args, timeout) => c.sendCommand(args, { timeout });
-    }
+    // A client passed in may queue while offline: its own per-command timeout drops a command
+    // not yet sent. (Ours need no such timer, which costs more than the rest of a call.)
+    const options_ = this.owned ? undefined : { timeout: options.commandTimeoutMs };
+    if (isCluster(c)) this.send = (key, args) => c.sendCommand(key, false, args, options_);
+    else if (isSentinel(c)) this.send = (_key, args) => c.sendCommand(false, args, options_);
+    else this.send = (_key, args) => c.sendCommand(args, options_);
   }
 
   /** Sends one command (routed by `key` on a cluster). Rejects with a core error. */
   async command(key: string | undefined, args: string[]): Promise<unknown> {
     if (this.closed) throw new StoreUnavailableError('redis store is closed');
-    const timeout = this.options.commandTimeoutMs;
     try {
       if (!this.connected) await this.ready();
-      const reply = this.send(key, args, timeout);
-      // The client's own timeout covers a standalone client from the moment the command is
-      // queued; a cluster or sentinel client may wait for slots or a lease before that.
-      return await (this.guarded ? withDeadline(reply, timeout + 50, 'redis command') : reply);
+      // Bounds every call, also a cluster or sentinel call waiting for slots or a lease.
+      return await this.deadlines.bound(this.send(key, args));
     } catch (error) {
       throw wrapError(error, String(args[0]));
     }
@@ -115,6 +118,7 @@ export class Connection {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.deadlines.stop();
     if (this.owned && this.closeOwned) await this.closeOwned(this.connected);
   }
 
@@ -176,6 +180,53 @@ export function wrapError(error: unknown, what: string): Error {
 }
 
 // --- Internal helpers ---
+
+/**
+ * Command deadlines on one shared, unref'd timer instead of a timer per command: a call is
+ * rejected with `StoreUnavailableError` between `ms` and `ms × 1.25` after it started.
+ */
+class Deadlines {
+  private readonly pending = new Set<{ at: number; fail: (error: Error) => void }>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly ms: number) {}
+
+  bound<T>(work: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const entry = { at: Date.now() + this.ms, fail: reject };
+      this.pending.add(entry);
+      if (!this.timer) {
+        this.timer = setInterval(() => this.expire(), Math.max(10, this.ms / 4));
+        this.timer.unref();
+      }
+      work.then(
+        (value) => {
+          this.pending.delete(entry);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.pending.delete(entry);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private expire(): void {
+    const now = Date.now();
+    for (const entry of this.pending) {
+      if (entry.at > now) continue;
+      this.pending.delete(entry);
+      entry.fail(new StoreUnavailableError(`redis command timed out after ${this.ms} ms`));
+    }
+    if (this.pending.size === 0) this.stop();
+  }
+}
 
 function sha1(text: string): string {
   return createHash('sha1').update(text).digest('hex');

@@ -476,8 +476,8 @@ export class RedisSessionStore implements SessionStore {
   }
 
   /** A shard's due index and its four status indexes, in the order the scripts expect. */
-  private shardIndexes(shard: number): string[] {
-    return [this.keys.due(shard), ...STATUSES.map((s) => this.keys.byHeartbeat(shard, s))];
+  private shardIndexes(shard: number): readonly string[] {
+    return this.keys.indexes[shard]!;
   }
 
   /** Ids grouped by shard, input order kept within each group. */
@@ -516,6 +516,8 @@ function keySpace(prefix: string, shards: number) {
     `${encodeName(k.agentId)}:${encodeName(k.key)}`;
   return {
     allShards: tags.map((_, n) => n),
+    /** Per shard: its due index, then its four status indexes (the order the scripts expect). */
+    indexes: tags.map((tag) => [`${tag}due`, ...STATUSES.map((s) => `${tag}hb:${s}`)]),
     shardOf,
     /** `{<prefix>s<n>}:`, the start of every key of shard n. */
     tag: (shard: number) => tags[shard]!,
