@@ -151,28 +151,36 @@ return 1
 `);
 
 /**
- * KEYS: rec, entry, sk, sx. ARGV: indexMember, expiryMember, value, expiresAt|'', nativeExpiryAt|''.
+ * KEYS: rec, entry, sk, sx. ARGV: indexMember, expiryMember, value, expiresAt|'', nativeExpiryAt.
  * Writes only while the record is active or disconnected. → 1 written, 0 no live session.
  * Native expiry (PXAT) is set only when still in the future by the server's clock, so it can never
  * drop an entry a caller's `now` still sees; the expiry index is what the contract relies on.
+ * `SET ... GET` tells whether the index set and the expiry index need touching at all, so an
+ * overwrite of an entry without expiry is two calls.
  */
 export const SET_STATE = new Script(`
 local s = redis.call('HGET', KEYS[1], 's')
 if s ~= 'active' and s ~= 'disconnected' then return 0 end
+local old
 if ARGV[4] == '' then
-  redis.call('SET', KEYS[2], ARGV[3])
-  redis.call('ZREM', KEYS[4], ARGV[2])
+  old = redis.call('SET', KEYS[2], ARGV[3], 'GET')
 else
   local t = redis.call('TIME')
   local server_now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   if tonumber(ARGV[5]) > server_now then
-    redis.call('SET', KEYS[2], ARGV[3], 'PXAT', ARGV[5])
+    old = redis.call('SET', KEYS[2], ARGV[3], 'PXAT', ARGV[5], 'GET')
   else
-    redis.call('SET', KEYS[2], ARGV[3])
+    old = redis.call('SET', KEYS[2], ARGV[3], 'GET')
   end
   redis.call('ZADD', KEYS[4], ARGV[4], ARGV[2])
 end
-redis.call('SADD', KEYS[3], ARGV[1])
+-- No old value: a new entry, or one Redis expired natively (whose expiry member may linger).
+if not old then
+  redis.call('SADD', KEYS[3], ARGV[1])
+  if ARGV[4] == '' then redis.call('ZREM', KEYS[4], ARGV[2]) end
+elseif ARGV[4] == '' and string.match(old, '^[^|]*|([^|]*)|') ~= '' then
+  redis.call('ZREM', KEYS[4], ARGV[2])
+end
 return 1
 `);
 

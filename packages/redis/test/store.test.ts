@@ -178,6 +178,28 @@ for (const target of targets) {
       expect(await s.getState({ sessionId: 's', agentId: 'a', key: 'past' }, 1_000)).toBeUndefined();
       expect(await s.purgeExpiredState(1_000)).toBe(1);
       expect(await s.listState('s', undefined, 999)).toMatchObject([{ key: 'later' }]);
+
+      // Redis drops `later` natively (as at expiresAt + margin); rewritten without expiry, the
+      // lingering expiry-index member must not let a purge delete the new entry.
+      const raw2 = await rawClient(target);
+      try {
+        await raw2.client.del(`{${prefix}s0}:st:${b64('s')}:${b64('a')}:${b64('later')}`);
+      } finally {
+        await raw2.close();
+      }
+      await s.setState({
+        sessionId: 's',
+        agentId: 'a',
+        key: 'later',
+        value: 3,
+        updatedAt: NOW,
+        expiresAt: null,
+      });
+      expect(await s.purgeExpiredState(future + 1)).toBe(0);
+      expect(await s.getState({ sessionId: 's', agentId: 'a', key: 'later' }, future + 1)).toMatchObject({
+        value: 3,
+        expiresAt: null,
+      });
     });
 
     it('an error reply that is not about reachability is a StoreError with the reply as cause', async () => {
