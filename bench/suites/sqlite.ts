@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Clock, SessionManager } from '@mcp-sessions/core';
+import { type Clock, generateSessionId, SessionManager } from '@mcp-sessions/core';
 import { SqliteSessionStore } from '@mcp-sessions/sqlite';
 import type { BenchGroup, BenchSuite } from '../harness';
 
@@ -47,30 +47,32 @@ function manager(store: SqliteSessionStore, clock: Clock = { now: () => Date.now
 }
 
 /**
- * n sessions `${tag}1..n` in one transaction, generated inside SQLite. `dueExpr` may use `n`
- * (1..count) and `:now`.
+ * `count` sessions with fresh random ids (as `generateSessionId` makes them: sequential ids
+ * would flatter every b-tree), in one transaction. `dueExpr` may use `n` (1..count) and `:now`.
  */
-function bulk(store: SqliteSessionStore, tag: string, count: number, status: string, dueExpr: string): void {
+function bulk(store: SqliteSessionStore, count: number, status: string, dueExpr: string): string[] {
+  const ids = Array.from({ length: count }, generateSessionId);
   const now = Date.now();
-  const series = 'WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < :count)';
+  const series = 'WITH g(n, id) AS (SELECT key + 1, value FROM json_each(:ids))';
   store.db.transaction(() => {
     store.db
       .prepare(
         `${series} INSERT INTO mcp_sessions_sessions (id, status, version, owner_id, created_at,
            last_heartbeat_at, disconnected_at, grace_expires_at, recovery_attempts, due_at)
-         SELECT :tag || n, :status, 1, 'bench', :now, :now,
+         SELECT id, :status, 1, 'bench', :now, :now,
            CASE WHEN :status = 'disconnected' THEN :now END,
            CASE WHEN :status = 'disconnected' THEN ${dueExpr} END, 0, ${dueExpr}
          FROM g`,
       )
-      .run({ count, tag, status, now });
+      .run({ ids: JSON.stringify(ids), status, now });
     store.db
       .prepare(
-        `${series} INSERT INTO mcp_sessions_session_data (id, initialize_params) SELECT :tag || n, :params FROM g`,
+        `${series} INSERT INTO mcp_sessions_session_data (id, initialize_params) SELECT id, :params FROM g`,
       )
-      .run({ count, tag, params: INIT_PARAMS });
+      .run({ ids: JSON.stringify(ids), params: INIT_PARAMS });
   })();
   store.db.exec('ANALYZE');
+  return ids;
 }
 
 const suite: BenchSuite = {
@@ -80,18 +82,21 @@ const suite: BenchSuite = {
     const main = open('main');
     const db = main.db;
     const m = manager(main);
-    const hot = 'hot-session';
+    const hot = generateSessionId();
     await m.initialize(hot, { initializeParams: JSON.parse(INIT_PARAMS) });
     const value = { plan: ['search', 'summarise', 'answer'], step: 2, notes: 'x'.repeat(200) };
     await m.saveAgentState('planner', hot, 'plan', value);
 
     // Recover: each call needs a disconnected session of its own. One set per case.
-    for (const tag of ['rm', 'rr', 'rc'])
-      bulk(main, tag, RECOVERIES + 50, 'disconnected', `:now + ${GRACE_MS}`);
-    const counters = { rm: 0, rr: 0, rc: 0 };
-    const next = (tag: keyof typeof counters) => {
-      if (++counters[tag] > RECOVERIES + 50) throw new Error(`ran out of ${tag} sessions`);
-      return `${tag}${counters[tag]}`;
+    const sets = {
+      rm: bulk(main, RECOVERIES + 50, 'disconnected', `:now + ${GRACE_MS}`),
+      rr: bulk(main, RECOVERIES + 50, 'disconnected', `:now + ${GRACE_MS}`),
+      rc: bulk(main, RECOVERIES + 50, 'disconnected', `:now + ${GRACE_MS}`),
+    };
+    const next = (tag: keyof typeof sets) => {
+      const id = sets[tag].pop();
+      if (id === undefined) throw new Error(`ran out of ${tag} sessions`);
+      return id;
     };
     const recoverSet = `status = 'active', owner_id = ?, last_heartbeat_at = ?, disconnected_at = NULL,
       grace_expires_at = NULL, recovery_attempts = recovery_attempts + 1, recovered_at = ?, due_at = ?,
@@ -121,9 +126,8 @@ const suite: BenchSuite = {
 
     // 100k sessions held by one manager (attached, as after a restart behind a balancer).
     const tickStore = open('tick');
-    bulk(tickStore, 'tick', TICK_SESSIONS, 'active', `:now + ${GRACE_MS}`);
+    const tickIds = bulk(tickStore, TICK_SESSIONS, 'active', `:now + ${GRACE_MS}`);
     const ticker = manager(tickStore);
-    const tickIds = Array.from({ length: TICK_SESSIONS }, (_, i) => `tick${i + 1}`);
     for (const id of tickIds) await ticker.resume(id);
     const seedTouch = tickStore.db.prepare(
       `UPDATE mcp_sessions_sessions SET last_heartbeat_at = ?, status = 'active' WHERE id = ?`,
@@ -133,7 +137,7 @@ const suite: BenchSuite = {
     const sweepGroup = async (name: string, size: number) => {
       const store = open(name);
       const start = Date.now();
-      bulk(store, 'd', size, 'disconnected', ':now + n');
+      bulk(store, size, 'disconnected', ':now + n');
       let k = 0;
       const sweeper = manager(store, { now: () => start + k * SWEEP_BATCH });
       return async () => {

@@ -35,6 +35,8 @@ export function tables(prefix: string) {
  * rewrite, `session_data` the bulky JSON written at initialize (client capabilities, metadata).
  * A heartbeat tick then dirties a few pages per thousand sessions instead of one page per few
  * sessions: with 500-byte initialize params in the same row, a 100k tick took 1.5x as long.
+ * Small rows also suit `WITHOUT ROWID`: a lookup by id is one b-tree descent instead of two
+ * (with random ids, a 100k tick went from about 3 s to 0.7 s).
  */
 export function schema(prefix: string): string {
   const t = tables(prefix);
@@ -54,7 +56,7 @@ CREATE TABLE IF NOT EXISTS ${t.sessions} (
   ended_at           INTEGER,
   due_at             INTEGER NOT NULL,
   event_seq          INTEGER NOT NULL DEFAULT 0
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ${t.data} (
   id                 TEXT    NOT NULL PRIMARY KEY,
   working_directory  TEXT,

@@ -6,8 +6,8 @@ import { tempDir } from './helpers';
 const PREFIX = 'mcp_sessions_';
 /** A full scan of a table (by name or alias); scans of json_each and subquery results are fine. */
 const TABLE_SCAN = /^SCAN (?!json_each\b|\(subquery)/;
-const SESSION =
-  'SEARCH (s|mcp_sessions_sessions) USING INDEX sqlite_autoindex_mcp_sessions_sessions_1 \\(id=\\?\\)';
+/** `sessions` is WITHOUT ROWID: its primary key is the table. */
+const SESSION = 'SEARCH (s|mcp_sessions_sessions) USING PRIMARY KEY \\(id=\\?\\)';
 const DATA =
   'SEARCH (d|mcp_sessions_session_data) USING INDEX sqlite_autoindex_mcp_sessions_session_data_1 \\(id=\\?\\)';
 
@@ -70,8 +70,7 @@ const EXPECTED: Record<StatementName, RegExp | null> = {
   deleteData: new RegExp(DATA),
   selectDue: new RegExp(`SEARCH s USING INDEX mcp_sessions_sessions_by_due \\(due_at<\\?\\) \\| ${DATA}`),
   lease: new RegExp(SESSION),
-  setState:
-    /SEARCH mcp_sessions_sessions EXISTS USING INDEX sqlite_autoindex_mcp_sessions_sessions_1 \(id=\?\)/,
+  setState: /SEARCH mcp_sessions_sessions EXISTS USING PRIMARY KEY \(id=\?\)/,
   getState:
     /USING INDEX sqlite_autoindex_mcp_sessions_agent_state_1 \(session_id=\? AND agent_id=\? AND key=\?\)/,
   deleteState:
