@@ -165,8 +165,8 @@ export class RedisSessionStore implements SessionStore {
         ),
       ),
     );
-    const touched = new Set(replies.flatMap((r) => array(r).map(text)));
-    return ids.filter((id) => touched.has(id));
+    const missed = new Set(replies.flatMap((r) => array(r).map(text)));
+    return missed.size === 0 ? [...ids] : ids.filter((id) => !missed.has(id));
   }
 
   async delete(id: string): Promise<boolean> {
