@@ -50,9 +50,14 @@ function manager(store: SqliteSessionStore, clock: Clock = { now: () => Date.now
  * `count` sessions with fresh random ids (as `generateSessionId` makes them: sequential ids
  * would flatter every b-tree), in one transaction. `dueExpr` may use `n` (1..count) and `:now`.
  */
-function bulk(store: SqliteSessionStore, count: number, status: string, dueExpr: string): string[] {
+function bulk(
+  store: SqliteSessionStore,
+  count: number,
+  status: string,
+  dueExpr: string,
+  now = Date.now(),
+): string[] {
   const ids = Array.from({ length: count }, generateSessionId);
-  const now = Date.now();
   const series = 'WITH g(n, id) AS (SELECT key + 1, value FROM json_each(:ids))';
   store.db.transaction(() => {
     store.db
@@ -137,7 +142,7 @@ const suite: BenchSuite = {
     const sweepGroup = async (name: string, size: number) => {
       const store = open(name);
       const start = Date.now();
-      bulk(store, size, 'disconnected', ':now + n');
+      bulk(store, size, 'disconnected', ':now + n', start);
       let k = 0;
       const sweeper = manager(store, { now: () => start + k * SWEEP_BATCH });
       return async () => {
