@@ -363,6 +363,17 @@ describe('connection handling', () => {
     await full.close();
   });
 
+  it('tells the logger when it creates the schema, and only then', async () => {
+    const infos: string[] = [];
+    const logger = { debug() {}, info: (m: string) => infos.push(m), warn() {}, error() {} };
+    const fresh = new SqliteSessionStore({ filename: tmp.file('logged.db'), logger });
+    await fresh.close();
+    expect(infos).toEqual(['sqlite session store schema ready']);
+    const again = new SqliteSessionStore({ filename: tmp.file('logged.db'), logger });
+    await again.close();
+    expect(infos).toHaveLength(1);
+  });
+
   it('works in memory', async () => {
     const mem = new SqliteSessionStore({ filename: ':memory:' });
     await mem.insert(record('m'));
