@@ -157,6 +157,10 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   private readonly held = new Set<string>();
   /** `held` cut into `touch` batches; stores never modify them (`readonly string[]`). */
   private batches: readonly (readonly string[])[] | undefined;
+  /** The held ids, sorted, as of the last cut; with the ids added since, the next cut is a merge. */
+  private sortedHeld: string[] | undefined;
+  private addedSinceCut: string[] = [];
+  private removedSinceCut = false;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private cleanupTimer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> = Promise.resolve();
@@ -419,7 +423,8 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     this.heartbeatTimer = this.cleanupTimer = undefined;
     await this.running.catch(() => undefined);
     this.held.clear();
-    this.batches = undefined;
+    this.batches = this.sortedHeld = undefined;
+    this.addedSinceCut = [];
   }
 
   // --- Internal helpers ---
@@ -449,22 +454,50 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     // Cut once per change of membership, not per tick: a steady tick does no per-id work here.
     // Sorted, so each batch is one key range of the store's index, not ids scattered over all
     // of it (SQLite, 100k random ids: 5 s a tick unsorted, 0.4 s sorted).
-    this.batches ??= chunk([...this.held].sort(), this.heartbeatBatchSize);
+    this.batches ??= chunk(this.sortedHeldIds(), this.heartbeatBatchSize);
     let touched = 0;
     for (const batch of this.batches) touched += await this.touchHeld(batch, patch);
     return touched;
+  }
+
+  /**
+   * The held ids in code-unit order. A B-tree store (SQLite, Postgres) then finds each batch in
+   * one key range of its index instead of all over it (SQLite, 100k random ids: 5 s a tick
+   * unsorted, 0.4 s sorted). Kept sorted by a merge with what was added since the last cut, so
+   * a change of membership costs O(n), not a sort of every id.
+   */
+  private sortedHeldIds(): string[] {
+    let ids: string[];
+    if (this.sortedHeld === undefined) {
+      ids = [...this.held].sort();
+    } else {
+      const kept = this.removedSinceCut ? this.sortedHeld.filter((id) => this.held.has(id)) : this.sortedHeld;
+      ids = mergeSorted(kept, this.addedSinceCut.filter((id) => this.held.has(id)).sort());
+    }
+    this.sortedHeld = ids;
+    this.addedSinceCut = [];
+    this.removedSinceCut = false;
+    return ids;
   }
 
   private hold(sessionId: string): void {
     if (this.held.has(sessionId)) return;
     this.held.add(sessionId);
     this.batches = undefined;
+    if (this.sortedHeld === undefined) return;
+    this.addedSinceCut.push(sessionId);
+    // Without ticks (timers off) the additions would pile up: sort from scratch next time.
+    if (this.addedSinceCut.length > this.held.size) {
+      this.sortedHeld = undefined;
+      this.addedSinceCut = [];
+    }
   }
 
   /** False when the session was not held. */
   private release(sessionId: string): boolean {
     if (!this.held.delete(sessionId)) return false;
     this.batches = undefined;
+    this.removedSinceCut = true;
     return true;
   }
 
@@ -574,6 +607,19 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
 function refusalError(sessionId: string, record: SessionRecord, reason: TransitionRefusal): McpSessionsError {
   if (reason === 'not_live' || reason === 'not_due') return new SessionNotLiveError(sessionId, record.status);
   return new RecoveryRefusedError(sessionId, reason);
+}
+
+/** Merges two code-unit-sorted lists, keeping one of equal ids (one re-added after a release). */
+function mergeSorted(a: string[], b: string[]): string[] {
+  if (b.length === 0) return a;
+  const out: string[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    const next = j >= b.length || (i < a.length && a[i]! <= b[j]!) ? a[i++]! : b[j++]!;
+    if (out.length === 0 || out[out.length - 1] !== next) out.push(next);
+  }
+  return out;
 }
 
 function chunk<T>(items: T[], size: number): T[][] {

@@ -596,6 +596,31 @@ describe('tick', () => {
     expect((await manager.getSession('s9'))?.lastHeartbeatAt).toBe(clock.t);
   });
 
+  it('sends every held id once, in sorted batches, across additions, removals and re-additions', async () => {
+    const { manager, store } = setup({ heartbeatBatchSize: 7 });
+    const touch = vi.spyOn(store, 'touch');
+    const sent = () => touch.mock.calls.splice(0).flatMap(([ids]) => [...ids]);
+    const expected = () => [...manager.heldSessionIds].sort();
+    for (const i of [5, 3, 9, 1, 7, 2, 8, 0, 6, 4, 15, 11, 13, 12, 14, 10]) await manager.initialize(`s${i}`);
+    await manager.tick();
+    expect(sent()).toEqual(expected());
+    await manager.markDisconnected('s3');
+    await manager.markDisconnected('s12');
+    await manager.initialize('s05');
+    await manager.initialize('a');
+    await manager.recover('s3');
+    await manager.markDisconnected('s9');
+    await manager.recover('s9');
+    await manager.tick();
+    const ids = sent();
+    expect(ids).toEqual(expected());
+    expect(ids).not.toContain('s12');
+    expect(ids).toContain('s3');
+    expect(new Set(ids).size).toBe(ids.length);
+    await manager.tick();
+    expect(sent()).toEqual(ids);
+  });
+
   it('drops a held session that was closed elsewhere and emits lost once', async () => {
     const { manager, store, clock } = setup();
     const other = new SessionManager({ store, clock, timers: false, instanceId: 'B' });
