@@ -20,30 +20,34 @@ import {
   type TrimEventsQuery,
 } from '@mcp-sessions/core';
 import { MinHeap } from './heap';
+import { HotFields } from './hot';
 
-/** A stored record: owned by the store (never handed out), JSON fields kept as text. */
+/**
+ * A stored record, owned by the store (never handed out), JSON fields kept as text. The fields
+ * a heartbeat writes (`version`, `lastHeartbeatAt`, `dueAt`) live in `HotFields` at `index`.
+ */
 interface Row {
   id: string;
+  index: number;
   status: SessionStatus;
-  version: number;
   principal: string | null;
   ownerId: string | null;
   createdAt: number;
-  lastHeartbeatAt: number;
   disconnectedAt: number | null;
   graceExpiresAt: number | null;
   recoveryAttempts: number;
   recoveredAt: number | null;
   endedAt: number | null;
-  dueAt: number;
   workingDirectory: string | null;
   metadata: string | null;
   initializeParams: string | null;
-  /** Neighbours in the list of records with the same `dueAt` (see `DueBucket`). */
-  duePrev: Row | undefined;
-  dueNext: Row | undefined;
-  /** Set when the record is deleted, so a remembered reference to this row is known stale. */
-  removed: boolean;
+}
+
+/** The indexes a `touch` batch resolved to, remembered with what they were checked against. */
+interface ResolvedBatch {
+  ids: string[];
+  indexes: Int32Array;
+  generations: Uint32Array;
 }
 
 interface StoredState {
@@ -69,11 +73,12 @@ interface SessionData {
 }
 
 /**
- * The records whose `dueAt` is one instant, as a list threaded through the rows themselves:
- * a heartbeat moves a row between two lists with a few pointer writes, allocating nothing.
+ * The records whose `dueAt` is one instant, as a list threaded through `HotFields.prev/next`:
+ * a heartbeat moves a record between two lists with a few integer writes, allocating nothing.
  */
 interface DueBucket {
-  head: Row | undefined;
+  /** Index of the first record, -1 when empty. */
+  head: number;
   size: number;
 }
 
@@ -85,21 +90,24 @@ interface ExpiryItem {
 
 /** Superseded heap entries tolerated before a rebuild, beyond twice the live ones. */
 const HEAP_SLACK = 1024;
-/** `touch` batches at least this long have their rows remembered (see `resolved`). */
+/** `touch` batches at least this long have their indexes remembered (see `resolved`). */
 const REMEMBER_BATCH = 64;
 
 /**
  * The reference store: one process, no persistence. Every operation runs synchronously inside
  * its promise, so each is atomic within the process. Values are copied in and out (as JSON
  * text), so callers can never mutate what is stored. Due records are indexed by `dueAt` in
- * lists threaded through the rows (a heartbeat moves a row between two lists in O(1), with no
- * allocation), expiring state in a heap: neither is found by a scan.
+ * lists (a heartbeat moves a record between two lists in O(1), with no allocation), expiring
+ * state in a heap: neither is found by a scan.
  */
 export class MemorySessionStore implements SessionStore {
   readonly name = 'memory';
   readonly capabilities: StoreCapabilities = { atomic: true, durable: false, crossProcess: false };
 
   private readonly rows = new Map<string, Row>();
+  private readonly hot = new HotFields();
+  /** index → row, for walking the due lists. */
+  private readonly byIndex: (Row | undefined)[] = [];
   private readonly data = new Map<string, SessionData>();
   /** dueAt → the records due then. Every record is in exactly one bucket. */
   private readonly due = new Map<number, DueBucket>();
@@ -110,72 +118,87 @@ export class MemorySessionStore implements SessionStore {
   /** How many stored state entries have an expiry (the live part of `stateExpiry`). */
   private expiringEntries = 0;
   /**
-   * The rows a batch resolved to, by batch array. The manager sends the same arrays every tick
-   * while its sessions do not change, so a tick skips the id lookups; every remembered row is
-   * checked (same id, not removed) before use, so a reused or edited array is still right.
+   * The indexes a batch resolved to, by batch array. The manager sends the same arrays every
+   * tick while its sessions do not change, so a tick skips the id lookups; each remembered index
+   * is checked (same id at that position, index not freed since) before use, so a reused or
+   * edited array is still right.
    */
-  private readonly resolved = new WeakMap<readonly string[], (Row | undefined)[]>();
+  private readonly resolved = new WeakMap<readonly string[], ResolvedBatch>();
   /** Rows in `list` order, rebuilt only after a write changed the order. */
   private sorted: Row[] | undefined;
 
   async insert(record: SessionRecord): Promise<void> {
     if (this.rows.has(record.id)) throw new SessionExistsError(record.id);
-    const row = toRow(record);
+    const row = toRow(record, -1); // validates the JSON fields before anything is stored
+    row.index = this.hot.allocate();
     this.rows.set(row.id, row);
-    this.link(row, this.bucket(row.dueAt));
+    this.byIndex[row.index] = row;
+    this.writeHot(row, record);
+    this.link(row.index, this.bucket(record.dueAt));
     this.sorted = undefined;
   }
 
   async get(id: string): Promise<SessionRecord | undefined> {
     const row = this.rows.get(id);
-    return row && toRecord(row);
+    return row && this.toRecord(row);
   }
 
   async compareAndSet(next: SessionRecord, expectedVersion: number): Promise<boolean> {
     const current = this.rows.get(next.id);
-    if (!current || current.version !== expectedVersion) return false;
-    const row = toRow(next); // validates the JSON fields before anything changes
-    if (row.dueAt !== current.dueAt) {
-      this.unlink(current, this.due.get(current.dueAt)!);
-      this.link(current, this.bucket(row.dueAt));
+    if (!current || this.hot.version[current.index] !== expectedVersion) return false;
+    const row = toRow(next, current.index); // validates the JSON fields before anything changes
+    const i = current.index;
+    if (this.hot.dueAt[i] !== next.dueAt) {
+      this.unlink(i, this.due.get(this.hot.dueAt[i]!)!);
+      this.link(i, this.bucket(next.dueAt));
     }
-    // The stored row object stays (it is linked in its bucket); its fields take the new values.
-    row.duePrev = current.duePrev;
-    row.dueNext = current.dueNext;
     Object.assign(current, row);
+    this.writeHot(current, next);
     this.sorted = undefined;
     return true;
   }
 
   async touch(ids: readonly string[], patch: TouchPatch): Promise<string[]> {
+    const hot = this.hot;
     // Built only once a record is skipped: the usual batch is touched whole and copied at once.
     let touched: string[] | undefined;
     // A batch usually moves from one bucket to one other: look each up once, not per record.
     const into = this.bucket(patch.dueAt);
     let fromAt = Number.NaN;
     let from: DueBucket | undefined;
-    const remembered = this.remembered(ids);
-    for (let i = 0; i < ids.length; i++) {
-      const id = ids[i]!;
-      let row = remembered?.[i];
-      if (row === undefined || row.id !== id || row.removed) {
-        row = this.rows.get(id);
-        if (remembered !== undefined) remembered[i] = row;
+    const known = this.remembered(ids);
+    for (let k = 0; k < ids.length; k++) {
+      const id = ids[k]!;
+      let i: number;
+      if (
+        known !== undefined &&
+        known.ids[k] === id &&
+        hot.generation[known.indexes[k]!] === known.generations[k]
+      ) {
+        i = known.indexes[k]!;
+      } else {
+        i = this.rows.get(id)?.index ?? -1;
+        if (known !== undefined && i >= 0) {
+          known.ids[k] = id;
+          known.indexes[k] = i;
+          known.generations[k] = hot.generation[i]!;
+        }
       }
-      if (row === undefined || row.status !== 'active') {
-        touched ??= ids.slice(0, i);
+      if (i < 0 || hot.active[i] !== 1) {
+        touched ??= ids.slice(0, k);
         continue;
       }
-      row.lastHeartbeatAt = patch.now;
-      row.version++;
-      if (row.dueAt !== patch.dueAt) {
-        if (row.dueAt !== fromAt) {
-          fromAt = row.dueAt;
+      hot.lastHeartbeatAt[i] = patch.now;
+      hot.version[i]!++;
+      const dueAt = hot.dueAt[i]!;
+      if (dueAt !== patch.dueAt) {
+        if (dueAt !== fromAt) {
+          fromAt = dueAt;
           from = this.due.get(fromAt)!;
         }
-        this.unlink(row, from!);
-        this.link(row, into);
-        row.dueAt = patch.dueAt;
+        this.unlink(i, from!);
+        this.link(i, into);
+        hot.dueAt[i] = patch.dueAt;
       }
       touched?.push(id);
     }
@@ -189,27 +212,41 @@ export class MemorySessionStore implements SessionStore {
     const row = this.rows.get(id);
     if (!row) return false;
     this.dropData(id);
-    this.unlink(row, this.due.get(row.dueAt)!);
+    this.unlink(row.index, this.due.get(this.hot.dueAt[row.index]!)!);
     this.rows.delete(id);
-    row.removed = true;
+    this.byIndex[row.index] = undefined;
+    this.hot.release(row.index);
     this.sorted = undefined;
     return true;
   }
 
   async list(query: ListQuery): Promise<SessionRecord[]> {
-    this.sorted ??= [...this.rows.values()].sort(listOrder);
+    // lastHeartbeatAt descending, then id descending (code-unit order): negative when a comes first.
+    const order = (a: Row, b: ListAfter) =>
+      b.lastHeartbeatAt - this.hot.lastHeartbeatAt[a.index]! || compareStrings(b.id, a.id);
+    this.sorted ??= [...this.rows.values()].sort((a, b) => order(a, this.position(b)));
     const all = this.sorted;
+    let start = 0;
+    if (query.after) {
+      // First row strictly after the keyset position.
+      let hi = all.length;
+      while (start < hi) {
+        const mid = (start + hi) >>> 1;
+        if (order(all[mid]!, query.after) <= 0) start = mid + 1;
+        else hi = mid;
+      }
+    }
     const page: SessionRecord[] = [];
-    for (let i = query.after ? firstAfter(all, query.after) : 0; i < all.length; i++) {
-      if (page.length >= query.limit) break;
+    for (let i = start; i < all.length && page.length < query.limit; i++) {
       const row = all[i]!;
-      if (query.statuses.includes(row.status)) page.push(toRecord(row));
+      if (query.statuses.includes(row.status)) page.push(this.toRecord(row));
     }
     return page;
   }
 
   async claimDue(query: ClaimDueQuery): Promise<SessionRecord[]> {
-    const claimed: Row[] = [];
+    const hot = this.hot;
+    const claimed: number[] = [];
     const popped: number[] = [];
     while (claimed.length < query.limit) {
       const at = this.dueTimes.peek();
@@ -219,21 +256,21 @@ export class MemorySessionStore implements SessionStore {
         this.dueTimes.pop(); // a dropped bucket, or a time indexed twice
         continue;
       }
-      let row = bucket.head;
-      for (; row !== undefined && claimed.length < query.limit; row = row.dueNext) claimed.push(row);
-      if (row !== undefined) break; // limit reached inside this bucket: the rest stays due
+      let i = bucket.head;
+      for (; i >= 0 && claimed.length < query.limit; i = hot.next[i]!) claimed.push(i);
+      if (i >= 0) break; // limit reached inside this bucket: the rest stays due
       popped.push(this.dueTimes.pop()!);
     }
     const leasedUntil = query.now + query.leaseMs;
     const out: SessionRecord[] = [];
-    for (const row of claimed) {
-      if (row.dueAt !== leasedUntil) {
-        this.unlink(row, this.due.get(row.dueAt)!);
-        this.link(row, this.bucket(leasedUntil));
-        row.dueAt = leasedUntil;
+    for (const i of claimed) {
+      if (hot.dueAt[i] !== leasedUntil) {
+        this.unlink(i, this.due.get(hot.dueAt[i]!)!);
+        this.link(i, this.bucket(leasedUntil));
+        hot.dueAt[i] = leasedUntil;
       }
-      row.version++;
-      out.push(toRecord(row));
+      hot.version[i]!++;
+      out.push(this.toRecord(this.byIndex[i]!));
     }
     // A bucket whose time was popped but that still has records (a zero lease) stays indexed.
     for (const at of popped) if (this.due.has(at)) this.dueTimes.push(at);
@@ -350,22 +387,26 @@ export class MemorySessionStore implements SessionStore {
 
   // --- Internal helpers ---
 
-  /** The remembered rows of a batch (created empty on first sight), or none for a short batch. */
-  private remembered(ids: readonly string[]): (Row | undefined)[] | undefined {
+  /** The remembered indexes of a batch (created empty on first sight), or none for a short batch. */
+  private remembered(ids: readonly string[]): ResolvedBatch | undefined {
     if (ids.length < REMEMBER_BATCH) return undefined;
-    let rows = this.resolved.get(ids);
-    if (rows === undefined || rows.length !== ids.length) {
-      rows = new Array<Row | undefined>(ids.length).fill(undefined);
-      this.resolved.set(ids, rows);
+    let known = this.resolved.get(ids);
+    if (known === undefined || known.ids.length !== ids.length) {
+      known = {
+        ids: new Array<string>(ids.length).fill(''),
+        indexes: new Int32Array(ids.length),
+        generations: new Uint32Array(ids.length),
+      };
+      this.resolved.set(ids, known);
     }
-    return rows;
+    return known;
   }
 
   /** The bucket for `at`, created (and its time indexed) if needed. */
   private bucket(at: number): DueBucket {
     let bucket = this.due.get(at);
     if (bucket === undefined) {
-      bucket = { head: undefined, size: 0 };
+      bucket = { head: -1, size: 0 };
       this.due.set(at, bucket);
       this.dueTimes.push(at);
       // Times of dropped buckets are skipped lazily; rebuild once they outnumber the live ones.
@@ -374,22 +415,61 @@ export class MemorySessionStore implements SessionStore {
     return bucket;
   }
 
-  /** Puts `row` at the head of `bucket`. The caller sets `row.dueAt` to the bucket's time. */
-  private link(row: Row, bucket: DueBucket): void {
-    row.duePrev = undefined;
-    row.dueNext = bucket.head;
-    if (bucket.head !== undefined) bucket.head.duePrev = row;
-    bucket.head = row;
+  /** Puts record `i` at the head of `bucket`. The caller sets its `dueAt` to the bucket's time. */
+  private link(i: number, bucket: DueBucket): void {
+    const { prev, next } = this.hot;
+    prev[i] = -1;
+    next[i] = bucket.head;
+    if (bucket.head >= 0) prev[bucket.head] = i;
+    bucket.head = i;
     bucket.size++;
   }
 
-  /** Takes `row` out of `bucket` (the one of `row.dueAt`), dropping the bucket once empty. */
-  private unlink(row: Row, bucket: DueBucket): void {
-    if (row.duePrev !== undefined) row.duePrev.dueNext = row.dueNext;
-    else bucket.head = row.dueNext;
-    if (row.dueNext !== undefined) row.dueNext.duePrev = row.duePrev;
-    row.duePrev = row.dueNext = undefined;
-    if (--bucket.size === 0) this.due.delete(row.dueAt);
+  /** Takes record `i` out of `bucket` (the one of its `dueAt`), dropping the bucket once empty. */
+  private unlink(i: number, bucket: DueBucket): void {
+    const { prev, next } = this.hot;
+    const p = prev[i]!;
+    const n = next[i]!;
+    if (p >= 0) next[p] = n;
+    else bucket.head = n;
+    if (n >= 0) prev[n] = p;
+    prev[i] = next[i] = -1;
+    if (--bucket.size === 0) this.due.delete(this.hot.dueAt[i]!);
+  }
+
+  private writeHot(row: Row, record: SessionRecord): void {
+    const i = row.index;
+    this.hot.version[i] = record.version;
+    this.hot.lastHeartbeatAt[i] = record.lastHeartbeatAt;
+    this.hot.dueAt[i] = record.dueAt;
+    this.hot.active[i] = record.status === 'active' ? 1 : 0;
+  }
+
+  private position(row: Row): ListAfter {
+    return { lastHeartbeatAt: this.hot.lastHeartbeatAt[row.index]!, id: row.id };
+  }
+
+  /** A fresh record the caller may keep or mutate. */
+  private toRecord(r: Row): SessionRecord {
+    const i = r.index;
+    return {
+      id: r.id,
+      status: r.status,
+      version: this.hot.version[i]!,
+      principal: r.principal,
+      ownerId: r.ownerId,
+      createdAt: r.createdAt,
+      lastHeartbeatAt: this.hot.lastHeartbeatAt[i]!,
+      disconnectedAt: r.disconnectedAt,
+      graceExpiresAt: r.graceExpiresAt,
+      recoveryAttempts: r.recoveryAttempts,
+      recoveredAt: r.recoveredAt,
+      endedAt: r.endedAt,
+      dueAt: this.hot.dueAt[i]!,
+      workingDirectory: r.workingDirectory,
+      metadata: r.metadata === null ? null : (decodeJson(r.metadata) as JsonObject),
+      initializeParams: r.initializeParams === null ? null : (decodeJson(r.initializeParams) as JsonObject),
+    };
   }
 
   private compactStateExpiry(): void {
@@ -422,50 +502,23 @@ export class MemorySessionStore implements SessionStore {
   }
 }
 
-/** Validates and serialises the JSON fields (InvalidValueError before anything is stored). */
-function toRow(r: SessionRecord): Row {
+/** The cold fields of a record; validates and serialises its JSON (InvalidValueError before any write). */
+function toRow(r: SessionRecord, index: number): Row {
   return {
     id: r.id,
+    index,
     status: r.status,
-    version: r.version,
     principal: r.principal,
     ownerId: r.ownerId,
     createdAt: r.createdAt,
-    lastHeartbeatAt: r.lastHeartbeatAt,
     disconnectedAt: r.disconnectedAt,
     graceExpiresAt: r.graceExpiresAt,
     recoveryAttempts: r.recoveryAttempts,
     recoveredAt: r.recoveredAt,
     endedAt: r.endedAt,
-    dueAt: r.dueAt,
     workingDirectory: r.workingDirectory,
     metadata: r.metadata === null ? null : encodeJson(r.metadata),
     initializeParams: r.initializeParams === null ? null : encodeJson(r.initializeParams),
-    duePrev: undefined,
-    dueNext: undefined,
-    removed: false,
-  };
-}
-
-/** A fresh record the caller may keep or mutate. */
-function toRecord(r: Row): SessionRecord {
-  return {
-    id: r.id,
-    status: r.status,
-    version: r.version,
-    principal: r.principal,
-    ownerId: r.ownerId,
-    createdAt: r.createdAt,
-    lastHeartbeatAt: r.lastHeartbeatAt,
-    disconnectedAt: r.disconnectedAt,
-    graceExpiresAt: r.graceExpiresAt,
-    recoveryAttempts: r.recoveryAttempts,
-    recoveredAt: r.recoveredAt,
-    endedAt: r.endedAt,
-    dueAt: r.dueAt,
-    workingDirectory: r.workingDirectory,
-    metadata: r.metadata === null ? null : (decodeJson(r.metadata) as JsonObject),
-    initializeParams: r.initializeParams === null ? null : (decodeJson(r.initializeParams) as JsonObject),
   };
 }
 
@@ -488,26 +541,9 @@ function toEntry(sessionId: string, s: StoredState): AgentStateEntry {
   };
 }
 
-/** `list` order: lastHeartbeatAt descending, then id descending. */
-function listOrder(a: ListAfter, b: ListAfter): number {
-  return b.lastHeartbeatAt - a.lastHeartbeatAt || compareStrings(b.id, a.id);
-}
-
 /** Code-unit order, the same as SQL's binary collation and Redis. */
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** Index of the first row strictly after the keyset position. */
-function firstAfter(rows: Row[], after: ListAfter): number {
-  let lo = 0;
-  let hi = rows.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (listOrder(rows[mid]!, after) <= 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** Index of the first event with seq > after (events are sorted by seq). */
