@@ -155,12 +155,16 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   private readonly logger: Logger;
   /** Sessions this instance serves; the heartbeat tick touches exactly these. */
   private readonly held = new Set<string>();
-  /** `held` cut into `touch` batches; stores never modify them (`readonly string[]`). */
-  private batches: readonly (readonly string[])[] | undefined;
-  /** The held ids, sorted, as of the last cut; with the ids added since, the next cut is a merge. */
-  private sortedHeld: string[] | undefined;
-  private addedSinceCut: string[] = [];
-  private removedSinceCut = false;
+  /**
+   * The held ids as of the last tick, sorted and cut into `touch` batches (runs of at most
+   * `heartbeatBatchSize`). A run is replaced, never modified, when its ids change; the others
+   * keep their identity, which lets a store remember how it resolved them.
+   */
+  private runs: string[][] = [];
+  private runsValid = false;
+  /** Held ids added and released since the runs were last brought up to date. */
+  private added: string[] = [];
+  private released: string[] = [];
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private cleanupTimer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> = Promise.resolve();
@@ -423,8 +427,10 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     this.heartbeatTimer = this.cleanupTimer = undefined;
     await this.running.catch(() => undefined);
     this.held.clear();
-    this.batches = this.sortedHeld = undefined;
-    this.addedSinceCut = [];
+    this.runs = [];
+    this.runsValid = false;
+    this.added = [];
+    this.released = [];
   }
 
   // --- Internal helpers ---
@@ -451,54 +457,93 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   private async runTick(): Promise<number> {
     if (this.held.size === 0) return 0;
     const patch = heartbeatPatch(this.clock.now(), this.policy);
-    // Cut once per change of membership, not per tick: a steady tick does no per-id work here.
-    // Sorted, so each batch is one key range of the store's index, not ids scattered over all
-    // of it (SQLite, 100k random ids: 5 s a tick unsorted, 0.4 s sorted).
-    this.batches ??= chunk(this.sortedHeldIds(), this.heartbeatBatchSize);
     let touched = 0;
-    for (const batch of this.batches) touched += await this.touchHeld(batch, patch);
+    for (const batch of this.heartbeatRuns()) touched += await this.touchHeld(batch, patch);
     return touched;
   }
 
   /**
-   * The held ids in code-unit order. A B-tree store (SQLite, Postgres) then finds each batch in
-   * one key range of its index instead of all over it (SQLite, 100k random ids: 5 s a tick
-   * unsorted, 0.4 s sorted). Kept sorted by a merge with what was added since the last cut, so
-   * a change of membership costs O(n), not a sort of every id.
+   * The held ids in code-unit order, cut into batches. A B-tree store (SQLite, Postgres) then
+   * finds each batch in one key range of its index instead of all over it (SQLite, 100k random
+   * ids: 5 s a tick unsorted, 0.4 s sorted). Kept up to date run by run: a tick after a few
+   * sessions came or went rebuilds only the runs they fall in, not a sort of every id.
    */
-  private sortedHeldIds(): string[] {
-    let ids: string[];
-    if (this.sortedHeld === undefined) {
-      ids = [...this.held].sort();
-    } else {
-      const kept = this.removedSinceCut ? this.sortedHeld.filter((id) => this.held.has(id)) : this.sortedHeld;
-      ids = mergeSorted(kept, this.addedSinceCut.filter((id) => this.held.has(id)).sort());
+  private heartbeatRuns(): readonly (readonly string[])[] {
+    const size = this.heartbeatBatchSize;
+    // Too many small runs left by releases: cut afresh (amortised over the changes that caused it).
+    if (
+      !this.runsValid ||
+      this.runs.length === 0 ||
+      this.runs.length > 2 * Math.ceil(this.held.size / size) + 1
+    ) {
+      this.runs = chunk([...this.held].sort(), size);
+      this.runsValid = true;
+    } else if (this.added.length > 0 || this.released.length > 0) {
+      const addedTo = new Map<number, string[]>();
+      for (const id of this.added) {
+        const r = this.runOf(id);
+        const ids = addedTo.get(r);
+        if (ids) ids.push(id);
+        else addedTo.set(r, [id]);
+      }
+      const dirty = new Set([...addedTo.keys(), ...this.released.map((id) => this.runOf(id))]);
+      const runs: string[][] = [];
+      for (const [r, run] of this.runs.entries()) {
+        if (!dirty.has(r)) {
+          runs.push(run);
+          continue;
+        }
+        const fresh = (addedTo.get(r) ?? []).filter((id) => this.held.has(id)).sort();
+        const merged = mergeSorted(
+          run.filter((id) => this.held.has(id)),
+          fresh,
+        );
+        if (merged.length === 0) continue;
+        const parts = Math.ceil(merged.length / size);
+        const length = Math.ceil(merged.length / parts);
+        for (let i = 0; i < merged.length; i += length) runs.push(merged.slice(i, i + length));
+      }
+      this.runs = runs;
     }
-    this.sortedHeld = ids;
-    this.addedSinceCut = [];
-    this.removedSinceCut = false;
-    return ids;
+    this.added = [];
+    this.released = [];
+    return this.runs;
+  }
+
+  /** Index of the run an id belongs in: the last whose first id is not after it. */
+  private runOf(id: string): number {
+    let lo = 0;
+    let hi = this.runs.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.runs[mid]![0]! <= id) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
   }
 
   private hold(sessionId: string): void {
     if (this.held.has(sessionId)) return;
     this.held.add(sessionId);
-    this.batches = undefined;
-    if (this.sortedHeld === undefined) return;
-    this.addedSinceCut.push(sessionId);
-    // Without ticks (timers off) the additions would pile up: sort from scratch next time.
-    if (this.addedSinceCut.length > this.held.size) {
-      this.sortedHeld = undefined;
-      this.addedSinceCut = [];
-    }
+    this.noteChange(this.added, sessionId);
   }
 
   /** False when the session was not held. */
   private release(sessionId: string): boolean {
     if (!this.held.delete(sessionId)) return false;
-    this.batches = undefined;
-    this.removedSinceCut = true;
+    this.noteChange(this.released, sessionId);
     return true;
+  }
+
+  private noteChange(list: string[], sessionId: string): void {
+    if (!this.runsValid) return;
+    list.push(sessionId);
+    // Without ticks (timers off) changes would pile up: cut afresh at the next tick instead.
+    if (this.added.length + this.released.length > this.held.size) {
+      this.runsValid = false;
+      this.added = [];
+      this.released = [];
+    }
   }
 
   /** Touches one batch; a held session the store no longer has active is dropped as `lost`. */

@@ -621,6 +621,33 @@ describe('tick', () => {
     expect(sent()).toEqual(ids);
   });
 
+  it('keeps batches sorted, complete and within heartbeatBatchSize through random churn', async () => {
+    const { manager, store } = setup({ heartbeatBatchSize: 5, maxRecoveryAttempts: 1000 });
+    const touch = vi.spyOn(store, 'touch');
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const created: string[] = [];
+    for (let round = 0; round < 40; round++) {
+      for (let op = rnd(12); op > 0; op--) {
+        const id = created[rnd(created.length + 1)];
+        if (id === undefined || rnd(3) === 0) {
+          const fresh = `id-${rnd(10_000)}-${round}-${op}`;
+          await manager.initialize(fresh);
+          created.push(fresh);
+        } else if (manager.heldSessionIds.has(id)) await manager.markDisconnected(id);
+        else if ((await manager.getSession(id))?.status === 'disconnected') await manager.recover(id);
+      }
+      touch.mockClear();
+      await manager.tick();
+      const batches = touch.mock.calls.map(([ids]) => [...ids]);
+      for (const batch of batches) expect(batch.length).toBeLessThanOrEqual(5);
+      expect(batches.flat()).toEqual([...manager.heldSessionIds].sort());
+    }
+  });
+
   it('drops a held session that was closed elsewhere and emits lost once', async () => {
     const { manager, store, clock } = setup();
     const other = new SessionManager({ store, clock, timers: false, instanceId: 'B' });
