@@ -5,7 +5,5 @@ export default defineConfig({
   test: {
     projects,
     globalSetup: ['./test/global-setup.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
   },
 });

@@ -11,5 +11,11 @@ export const sourceAliases = [
   },
 ];
 
+/**
+ * Limits every project shares (projects do not inherit the root config's `test` options). Generous:
+ * the suites start real processes and servers on a 2-core machine; speed is measured in `pnpm bench`.
+ */
+export const projectTimeouts = { testTimeout: 60_000, hookTimeout: 120_000 };
+
 /** The vitest projects, one per package and example. */
 export const projects = ['packages/*', 'examples/*'];

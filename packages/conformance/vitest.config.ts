@@ -1,7 +1,7 @@
 import { defineProject } from 'vitest/config';
-import { sourceAliases } from '../../vitest.workspace.ts';
+import { projectTimeouts, sourceAliases } from '../../vitest.workspace.ts';
 
 export default defineProject({
   resolve: { alias: sourceAliases },
-  test: { name: 'conformance', include: ['test/**/*.test.ts'] },
+  test: { name: 'conformance', include: ['test/**/*.test.ts'], ...projectTimeouts },
 });
