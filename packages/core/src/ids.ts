@@ -25,10 +25,35 @@ export function assertSessionId(id: unknown): asserts id is string {
 
 /** Agent ids and state keys: any non-empty string (unicode welcome) up to 1024 UTF-16 units. */
 export function assertName(argument: 'agentId' | 'key', value: unknown): asserts value is string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_AGENT_KEY_LENGTH) {
+  // Lone surrogates cannot be stored as text (UTF-8) and would come back as U+FFFD.
+  if (
+    typeof value !== 'string' ||
+    value.length === 0 ||
+    value.length > MAX_AGENT_KEY_LENGTH ||
+    !value.isWellFormed()
+  ) {
     throw new InvalidArgumentError(
       argument,
-      `must be a non-empty string of at most ${MAX_AGENT_KEY_LENGTH} characters`,
+      `must be a non-empty, well-formed string of at most ${MAX_AGENT_KEY_LENGTH} characters`,
     );
   }
+}
+
+/**
+ * The order every store sorts ids, agent ids and keys in: by Unicode code point, which is UTF-8
+ * byte order (SQLite's BINARY, Postgres' `COLLATE "C"`, Redis). JavaScript's `<` compares UTF-16
+ * code units, which puts U+10000 and above before U+E000–U+FFFF.
+ */
+export function compareNames(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  if (i === n) return a.length - b.length;
+  return codePointRank(a.charCodeAt(i)) - codePointRank(b.charCodeAt(i));
+}
+
+/** Moves surrogates (U+D800–DFFF, which start code points above U+FFFF) after U+E000–U+FFFF. */
+function codePointRank(unit: number): number {
+  return unit >= 0xe000 ? unit - 0x800 : unit >= 0xd800 ? unit + 0x2000 : unit;
 }

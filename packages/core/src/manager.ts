@@ -36,8 +36,13 @@ import {
   DEFAULT_SWEEP_LEASE_MS,
   DEFAULT_TOMBSTONE_MS,
   type Logger,
+  nonNegativeInteger,
+  nonNegativeNumber,
+  positiveInteger,
+  positiveNumber,
   silentLogger,
   systemClock,
+  timerDelay,
 } from './options';
 import {
   type AgentStateEntry,
@@ -186,29 +191,29 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
         ? 0
         : timerDelay('cleanupIntervalMs', options.cleanupIntervalMs, DEFAULT_CLEANUP_INTERVAL_MS);
     this.policy = {
-      gracePeriodMs: positive('gracePeriodMs', options.gracePeriodMs, DEFAULT_GRACE_PERIOD_MS),
-      maxRecoveryAttempts: count(
+      gracePeriodMs: positiveNumber('gracePeriodMs', options.gracePeriodMs, DEFAULT_GRACE_PERIOD_MS),
+      maxRecoveryAttempts: nonNegativeInteger(
         'maxRecoveryAttempts',
         options.maxRecoveryAttempts,
         DEFAULT_MAX_RECOVERY_ATTEMPTS,
       ),
-      staleAfterMs: positive(
+      staleAfterMs: positiveNumber(
         'staleAfterMs',
         options.staleAfterMs,
         this.heartbeatIntervalMs * DEFAULT_STALE_AFTER_HEARTBEATS,
       ),
-      tombstoneMs: nonNegative('tombstoneMs', options.tombstoneMs, DEFAULT_TOMBSTONE_MS),
+      tombstoneMs: nonNegativeNumber('tombstoneMs', options.tombstoneMs, DEFAULT_TOMBSTONE_MS),
     };
     // A session must survive at least one late tick, or a healthy owner would look crashed.
     if (this.policy.staleAfterMs <= this.heartbeatIntervalMs) {
       throw new InvalidArgumentError('staleAfterMs', 'must be longer than heartbeatIntervalMs');
     }
-    this.heartbeatBatchSize = positiveCount(
+    this.heartbeatBatchSize = positiveInteger(
       'heartbeatBatchSize',
       options.heartbeatBatchSize,
       DEFAULT_HEARTBEAT_BATCH_SIZE,
     );
-    this.cleanupBatchSize = positiveCount(
+    this.cleanupBatchSize = positiveInteger(
       'cleanupBatchSize',
       options.cleanupBatchSize,
       DEFAULT_CLEANUP_BATCH_SIZE,
@@ -332,7 +337,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   async getActiveSessions(
     options: { limit?: number; cursor?: string; statuses?: readonly SessionStatus[] } = {},
   ): Promise<SessionPage> {
-    const limit = positiveCount('limit', options.limit, DEFAULT_PAGE_SIZE);
+    const limit = positiveInteger('limit', options.limit, DEFAULT_PAGE_SIZE);
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
     // One record more than asked tells whether there is a next page, so the last page has no cursor.
     const sessions = await this.store.list({
@@ -677,7 +682,7 @@ function expiry(options: SaveStateOptions, now: number): number | null {
   if (options.ttlMs !== undefined && options.expiresAt !== undefined) {
     throw new InvalidArgumentError('ttlMs', 'give ttlMs or expiresAt, not both');
   }
-  if (options.ttlMs !== undefined) return now + positive('ttlMs', options.ttlMs, 0);
+  if (options.ttlMs !== undefined) return now + positiveNumber('ttlMs', options.ttlMs, 0);
   if (options.expiresAt === undefined) return null;
   const at = options.expiresAt instanceof Date ? options.expiresAt.getTime() : options.expiresAt;
   if (typeof at !== 'number' || !Number.isFinite(at)) {
@@ -700,46 +705,8 @@ function decodeCursor(cursor: string): { lastHeartbeatAt: number; id: string } {
   throw new InvalidArgumentError('cursor', 'not a cursor returned by getActiveSessions');
 }
 
-/** Node turns delays above 2^31-1 ms into 1 ms, so a larger interval would spin, not wait. */
 /** `getActiveSessions` page size when no `limit` is given. */
 const DEFAULT_PAGE_SIZE = 100;
-
-const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
-
-function positive(name: string, value: number | undefined, fallback: number): number {
-  const v = value ?? fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-    throw new InvalidArgumentError(name, 'must be a positive number');
-  }
-  return v;
-}
-
-function nonNegative(name: string, value: number | undefined, fallback: number): number {
-  const v = value ?? fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    throw new InvalidArgumentError(name, 'must be zero or more');
-  }
-  return v;
-}
-
-function count(name: string, value: number | undefined, fallback: number): number {
-  const v = value ?? fallback;
-  if (!Number.isSafeInteger(v) || v < 0) throw new InvalidArgumentError(name, 'must be an integer >= 0');
-  return v;
-}
-
-function positiveCount(name: string, value: number | undefined, fallback: number): number {
-  const v = value ?? fallback;
-  if (!Number.isSafeInteger(v) || v <= 0) throw new InvalidArgumentError(name, 'must be an integer > 0');
-  return v;
-}
-
-function timerDelay(name: string, value: number | undefined, fallback: number): number {
-  const v = positive(name, value, fallback);
-  if (v > MAX_TIMER_DELAY_MS)
-    throw new InvalidArgumentError(name, `must be at most ${MAX_TIMER_DELAY_MS} ms`);
-  return v;
-}
 
 function isStore(value: unknown): value is SessionStore {
   const store = value as Partial<SessionStore> | null | undefined;

@@ -1,3 +1,5 @@
+import { InvalidArgumentError } from './errors';
+
 /** Defaults of `SessionManager`, named for what they mean. The seed's values where it had one. */
 export const DEFAULT_GRACE_PERIOD_MS = 10 * 60 * 1000;
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 30 * 1000;
@@ -36,3 +38,48 @@ export interface Logger {
 
 const noop = () => {};
 export const silentLogger: Logger = { debug: noop, info: noop, warn: noop, error: noop };
+
+// --- Option checks (for the manager and for adapters' own options) ---
+
+/** Node turns delays above 2^31-1 ms into 1 ms, so a larger interval would spin, not wait. */
+export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
+/** `value ?? fallback`, which must be a finite number > 0; else `InvalidArgumentError` naming the option. */
+export function positiveNumber(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+    throw new InvalidArgumentError(name, 'must be a positive number');
+  }
+  return v;
+}
+
+/** `value ?? fallback`, which must be a finite number >= 0. */
+export function nonNegativeNumber(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    throw new InvalidArgumentError(name, 'must be zero or more');
+  }
+  return v;
+}
+
+/** `value ?? fallback`, which must be a safe integer >= 0. */
+export function nonNegativeInteger(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isSafeInteger(v) || v < 0) throw new InvalidArgumentError(name, 'must be an integer >= 0');
+  return v;
+}
+
+/** `value ?? fallback`, which must be a safe integer > 0. */
+export function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isSafeInteger(v) || v <= 0) throw new InvalidArgumentError(name, 'must be an integer > 0');
+  return v;
+}
+
+/** A positive delay that `setTimeout`/`setInterval` honour. */
+export function timerDelay(name: string, value: number | undefined, fallback: number): number {
+  const v = positiveNumber(name, value, fallback);
+  if (v > MAX_TIMER_DELAY_MS)
+    throw new InvalidArgumentError(name, `must be at most ${MAX_TIMER_DELAY_MS} ms`);
+  return v;
+}

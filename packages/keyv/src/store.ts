@@ -4,12 +4,15 @@ import {
   type AgentStateKey,
   type AppendEvent,
   type ClaimDueQuery,
+  compareNames,
   decodeJson,
   type EventEntry,
   encodeJson,
   InvalidArgumentError,
   type ListQuery,
   McpSessionsError,
+  nonNegativeNumber,
+  positiveNumber,
   type ReadEventsQuery,
   SessionExistsError,
   SessionNotFoundError,
@@ -81,7 +84,7 @@ interface Manifest {
   seq: number;
   /** Lowest event seq that may still be stored. */
   lo: number;
-  /** Agent-state slots of the session, sorted by agentId then key (code-unit order). */
+  /** Agent-state slots of the session, sorted by agentId then key (code point order). */
   slots: Array<[agentId: string, key: string]>;
 }
 
@@ -170,23 +173,27 @@ export class KeyvSessionStore implements SessionStore {
     this.capabilities = { atomic: false, durable: options.durable ?? false, crossProcess: false };
     this.prefix = options.prefix ?? DEFAULT_KEY_PREFIX;
     if (this.prefix.length === 0) throw new InvalidArgumentError('prefix', 'must not be empty');
-    this.maxKeyLength = positive('maxKeyLength', options.maxKeyLength, DEFAULT_MAX_KEY_LENGTH);
+    this.maxKeyLength = positiveNumber('maxKeyLength', options.maxKeyLength, DEFAULT_MAX_KEY_LENGTH);
     if (this.maxKeyLength < this.prefix.length + 48) {
       throw new InvalidArgumentError('maxKeyLength', 'must leave room for the prefix and a hash');
     }
-    this.timeoutMs = nonNegative(
+    this.timeoutMs = nonNegativeNumber(
       'operationTimeoutMs',
       options.operationTimeoutMs,
       DEFAULT_OPERATION_TIMEOUT_MS,
     );
     this.nativeTtl = options.nativeTtl ?? true;
-    this.ttlSlackMs = nonNegative('nativeTtlSlackMs', options.nativeTtlSlackMs, DEFAULT_NATIVE_TTL_SLACK_MS);
+    this.ttlSlackMs = nonNegativeNumber(
+      'nativeTtlSlackMs',
+      options.nativeTtlSlackMs,
+      DEFAULT_NATIVE_TTL_SLACK_MS,
+    );
     const store: unknown = keyv.store;
     this.batchedReads = inMemory || typeof (store as { getMany?: unknown }).getMany === 'function';
     this.index = new BucketIndex(
       (kind, part) => this.key(INDEX_TAGS[kind], part),
-      positive('bucketMs', options.bucketMs, DEFAULT_BUCKET_MS),
-      Math.floor(positive('indexShards', options.indexShards, DEFAULT_INDEX_SHARDS)),
+      positiveNumber('bucketMs', options.bucketMs, DEFAULT_BUCKET_MS),
+      Math.floor(positiveNumber('indexShards', options.indexShards, DEFAULT_INDEX_SHARDS)),
     );
     keyv.on('error', this.onError);
   }
@@ -287,7 +294,7 @@ export class KeyvSessionStore implements SessionStore {
               (e) =>
                 !after || e.at < after.lastHeartbeatAt || (e.at === after.lastHeartbeatAt && e.id < after.id),
             )
-            .sort((a, b) => b.at - a.at || compareStrings(b.id, a.id));
+            .sort((a, b) => b.at - a.at || compareNames(b.id, a.id));
           let i = 0;
           while (i < entries.length) {
             const chunk = entries.slice(i, i + Math.min(CHUNK, Math.max(query.limit - page.length, 16)));
@@ -328,7 +335,7 @@ export class KeyvSessionStore implements SessionStore {
             // Later buckets hold only later times: a full bucket's worth is enough to pick from.
             if (found.length >= need) break;
           }
-          return found.sort((a, b) => a.at - b.at || compareStrings(a.id, b.id)).slice(0, need);
+          return found.sort((a, b) => a.at - b.at || compareNames(a.id, b.id)).slice(0, need);
         });
         if (candidates.length === 0) break;
         const progress = await this.sessions.with(
@@ -912,7 +919,7 @@ function findSlot(slots: Manifest['slots'], agentId: string, key: string): { ind
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     const [a, k] = slots[mid]!;
-    const c = compareStrings(a, agentId) || compareStrings(k, key);
+    const c = compareNames(a, agentId) || compareNames(k, key);
     if (c === 0) return { index: mid, found: true };
     if (c < 0) lo = mid + 1;
     else hi = mid;
@@ -931,11 +938,6 @@ function removeSlot(m: Manifest, agentId: string, key: string): boolean {
   const { index, found } = findSlot(m.slots, agentId, key);
   if (found) m.slots.splice(index, 1);
   return found;
-}
-
-/** Code-unit order, as the other stores (binary collation). */
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 const UNAVAILABLE_CODES = new Set([
@@ -988,16 +990,4 @@ function toStoreError(error: unknown, what: string): McpSessionsError {
   return isUnavailable(error)
     ? new StoreUnavailableError(message, { cause: error })
     : new StoreError(message, { cause: error });
-}
-
-function positive(name: string, value: number | undefined, fallback: number): number {
-  const v = value ?? fallback;
-  if (!Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(name, 'must be a positive number');
-  return v;
-}
-
-function nonNegative(name: string, value: number | undefined, fallback: number): number {
-  const v = value ?? fallback;
-  if (!Number.isFinite(v) || v < 0) throw new InvalidArgumentError(name, 'must be zero or more');
-  return v;
 }

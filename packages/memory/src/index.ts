@@ -3,6 +3,7 @@ import {
   type AgentStateKey,
   type AppendEvent,
   type ClaimDueQuery,
+  compareNames,
   decodeJson,
   type EventEntry,
   encodeJson,
@@ -223,7 +224,7 @@ export class MemorySessionStore implements SessionStore {
   async list(query: ListQuery): Promise<SessionRecord[]> {
     // lastHeartbeatAt descending, then id descending (code-unit order): negative when a comes first.
     const order = (a: Row, b: ListAfter) =>
-      b.lastHeartbeatAt - this.hot.lastHeartbeatAt[a.index]! || compareStrings(b.id, a.id);
+      b.lastHeartbeatAt - this.hot.lastHeartbeatAt[a.index]! || compareNames(b.id, a.id);
     this.sorted ??= [...this.rows.values()].sort((a, b) => order(a, this.position(b)));
     const all = this.sorted;
     let start = 0;
@@ -320,7 +321,7 @@ export class MemorySessionStore implements SessionStore {
     if (!state) return [];
     return [...state.values()]
       .filter((s) => (agentId === undefined || s.agentId === agentId) && isFresh(s, now))
-      .sort((a, b) => compareStrings(a.agentId, b.agentId) || compareStrings(a.key, b.key))
+      .sort((a, b) => compareNames(a.agentId, b.agentId) || compareNames(a.key, b.key))
       .map((s) => toEntry(sessionId, s));
   }
 
@@ -539,11 +540,6 @@ function toEntry(sessionId: string, s: StoredState): AgentStateEntry {
     updatedAt: s.updatedAt,
     expiresAt: s.expiresAt,
   };
-}
-
-/** Code-unit order, the same as SQL's binary collation and Redis. */
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Index of the first event with seq > after (events are sorted by seq). */

@@ -3,6 +3,7 @@ import {
   type AgentStateKey,
   type AppendEvent,
   type ClaimDueQuery,
+  compareNames,
   decodeJson,
   type EventEntry,
   encodeJson,
@@ -11,6 +12,8 @@ import {
   type ListAfter,
   type ListQuery,
   type Logger,
+  nonNegativeNumber,
+  positiveNumber,
   type ReadEventsQuery,
   SessionExistsError,
   SessionNotFoundError,
@@ -111,7 +114,7 @@ export class RedisSessionStore implements SessionStore {
       throw new InvalidArgumentError('options', 'give exactly one of url, clusterUrls (not empty), client');
     }
     this.keys = keySpace(prefix, shards);
-    this.nativeExpiryMarginMs = nonNegative(
+    this.nativeExpiryMarginMs = nonNegativeNumber(
       'nativeExpiryMarginMs',
       options.nativeExpiryMarginMs,
       DEFAULT_NATIVE_EXPIRY_MARGIN_MS,
@@ -121,8 +124,16 @@ export class RedisSessionStore implements SessionStore {
       url: options.url,
       clusterUrls: options.clusterUrls,
       client: options.client,
-      connectTimeoutMs: positive('connectTimeoutMs', options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS),
-      commandTimeoutMs: positive('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS),
+      connectTimeoutMs: positiveNumber(
+        'connectTimeoutMs',
+        options.connectTimeoutMs,
+        DEFAULT_CONNECT_TIMEOUT_MS,
+      ),
+      commandTimeoutMs: positiveNumber(
+        'commandTimeoutMs',
+        options.commandTimeoutMs,
+        DEFAULT_COMMAND_TIMEOUT_MS,
+      ),
       logger: options.logger ?? silentLogger,
     });
   }
@@ -257,7 +268,7 @@ export class RedisSessionStore implements SessionStore {
       const candidates = peeks
         .flatMap((r) => pairs(r).map(([id, due]) => ({ id, due: Number(due) })))
         .filter((c) => !claimed.has(c.id))
-        .sort((a, b) => a.due - b.due || compareStrings(a.id, b.id))
+        .sort((a, b) => a.due - b.due || compareNames(a.id, b.id))
         .slice(0, want);
       if (candidates.length === 0) break;
       const dueOf = new Map(candidates.map((c) => [c.id, c.due]));
@@ -284,7 +295,7 @@ export class RedisSessionStore implements SessionStore {
       if (won === candidates.length) break;
     }
     return [...claimed.values()]
-      .sort((a, b) => a.due - b.due || compareStrings(a.record.id, b.record.id))
+      .sort((a, b) => a.due - b.due || compareNames(a.record.id, b.record.id))
       .map((c) => c.record);
   }
 
@@ -352,7 +363,7 @@ export class RedisSessionStore implements SessionStore {
       const entry = parseStateValue(sessionId, a, k, stored);
       if (isFresh(entry, now)) entries.push(entry);
     }
-    return entries.sort((x, y) => compareStrings(x.agentId, y.agentId) || compareStrings(x.key, y.key));
+    return entries.sort((x, y) => compareNames(x.agentId, y.agentId) || compareNames(x.key, y.key));
   }
 
   async purgeExpiredState(now: number): Promise<number> {
@@ -643,12 +654,7 @@ function byHeartbeatDesc(
   a: { lastHeartbeatAt: number; id: string },
   b: { lastHeartbeatAt: number; id: string },
 ) {
-  return b.lastHeartbeatAt - a.lastHeartbeatAt || compareStrings(b.id, a.id);
-}
-
-/** Code-unit order, the same as the memory store. */
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  return b.lastHeartbeatAt - a.lastHeartbeatAt || compareNames(b.id, a.id);
 }
 
 // Replies are parsed at the boundary: a user's client may map strings to Buffers (typeMapping).
@@ -709,16 +715,4 @@ function objOrNull(value: unknown): JsonObject | null {
 
 function corrupt(what: string): StoreError {
   return new StoreError(`unexpected data in redis: ${what}`);
-}
-
-function positive(name: string, value: number | undefined, fallback: number): number {
-  const v = value ?? fallback;
-  if (!Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(name, 'must be a positive number');
-  return v;
-}
-
-function nonNegative(name: string, value: number | undefined, fallback: number): number {
-  const v = value ?? fallback;
-  if (!Number.isFinite(v) || v < 0) throw new InvalidArgumentError(name, 'must be zero or more');
-  return v;
 }

@@ -314,10 +314,8 @@ export class SqliteSessionStore implements SessionStore {
         ? (this.stmt.listState.all(sessionId, now) as Row[])
         : (this.stmt.listAgentState.all(sessionId, agentId, now) as Row[]),
     );
-    // SQLite compares UTF-8 bytes; the contract's order is UTF-16 code units (they differ above U+FFFF).
-    return rows
-      .map((row) => toStateEntry(sessionId, row))
-      .sort((a, b) => compareStrings(a.agentId, b.agentId) || compareStrings(a.key, b.key));
+    // BINARY collation compares UTF-8 bytes: code point order, as the contract asks.
+    return rows.map((row) => toStateEntry(sessionId, row));
   }
 
   async purgeExpiredState(now: number): Promise<number> {
@@ -626,9 +624,4 @@ function describe(error: unknown): string {
   const code = sqliteCode(error);
   const message = error instanceof Error ? error.message : String(error);
   return code ? `${message} [${code}]` : message;
-}
-
-/** Code-unit order, as the contract asks (memory, Redis and Postgres `COLLATE "C"` agree). */
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -1,4 +1,5 @@
 import {
+  compareNames,
   InvalidArgumentError,
   InvalidValueError,
   SessionExistsError,
@@ -234,7 +235,7 @@ describe('agent state', () => {
     expect(await store.deleteState({ ...base, key: 'forever' })).toBe(false);
   });
 
-  it('lists in code-unit order, unicode and NUL included', async () => {
+  it('lists in code point order, unicode and NUL included', async () => {
     const keys = ['b', 'a', '\u{1F600}', '\uFF5E', 'a\u0000b', 'ä'];
     for (const key of keys) {
       await store.setState({
@@ -257,10 +258,10 @@ describe('agent state', () => {
     const listed = await store.listState('live', undefined, 0);
     expect(listed.map((e) => [e.agentId, e.key])).toEqual([
       ['f', 'z'],
-      ...[...keys].sort().map((k) => ['g', k]),
+      ...[...keys].sort(compareNames).map((k) => ['g', k]),
     ]);
     expect(listed.find((e) => e.key === 'a\u0000b')?.value).toBe('a\u0000b');
-    expect((await store.listState('live', 'g', 0)).map((e) => e.key)).toEqual([...keys].sort());
+    expect((await store.listState('live', 'g', 0)).map((e) => e.key)).toEqual([...keys].sort(compareNames));
   });
 
   it('rejects an unstorable value before writing anything', async () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import {
   type AgentStateEntry,
+  compareNames,
   type JsonValue,
   SessionNotFoundError,
   type SessionStatus,
@@ -184,6 +185,19 @@ export const agentState: GroupDefinition = {
         );
         assert.deepStrictEqual(await store.listState('s', 'nobody', now), []);
         assert.deepStrictEqual(await store.listState('nobody', undefined, now), []);
+      },
+    },
+    {
+      title: 'listState orders non-ASCII names by code point (UTF-8 byte order)',
+      async run({ store, clock }) {
+        const now = clock.now();
+        await store.insert(makeRecord('s', now));
+        // UTF-16 code-unit order would put the emoji (a surrogate pair) before U+E000..U+FFFF.
+        const keys = ['\u{1F600}', '\uFFFD', '\uE000', 'z', '\u00E9'];
+        for (const k of keys) await store.setState(entry('s', 'a', k, k, now, null));
+        const listed = (await store.listState('s', 'a', now)).map((e) => e.key);
+        assert.deepStrictEqual(listed, [...keys].sort(compareNames));
+        assert.deepStrictEqual(listed, ['z', '\u00E9', '\uE000', '\uFFFD', '\u{1F600}']);
       },
     },
     {

@@ -5,7 +5,7 @@ import { InvalidArgumentError } from '../errors';
 import { assertSessionId } from '../ids';
 import type { JsonValue } from '../json';
 import { SessionManager } from '../manager';
-import { type Clock, systemClock } from '../options';
+import { type Clock, positiveInteger, systemClock } from '../options';
 import type { SessionStore } from '../store';
 
 /** Newest events kept per session, by default. */
@@ -159,10 +159,4 @@ function isPriming(message: JsonValue): boolean {
     !Array.isArray(message) &&
     Object.keys(message).length === 0
   );
-}
-
-function positiveInteger(name: string, value: number | undefined, fallback: number): number {
-  const v = value ?? fallback;
-  if (!Number.isSafeInteger(v) || v <= 0) throw new InvalidArgumentError(name, 'must be a positive integer');
-  return v;
 }
