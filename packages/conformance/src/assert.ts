@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 /** An error class of core's hierarchy, matched by identity or, across duplicate copies of core, by name. */
 export interface ErrorType<E extends Error = Error> {
   readonly name: string;
-  // biome-ignore lint/suspicious/noExplicitAny: constructor signature of any error class
-  new (...args: any[]): E;
+  /** `never[]`: any error class fits, whatever its constructor takes. */
+  new (...args: never[]): E;
 }
 
 /**

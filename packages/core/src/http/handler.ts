@@ -36,8 +36,8 @@ export interface HandlerTransport {
 
 /** What the handler needs of a server: `McpServer` and the low-level `Server` both fit. */
 export interface ConnectableServer {
-  // biome-ignore lint/suspicious/noExplicitAny: the SDK's Transport type differs between SDK versions; any transport the handler builds is accepted.
-  connect(transport: any): Promise<void>;
+  /** `never`: the SDK's `Transport` type differs between SDK versions; any server's `connect` fits. */
+  connect(transport: never): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -376,7 +376,8 @@ class HandlerImpl {
     };
     // Set before connect: the SDK chains an onclose it finds.
     transport.onclose = () => this.onTransportClosed(live);
-    await server.connect(transport);
+    // The transport is the SDK's own class (or one with its public surface): what `connect` takes.
+    await server.connect(transport as never);
     return live;
   }
 
