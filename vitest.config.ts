@@ -5,5 +5,6 @@ export default defineConfig({
   test: {
     projects,
     globalSetup: ['./test/global-setup.ts'],
+    reporters: ['default', './test/summary-reporter.ts'],
   },
 });
