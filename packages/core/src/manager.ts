@@ -265,7 +265,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     this.assertUsable();
     assertSessionId(sessionId);
     const { record, changed } = await this.apply(sessionId, { type: 'disconnect' });
-    this.release(sessionId);
+    this.unhold(sessionId);
     if (changed) {
       this.log('info', 'session disconnected', record);
       this.emit('disconnected', record);
@@ -319,7 +319,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     this.assertUsable();
     assertSessionId(sessionId);
     const { record, changed } = await this.apply(sessionId, { type: 'close' });
-    this.release(sessionId);
+    this.unhold(sessionId);
     if (changed) {
       await this.store.purgeSessionData(sessionId);
       this.log('info', 'session closed', record);
@@ -397,6 +397,18 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     assertSessionId(sessionId);
     if (agentId !== undefined) assertName('agentId', agentId);
     return this.store.listState(sessionId, agentId, this.clock.now());
+  }
+
+  /**
+   * Stops heartbeating a session this instance no longer serves, and writes nothing: the record
+   * stays as it is, so another instance attaches to it at once without counting a recovery, and
+   * if none does it goes stale after `staleAfterMs` and expires after grace, like a crashed
+   * owner's. For rolling restarts of a fleet (`handler.close({ disconnect: false })`).
+   * Returns false when this instance did not hold the session.
+   */
+  release(sessionId: string): boolean {
+    assertSessionId(sessionId);
+    return this.unhold(sessionId);
   }
 
   /**
@@ -534,7 +546,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   }
 
   /** False when the session was not held. */
-  private release(sessionId: string): boolean {
+  private unhold(sessionId: string): boolean {
     if (!this.held.delete(sessionId)) return false;
     this.noteChange(this.released, sessionId);
     return true;
@@ -558,7 +570,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     const alive = new Set(hit);
     for (const id of batch) {
       // Not held any more: this instance disconnected or closed it while the batch was in flight.
-      if (alive.has(id) || !this.release(id)) continue;
+      if (alive.has(id) || !this.unhold(id)) continue;
       this.logger.warn('held session is no longer active in the store', { sessionId: id });
       this.emit('lost', id);
     }
@@ -583,7 +595,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
           // A lost compare-and-set means another writer (a recovery) got there first: not ours.
           if (!next.ok || !(await this.store.compareAndSet(next.record, record.version))) continue;
           await this.store.purgeSessionData(record.id);
-          this.release(record.id);
+          this.unhold(record.id);
           result.expired++;
           this.log('info', 'session expired', next.record);
           this.emit('expired', next.record);

@@ -121,6 +121,26 @@ describe.each(SDK_VERSIONS)('MCP HTTP integration, SDK %s', (version) => {
     expect(parseResult(await c.callTool({ name: 'recall', arguments: { key: 'k' } })).value).toBe('v');
   });
 
+  it('rolling restart: close({ disconnect: false }) releases the session; the next instance attaches uncounted', async () => {
+    now = Date.now();
+    const store = new MemorySessionStore();
+    const a = instance(store, 'a');
+    const httpA = await up(a.handler);
+    const { client: c, transport } = await client(httpA.url);
+    await c.callTool({ name: 'remember', arguments: { key: 'k', value: 'v' } });
+    await a.handler.close({ disconnect: false });
+    const sessionId = transport.sessionId!;
+    expect((await store.get(sessionId))?.status).toBe('active');
+    expect(a.manager.heldSessionIds.has(sessionId)).toBe(false);
+    await httpA.close();
+
+    const b = instance(store, 'b');
+    await up(b.handler, httpA.port);
+    const info = parseResult(await c.callTool({ name: 'session_info', arguments: {} }));
+    expect(info).toMatchObject({ mode: 'attached', recoveryAttempts: 0, instanceId: 'b' });
+    expect(parseResult(await c.callTool({ name: 'recall', arguments: { key: 'k' } })).value).toBe('v');
+  });
+
   it('two instances behind a round-robin proxy: 200 alternating calls on one session', async () => {
     now = Date.now();
     const store = new MemorySessionStore();

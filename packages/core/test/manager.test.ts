@@ -222,6 +222,22 @@ describe('markDisconnected', () => {
   });
 });
 
+describe('release', () => {
+  it('stops heartbeating without writing; another manager attaches uncounted, and it goes stale as if crashed', async () => {
+    const { manager, store, clock } = setup();
+    const other = new SessionManager({ store, clock, timers: false, instanceId: 'inst-B' });
+    managers.push(other);
+    const created = await manager.initialize('s1');
+    expect(manager.release('s1')).toBe(true);
+    expect(manager.release('s1')).toBe(false);
+    clock.t += 1000;
+    expect(await manager.tick()).toBe(0);
+    expect(await store.get('s1')).toEqual(created);
+    expect(await other.resume('s1')).toMatchObject({ mode: 'attached', record: { recoveryAttempts: 0 } });
+    expect(() => manager.release('bad id')).toThrow(InvalidArgumentError);
+  });
+});
+
 describe('canRecover and recover', () => {
   it('recovers a disconnected session: active, held here, one attempt counted, event once', async () => {
     const { manager, clock } = setup();

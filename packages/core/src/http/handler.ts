@@ -112,8 +112,15 @@ export interface SessionHandler {
   /**
    * Graceful shutdown (SIGTERM): closes every server and transport of this process and marks
    * their sessions disconnected, so any instance may recover them within the grace period.
+   * With `{ disconnect: false }` (a fleet's rolling restart) the sessions are only released:
+   * left active, so the instance a client reaches next attaches without counting a recovery.
    */
-  close(): Promise<void>;
+  close(options?: CloseOptions): Promise<void>;
+}
+
+export interface CloseOptions {
+  /** Mark the sessions disconnected (default) or only stop serving and heartbeating them. */
+  disconnect?: boolean;
 }
 
 interface LiveSession {
@@ -156,7 +163,7 @@ export function createSessionHandler(options: SessionHandlerOptions): SessionHan
   const handler = (request: Request, handleOptions?: HandleOptions) => impl.handle(request, handleOptions);
   return Object.assign(handler, {
     liveSessionIds: () => [...impl.live.keys()],
-    close: () => impl.close(),
+    close: (closeOptions?: CloseOptions) => impl.close(closeOptions),
   });
 }
 
@@ -193,10 +200,16 @@ class HandlerImpl {
     }
   }
 
-  async close(): Promise<void> {
+  async close(options: CloseOptions = {}): Promise<void> {
     this.closed = true;
     this.manager.off('lost', this.onLost);
     await Promise.allSettled([...this.building.values()]);
+    if (options.disconnect === false) {
+      for (const live of this.live.values()) {
+        live.quiet = true;
+        this.manager.release(live.id);
+      }
+    }
     await Promise.all([...this.live.values()].map((live) => this.closeLive(live)));
     await Promise.all(this.disconnecting);
   }
@@ -409,8 +422,9 @@ class HandlerImpl {
 
   private async closeLive(live: LiveSession): Promise<void> {
     await live.server.close().catch((e: unknown) => this.logFailure('server close', live.id, e));
+    if (live.quiet) this.live.delete(live.id);
     // A transport whose onclose was replaced by user code still gets its session disconnected.
-    if (this.live.get(live.id) === live) await this.disconnect(live);
+    else if (this.live.get(live.id) === live) await this.disconnect(live);
   }
 
   private onTransportClosed(live: LiveSession): void {

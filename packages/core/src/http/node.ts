@@ -1,14 +1,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
-import { createSessionHandler, type SessionHandler, type SessionHandlerOptions } from './handler';
+import {
+  type CloseOptions,
+  createSessionHandler,
+  type SessionHandler,
+  type SessionHandlerOptions,
+} from './handler';
 
 /** The handler for `node:http` and Express: `(req, res, parsedBody?)`. */
 export interface NodeSessionHandler {
   (req: IncomingMessage, res: ServerResponse, parsedBody?: unknown): Promise<void>;
   /** The web-standard handler underneath. */
   readonly web: SessionHandler;
-  close(): Promise<void>;
+  close(options?: CloseOptions): Promise<void>;
 }
 
 /**
@@ -35,5 +40,5 @@ export function createNodeSessionHandler(
     });
     await listener(req, res);
   };
-  return Object.assign(handler, { web, close: () => web.close() });
+  return Object.assign(handler, { web, close: (options?: CloseOptions) => web.close(options) });
 }
