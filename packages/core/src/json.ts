@@ -9,7 +9,7 @@ export type JsonObject = { [key: string]: JsonValue };
  * Throws `InvalidValueError` (naming the path) for cycles, BigInt, functions, symbols,
  * non-finite numbers, `undefined` at the top or in an array, and objects that are not plain
  * (Date, Map, class instances: JSON would silently turn them into something else).
- * `undefined` object properties are dropped, as `JSON.stringify` does.
+ * `undefined` object properties are dropped and `-0` comes back as `0`, as with `JSON.stringify`.
  */
 export function encodeJson(value: unknown): string {
   check(value, '$', new Set());
