@@ -101,6 +101,10 @@ export class RedisSessionStore implements SessionStore {
   private readonly connection: Connection;
   private readonly keys: KeySpace;
   private readonly nativeExpiryMarginMs: number;
+  private readonly layoutKey: string;
+  private readonly shards: number;
+  /** The first call's check that the data under this prefix was written with the same `shards`. */
+  private layoutChecked: Promise<void> | undefined;
 
   constructor(options: RedisSessionStoreOptions) {
     const prefix = options.prefix ?? DEFAULT_PREFIX;
@@ -114,6 +118,8 @@ export class RedisSessionStore implements SessionStore {
       throw new InvalidArgumentError('options', 'give exactly one of url, clusterUrls (not empty), client');
     }
     this.keys = keySpace(prefix, shards);
+    this.shards = shards;
+    this.layoutKey = `${prefix}layout`;
     this.nativeExpiryMarginMs = nonNegativeNumber(
       'nativeExpiryMarginMs',
       options.nativeExpiryMarginMs,
@@ -458,8 +464,31 @@ export class RedisSessionStore implements SessionStore {
 
   // --- Internal helpers ---
 
-  private run(script: Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+  private async run(script: Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    if (!this.layoutChecked) {
+      this.layoutChecked = this.checkLayout();
+      // A failed check (server down) is tried again by the next call.
+      this.layoutChecked.catch(() => {
+        this.layoutChecked = undefined;
+      });
+    }
+    await this.layoutChecked;
     return evalScript(this.connection, script, keys, args);
+  }
+
+  /**
+   * Records where the prefix's data lives (`shards`), or checks it: a store opened with another
+   * `shards` would look for every session in the wrong shard and find nothing, silently.
+   */
+  private async checkLayout(): Promise<void> {
+    const layout = `shards=${this.shards}`;
+    const found = await this.connection.command(this.layoutKey, ['SET', this.layoutKey, layout, 'NX', 'GET']);
+    if (found !== null && found !== undefined && String(found) !== layout) {
+      throw new StoreError(
+        `data under ${JSON.stringify(this.layoutKey.slice(0, -'layout'.length))} was written with ${String(found)}, ` +
+          `but this store is configured with ${layout}: give it the same shards option`,
+      );
+    }
   }
 
   /** Records by id, one script call per shard, all shards at once. */

@@ -13,7 +13,7 @@ import {
 import { createClient } from '@redis/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisSessionStore } from '../src/index';
-import { hashTag, rawClient, SINGLE_URL, targets } from './support';
+import { hashTag, rawClient, SINGLE_URL, targets, uniquePrefix } from './support';
 
 const POLICY = {
   gracePeriodMs: 600_000,
@@ -269,6 +269,25 @@ describe('redis store options and reachability', () => {
       await s.close();
     }
   });
+
+  it.skipIf(!SINGLE_URL)(
+    'refuses data written with another shards count, instead of finding nothing',
+    async () => {
+      const prefix = uniquePrefix();
+      const writer = new RedisSessionStore({ url: SINGLE_URL!, prefix, shards: 16 });
+      const misconfigured = new RedisSessionStore({ url: SINGLE_URL!, prefix, shards: 4 });
+      const same = new RedisSessionStore({ url: SINGLE_URL!, prefix, shards: 16 });
+      try {
+        await writer.insert(record('x'));
+        const error = await misconfigured.get('x').catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(StoreError);
+        expect(String((error as Error).message)).toMatch(/shards=16.*shards=4/);
+        expect((await same.get('x'))?.id).toBe('x');
+      } finally {
+        await Promise.all([writer.close(), misconfigured.close(), same.close()]);
+      }
+    },
+  );
 
   it('capabilities say what was configured', () => {
     const a = new RedisSessionStore({ url: 'redis://127.0.0.1:1' });
