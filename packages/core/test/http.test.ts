@@ -373,6 +373,12 @@ describe.each(SDK_VERSIONS)('MCP HTTP integration, SDK %s', (version) => {
     }
   });
 
+  if (version === '1.25.2') {
+    console.warn(
+      '!!! skipped on SDK 1.25.2 "resumption across instances": that SDK drops a request stream\'s ' +
+        'events while the stream is disconnected, so there is nothing to replay on another instance',
+    );
+  }
   it.skipIf(version === '1.25.2')(
     'resumption across instances: the resumed GET lands elsewhere, replays and ends; the client polls to completion',
     async () => {
