@@ -128,6 +128,35 @@ describe('example server, real processes', () => {
         expect(info.recoveryAttempts).toBe(0);
       },
     );
+
+    it.skipIf(!store)(
+      `two instances sharing ${name}: a countdown cut mid-way resumes on either instance, each step once, in order`,
+      async () => {
+        const servers = await Promise.all(
+          ['a', 'b'].map(async (id) =>
+            server({
+              PORT: String(await freePort()),
+              MCP_SESSIONS_STORE: store!,
+              MCP_SESSIONS_INSTANCE_ID: id,
+            }),
+          ),
+        );
+        const proxy = await startProxy(
+          servers.map((s) => Number(new URL(s.url).port)),
+          { cutSseAfterEvents: 4, cutWhen: (body) => body.includes('"countdown"') },
+        );
+        cleanups.push(() => proxy.close());
+        const { client, notifications } = await connect(proxy.url);
+        const result = json(
+          await client.callTool({ name: 'countdown', arguments: { from: 10, intervalMs: 20 } }),
+        );
+        expect(result).toMatchObject({ done: true });
+        expect(proxy.cuts()).toBe(1);
+        // The client's resumed GETs went to both instances: one replayed from the shared store.
+        expect(new Set(proxy.resumedOn()).size).toBe(2);
+        expect(notifications).toEqual([10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
+      },
+    );
   }
 
   it('resumption: a countdown cut by the proxy is resumed with Last-Event-ID, each step once, in order', async () => {
