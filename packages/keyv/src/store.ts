@@ -9,8 +9,8 @@ import {
   type EventEntry,
   encodeJson,
   InvalidArgumentError,
+  isNetworkError,
   type ListQuery,
-  McpSessionsError,
   nonNegativeNumber,
   positiveNumber,
   type ReadEventsQuery,
@@ -24,6 +24,7 @@ import {
   StoreUnavailableError,
   type TouchPatch,
   type TrimEventsQuery,
+  toStoreError,
 } from '@mcp-sessions/core';
 import type { Keyv } from 'keyv';
 import { BucketIndex, type IndexChange, type IndexKind, type KvIo, timeOf } from './buckets';
@@ -638,11 +639,11 @@ export class KeyvSessionStore implements SessionStore {
     const op: Op = { error: undefined, calls: 0 };
     const task = work(op).then(
       (result) => {
-        if (op.error !== undefined) throw toStoreError(op.error, what);
+        if (op.error !== undefined) throw toStoreError(op.error, `keyv ${what} failed`, isUnavailable);
         return result;
       },
       (error: unknown) => {
-        throw toStoreError(op.error ?? error, what);
+        throw toStoreError(op.error ?? error, `keyv ${what} failed`, isUnavailable);
       },
     );
     this.running.add(task);
@@ -940,16 +941,8 @@ function removeSlot(m: Manifest, agentId: string, key: string): boolean {
   return found;
 }
 
+/** Backend codes for "unreachable right now", on top of Node's socket errors. */
 const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
   'SQLITE_BUSY',
   'SQLITE_LOCKED',
   'SQLITE_CANTOPEN',
@@ -973,6 +966,7 @@ const UNAVAILABLE_MESSAGE =
 /** Unreachable, refused, lost or timed out: worth retrying later. Looks through causes and aggregates. */
 function isUnavailable(error: unknown, depth = 0): boolean {
   if (depth > 4 || error === null || error === undefined) return false;
+  if (depth === 0 && isNetworkError(error)) return true;
   if (typeof error === 'string') return UNAVAILABLE_MESSAGE.test(error);
   if (typeof error !== 'object') return false;
   const e = error as { code?: unknown; name?: unknown; message?: unknown; errors?: unknown; cause?: unknown };
@@ -981,13 +975,4 @@ function isUnavailable(error: unknown, depth = 0): boolean {
   if (typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message)) return true;
   if (Array.isArray(e.errors) && e.errors.some((x) => isUnavailable(x, depth + 1))) return true;
   return isUnavailable(e.cause, depth + 1);
-}
-
-function toStoreError(error: unknown, what: string): McpSessionsError {
-  if (error instanceof McpSessionsError) return error;
-  const detail = error instanceof Error ? error.message : String(error);
-  const message = `keyv ${what} failed: ${detail}`;
-  return isUnavailable(error)
-    ? new StoreUnavailableError(message, { cause: error })
-    : new StoreError(message, { cause: error });
 }

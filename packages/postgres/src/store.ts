@@ -7,6 +7,7 @@ import {
   type EventEntry,
   encodeJson,
   InvalidArgumentError,
+  isNetworkError,
   type JsonObject,
   type ListQuery,
   type Logger,
@@ -18,10 +19,10 @@ import {
   type SessionStore,
   type StoreCapabilities,
   StoreError,
-  StoreUnavailableError,
   silentLogger,
   type TouchPatch,
   type TrimEventsQuery,
+  toStoreError,
 } from '@mcp-sessions/core';
 import pg from 'pg';
 import {
@@ -577,17 +578,8 @@ function hash(value: string): string {
   return (h >>> 0).toString(36);
 }
 
-/** Node socket errors and SQLSTATEs that mean "the server is not reachable right now". */
+/** SQLSTATEs that mean "the server is not reachable right now" (class 08 too, see below). */
 const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
   '57P01', // admin_shutdown
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now (starting up, shutting down, in recovery)
@@ -603,6 +595,7 @@ function errorCode(error: unknown): string | undefined {
 }
 
 function isUnavailable(error: unknown): boolean {
+  if (isNetworkError(error)) return true;
   const code = errorCode(error);
   if (code !== undefined && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
   if (error instanceof AggregateError) return error.errors.some(isUnavailable);
@@ -614,9 +607,5 @@ function toError(error: unknown): Error {
 }
 
 function wrapError(error: unknown, operation: string): Error {
-  if (error instanceof StoreError || error instanceof StoreUnavailableError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return isUnavailable(error)
-    ? new StoreUnavailableError(`postgres ${operation}: ${message}`, { cause: error })
-    : new StoreError(`postgres ${operation}: ${message}`, { cause: error });
+  return toStoreError(error, `postgres ${operation}`, isUnavailable);
 }

@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
-import { type Logger, StoreError, StoreUnavailableError } from '@mcp-sessions/core';
+import {
+  isNetworkError,
+  type Logger,
+  StoreError,
+  StoreUnavailableError,
+  toStoreError,
+} from '@mcp-sessions/core';
 import { createClient, createCluster } from '@redis/client';
 
 /** What the store needs of a standalone `@redis/client` client (`createClient()`). */
@@ -171,12 +177,7 @@ export async function evalScript(
  * any other error reply → `StoreError`. The original is the `cause`.
  */
 export function wrapError(error: unknown, what: string): Error {
-  if (error instanceof StoreUnavailableError || error instanceof StoreError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  if (isUnavailable(error)) {
-    return new StoreUnavailableError(`redis unavailable during ${what}: ${message}`, { cause: error });
-  }
-  return new StoreError(`redis error during ${what}: ${message}`, { cause: error });
+  return toStoreError(error, `redis ${what}`, isUnavailable);
 }
 
 // --- Internal helpers ---
@@ -288,25 +289,13 @@ const UNAVAILABLE_ERROR_NAMES = new Set([
   'SocketTimeoutDuringMaintenanceError',
 ]);
 
-const UNAVAILABLE_SYSTEM_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-]);
-
 /** Error replies that mean "the server cannot serve now, try later". */
 const UNAVAILABLE_REPLY = /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|BUSY)\b/;
 
 function isUnavailable(error: unknown): boolean {
+  if (isNetworkError(error)) return true;
   for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
     if (UNAVAILABLE_ERROR_NAMES.has(e.constructor.name) || UNAVAILABLE_ERROR_NAMES.has(e.name)) return true;
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && UNAVAILABLE_SYSTEM_CODES.has(code)) return true;
     if (UNAVAILABLE_REPLY.test(e.message)) return true;
   }
   return false;
