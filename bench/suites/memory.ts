@@ -5,6 +5,7 @@
  */
 import {
   type Clock,
+  createRecord,
   generateSessionId,
   heartbeatPatch,
   type JsonValue,
@@ -42,28 +43,6 @@ function newManager(clock: Clock, options: { maxRecoveryAttempts?: number } = {}
   return manager;
 }
 
-/** A record as the manager would write it, for the Map baselines. */
-function plainRecord(manager: SessionManager, id: string, now: number): SessionRecord {
-  return {
-    id,
-    status: 'active',
-    version: 1,
-    principal: null,
-    ownerId: manager.instanceId,
-    createdAt: now,
-    lastHeartbeatAt: now,
-    disconnectedAt: null,
-    graceExpiresAt: null,
-    recoveryAttempts: 0,
-    recoveredAt: null,
-    endedAt: null,
-    dueAt: now + 600_000,
-    workingDirectory: null,
-    metadata: null,
-    initializeParams: null,
-  };
-}
-
 async function operationGroups(): Promise<BenchGroup[]> {
   const clock = new ManualClock();
   const policy: LifecyclePolicy = newManager(clock).policy;
@@ -72,13 +51,17 @@ async function operationGroups(): Promise<BenchGroup[]> {
   const hb = newManager(clock);
   const hbId = generateSessionId();
   await hb.initialize(hbId);
-  const hbMap = new Map<string, SessionRecord>([[hbId, plainRecord(hb, hbId, clock.t)]]);
+  const hbMap = new Map<string, SessionRecord>([
+    [hbId, createRecord({ id: hbId, ownerId: hb.instanceId }, clock.t, hb.policy)],
+  ]);
 
   // recover: one session made stale again before each recovery by moving the clock.
   const rc = newManager(clock, { maxRecoveryAttempts: Number.MAX_SAFE_INTEGER });
   const rcId = generateSessionId();
   await rc.initialize(rcId);
-  const rcMap = new Map<string, SessionRecord>([[rcId, plainRecord(rc, rcId, clock.t)]]);
+  const rcMap = new Map<string, SessionRecord>([
+    [rcId, createRecord({ id: rcId, ownerId: rc.instanceId }, clock.t, rc.policy)],
+  ]);
 
   // agent state: one live session, one key overwritten / read.
   const st = newManager(clock);
