@@ -17,6 +17,14 @@ import type { JsonObject, JsonValue } from './json';
 
 export type SessionStatus = 'active' | 'disconnected' | 'expired' | 'closed';
 
+/** Every status, in lifecycle order. */
+export const SESSION_STATUSES: readonly SessionStatus[] = ['active', 'disconnected', 'expired', 'closed'];
+
+/** For adapters parsing what they read back. */
+export function isSessionStatus(value: unknown): value is SessionStatus {
+  return (SESSION_STATUSES as readonly unknown[]).includes(value);
+}
+
 /** Statuses of a session that may still be used or recovered. */
 export const LIVE_STATUSES: readonly SessionStatus[] = ['active', 'disconnected'];
 

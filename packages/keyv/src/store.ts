@@ -10,6 +10,7 @@ import {
   encodeJson,
   InvalidArgumentError,
   isNetworkError,
+  isSessionStatus,
   type ListQuery,
   nonNegativeNumber,
   positiveNumber,
@@ -17,7 +18,6 @@ import {
   SessionExistsError,
   SessionNotFoundError,
   type SessionRecord,
-  type SessionStatus,
   type SessionStore,
   type StoreCapabilities,
   StoreError,
@@ -47,7 +47,6 @@ export const DEFAULT_NATIVE_TTL_SLACK_MS = 60_000;
 const CHUNK = 200;
 /** Expiry-index entries handled per round of `purgeExpiredState`. */
 const PURGE_BATCH = 500;
-const STATUSES: ReadonlySet<string> = new Set<SessionStatus>(['active', 'disconnected', 'expired', 'closed']);
 
 export interface KeyvSessionStoreOptions {
   /** Prefix of every key the store writes. Default `mcp-sessions`. One store instance per prefix. */
@@ -855,7 +854,7 @@ function parseRecord(id: string, text: string): SessionRecord {
   if (
     r.id !== id ||
     typeof r.status !== 'string' ||
-    !STATUSES.has(r.status) ||
+    !isSessionStatus(r.status) ||
     typeof r.version !== 'number' ||
     typeof r.lastHeartbeatAt !== 'number' ||
     typeof r.dueAt !== 'number'

@@ -8,6 +8,7 @@ import {
   encodeJson,
   InvalidArgumentError,
   isNetworkError,
+  isSessionStatus,
   type JsonObject,
   type ListQuery,
   type Logger,
@@ -501,12 +502,10 @@ function recordValues(r: SessionRecord): unknown[] {
   ];
 }
 
-const STATUSES: ReadonlySet<string> = new Set<SessionStatus>(['active', 'disconnected', 'expired', 'closed']);
-
 /** The boundary parse of a row: every column checked, bigints made numbers. */
 function toRecord(row: Record<string, unknown>): SessionRecord {
   const status = text(row.status);
-  if (!STATUSES.has(status))
+  if (!isSessionStatus(status))
     throw new StoreError(`stored session has unknown status ${JSON.stringify(status)}`);
   return {
     id: text(row.id),

@@ -15,6 +15,7 @@ import {
   nonNegativeNumber,
   positiveNumber,
   type ReadEventsQuery,
+  SESSION_STATUSES,
   SessionExistsError,
   SessionNotFoundError,
   type SessionRecord,
@@ -77,7 +78,6 @@ export interface RedisStoreOptions {
 
 export type RedisSessionStoreOptions = RedisTarget & RedisStoreOptions;
 
-const STATUSES: readonly SessionStatus[] = ['active', 'disconnected', 'expired', 'closed'];
 /** Events read per round trip by `readEvents`. */
 const READ_EVENTS_CHUNK = 500;
 /** Expired state entries deleted per script call by `purgeExpiredState`. */
@@ -197,7 +197,7 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async list(query: ListQuery): Promise<SessionRecord[]> {
-    const statuses = STATUSES.filter((s) => query.statuses.includes(s));
+    const statuses = SESSION_STATUSES.filter((s) => query.statuses.includes(s));
     const limit = query.limit;
     if (limit <= 0 || statuses.length === 0) return [];
     // One stream per (shard, status) index, each read in (hb desc, id desc) order from its own
@@ -557,7 +557,7 @@ function keySpace(prefix: string, shards: number) {
   return {
     allShards: tags.map((_, n) => n),
     /** Per shard: its due index, then its four status indexes (the order the scripts expect). */
-    indexes: tags.map((tag) => [`${tag}due`, ...STATUSES.map((s) => `${tag}hb:${s}`)]),
+    indexes: tags.map((tag) => [`${tag}due`, ...SESSION_STATUSES.map((s) => `${tag}hb:${s}`)]),
     shardOf,
     /** `{<prefix>s<n>}:`, the start of every key of shard n. */
     tag: (shard: number) => tags[shard]!,
@@ -606,7 +606,7 @@ function fnv1a(text: string): number {
 }
 
 function recordFields(record: SessionRecord): string[] {
-  if (!STATUSES.includes(record.status))
+  if (!SESSION_STATUSES.includes(record.status))
     throw new InvalidArgumentError('status', `unknown status ${record.status}`);
   return [
     encodeJson(record),
@@ -624,7 +624,7 @@ function parseRecord(fields: unknown[], at: number): SessionRecord | undefined {
   const doc = decodeJson(json);
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw corrupt('record is not an object');
   const status = text(fields[at + 2]);
-  if (!STATUSES.includes(status as SessionStatus)) throw corrupt(`unknown status ${status}`);
+  if (!SESSION_STATUSES.includes(status as SessionStatus)) throw corrupt(`unknown status ${status}`);
   return {
     id: str(doc, 'id'),
     status: status as SessionStatus,

@@ -14,6 +14,7 @@ import {
   type Logger,
   McpSessionsError,
   type ReadEventsQuery,
+  SESSION_STATUSES,
   SessionExistsError,
   SessionNotFoundError,
   type SessionRecord,
@@ -95,8 +96,6 @@ export class SqliteOpenError extends StoreError {
 
 type Row = Record<string, unknown>;
 type Statements = { [K in StatementName]: Database.Statement };
-
-const STATUSES: readonly SessionStatus[] = ['active', 'disconnected', 'expired', 'closed'];
 
 /**
  * The embedded default store: one SQLite file (WAL mode) that every process on the machine may
@@ -244,7 +243,7 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   async list(query: ListQuery): Promise<SessionRecord[]> {
-    const statuses = [...new Set(query.statuses)].filter((s) => STATUSES.includes(s));
+    const statuses = [...new Set(query.statuses)].filter((s) => SESSION_STATUSES.includes(s));
     if (statuses.length === 0 || query.limit <= 0) return [];
     const after = query.after;
     const stmt = this.listStatement(statuses.length, after !== undefined);

@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
-import type { ListAfter, SessionRecord, SessionStatus, SessionStore } from '@mcp-sessions/core';
+import {
+  type ListAfter,
+  SESSION_STATUSES,
+  type SessionRecord,
+  type SessionStatus,
+  type SessionStore,
+} from '@mcp-sessions/core';
 import { assertSameSequence } from '../assert';
 import { compareListOrder, inBatches, makeRecord, recordWithStatus, sessionId } from '../fixtures';
 import type { GroupDefinition } from '../harness';
-
-const ALL: readonly SessionStatus[] = ['active', 'disconnected', 'expired', 'closed'];
 
 /** `list`: keyset pages ordered by lastHeartbeatAt desc, id desc (binary), filtered by status. */
 export const listing: GroupDefinition = {
@@ -13,7 +17,7 @@ export const listing: GroupDefinition = {
     {
       title: 'an empty store lists nothing',
       async run({ store }) {
-        assert.deepStrictEqual(await store.list({ statuses: ALL, limit: 10 }), []);
+        assert.deepStrictEqual(await store.list({ statuses: SESSION_STATUSES, limit: 10 }), []);
       },
     },
     {
@@ -28,7 +32,7 @@ export const listing: GroupDefinition = {
           makeRecord('a2', t + 1),
         ];
         for (const r of records) await store.insert(r);
-        const page = await store.list({ statuses: ALL, limit: 10 });
+        const page = await store.list({ statuses: SESSION_STATUSES, limit: 10 });
         assert.deepStrictEqual(
           page.map((r) => r.id),
           ['d', 'b', 'a2', 'a', 'c'],
@@ -46,7 +50,7 @@ export const listing: GroupDefinition = {
         const ids = ['a', 'B', 'A', 'b', '_', '~', '0', 'aa', 'a-b', 'a_b', 'Z', 'z', '-', '.', 'ab', 'A-'];
         for (const id of ids) await store.insert(makeRecord(id, clock.now()));
         const expected = [...ids].sort().reverse();
-        const page = await store.list({ statuses: ALL, limit: 100 });
+        const page = await store.list({ statuses: SESSION_STATUSES, limit: 100 });
         assert.deepStrictEqual(
           page.map((r) => r.id),
           expected,
@@ -57,7 +61,7 @@ export const listing: GroupDefinition = {
       title: 'filters by status',
       async run({ store, clock }) {
         const now = clock.now();
-        for (const [i, status] of ALL.entries()) {
+        for (const [i, status] of SESSION_STATUSES.entries()) {
           await store.insert(recordWithStatus(`${status}-1`, now + i, status));
           await store.insert(recordWithStatus(`${status}-2`, now + i, status));
         }
@@ -71,20 +75,20 @@ export const listing: GroupDefinition = {
           'disconnected-1',
         ]);
         assert.deepStrictEqual(await ids(['expired']), ['expired-2', 'expired-1']);
-        assert.equal((await ids(ALL)).length, 8);
+        assert.equal((await ids(SESSION_STATUSES)).length, 8);
       },
     },
     {
       title: 'limit caps the page',
       async run({ store, clock }) {
         for (let i = 0; i < 5; i++) await store.insert(makeRecord(sessionId('l', i), clock.now() + i));
-        const page = await store.list({ statuses: ALL, limit: 3 });
+        const page = await store.list({ statuses: SESSION_STATUSES, limit: 3 });
         assert.deepStrictEqual(
           page.map((r) => r.id),
           [sessionId('l', 4), sessionId('l', 3), sessionId('l', 2)],
         );
-        assert.equal((await store.list({ statuses: ALL, limit: 1 })).length, 1);
-        assert.equal((await store.list({ statuses: ALL, limit: 50 })).length, 5);
+        assert.equal((await store.list({ statuses: SESSION_STATUSES, limit: 1 })).length, 1);
+        assert.equal((await store.list({ statuses: SESSION_STATUSES, limit: 50 })).length, 5);
       },
     },
     {
@@ -95,7 +99,7 @@ export const listing: GroupDefinition = {
         await store.insert(makeRecord('z', t + 10));
         await store.insert(makeRecord('old', t - 10));
         const ids = async (after: ListAfter) =>
-          (await store.list({ statuses: ALL, limit: 10, after })).map((r) => r.id);
+          (await store.list({ statuses: SESSION_STATUSES, limit: 10, after })).map((r) => r.id);
         assert.deepStrictEqual(await ids({ lastHeartbeatAt: t, id: 'b' }), ['a', 'old']);
         assert.deepStrictEqual(
           await ids({ lastHeartbeatAt: t, id: 'bb' }),
@@ -116,7 +120,7 @@ export const listing: GroupDefinition = {
         await store.touch([sessionId('m', 0)], { now, dueAt: now + 1 });
         await store.delete(sessionId('m', 2));
         assert.deepStrictEqual(
-          (await store.list({ statuses: ALL, limit: 10 })).map((r) => r.id),
+          (await store.list({ statuses: SESSION_STATUSES, limit: 10 })).map((r) => r.id),
           [sessionId('m', 0), sessionId('m', 3), sessionId('m', 1)],
         );
       },
@@ -129,11 +133,15 @@ export const listing: GroupDefinition = {
         // Few distinct heartbeats (many ties), statuses interleaved, inserted in a scrambled order.
         const records = scramble(
           Array.from({ length: n }, (_, j) =>
-            recordWithStatus(sessionId('k', j), t + (j % 53), ALL[(j >> 1) % 4]!),
+            recordWithStatus(sessionId('k', j), t + (j % 53), SESSION_STATUSES[(j >> 1) % 4]!),
           ),
         );
         await inBatches(records, 200, (r) => store.insert(r));
-        const filters: readonly (readonly SessionStatus[])[] = [ALL, ['active'], ['disconnected', 'closed']];
+        const filters: readonly (readonly SessionStatus[])[] = [
+          SESSION_STATUSES,
+          ['active'],
+          ['disconnected', 'closed'],
+        ];
         for (const statuses of filters) {
           const expected = records
             .filter((r) => statuses.includes(r.status))
@@ -152,7 +160,11 @@ export const listing: GroupDefinition = {
         await inBatches(ids, 200, (id) => store.insert(makeRecord(id, clock.now())));
         const expected = [...ids].sort().reverse();
         for (const limit of [7, 100, 333]) {
-          assertSameSequence(await paginate(store, ALL, limit, n), expected, `pages of ${limit}`);
+          assertSameSequence(
+            await paginate(store, SESSION_STATUSES, limit, n),
+            expected,
+            `pages of ${limit}`,
+          );
         }
       },
     },

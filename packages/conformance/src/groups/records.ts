@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { SessionExistsError, SessionNotFoundError, type SessionStatus } from '@mcp-sessions/core';
+import { SESSION_STATUSES, SessionExistsError, SessionNotFoundError } from '@mcp-sessions/core';
 import { rejectsWith } from '../assert';
 import { MINUTE, makeRecord, recordWithStatus, rpcMessage } from '../fixtures';
 import type { GroupDefinition } from '../harness';
-
-const STATUSES: readonly SessionStatus[] = ['active', 'disconnected', 'expired', 'closed'];
 
 /** Session records: insert, get, delete, touch, purgeSessionData. */
 export const records: GroupDefinition = {
@@ -33,7 +31,7 @@ export const records: GroupDefinition = {
         await store.insert(bare);
         assert.deepStrictEqual(await store.get('rec-full'), full);
         assert.deepStrictEqual(await store.get('rec-bare'), bare);
-        for (const status of STATUSES) {
+        for (const status of SESSION_STATUSES) {
           const record = recordWithStatus(`rec-${status}`, now, status);
           await store.insert(record);
           assert.deepStrictEqual(await store.get(record.id), record, `a ${status} record`);
@@ -214,13 +212,13 @@ export const records: GroupDefinition = {
       title: 'touch updates active records only and returns their ids',
       async run({ store, clock }) {
         const now = clock.now();
-        for (const status of STATUSES) await store.insert(recordWithStatus(status, now, status));
+        for (const status of SESSION_STATUSES) await store.insert(recordWithStatus(status, now, status));
         await store.insert(recordWithStatus('active-2', now, 'active'));
         const before = new Map(
-          await Promise.all(STATUSES.map(async (s) => [s, await store.get(s)] as const)),
+          await Promise.all(SESSION_STATUSES.map(async (s) => [s, await store.get(s)] as const)),
         );
         const later = clock.advance(5000);
-        const touched = await store.touch([...STATUSES, 'active-2', 'missing'], {
+        const touched = await store.touch([...SESSION_STATUSES, 'active-2', 'missing'], {
           now: later,
           dueAt: later + 777,
         });
