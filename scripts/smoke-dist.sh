@@ -9,6 +9,23 @@ for p in core memory sqlite redis postgres keyv conformance; do
     import('@mcp-sessions/$p').then(() => console.log('dist ok: @mcp-sessions/$p (esm + cjs)'));")
 done
 (cd packages/core && node -e "require('@mcp-sessions/core/http'); import('@mcp-sessions/core/http').then(() => console.log('dist ok: @mcp-sessions/core/http (esm + cjs)'))")
+# One SessionManager and one set of error classes per format: the http entry must take the root
+# entry's (a bundled copy fails instanceof, and createEventStore(manager) takes the manager for a store).
+(cd packages/memory && node -e "
+  const check = (core, http, { MemorySessionStore }, format) => {
+    const manager = new core.SessionManager({ store: new MemorySessionStore() });
+    return http.createEventStore(manager).forSession(core.generateSessionId())
+      .storeEvent('s', { jsonrpc: '2.0', method: 'x' })
+      .then(() => { throw new Error(format + ': stored an event for a session that does not exist'); },
+        (error) => {
+          if (!(error instanceof core.SessionNotFoundError)) throw new Error(format + ': ' + error);
+          console.log('dist ok: @mcp-sessions/core/http shares the root entry\'s classes (' + format + ')');
+        });
+  };
+  check(require('@mcp-sessions/core'), require('@mcp-sessions/core/http'), require('@mcp-sessions/memory'), 'cjs')
+    .then(() => Promise.all(['@mcp-sessions/core', '@mcp-sessions/core/http', '@mcp-sessions/memory'].map((m) => import(m))))
+    .then(([core, http, memory]) => check(core, http, memory, 'esm'))
+    .catch((error) => { console.error(error.message); process.exit(1); });")
 (cd packages/memory && node ../conformance/dist/bin.js ./test/fixtures/conformance-module.mjs > /tmp/mcp-sessions-bin.log) ||
   { cat /tmp/mcp-sessions-bin.log; echo "the built conformance bin failed on the memory store" >&2; exit 1; }
 echo "dist ok: mcp-sessions-conformance passes on the memory store"
