@@ -201,7 +201,7 @@ export class KeyvSessionStore implements SessionStore {
   // --- Session records ---
 
   async insert(record: SessionRecord): Promise<void> {
-    const text = encodeJson(record);
+    const text = encodeJson(record, 1);
     return this.run('insert', (op) =>
       this.sessions.with([record.id], async () => {
         if ((await this.getOne(op, this.recordKey(record.id))) !== undefined) {
@@ -220,7 +220,7 @@ export class KeyvSessionStore implements SessionStore {
   }
 
   async compareAndSet(next: SessionRecord, expectedVersion: number): Promise<boolean> {
-    const text = encodeJson(next);
+    const text = encodeJson(next, 1);
     return this.run('compareAndSet', (op) =>
       this.sessions.with([next.id], async () => {
         const text0 = await this.getOne(op, this.recordKey(next.id));
@@ -247,7 +247,7 @@ export class KeyvSessionStore implements SessionStore {
           const prev = text === undefined ? undefined : parseRecord(id, text);
           if (prev?.status !== 'active') return;
           const next = { ...prev, lastHeartbeatAt: patch.now, dueAt: patch.dueAt, version: prev.version + 1 };
-          writes.push({ prev, next, text: encodeJson(next) });
+          writes.push({ prev, next, text: encodeJson(next, 1) });
         });
         await this.writeRecords(op, writes);
         return writes.map((w) => w.next.id);
@@ -357,7 +357,7 @@ export class KeyvSessionStore implements SessionStore {
               if (taken.has(c.id)) return;
               taken.add(c.id);
               const next = { ...prev, dueAt: query.now + query.leaseMs, version: prev.version + 1 };
-              writes.push({ prev, next, text: encodeJson(next) });
+              writes.push({ prev, next, text: encodeJson(next, 1) });
             });
             await this.writeRecords(op, writes, stale);
             for (const w of writes) claimed.push(parseRecord(w.next.id, w.text));

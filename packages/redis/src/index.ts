@@ -609,7 +609,7 @@ function recordFields(record: SessionRecord): string[] {
   if (!SESSION_STATUSES.includes(record.status))
     throw new InvalidArgumentError('status', `unknown status ${record.status}`);
   return [
-    encodeJson(record),
+    encodeJson(record, 1),
     String(record.version),
     record.status,
     String(record.lastHeartbeatAt),

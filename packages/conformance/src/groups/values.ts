@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict';
-import { InvalidValueError, type JsonObject, type JsonValue, type SessionRecord } from '@mcp-sessions/core';
+import {
+  InvalidValueError,
+  type JsonObject,
+  type JsonValue,
+  MAX_JSON_DEPTH,
+  type SessionRecord,
+} from '@mcp-sessions/core';
 import { rejectsWith } from '../assert';
 import { bump, MINUTE, makeRecord } from '../fixtures';
 import type { GroupDefinition } from '../harness';
@@ -300,6 +306,88 @@ export const values: GroupDefinition = {
         }
       },
     },
+    {
+      title: `values nested deeper than ${MAX_JSON_DEPTH} levels are refused with InvalidValueError, unwritten`,
+      async run({ store, clock }) {
+        const now = clock.now();
+        const good = makeRecord('deep', now, { metadata: { ok: true } });
+        await store.insert(good);
+        const previous = entry('deep', 'a', 'k', { ok: true }, now, null);
+        await store.setState(previous);
+        const first = await store.appendEvent({
+          sessionId: 'deep',
+          streamId: 's',
+          message: 1,
+          createdAt: now,
+        });
+        // 100k levels: a recursive check or serialiser overflows the stack (RangeError) long before.
+        const tooDeep: [string, JsonValue][] = [
+          ['100k nested arrays', nestedArrays(100_000)],
+          ['100k nested objects', nestedObjects(100_000)],
+          [`${MAX_JSON_DEPTH + 1} nested arrays`, nestedArrays(MAX_JSON_DEPTH + 1)],
+        ];
+        for (const [what, value] of tooDeep) {
+          await rejectsWith(
+            store.setState(entry('deep', 'a', 'k', value, now + 1, null)),
+            InvalidValueError,
+            `setState of ${what}`,
+          );
+          await rejectsWith(
+            store.setState(entry('deep', 'a', 'fresh', value, now, null)),
+            InvalidValueError,
+            `setState of ${what} under a new key`,
+          );
+          await rejectsWith(
+            store.appendEvent({ sessionId: 'deep', streamId: 's', message: value, createdAt: now }),
+            InvalidValueError,
+            `appendEvent of ${what}`,
+          );
+          const metadata = { value } as JsonObject;
+          await rejectsWith(
+            store.insert(makeRecord('deep-2', now, { metadata })),
+            InvalidValueError,
+            `insert with metadata of ${what}`,
+          );
+          await rejectsWith(
+            store.compareAndSet(bump(good, { initializeParams: metadata }), good.version),
+            InvalidValueError,
+            `compareAndSet with initializeParams of ${what}`,
+          );
+        }
+        assert.deepStrictEqual(await store.getState(previous, now), previous, 'the previous value survives');
+        assert.equal(await store.getState(key('deep', 'a', 'fresh'), now), undefined, 'no new entry');
+        assert.deepStrictEqual(
+          (await store.readEvents({ sessionId: 'deep', afterSeq: 0 })).map((e) => e.seq),
+          [first],
+          'no event appended',
+        );
+        assert.equal(await store.get('deep-2'), undefined, 'no record inserted');
+        assert.deepStrictEqual(await store.get('deep'), good, 'the record is unchanged');
+      },
+    },
+    {
+      title: `values nested exactly ${MAX_JSON_DEPTH} levels deep round-trip`,
+      async run({ store, clock }) {
+        const now = clock.now();
+        // The metadata object is the first level.
+        const metadata = { doc: nestedObjects(MAX_JSON_DEPTH - 1) } as JsonObject;
+        await store.insert(makeRecord('deep', now, { metadata, initializeParams: metadata }));
+        const arrays = nestedArrays(MAX_JSON_DEPTH);
+        const objects = nestedObjects(MAX_JSON_DEPTH);
+        await store.setState(entry('deep', 'a', 'arrays', arrays, now, null));
+        await store.setState(entry('deep', 'a', 'objects', objects, now, null));
+        await store.appendEvent({ sessionId: 'deep', streamId: 's', message: arrays, createdAt: now });
+        assert.deepStrictEqual((await store.getState(key('deep', 'a', 'arrays'), now))?.value, arrays);
+        assert.deepStrictEqual((await store.getState(key('deep', 'a', 'objects'), now))?.value, objects);
+        assert.deepStrictEqual(
+          (await store.readEvents({ sessionId: 'deep', afterSeq: 0 })).map((e) => e.message),
+          [arrays],
+        );
+        const record = await store.get('deep');
+        assert.deepStrictEqual(record?.metadata, metadata, 'metadata');
+        assert.deepStrictEqual(record?.initializeParams, metadata, 'initializeParams');
+      },
+    },
   ],
 };
 
@@ -376,6 +464,20 @@ function nestedDocument(): JsonObject {
     deepObject,
     deepArray,
   };
+}
+
+/** `depth` arrays inside one another around a string, built without recursion. */
+function nestedArrays(depth: number): JsonValue {
+  let value: JsonValue = 'bottom';
+  for (let i = 0; i < depth; i++) value = [value];
+  return value;
+}
+
+/** `depth` objects inside one another around a string, built without recursion. */
+function nestedObjects(depth: number): JsonValue {
+  let value: JsonValue = 'bottom';
+  for (let i = 0; i < depth; i++) value = { d: value };
+  return value;
 }
 
 /** Mutates a returned JSON container in place (the store must not notice). */
