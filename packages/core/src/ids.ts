@@ -23,18 +23,23 @@ export function assertSessionId(id: unknown): asserts id is string {
   }
 }
 
-/** Agent ids and state keys: any non-empty string (unicode welcome) up to 1024 UTF-16 units. */
+/**
+ * Agent ids and state keys: any non-empty string (unicode welcome) up to 1024 UTF-16 units,
+ * without U+0000. Stores receive only names that pass this check.
+ */
 export function assertName(argument: 'agentId' | 'key', value: unknown): asserts value is string {
-  // Lone surrogates cannot be stored as text (UTF-8) and would come back as U+FFFD.
+  // Lone surrogates cannot be stored as text (UTF-8) and would come back as U+FFFD; Postgres
+  // text cannot hold U+0000, and other backends use it as a separator: refused everywhere alike.
   if (
     typeof value !== 'string' ||
     value.length === 0 ||
     value.length > MAX_AGENT_KEY_LENGTH ||
-    !value.isWellFormed()
+    !value.isWellFormed() ||
+    value.includes('\u0000')
   ) {
     throw new InvalidArgumentError(
       argument,
-      `must be a non-empty, well-formed string of at most ${MAX_AGENT_KEY_LENGTH} characters`,
+      `must be a non-empty, well-formed string of at most ${MAX_AGENT_KEY_LENGTH} characters, without U+0000`,
     );
   }
 }

@@ -10,6 +10,10 @@
  * - Values cross the boundary as `JsonValue`; adapters serialise with `encodeJson` (which
  *   rejects what cannot round-trip before anything is written) and never hand out a reference
  *   a caller could mutate.
+ * - Names: session ids are 1-256 visible ASCII characters; agent ids and keys are 1-1024 UTF-16
+ *   units, well formed, without U+0000 (core checks both, so a store never receives others).
+ *   A store keeps every such name exactly: no pattern matching on names (LIKE, GLOB, SCAN
+ *   wildcards), no separator that lets two (agentId, key) pairs or two sessions collide.
  * - Driver errors are wrapped: unreachable backend → `StoreUnavailableError`, anything else →
  *   `StoreError`, the original as `cause`. Nothing is swallowed.
  */

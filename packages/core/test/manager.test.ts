@@ -749,3 +749,23 @@ describe('dispose', () => {
     expect(clearTimeout.mock.calls[0]?.[0]).toBeDefined();
   });
 });
+
+describe('names', () => {
+  it('refuses U+0000 in agent ids and keys with InvalidArgumentError, before any write', async () => {
+    const { manager, store } = setup();
+    await manager.initialize('s1');
+    const setState = vi.spyOn(store, 'setState');
+    for (const [agentId, key] of [
+      ['a\u0000', 'k'],
+      ['a', '\u0000k'],
+    ] as const) {
+      await expect(manager.saveAgentState(agentId, 's1', key, 1)).rejects.toBeInstanceOf(
+        InvalidArgumentError,
+      );
+      await expect(manager.loadAgentState(agentId, 's1', key)).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(manager.deleteAgentState(agentId, 's1', key)).rejects.toBeInstanceOf(InvalidArgumentError);
+    }
+    await expect(manager.listAgentState('s1', 'a\u0000')).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(setState).not.toHaveBeenCalled();
+  });
+});

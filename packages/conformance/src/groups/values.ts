@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import {
+  compareNames,
+  InvalidArgumentError,
   InvalidValueError,
   type JsonObject,
   type JsonValue,
@@ -388,6 +390,136 @@ export const values: GroupDefinition = {
         assert.deepStrictEqual(record?.initializeParams, metadata, 'initializeParams');
       },
     },
+    {
+      title: 'edge-case agent ids and keys are stored, listed in order and deleted exactly',
+      async run({ store, clock }) {
+        const now = clock.now();
+        await store.insert(makeRecord('names', now));
+        const names = edgeNames();
+        const pairs: [string, string][] = [
+          ...names.map((n): [string, string] => [n, 'k']),
+          ...names.map((n): [string, string] => ['a', n]),
+          // Pairs that collide when a store joins agent id and key with a separator.
+          ...SEPARATORS.flatMap((sep): [string, string][] => [
+            [`x${sep}y`, 'z'],
+            ['x', `y${sep}z`],
+          ]),
+        ];
+        const unique = [...new Map(pairs.map((p) => [JSON.stringify(p), p])).values()];
+        for (const [a, k] of unique) await store.setState(entry('names', a, k, { a, k }, now, null));
+        for (const [a, k] of unique) {
+          assert.deepStrictEqual(
+            (await store.getState(key('names', a, k), now))?.value,
+            { a, k },
+            `getState of agent ${JSON.stringify(a)}, key ${JSON.stringify(k)}`,
+          );
+        }
+        const expected = unique
+          .slice()
+          .sort(([a1, k1], [a2, k2]) => compareNames(a1, a2) || compareNames(k1, k2))
+          .map((p) => JSON.stringify(p));
+        const listed = (await store.listState('names', undefined, now)).map((e) =>
+          JSON.stringify([e.agentId, e.key]),
+        );
+        assert.deepStrictEqual(listed, expected, 'listState lists every name once, by agentId then key');
+        for (const agentId of new Set(unique.map(([a]) => a))) {
+          const own = expected.filter((p) => (JSON.parse(p) as string[])[0] === agentId);
+          const got = (await store.listState('names', agentId, now)).map((e) =>
+            JSON.stringify([e.agentId, e.key]),
+          );
+          assert.deepStrictEqual(
+            got,
+            own,
+            `listState of agent ${JSON.stringify(agentId)} (no pattern matching)`,
+          );
+        }
+        for (const [a, k] of unique) {
+          assert.equal(await store.deleteState(key('names', a, k)), true, `delete ${JSON.stringify([a, k])}`);
+        }
+        assert.deepStrictEqual(await store.listState('names', undefined, now), [], 'all deleted');
+      },
+    },
+    {
+      title: 'session ids with pattern and separator characters keep their data apart',
+      async run({ store, clock }) {
+        const now = clock.now();
+        const ids = [
+          's',
+          's%',
+          's_',
+          's*',
+          's?',
+          's[a]',
+          's{t}',
+          '{s}',
+          's\\',
+          's"',
+          "s'",
+          's:',
+          's:x',
+          's|',
+          's/',
+          's.',
+          '%',
+          '_',
+          '*',
+          'S',
+        ];
+        for (const id of ids) {
+          await store.insert(makeRecord(id, now));
+          await store.setState(entry(id, 'a', 'k', id, now, null));
+          await store.appendEvent({ sessionId: id, streamId: 'st', message: id, createdAt: now });
+        }
+        for (const id of ids) {
+          assert.equal((await store.get(id))?.id, id, `record ${JSON.stringify(id)}`);
+          assert.deepStrictEqual(
+            (await store.listState(id, undefined, now)).map((e) => e.value),
+            [id],
+            `state of ${JSON.stringify(id)} only`,
+          );
+          assert.deepStrictEqual(
+            (await store.readEvents({ sessionId: id, afterSeq: 0 })).map((e) => e.message),
+            [id],
+            `events of ${JSON.stringify(id)} only`,
+          );
+        }
+        assert.equal(await store.delete('s'), true);
+        for (const id of ids.slice(1)) {
+          assert.equal(
+            (await store.getState(key(id, 'a', 'k'), now))?.value,
+            id,
+            `${JSON.stringify(id)} kept`,
+          );
+          assert.equal((await store.readEvents({ sessionId: id, afterSeq: 0 })).length, 1);
+        }
+        const listed = await store.list({ statuses: ['active'], limit: 100 });
+        assert.deepStrictEqual(new Set(listed.map((r) => r.id)), new Set(ids.slice(1)), 'list');
+      },
+    },
+    {
+      title: 'U+0000 in agent ids and keys is refused by core before the store sees it',
+      async run({ store, clock, manager }) {
+        const sessions = manager();
+        await sessions.initialize('nul');
+        for (const [agentId, k] of [
+          ['a\u0000b', 'k'],
+          ['a', 'k\u0000'],
+          ['\u0000', '\u0000'],
+        ] as const) {
+          await rejectsWith(
+            sessions.saveAgentState(agentId, 'nul', k, 1),
+            InvalidArgumentError,
+            `saveAgentState(${JSON.stringify(agentId)}, ${JSON.stringify(k)})`,
+          );
+          await rejectsWith(
+            sessions.loadAgentState(agentId, 'nul', k),
+            InvalidArgumentError,
+            `loadAgentState(${JSON.stringify(agentId)}, ${JSON.stringify(k)})`,
+          );
+        }
+        assert.deepStrictEqual(await store.listState('nul', undefined, clock.now()), []);
+      },
+    },
   ],
 };
 
@@ -464,6 +596,57 @@ function nestedDocument(): JsonObject {
     deepObject,
     deepArray,
   };
+}
+
+/** Separators a store might join names with (and pattern characters of LIKE, GLOB, SCAN). */
+const SEPARATORS = [':', '|', '/', '.', '-', '\u0001', '\u001f', ' ', '%', '_', '*', '\\'];
+
+/**
+ * Names at the edges of what core accepts (1-1024 UTF-16 units, well formed, no U+0000): length,
+ * astral and RTL text, pattern and quoting characters, spaces, U+FFFF.
+ */
+function edgeNames(): string[] {
+  return [
+    'x'.repeat(1024),
+    '🦊'.repeat(512),
+    `${'y'.repeat(1023)}é`,
+    '🦊',
+    '𝄞 music',
+    '%',
+    '_',
+    '*',
+    '%_*',
+    '{}',
+    '{',
+    '}',
+    '[',
+    ']',
+    '[a-z]',
+    '?',
+    '\\',
+    '\\\\',
+    '"',
+    "'",
+    '`',
+    ' ',
+    ' lead',
+    'trail ',
+    '.',
+    '..',
+    'مرحبا بالعالم',
+    '\u202eRTL override',
+    '\uffff',
+    '\ufffd',
+    '\ufeffbom',
+    'a\nb',
+    '\t',
+    '\u0001',
+    '\u007f',
+    'k',
+    'K',
+    'e\u0301',
+    'é',
+  ];
 }
 
 /** `depth` arrays inside one another around a string, built without recursion. */
