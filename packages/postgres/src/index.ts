@@ -6,6 +6,8 @@ export {
   type SchemaOptions,
 } from './schema';
 export {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_QUERY_TIMEOUT_MS,
   PostgresSessionStore,
   type PostgresSessionStoreOptions,
   type PostgresStoreBaseOptions,

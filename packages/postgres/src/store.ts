@@ -12,6 +12,8 @@ import {
   type JsonObject,
   type ListQuery,
   type Logger,
+  MAX_TIMER_DELAY_MS,
+  nonNegativeInteger,
   type ReadEventsQuery,
   SessionExistsError,
   SessionNotFoundError,
@@ -49,18 +51,43 @@ export type PostgresSessionStoreOptions = PostgresStoreBaseOptions &
         connectionString: string;
         /** Extra settings for the pool the store creates (`max`, `ssl`, ...). */
         poolConfig?: Omit<pg.PoolConfig, 'connectionString'>;
-        /** Server-side `statement_timeout` for every statement; a timeout throws `StoreUnavailableError`. */
+        /**
+         * Bound on opening a connection (TCP, TLS, startup) before a call fails with
+         * `StoreUnavailableError`. Default 5 s (`DEFAULT_CONNECT_TIMEOUT_MS`); 0 waits forever.
+         */
+        connectTimeoutMs?: number;
+        /**
+         * Client-side bound on every statement, also against a server that stopped answering
+         * (frozen, partitioned): the call fails with `StoreUnavailableError` and the connection is
+         * discarded. Default 5 s (`DEFAULT_QUERY_TIMEOUT_MS`); 0 waits forever.
+         */
+        queryTimeoutMs?: number;
+        /**
+         * Server-side `statement_timeout`, so the server also stops work the client gave up on; a
+         * timeout throws `StoreUnavailableError`. Default: `queryTimeoutMs`.
+         */
         statementTimeoutMs?: number;
         pool?: never;
       }
     | {
-        /** Your pool. The store never ends it; set `statement_timeout` in its config if you want one. */
+        /**
+         * Your pool. The store never ends it, nor changes its settings: give it
+         * `connectionTimeoutMillis` and `query_timeout` (as the store does for its own pool), or a
+         * frozen server stalls calls for as long as it is frozen.
+         */
         pool: pg.Pool;
         connectionString?: never;
         poolConfig?: never;
+        connectTimeoutMs?: never;
+        queryTimeoutMs?: never;
         statementTimeoutMs?: never;
       }
   );
+
+/** Bound on opening a connection of a pool the store creates. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+/** Client-side bound on every statement of a pool the store creates (and its `statement_timeout`). */
+export const DEFAULT_QUERY_TIMEOUT_MS = 5_000;
 
 const SESSION_COLUMNS = `id, status, version, principal, owner_id, created_at, last_heartbeat_at,
   disconnected_at, grace_expires_at, recovery_attempts, recovered_at, ended_at, due_at,
@@ -103,14 +130,29 @@ export class PostgresSessionStore implements SessionStore {
       this.pool = options.pool;
       this.ownsPool = false;
     } else if (typeof options.connectionString === 'string') {
-      const timeout = options.statementTimeoutMs;
-      if (timeout !== undefined && !(Number.isInteger(timeout) && timeout > 0)) {
-        throw new InvalidArgumentError('statementTimeoutMs', 'must be a positive integer');
-      }
+      const poolConfig = options.poolConfig ?? {};
+      const connectTimeout = timeoutOption(
+        'connectTimeoutMs',
+        options.connectTimeoutMs ?? poolConfig.connectionTimeoutMillis,
+        DEFAULT_CONNECT_TIMEOUT_MS,
+      );
+      const queryTimeout = timeoutOption(
+        'queryTimeoutMs',
+        options.queryTimeoutMs ?? numberOrUndefined(poolConfig.query_timeout),
+        DEFAULT_QUERY_TIMEOUT_MS,
+      );
+      const statementTimeout = timeoutOption(
+        'statementTimeoutMs',
+        options.statementTimeoutMs ?? numberOrUndefined(poolConfig.statement_timeout),
+        queryTimeout,
+      );
+      // pg reads 0 (or false) as "no timeout".
       this.pool = new pg.Pool({
-        ...options.poolConfig,
+        ...poolConfig,
         connectionString: options.connectionString,
-        ...(timeout === undefined ? {} : { statement_timeout: timeout }),
+        connectionTimeoutMillis: connectTimeout,
+        query_timeout: queryTimeout,
+        statement_timeout: statementTimeout,
       });
       this.ownsPool = true;
       // An idle client losing its connection (server restart) must not crash the process.
@@ -525,6 +567,18 @@ function toRecord(row: Record<string, unknown>): SessionRecord {
     metadata: jsonObjectOrNull(row.metadata),
     initializeParams: jsonObjectOrNull(row.initialize_params),
   };
+}
+
+/** `value ?? fallback`: an integer number of ms, 0 (no bound) up to what timers honour. */
+function timeoutOption(name: string, value: number | undefined, fallback: number): number {
+  const ms = nonNegativeInteger(name, value, fallback);
+  if (ms > MAX_TIMER_DELAY_MS)
+    throw new InvalidArgumentError(name, `must be at most ${MAX_TIMER_DELAY_MS} ms`);
+  return ms;
+}
+
+function numberOrUndefined(value: unknown): number | undefined {
+  return typeof value === 'number' ? value : undefined;
 }
 
 function text(value: unknown): string {
