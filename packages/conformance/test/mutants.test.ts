@@ -203,6 +203,29 @@ class SeqReusedAfterTrim extends MemorySessionStore {
   }
 }
 
+/** trimEvents ignores the byte budget. */
+class TrimIgnoresBytes extends MemorySessionStore {
+  override trimEvents(query: TrimEventsQuery): Promise<number> {
+    return super.trimEvents({ ...query, maxBytes: undefined });
+  }
+}
+
+/** The byte budget counts UTF-16 code units instead of UTF-8 bytes. */
+class TrimCountsCodeUnits extends MemorySessionStore {
+  override async trimEvents(query: TrimEventsQuery): Promise<number> {
+    if (query.maxBytes === undefined) return super.trimEvents(query);
+    const { maxBytes, ...rest } = query;
+    let trimmed = await super.trimEvents(rest);
+    const events = await super.readEvents({ sessionId: query.sessionId, afterSeq: 0 });
+    let total = events.reduce((sum, e) => sum + JSON.stringify(e.message).length, 0);
+    let keep = 0;
+    while (total > maxBytes && keep < events.length) total -= JSON.stringify(events[keep++]!.message).length;
+    if (keep > 0)
+      trimmed += await super.trimEvents({ sessionId: query.sessionId, maxEvents: events.length - keep });
+    return trimmed;
+  }
+}
+
 /** delete removes the record but leaves its state and events behind. */
 class DeleteWithoutCascade extends MemorySessionStore {
   override async delete(id: string): Promise<boolean> {
@@ -311,6 +334,20 @@ const mutants: Mutant[] = [
     name: 'seq reused after trim',
     create: () => new SeqReusedAfterTrim(),
     caughtBy: ['events: trim by count keeps the newest events and the seq counter'],
+  },
+  {
+    name: 'trim ignores maxBytes',
+    create: () => new TrimIgnoresBytes(),
+    caughtBy: [
+      'events: trim by bytes keeps the newest events whose UTF-8 JSON sizes sum to at most maxBytes',
+    ],
+  },
+  {
+    name: 'byte budget in UTF-16 units',
+    create: () => new TrimCountsCodeUnits(),
+    caughtBy: [
+      'events: trim by bytes keeps the newest events whose UTF-8 JSON sizes sum to at most maxBytes',
+    ],
   },
   {
     name: 'delete without cascade',

@@ -27,6 +27,11 @@ export function encodeJson(value: unknown, envelope = 0): string {
   return JSON.stringify(value);
 }
 
+/** The size an event log counts for `encodeJson` text: its UTF-8 byte length. */
+export function jsonByteLength(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
+}
+
 /** Parses text written by `encodeJson`. Own `__proto__` keys stay plain data. */
 export function decodeJson(text: string): JsonValue {
   return JSON.parse(text) as JsonValue;

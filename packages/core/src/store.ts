@@ -135,6 +135,12 @@ export interface TrimEventsQuery {
   readonly maxEvents?: number;
   /** Delete events created before this instant. */
   readonly createdBefore?: number;
+  /**
+   * Keep the newest events whose sizes sum to at most this many bytes; oldest trimmed first.
+   * An event's size is the UTF-8 byte length of its message as `encodeJson` text
+   * (`jsonByteLength`). An event larger than the budget is trimmed too, even the newest.
+   */
+  readonly maxBytes?: number;
 }
 
 export interface StoreCapabilities {
@@ -196,7 +202,10 @@ export interface SessionStore {
   readEvents(query: ReadEventsQuery): Promise<EventEntry[]>;
   /** The stream an event belongs to, if that event is still stored. */
   getEventStream(sessionId: string, seq: number): Promise<string | undefined>;
-  /** Returns how many events were deleted. */
+  /**
+   * Deletes the oldest events of a session that any given bound excludes (an event goes when
+   * `maxEvents`, `createdBefore` or `maxBytes` says so). Returns how many events were deleted.
+   */
   trimEvents(query: TrimEventsQuery): Promise<number>;
 
   /** Releases what the store opened itself; leaves a client or pool passed in by the user open. */

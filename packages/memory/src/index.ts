@@ -8,6 +8,7 @@ import {
   type EventEntry,
   encodeJson,
   type JsonObject,
+  jsonByteLength,
   type ListAfter,
   type ListQuery,
   type ReadEventsQuery,
@@ -63,6 +64,8 @@ interface StoredEvent {
   streamId: string;
   seq: number;
   json: string;
+  /** `jsonByteLength(json)`, for the byte budget of `trimEvents`. */
+  size: number;
   createdAt: number;
 }
 
@@ -70,6 +73,8 @@ interface SessionData {
   /** agentId + NUL + key → entry */
   state: Map<string, StoredState>;
   events: StoredEvent[];
+  /** The sum of the stored events' sizes. */
+  eventBytes: number;
   lastSeq: number;
 }
 
@@ -343,7 +348,9 @@ export class MemorySessionStore implements SessionStore {
     const json = encodeJson(event.message);
     const data = this.liveData(event.sessionId);
     const seq = ++data.lastSeq;
-    data.events.push({ streamId: event.streamId, seq, json, createdAt: event.createdAt });
+    const size = jsonByteLength(json);
+    data.events.push({ streamId: event.streamId, seq, json, size, createdAt: event.createdAt });
+    data.eventBytes += size;
     return seq;
   }
 
@@ -380,7 +387,13 @@ export class MemorySessionStore implements SessionStore {
       while (drop < data.events.length && data.events[drop]!.createdAt < query.createdBefore) drop++;
     }
     if (query.maxEvents !== undefined) drop = Math.max(drop, data.events.length - query.maxEvents);
+    let bytes = data.eventBytes;
+    for (let i = 0; i < drop; i++) bytes -= data.events[i]!.size;
+    if (query.maxBytes !== undefined) {
+      while (bytes > query.maxBytes && drop < data.events.length) bytes -= data.events[drop++]!.size;
+    }
     data.events.splice(0, drop);
+    data.eventBytes = bytes;
     return before - data.events.length;
   }
 
@@ -496,7 +509,7 @@ export class MemorySessionStore implements SessionStore {
     if (status !== 'active' && status !== 'disconnected') throw new SessionNotFoundError(sessionId);
     let data = this.data.get(sessionId);
     if (!data) {
-      data = { state: new Map(), events: [], lastSeq: 0 };
+      data = { state: new Map(), events: [], eventBytes: 0, lastSeq: 0 };
       this.data.set(sessionId, data);
     }
     return data;

@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict';
-import { SessionNotFoundError, type SessionStore } from '@mcp-sessions/core';
+import {
+  encodeJson,
+  type JsonValue,
+  jsonByteLength,
+  SessionNotFoundError,
+  type SessionStore,
+} from '@mcp-sessions/core';
 import { rejectsWith } from '../assert';
 import { makeRecord, recordWithStatus, rpcMessage } from '../fixtures';
 import type { GroupDefinition } from '../harness';
@@ -231,6 +237,74 @@ export const eventLog: GroupDefinition = {
       },
     },
     {
+      title: 'trim by bytes keeps the newest events whose UTF-8 JSON sizes sum to at most maxBytes',
+      async run({ store, clock }) {
+        const now = clock.now();
+        await store.insert(makeRecord('s', now));
+        const seqs: number[] = [];
+        for (let i = 0; i < 10; i++) {
+          const message = hundredBytes(i);
+          assert.equal(jsonByteLength(encodeJson(message)), 100);
+          seqs.push(await store.appendEvent({ sessionId: 's', streamId: 'x', message, createdAt: now }));
+        }
+        const stored = async () =>
+          (await store.readEvents({ sessionId: 's', afterSeq: 0 })).map((e) => e.seq);
+        assert.equal(await store.trimEvents({ sessionId: 's', maxBytes: 1000 }), 0, 'exactly at the budget');
+        assert.equal(
+          await store.trimEvents({ sessionId: 's', maxBytes: 999 }),
+          1,
+          'one byte over: the oldest goes',
+        );
+        assert.deepStrictEqual(await stored(), seqs.slice(1));
+        assert.equal(await store.trimEvents({ sessionId: 's', maxBytes: 350 }), 6, 'sizes are UTF-8 bytes');
+        assert.deepStrictEqual(await stored(), seqs.slice(7));
+        assert.equal(
+          await store.trimEvents({ sessionId: 's', maxBytes: 10_000, maxEvents: 2 }),
+          1,
+          'any bound trims',
+        );
+        assert.equal(await store.trimEvents({ sessionId: 's', maxBytes: 150, maxEvents: 10 }), 1);
+        assert.deepStrictEqual(await stored(), seqs.slice(9));
+        assert.equal(
+          await store.trimEvents({ sessionId: 's', maxBytes: 99 }),
+          1,
+          'an event over the budget goes',
+        );
+        assert.deepStrictEqual(await stored(), []);
+        const next = await store.appendEvent({ sessionId: 's', streamId: 'x', message: 'n', createdAt: now });
+        assert.ok(next > seqs[9]!, `seq ${next} reused after a trim by bytes`);
+      },
+    },
+    {
+      title: 'trim by bytes counts exactly the events stored now, of that session only',
+      async run({ store, clock }) {
+        const now = clock.now();
+        await store.insert(makeRecord('s', now));
+        await store.insert(makeRecord('other', now));
+        const append = (sessionId: string, i: number, createdAt = now) =>
+          store.appendEvent({ sessionId, streamId: 'x', message: hundredBytes(i), createdAt });
+        for (let i = 0; i < 10; i++) {
+          await append('s', i, now + i);
+          await append('other', i);
+        }
+        // Trims by count and by age change what is stored; the byte count must follow.
+        assert.equal(await store.trimEvents({ sessionId: 's', maxEvents: 7 }), 3);
+        assert.equal(await store.trimEvents({ sessionId: 's', createdBefore: now + 5 }), 2);
+        for (let i = 0; i < 5; i++) await append('s', i, now + 20);
+        assert.equal(await store.trimEvents({ sessionId: 's', maxBytes: 1000 }), 0, '10 events of 100 bytes');
+        assert.equal(await store.trimEvents({ sessionId: 's', maxBytes: 901 }), 1);
+        assert.equal((await store.readEvents({ sessionId: 's', afterSeq: 0 })).length, 9);
+        assert.equal(
+          (await store.readEvents({ sessionId: 'other', afterSeq: 0 })).length,
+          10,
+          'other untouched',
+        );
+        assert.equal(await store.trimEvents({ sessionId: 'other', maxBytes: 1000 }), 0, "other's own bytes");
+        assert.equal(await store.trimEvents({ sessionId: 'other', maxBytes: 500 }), 5);
+        assert.equal(await store.trimEvents({ sessionId: 'missing', maxBytes: 0 }), 0, 'no such session');
+      },
+    },
+    {
       title: 'trimming everything keeps the seq counter',
       async run({ store, clock }) {
         await store.insert(makeRecord('s', clock.now()));
@@ -289,4 +363,19 @@ async function appendMany(
     seqs.push(await store.appendEvent({ sessionId, streamId, message: rpcMessage(i), createdAt }));
   }
   return seqs;
+}
+
+/**
+ * A message of exactly 100 bytes as UTF-8 JSON, whose UTF-16 length differs with `i`
+ * (ASCII, 2-byte and 4-byte characters), so a store counting the wrong unit is caught.
+ */
+function hundredBytes(i: number): JsonValue {
+  switch (i % 3) {
+    case 0:
+      return 'x'.repeat(98); // "x…x": 100 bytes, 100 units
+    case 1:
+      return 'é'.repeat(49); // 2 + 98 bytes, 51 units
+    default:
+      return { e: `${'😀'.repeat(22)}abcd` }; // {"e":"…"}: 8 + 88 + 4 = 100 bytes
+  }
 }
