@@ -5,7 +5,7 @@
  */
 
 /** Bump when the schema changes, and add the step from the previous version to `MIGRATIONS`. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** Default table-name prefix: tables are `mcp_sessions_sessions`, `mcp_sessions_agent_state`, ... */
 export const DEFAULT_PREFIX = 'mcp_sessions_';
@@ -83,6 +83,7 @@ CREATE TABLE IF NOT EXISTS ${t.events} (
   session_id  TEXT    NOT NULL,
   seq         INTEGER NOT NULL,
   stream_id   TEXT    NOT NULL,
+  size        INTEGER NOT NULL,
   message     TEXT    NOT NULL,
   created_at  INTEGER NOT NULL,
   PRIMARY KEY (session_id, seq)
@@ -91,7 +92,15 @@ CREATE TABLE IF NOT EXISTS ${t.events} (
 }
 
 /** Steps from version N-1 to N, keyed by N. Each runs inside the schema transaction. */
-export const MIGRATIONS: Readonly<Record<number, (prefix: string) => string>> = {};
+export const MIGRATIONS: Readonly<Record<number, (prefix: string) => string>> = {
+  // Version 2: each event's byte size, for the byte budget of trimEvents. A fresh schema puts
+  // the column before `message`, so reading it never walks a big message's overflow pages.
+  2: (prefix) => {
+    const t = tables(prefix);
+    return `ALTER TABLE ${t.events} ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+UPDATE ${t.events} SET size = length(CAST(message AS BLOB));`;
+  },
+};
 
 const HOT_COLUMNS = `id, status, version, principal, owner_id, created_at, last_heartbeat_at,
   disconnected_at, grace_expires_at, recovery_attempts, recovered_at, ended_at, due_at`;
@@ -184,9 +193,9 @@ export function statements(prefix: string) {
     /** (sessionId): bumps the session's counter only while it is live; returns the new seq. */
     nextSeq: `UPDATE ${t.sessions} SET event_seq = event_seq + 1
       WHERE id = ? AND status IN ${LIVE} RETURNING event_seq`,
-    /** (sessionId, seq, streamId, message, createdAt) */
-    appendEvent: `INSERT INTO ${t.events} (session_id, seq, stream_id, message, created_at)
-      VALUES (?, ?, ?, ?, ?)`,
+    /** (sessionId, seq, streamId, size, message, createdAt) */
+    appendEvent: `INSERT INTO ${t.events} (session_id, seq, stream_id, size, message, created_at)
+      VALUES (?, ?, ?, ?, ?, ?)`,
     /** (sessionId, afterSeq, limit; -1 = none) */
     readEvents: `SELECT stream_id, seq, message, created_at FROM ${t.events}
       WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
@@ -200,6 +209,14 @@ export function statements(prefix: string) {
     /** (sessionId, sessionId, maxEvents): everything at or below the (maxEvents+1)-th newest seq. */
     trimByCount: `DELETE FROM ${t.events} WHERE session_id = ? AND seq <= (
       SELECT seq FROM ${t.events} WHERE session_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)`,
+    /**
+     * (sessionId, sessionId, maxBytes): everything at or below the newest seq whose running size
+     * total, summed from the newest event down, passes the budget.
+     */
+    trimByBytes: `DELETE FROM ${t.events} WHERE session_id = ? AND seq <= (
+      SELECT seq FROM (
+        SELECT seq, SUM(size) OVER (ORDER BY seq DESC) AS newer FROM ${t.events} WHERE session_id = ?
+      ) WHERE newer > ? ORDER BY seq DESC LIMIT 1)`,
     deleteSessionEvents: `DELETE FROM ${t.events} WHERE session_id = ?`,
   };
 }

@@ -10,6 +10,7 @@ import {
   encodeJson,
   InvalidArgumentError,
   type JsonObject,
+  jsonByteLength,
   type ListQuery,
   type Logger,
   McpSessionsError,
@@ -330,7 +331,14 @@ export class SqliteSessionStore implements SessionStore {
         const row = this.stmt.nextSeq.get(event.sessionId) as Row | undefined;
         if (!row) return undefined;
         const next = row.event_seq as number;
-        this.stmt.appendEvent.run(event.sessionId, next, event.streamId, json, event.createdAt);
+        this.stmt.appendEvent.run(
+          event.sessionId,
+          next,
+          event.streamId,
+          jsonByteLength(json),
+          json,
+          event.createdAt,
+        );
         return next;
       }),
     );
@@ -372,6 +380,9 @@ export class SqliteSessionStore implements SessionStore {
         if (query.maxEvents !== undefined) {
           const keep = Math.max(0, Math.floor(query.maxEvents));
           deleted += this.stmt.trimByCount.run(query.sessionId, query.sessionId, keep).changes;
+        }
+        if (query.maxBytes !== undefined) {
+          deleted += this.stmt.trimByBytes.run(query.sessionId, query.sessionId, query.maxBytes).changes;
         }
         return deleted;
       }),

@@ -107,6 +107,31 @@ describe('bad paths: a typed error naming the path, nothing created or changed',
 });
 
 describe('schema', () => {
+  it('version 1 files gain event sizes on open, counted in UTF-8 bytes', async () => {
+    const filename = tmp.file();
+    const v1 = new SqliteSessionStore({ filename });
+    await v1.insert(record('a'));
+    for (const message of ['x'.repeat(98), 'é'.repeat(49), 'y'.repeat(98)]) {
+      await v1.appendEvent({ sessionId: 'a', streamId: 's', message, createdAt: 1000 });
+    }
+    // Back to the version 1 layout: no size column.
+    v1.db.exec(`ALTER TABLE mcp_sessions_events DROP COLUMN size;
+      UPDATE mcp_sessions_meta SET value = '1' WHERE key = 'schema_version'`);
+    await v1.close();
+    const store = new SqliteSessionStore({ filename });
+    expect(
+      store.db.prepare("SELECT value FROM mcp_sessions_meta WHERE key = 'schema_version'").get(),
+    ).toEqual({
+      value: String(SCHEMA_VERSION),
+    });
+    expect(await store.trimEvents({ sessionId: 'a', maxBytes: 300 })).toBe(0);
+    expect(await store.trimEvents({ sessionId: 'a', maxBytes: 299 })).toBe(1);
+    expect(await store.appendEvent({ sessionId: 'a', streamId: 's', message: 1, createdAt: 1000 })).toBe(4);
+    expect(await store.trimEvents({ sessionId: 'a', maxBytes: 101 })).toBe(1);
+    expect((await store.readEvents({ sessionId: 'a', afterSeq: 0 })).map((e) => e.seq)).toEqual([3, 4]);
+    await store.close();
+  });
+
   it('is created once and reopened idempotently, with its version recorded', async () => {
     const filename = tmp.file();
     for (let i = 0; i < 3; i++) {
