@@ -5,7 +5,7 @@
 import { InvalidArgumentError } from '@mcp-sessions/core';
 
 /** The schema version this package writes and reads. Stored in the `<prefix>schema_version` table. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export const DEFAULT_SCHEMA = 'public';
 export const DEFAULT_TABLE_PREFIX = 'mcp_sessions_';
@@ -112,6 +112,17 @@ export const MIGRATIONS: readonly Migration[] = [
   created_at bigint NOT NULL,
   PRIMARY KEY (session_id, seq)
 )`,
+    ],
+  },
+  {
+    // Each event's byte size (UTF-8 of its JSON text), for the byte budget of trimEvents: summed
+    // without reading (or detoasting) the messages. `json` keeps the text as written, so the
+    // sizes of events written before are exact too.
+    version: 2,
+    statements: (t) => [
+      `ALTER TABLE ${t.events} ADD COLUMN size integer`,
+      `UPDATE ${t.events} SET size = octet_length(message::text)`,
+      `ALTER TABLE ${t.events} ALTER COLUMN size SET NOT NULL`,
     ],
   },
 ];

@@ -10,6 +10,7 @@ import {
   isNetworkError,
   isSessionStatus,
   type JsonObject,
+  jsonByteLength,
   type ListQuery,
   type Logger,
   MAX_TIMER_DELAY_MS,
@@ -321,6 +322,7 @@ export class PostgresSessionStore implements SessionStore {
       event.streamId,
       json,
       event.createdAt,
+      jsonByteLength(json),
     ]);
     if (!rows[0]) throw new SessionNotFoundError(event.sessionId);
     return int(rows[0].seq);
@@ -356,15 +358,22 @@ export class PostgresSessionStore implements SessionStore {
 
   async trimEvents(query: TrimEventsQuery): Promise<number> {
     if (hasNul(query.sessionId)) return 0;
-    const { maxEvents, createdBefore } = query;
-    if (maxEvents === undefined && createdBefore === undefined) return 0;
-    const result =
-      maxEvents === undefined
-        ? await this.query('trimEvents', this.sql.trimBefore, [query.sessionId, createdBefore])
-        : createdBefore === undefined
-          ? await this.query('trimEvents', this.sql.trimCount, [query.sessionId, maxEvents])
-          : await this.query('trimEvents', this.sql.trimBoth, [query.sessionId, maxEvents, createdBefore]);
-    return result.rowCount ?? 0;
+    const { maxEvents, createdBefore, maxBytes } = query;
+    let deleted = 0;
+    if (maxEvents !== undefined || createdBefore !== undefined) {
+      const result =
+        maxEvents === undefined
+          ? await this.query('trimEvents', this.sql.trimBefore, [query.sessionId, createdBefore])
+          : createdBefore === undefined
+            ? await this.query('trimEvents', this.sql.trimCount, [query.sessionId, maxEvents])
+            : await this.query('trimEvents', this.sql.trimBoth, [query.sessionId, maxEvents, createdBefore]);
+      deleted += result.rowCount ?? 0;
+    }
+    if (maxBytes !== undefined) {
+      const result = await this.query('trimEvents', this.sql.trimBytes, [query.sessionId, maxBytes]);
+      deleted += result.rowCount ?? 0;
+    }
+    return deleted;
   }
 
   /** Ends the pool if the store created it; a pool passed in stays open. Idempotent. */
@@ -499,8 +508,8 @@ export function statements(t: TableNames) {
         UPDATE ${s} SET last_event_seq = last_event_seq + 1 WHERE id = $1 AND ${LIVE}
         RETURNING last_event_seq
       )
-      INSERT INTO ${t.events} (session_id, seq, stream_id, message, created_at)
-      SELECT $1, last_event_seq, $2, $3::json, $4 FROM s RETURNING seq`,
+      INSERT INTO ${t.events} (session_id, seq, stream_id, message, created_at, size)
+      SELECT $1, last_event_seq, $2, $3::json, $4, $5 FROM s RETURNING seq`,
     readEvents: `SELECT stream_id, seq, message::text AS message, created_at FROM ${t.events}
       WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
     readStreamEvents: `SELECT stream_id, seq, message::text AS message, created_at FROM ${t.events}
@@ -509,6 +518,11 @@ export function statements(t: TableNames) {
     trimBefore: trim('created_at < $2'),
     trimCount: trim(beyondCount),
     trimBoth: trim(`${beyondCount} OR created_at < $3`),
+    // Every seq up to the newest one whose running size total, summed from the newest down,
+    // passes the budget $2.
+    trimBytes: trim(`seq <= (SELECT seq FROM (
+        SELECT seq, sum(size) OVER (ORDER BY seq DESC) AS newer FROM ${t.events} WHERE session_id = $1
+      ) AS w WHERE newer > $2::bigint ORDER BY seq DESC LIMIT 1)`),
   };
   return Object.fromEntries(
     Object.entries(texts).map(([key, text]) => [key, { name: `mcp_sessions_${hash(text)}`, text }]),

@@ -171,6 +171,36 @@ describe.skipIf(!url)('PostgresSessionStore', () => {
     expect(await store.getState({ sessionId: 's', agentId: 'a\u0000', key: 'k' }, T0)).toBeUndefined();
   });
 
+  it('version 1 tables gain exact event sizes (UTF-8 bytes of the JSON) when migrated', async () => {
+    const schema = uniqueName('v1');
+    const first = new PostgresSessionStore({ connectionString: url!, schema, tablePrefix: 'v_' });
+    opened.push(first);
+    await first.insert(record('a'));
+    for (const message of ['x'.repeat(98), 'é'.repeat(49), { e: `${'😀'.repeat(22)}abcd` }]) {
+      await first.appendEvent({ sessionId: 'a', streamId: 's', message, createdAt: T0 });
+    }
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      // Back to the version 1 layout: no size column.
+      await client.query(`ALTER TABLE "${schema}".v_events DROP COLUMN size`);
+      await client.query(`DELETE FROM "${schema}".v_schema_version WHERE version > 1`);
+      const store = new PostgresSessionStore({ connectionString: url!, schema, tablePrefix: 'v_' });
+      opened.push(store);
+      expect(await store.trimEvents({ sessionId: 'a', maxBytes: 300 })).toBe(0);
+      expect(await store.trimEvents({ sessionId: 'a', maxBytes: 299 })).toBe(1);
+      expect((await store.readEvents({ sessionId: 'a', afterSeq: 0 })).map((e) => e.seq)).toEqual([2, 3]);
+      const { rows } = await client.query(
+        `SELECT version FROM "${schema}".v_schema_version ORDER BY version`,
+      );
+      expect(rows.map((r) => r.version)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
+    } finally {
+      await Promise.all(opened.splice(0).map((s) => s.close()));
+      await client.query(`DROP SCHEMA "${schema}" CASCADE`);
+      await client.end();
+    }
+  });
+
   it('ten stores on ten pools migrate one fresh schema at once: no error, one version row', async () => {
     const schema = uniqueName('race');
     const stores = Array.from(
@@ -189,8 +219,11 @@ describe.skipIf(!url)('PostgresSessionStore', () => {
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     try {
-      const { rows } = await client.query(`SELECT version FROM "${schema}".r_schema_version`);
-      expect(rows).toEqual([{ version: SCHEMA_VERSION }]);
+      const { rows } = await client.query(
+        `SELECT version FROM "${schema}".r_schema_version ORDER BY version`,
+      );
+      // Each version applied once, in order.
+      expect(rows).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => ({ version: i + 1 })));
     } finally {
       await client.query(`DROP SCHEMA "${schema}" CASCADE`);
       await client.end();
