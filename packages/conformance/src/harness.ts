@@ -3,12 +3,21 @@
  * `<group>: <title>`, a fresh store per test, skips (by name or by declared capability) that
  * print their reason.
  */
-import { SessionManager, type SessionManagerOptions, type SessionStore } from '@mcp-sessions/core';
+import {
+  type SessionBus,
+  SessionManager,
+  type SessionManagerOptions,
+  type SessionStore,
+} from '@mcp-sessions/core';
 import { HOUR, MINUTE, TestClock } from './fixtures';
 import type { ConformanceOptions, ItLike, TestBody } from './types';
 
-/** What a test may demand of the store; unmet demands skip the test with a printed reason. */
-export type Requirement = 'atomic' | 'durable';
+/**
+ * What a test may demand; unmet demands skip the test with a printed reason. `atomic` and
+ * `durable` are store capabilities; `bus` needs `options.createBus`; `backendBus` needs a bus
+ * whose reach is `'backend'` (a second bus instance stands for another process).
+ */
+export type Requirement = 'atomic' | 'durable' | 'bus' | 'backendBus';
 
 export interface ConformanceContext {
   /** The test's store (after `reopen()`, the reopened one). */
@@ -21,6 +30,11 @@ export interface ConformanceContext {
   manager(options?: Partial<Omit<SessionManagerOptions, 'store' | 'clock' | 'timers'>>): SessionManager;
   /** Closes the store and opens it again over the same data (`options.reopenStore`). */
   reopen(): Promise<SessionStore>;
+  /**
+   * A new bus from `options.createBus` (each call: another independent instance on the same
+   * backend, as another process would have), closed after the test.
+   */
+  bus(): Promise<SessionBus>;
 }
 
 export interface ConformanceTest {
@@ -71,7 +85,9 @@ export function registerGroup(
         ? 'disabled by options.disabled'
         : test.requires?.includes('durable') && !options.reopenStore
           ? 'no reopenStore option'
-          : undefined;
+          : needsBus(test) && !options.createBus
+            ? 'no createBus option'
+            : undefined;
       if (staticReason) {
         warnSkip(options, name, staticReason);
         registerSkipped(options.it, name, staticReason);
@@ -81,7 +97,7 @@ export function registerGroup(
         current ??= await openState(options);
         const state = current;
         try {
-          const reason = unmet(test.requires ?? [], state.context.store);
+          const reason = await unmet(test.requires ?? [], state.context);
           if (reason) {
             warnSkip(options, name, reason);
             skipAtRuntime(runnerContext, reason);
@@ -116,6 +132,7 @@ async function openState(options: ConformanceOptions): Promise<TestState> {
   const clock = new TestClock(Math.floor((options.clock ?? Date).now()));
   const scale = options.scale ?? 1;
   const managers: SessionManager[] = [];
+  const buses: SessionBus[] = [];
   let closed = false;
 
   const context: ConformanceContext = {
@@ -145,12 +162,19 @@ async function openState(options: ConformanceOptions): Promise<TestState> {
       closed = false;
       return store;
     },
+    async bus() {
+      if (!options.createBus) throw new Error('bus() needs options.createBus');
+      const bus = await options.createBus();
+      buses.push(bus);
+      return bus;
+    },
   };
 
   return {
     context,
     async dispose() {
       for (const manager of managers.splice(0)) await manager.dispose();
+      for (const bus of buses.splice(0)) await bus.close();
       if (closed) return;
       closed = true;
       await (options.destroyStore ? options.destroyStore(store) : store.close());
@@ -158,11 +182,24 @@ async function openState(options: ConformanceOptions): Promise<TestState> {
   };
 }
 
-function unmet(requires: readonly Requirement[], store: SessionStore): string | undefined {
+async function unmet(
+  requires: readonly Requirement[],
+  context: ConformanceContext,
+): Promise<string | undefined> {
   for (const requirement of requires) {
-    if (!store.capabilities[requirement]) return `store declares ${requirement}: false`;
+    if (requirement === 'bus') continue;
+    if (requirement === 'backendBus') {
+      const reach = (await context.bus()).reach;
+      if (reach !== 'backend') return `bus reach is '${reach}': a second instance is another process's view`;
+      continue;
+    }
+    if (!context.store.capabilities[requirement]) return `store declares ${requirement}: false`;
   }
   return undefined;
+}
+
+function needsBus(test: ConformanceTest): boolean {
+  return test.requires?.some((r) => r === 'bus' || r === 'backendBus') ?? false;
 }
 
 function warnSkip(options: ConformanceOptions, name: string, reason: string): void {

@@ -1,4 +1,4 @@
-import type { SessionStore } from '@mcp-sessions/core';
+import type { SessionBus, SessionStore } from '@mcp-sessions/core';
 
 /**
  * A test body as the suite hands it to the runner. The runner's own context (vitest's `ctx`,
@@ -37,6 +37,11 @@ export interface ConformanceOptions {
    * test's store: `destroyStore` later gets the reopened one, never the closed one.
    */
   reopenStore?(store: SessionStore): Promise<SessionStore>;
+  /**
+   * Enables the `bus` group: a new, independent bus on the test backend per call (as another
+   * process would open), e.g. `() => new RedisSessionBus({ url })`. Without it the group is skipped.
+   */
+  createBus?(): SessionBus | Promise<SessionBus>;
   /** Full test names to skip, e.g. `'records: insert rejects a duplicate id'`. */
   disabled?: readonly string[];
   /**

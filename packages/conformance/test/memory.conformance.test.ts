@@ -1,4 +1,4 @@
-import { MemorySessionStore } from '@mcp-sessions/memory';
+import { MemorySessionBus, MemorySessionStore } from '@mcp-sessions/memory';
 import { afterEach, beforeEach, describe, it } from 'vitest';
 import { runConformance } from '../src/index';
 
@@ -9,4 +9,5 @@ runConformance({
   beforeEach,
   afterEach,
   createStore: () => new MemorySessionStore(),
+  createBus: () => new MemorySessionBus(),
 });

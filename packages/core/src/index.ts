@@ -1,3 +1,4 @@
+export * from './bus';
 export * from './errors';
 export * from './ids';
 export * from './json';

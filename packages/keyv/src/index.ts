@@ -1,3 +1,4 @@
+export { KeyvSessionBus, type KeyvSessionBusOptions } from './bus';
 export {
   DEFAULT_BUCKET_MS,
   DEFAULT_INDEX_SHARDS,

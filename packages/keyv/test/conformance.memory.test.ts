@@ -1,5 +1,5 @@
 import { runConformance } from '@mcp-sessions/conformance';
-import { KeyvSessionStore } from '@mcp-sessions/keyv';
+import { KeyvSessionBus, KeyvSessionStore } from '@mcp-sessions/keyv';
 import { afterEach, beforeEach, describe, it } from 'vitest';
 import { memoryKeyv } from './backends';
 
@@ -10,4 +10,5 @@ runConformance({
   beforeEach,
   afterEach,
   createStore: () => new KeyvSessionStore(memoryKeyv()),
+  createBus: () => new KeyvSessionBus(),
 });

@@ -1,3 +1,5 @@
+export { MemorySessionBus, type MemorySessionBusOptions } from './bus';
+
 import {
   type AgentStateEntry,
   type AgentStateKey,

@@ -1,4 +1,13 @@
 export {
+  DEFAULT_CHANNEL_PREFIX,
+  DEFAULT_PAYLOAD_RETENTION_MS,
+  MAX_INLINE_PAYLOAD_BYTES,
+  type PostgresBusOptions,
+  type PostgresBusTarget,
+  PostgresSessionBus,
+  type PostgresSessionBusOptions,
+} from './bus';
+export {
   DEFAULT_SCHEMA,
   DEFAULT_TABLE_PREFIX,
   migrationSql,

@@ -1,7 +1,7 @@
 import { runConformance } from '@mcp-sessions/conformance';
 import type { SessionStore } from '@mcp-sessions/core';
 import { afterAll, afterEach, beforeEach, describe, it } from 'vitest';
-import { PostgresSessionStore } from '../src/index';
+import { PostgresSessionBus, PostgresSessionStore } from '../src/index';
 import { fileSchema, url, warnIfNoServer } from './support';
 
 warnIfNoServer('conformance.test.ts');
@@ -33,6 +33,7 @@ describe.skipIf(!url)('postgres', () => {
     beforeEach,
     afterEach,
     createStore: () => open(`c${++n}_`),
+    createBus: () => new PostgresSessionBus({ connectionString: url!, schema: db.schema }),
     reopenStore: async (store) => {
       const prefix = prefixes.get(store)!;
       prefixes.delete(store);

@@ -1,3 +1,10 @@
+export {
+  type RedisBusOptions,
+  type RedisBusTarget,
+  RedisSessionBus,
+  type RedisSessionBusOptions,
+} from './bus';
+
 import {
   type AgentStateEntry,
   type AgentStateKey,

@@ -12,8 +12,8 @@ import { durabilityTests, runConformance } from '@mcp-sessions/conformance';
 import type { SessionStore } from '@mcp-sessions/core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, it } from 'vitest';
 import { startRedis, which } from '../../../test/services';
-import { RedisSessionStore, type RedisStoreOptions } from '../src/index';
-import { rawClient, targets, uniquePrefix } from './support';
+import { RedisSessionBus, RedisSessionStore, type RedisStoreOptions } from '../src/index';
+import { CLUSTER_URLS, rawClient, SINGLE_URL, targets, uniquePrefix } from './support';
 
 for (const target of targets) {
   describe.skipIf(target.missing !== undefined)(target.name, () => {
@@ -40,6 +40,10 @@ for (const target of targets) {
       afterEach,
       createStore: () => open(uniquePrefix()),
       reopenStore: async (store) => open(prefixes.get(store) ?? uniquePrefix()),
+      createBus: () =>
+        target.name === 'redis'
+          ? new RedisSessionBus({ url: SINGLE_URL ?? '' })
+          : new RedisSessionBus({ clusterUrls: CLUSTER_URLS ?? [] }),
     });
   });
 }

@@ -1,3 +1,9 @@
+export {
+  DEFAULT_BUS_POLL_INTERVAL_MS,
+  DEFAULT_BUS_RETENTION_MS,
+  SqliteSessionBus,
+  type SqliteSessionBusOptions,
+} from './bus';
 export { DEFAULT_PREFIX, SCHEMA_VERSION } from './sql';
 export {
   DEFAULT_BUSY_TIMEOUT_MS,

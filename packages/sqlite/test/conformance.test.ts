@@ -1,11 +1,14 @@
 import { runConformance } from '@mcp-sessions/conformance';
 import type { SessionStore } from '@mcp-sessions/core';
-import { SqliteSessionStore } from '@mcp-sessions/sqlite';
-import { afterEach, beforeEach, describe, it } from 'vitest';
+import { SqliteSessionBus, SqliteSessionStore } from '@mcp-sessions/sqlite';
+import { afterAll, afterEach, beforeEach, describe, it } from 'vitest';
 import { tempDir } from './helpers';
 
 /** Each test's temp directory, keyed by the store over it (a reopened store takes over the key). */
 const dirs = new Map<SessionStore, ReturnType<typeof tempDir>>();
+/** One file for every bus of this run (each test uses fresh session ids). */
+const busDir = tempDir();
+afterAll(() => busDir.cleanup());
 
 runConformance({
   name: 'sqlite',
@@ -13,6 +16,7 @@ runConformance({
   it,
   beforeEach,
   afterEach,
+  createBus: () => new SqliteSessionBus({ filename: busDir.file('bus.db') }),
   createStore: () => {
     const tmp = tempDir();
     const store = new SqliteSessionStore({ filename: tmp.file() });
