@@ -16,6 +16,7 @@ import {
   encodeJson,
   InvalidArgumentError,
   type JsonObject,
+  jsonByteLength,
   type ListAfter,
   type ListQuery,
   type Logger,
@@ -197,7 +198,13 @@ export class RedisSessionStore implements SessionStore {
     const k = this.keys;
     const existed = await this.run(
       lua.DELETE,
-      [...this.recordKeys(id), k.stateIndex(id), k.stateExpiry(k.shardOf(id)), k.events(id)],
+      [
+        ...this.recordKeys(id),
+        k.stateIndex(id),
+        k.stateExpiry(k.shardOf(id)),
+        k.events(id),
+        k.eventBytes(id),
+      ],
       [id, k.stateEntryPrefix(id), k.stateExpiryPrefix(id)],
     );
     return existed === 1;
@@ -316,7 +323,7 @@ export class RedisSessionStore implements SessionStore {
     const k = this.keys;
     await this.run(
       lua.PURGE_SESSION_DATA,
-      [k.stateIndex(id), k.stateExpiry(k.shardOf(id)), k.events(id)],
+      [k.stateIndex(id), k.stateExpiry(k.shardOf(id)), k.events(id), k.eventBytes(id)],
       [k.stateEntryPrefix(id), k.stateExpiryPrefix(id)],
     );
   }
@@ -405,8 +412,12 @@ export class RedisSessionStore implements SessionStore {
     const message = encodeJson(event.message);
     const seq = await this.run(
       lua.APPEND_EVENT,
-      [this.keys.record(event.sessionId), this.keys.events(event.sessionId)],
-      [String(event.createdAt), encodeName(event.streamId), message],
+      [
+        this.keys.record(event.sessionId),
+        this.keys.events(event.sessionId),
+        this.keys.eventBytes(event.sessionId),
+      ],
+      [String(event.createdAt), encodeName(event.streamId), message, String(jsonByteLength(message))],
     );
     if (typeof seq !== 'number' || seq <= 0) throw new SessionNotFoundError(event.sessionId);
     return seq;
@@ -452,13 +463,15 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async trimEvents(query: TrimEventsQuery): Promise<number> {
-    if (query.maxEvents === undefined && query.createdBefore === undefined) return 0;
+    const { maxEvents, createdBefore, maxBytes } = query;
+    if (maxEvents === undefined && createdBefore === undefined && maxBytes === undefined) return 0;
     const removed = await this.run(
       lua.TRIM_EVENTS,
-      [this.keys.events(query.sessionId)],
+      [this.keys.events(query.sessionId), this.keys.eventBytes(query.sessionId)],
       [
-        query.maxEvents === undefined ? '' : String(Math.max(0, query.maxEvents)),
-        query.createdBefore === undefined ? '' : String(query.createdBefore),
+        maxEvents === undefined ? '' : String(Math.max(0, maxEvents)),
+        createdBefore === undefined ? '' : String(createdBefore),
+        maxBytes === undefined ? '' : String(maxBytes),
       ],
     );
     return integer(removed);
@@ -589,6 +602,8 @@ function keySpace(prefix: string, shards: number) {
     },
     /** Sorted set: the session's events scored by seq, members `seq:createdAt:stream:json`. */
     events: (id: string) => session('ev', id),
+    /** String: the byte total of the session's event messages (for `trimEvents` `maxBytes`). */
+    eventBytes: (id: string) => session('eb', id),
   };
 }
 

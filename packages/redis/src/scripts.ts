@@ -23,15 +23,18 @@ local function unindex(id)
 end
 `;
 
-/** Deletes a session's agent state and events. KEYS: sk (state index), sx (expiry index), ev. */
+/**
+ * Deletes a session's agent state and events. KEYS: sk (state index), sx (expiry index), ev,
+ * eb (the events' byte total).
+ */
 const PURGE_DATA = `
-local function purge_data(sk, sx, ev, entry_prefix, expiry_prefix)
+local function purge_data(sk, sx, ev, eb, entry_prefix, expiry_prefix)
   local members = redis.call('SMEMBERS', sk)
   for _, m in ipairs(members) do
     redis.call('DEL', entry_prefix .. m)
     redis.call('ZREM', sx, expiry_prefix .. m)
   end
-  redis.call('DEL', sk, ev)
+  redis.call('DEL', sk, ev, eb)
 end
 `;
 
@@ -137,19 +140,19 @@ return out
 `);
 
 /**
- * KEYS: rec, due, hb x4, sk, sx, ev. ARGV: id, entryPrefix, expiryPrefix.
+ * KEYS: rec, due, hb x4, sk, sx, ev, eb. ARGV: id, entryPrefix, expiryPrefix.
  * Deletes the record, its index entries, agent state and events. → 1 if there was a record.
  */
 export const DELETE = new Script(`${STATUS_INDEXES}${PURGE_DATA}
 local existed = redis.call('DEL', KEYS[1])
 unindex(ARGV[1])
-purge_data(KEYS[7], KEYS[8], KEYS[9], ARGV[2], ARGV[3])
+purge_data(KEYS[7], KEYS[8], KEYS[9], KEYS[10], ARGV[2], ARGV[3])
 return existed
 `);
 
-/** KEYS: sk, sx, ev. ARGV: entryPrefix, expiryPrefix. Deletes state and events, keeps the record. */
+/** KEYS: sk, sx, ev, eb. ARGV: entryPrefix, expiryPrefix. Deletes state and events, keeps the record. */
 export const PURGE_SESSION_DATA = new Script(`${PURGE_DATA}
-purge_data(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2])
+purge_data(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2])
 return 1
 `);
 
@@ -221,27 +224,52 @@ end
 return { deleted, #members }
 `);
 
+/** The byte size of an event member `seq:createdAt:stream:json`: that of its JSON. */
+const EVENT_SIZE = `
+local function event_size(m)
+  local _, e = string.find(m, '^[^:]*:[^:]*:[^:]*:')
+  return #m - e
+end
+`;
+
 /**
- * KEYS: rec, ev. ARGV: createdAt, encodedStreamId, messageJson. Appends while the session is live.
- * → the new seq (from the record's counter, never reused), or 0 when there is no live session.
+ * KEYS: rec, ev, eb. ARGV: createdAt, encodedStreamId, messageJson, messageBytes. Appends while
+ * the session is live. → the new seq (from the record's counter, never reused), or 0 when there
+ * is no live session. A log written before the byte total existed gets it at its next trim.
  */
 export const APPEND_EVENT = new Script(`
 local s = redis.call('HGET', KEYS[1], 's')
 if s ~= 'active' and s ~= 'disconnected' then return 0 end
+if redis.call('EXISTS', KEYS[3]) == 1 or redis.call('ZCARD', KEYS[2]) == 0 then
+  redis.call('INCRBY', KEYS[3], ARGV[4])
+end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('ZADD', KEYS[2], seq, seq .. ':' .. ARGV[1] .. ':' .. ARGV[2] .. ':' .. ARGV[3])
 return seq
 `);
 
 /**
- * KEYS: ev. ARGV: maxEvents|'', createdBefore|''. Drops the oldest events created before the
- * instant (up to the first one that is not), then all but the newest maxEvents. → how many.
+ * KEYS: ev, eb. ARGV: maxEvents|'', createdBefore|'', maxBytes|''. Drops the oldest events: those
+ * created before the instant (up to the first one that is not), all but the newest maxEvents,
+ * and then as many as it takes for the rest to weigh at most maxBytes. Reads only the events it
+ * drops (for their sizes); the total is kept in eb. → how many.
  */
-export const TRIM_EVENTS = new Script(`
-local removed = 0
+export const TRIM_EVENTS = new Script(`${EVENT_SIZE}
+local count = redis.call('ZCARD', KEYS[1])
+if count == 0 then
+  redis.call('DEL', KEYS[2])
+  return 0
+end
+local total = tonumber(redis.call('GET', KEYS[2]))
+if not total then
+  total = 0
+  for from = 0, count - 1, 100 do
+    for _, m in ipairs(redis.call('ZRANGE', KEYS[1], from, from + 99)) do total = total + event_size(m) end
+  end
+end
+local drop = 0
 if ARGV[2] ~= '' then
-  local before = tonumber(ARGV[2])
-  local drop, done = 0, false
+  local before, done = tonumber(ARGV[2]), false
   while not done do
     local batch = redis.call('ZRANGE', KEYS[1], drop, drop + 99)
     if #batch == 0 then break end
@@ -250,13 +278,20 @@ if ARGV[2] ~= '' then
       if created < before then drop = drop + 1 else done = true; break end
     end
   end
-  if drop > 0 then removed = removed + redis.call('ZREMRANGEBYRANK', KEYS[1], 0, drop - 1) end
 end
-if ARGV[1] ~= '' then
-  local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[1])
-  if excess > 0 then removed = removed + redis.call('ZREMRANGEBYRANK', KEYS[1], 0, excess - 1) end
+if ARGV[1] ~= '' then drop = math.max(drop, count - tonumber(ARGV[1])) end
+local max_bytes = tonumber(ARGV[3])
+local at = 0
+while at < count and (at < drop or (max_bytes and total > max_bytes)) do
+  for _, m in ipairs(redis.call('ZRANGE', KEYS[1], at, at + 99)) do
+    if at >= drop and not (max_bytes and total > max_bytes) then break end
+    total = total - event_size(m)
+    at = at + 1
+  end
 end
-return removed
+if at > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, at - 1) end
+if at == count then redis.call('DEL', KEYS[2]) else redis.call('SET', KEYS[2], total) end
+return at
 `);
 
 /**

@@ -230,6 +230,36 @@ for (const target of targets) {
       expect(String((error as Error).cause)).toMatch(/WRONGTYPE/);
     });
 
+    it('the event byte total: counted once for a log written without it, gone with the log', async () => {
+      const prefix = `b${Date.now()}:`;
+      const s = store({ prefix, shards: 1 });
+      await s.insert(record('s'));
+      for (const message of ['x'.repeat(98), 'é'.repeat(49), { e: `${'😀'.repeat(22)}abcd` }]) {
+        await s.appendEvent({ sessionId: 's', streamId: 'st', message, createdAt: NOW });
+      }
+      const totalKey = `{${prefix}s0}:eb:${b64('s')}`;
+      const raw = await rawClient(target);
+      try {
+        expect(await raw.client.get(totalKey)).toBe('300');
+        // A log from before the total existed: appends leave it missing, the next trim counts it.
+        await raw.client.del(totalKey);
+        await s.appendEvent({ sessionId: 's', streamId: 'st', message: 'x'.repeat(98), createdAt: NOW });
+        expect(await raw.client.get(totalKey)).toBeNull();
+        expect(await s.trimEvents({ sessionId: 's', maxBytes: 400 })).toBe(0);
+        expect(await raw.client.get(totalKey)).toBe('400');
+        expect(await s.trimEvents({ sessionId: 's', maxBytes: 399 })).toBe(1);
+        expect(await raw.client.get(totalKey)).toBe('300');
+        expect(await s.trimEvents({ sessionId: 'none', maxBytes: 0 })).toBe(0);
+        expect(await s.trimEvents({ sessionId: 's', maxEvents: 0 })).toBe(3);
+        expect(await raw.client.get(totalKey)).toBeNull();
+        await s.appendEvent({ sessionId: 's', streamId: 'st', message: 'x'.repeat(98), createdAt: NOW });
+        await s.purgeSessionData('s');
+        expect(await raw.keys(`{${prefix}s0}:e*`)).toEqual([]);
+      } finally {
+        await raw.close();
+      }
+    });
+
     it('claimDue takes the earliest due records over all shards and leases exactly the limit', async () => {
       const s = store();
       const ids = Array.from({ length: 60 }, (_, i) => `d${String(i).padStart(2, '0')}`);
