@@ -6,6 +6,11 @@
  *                  ▲  │ no heartbeat for staleAfterMs: treated as disconnected │
  *                  └──┴──────────────── recover (counted, limited) ◀─────────────┘
  *   close: any → closed ──(tombstone over)──▶ deleted
+ *
+ * A planned shutdown hands a session off instead of disconnecting it: it stays active with no
+ * owner (`ownerId: null`), and the next instance to serve it attaches without counting a
+ * recovery, stale or not, until its grace deadline. A crashed owner or a lost client still costs
+ * a counted recovery.
  */
 import type { RecoveryRefusal } from './errors';
 import type { JsonObject } from './json';
@@ -33,6 +38,8 @@ export interface InitializeInput {
 export type LifecycleEvent =
   | { readonly type: 'disconnect' }
   | { readonly type: 'recover'; readonly ownerId: string; readonly principal?: string | null }
+  | { readonly type: 'resume'; readonly ownerId: string; readonly principal?: string | null }
+  | { readonly type: 'hand_off' }
   | { readonly type: 'expire' }
   | { readonly type: 'close' };
 
@@ -99,7 +106,7 @@ export function recoveryRefusal(
 ): RecoveryRefusal | null {
   if (!record) return 'not_found';
   // A caller with the wrong principal learns nothing more about the session.
-  if ((record.principal ?? null) !== (principal ?? null)) return 'principal_mismatch';
+  if (!samePrincipal(record, principal)) return 'principal_mismatch';
   if (record.status === 'closed') return 'closed';
   if (record.status === 'expired') return 'expired';
   if (record.status === 'active' && !isStale(record, now, policy)) return 'still_active';
@@ -109,19 +116,29 @@ export function recoveryRefusal(
   return null;
 }
 
-/** A live, fresh session another instance holds may be served here without counting a recovery. */
+/**
+ * May be served here without counting a recovery: active and either fresh (another instance
+ * holds it) or handed off by a planned shutdown and still within its grace deadline.
+ */
 export function canAttach(
   record: SessionRecord | undefined,
   principal: string | null | undefined,
   now: number,
   policy: LifecyclePolicy,
 ): record is SessionRecord {
-  return (
-    record !== undefined &&
-    (record.principal ?? null) === (principal ?? null) &&
-    record.status === 'active' &&
-    !isStale(record, now, policy)
-  );
+  if (record === undefined || !samePrincipal(record, principal) || record.status !== 'active') return false;
+  if (!isStale(record, now, policy)) return true;
+  return isHandedOff(record) && now < activeDueAt(record.lastHeartbeatAt, policy);
+}
+
+/** Active with no owner: its last holder shut down on purpose and handed it off. */
+export function isHandedOff(record: SessionRecord): boolean {
+  return record.status === 'active' && record.ownerId === null;
+}
+
+/** A session is bound to the principal that initialized it (null for unauthenticated ones). */
+export function samePrincipal(record: SessionRecord, principal: string | null | undefined): boolean {
+  return (record.principal ?? null) === (principal ?? null);
 }
 
 export function sweepAction(record: SessionRecord, now: number, policy: LifecyclePolicy): SweepAction {
@@ -158,6 +175,18 @@ export function transition(
       if (record.status !== 'active') return { ok: false, reason: 'not_live' };
       const graceExpiresAt = now + policy.gracePeriodMs;
       return next({ status: 'disconnected', disconnectedAt: now, graceExpiresAt, dueAt: graceExpiresAt });
+    }
+    case 'hand_off': {
+      if (record.status !== 'active') return { ok: false, reason: 'not_live' };
+      return record.ownerId === null ? same : next({ ownerId: null });
+    }
+    case 'resume': {
+      // Served here from now on: attach when no recovery is needed, else recover (below).
+      if (canAttach(record, event.principal, now, policy)) {
+        if (record.ownerId !== null) return same;
+        return next({ ownerId: event.ownerId, lastHeartbeatAt: now, dueAt: activeDueAt(now, policy) });
+      }
+      return transition(record, { ...event, type: 'recover' }, now, policy);
     }
     case 'recover': {
       const refusal = recoveryRefusal(record, event.principal, now, policy);

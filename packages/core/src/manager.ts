@@ -12,7 +12,6 @@ import {
 import { assertName, assertSessionId, generateSessionId } from './ids';
 import { encodeJson, type JsonObject, type JsonValue } from './json';
 import {
-  canAttach,
   createRecord,
   heartbeatPatch,
   type LifecycleEvent,
@@ -229,22 +228,42 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     return this.held;
   }
 
-  /** initialize: (none) → active, held by this instance. Throws `SessionExistsError` for a taken id. */
-  async initialize(sessionId: string, options: InitializeOptions = {}): Promise<SessionRecord> {
+  /**
+   * initialize: (none) → active, held by this instance. Throws `SessionExistsError` for a taken
+   * id. Also takes a record from `prepareSession`, to write exactly what was prepared.
+   */
+  async initialize(sessionId: string, options?: InitializeOptions): Promise<SessionRecord>;
+  async initialize(prepared: SessionRecord): Promise<SessionRecord>;
+  async initialize(
+    sessionIdOrPrepared: string | SessionRecord,
+    options: InitializeOptions = {},
+  ): Promise<SessionRecord> {
     this.assertUsable();
+    const record =
+      typeof sessionIdOrPrepared === 'string'
+        ? this.prepareSession(sessionIdOrPrepared, options)
+        : sessionIdOrPrepared;
+    await this.store.insert(record);
+    this.hold(record.id);
+    this.log('info', 'session initialized', record);
+    this.emit('initialized', record);
+    return record;
+  }
+
+  /**
+   * The record `initialize` would write now, checked but not stored: for a caller that must build
+   * what serves the session before committing it (the HTTP handler writes it only once the
+   * transport has accepted the `initialize` request).
+   */
+  prepareSession(sessionId: string, options: InitializeOptions = {}): SessionRecord {
     assertSessionId(sessionId);
     if (options.metadata) encodeJson(options.metadata);
     if (options.initializeParams) encodeJson(options.initializeParams);
-    const record = createRecord(
+    return createRecord(
       { ...options, id: sessionId, ownerId: this.instanceId },
       this.clock.now(),
       this.policy,
     );
-    await this.store.insert(record);
-    this.hold(sessionId);
-    this.log('info', 'session initialized', record);
-    this.emit('initialized', record);
-    return record;
   }
 
   /** Extends an active session's deadline now (the timer does this for held sessions). */
@@ -299,19 +318,37 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   }
 
   /**
-   * What a request for a session not held here does: attach without counting when the session
-   * is active and fresh (another instance serves it, as behind a round-robin balancer), else
-   * `recover`. Either way this instance then holds and heartbeats it.
+   * What a request for a session not held here does: attach without counting when no recovery
+   * is needed (the session is active and fresh on another instance, as behind a round-robin
+   * balancer, or was handed off by a planned shutdown), else `recover`. Either way this instance
+   * then holds and heartbeats it. Concurrent callers on any instances all succeed: one recovers,
+   * the others attach to the session it recovered.
    */
   async resume(sessionId: string, options: PrincipalOptions = {}): Promise<ResumeResult> {
     this.assertUsable();
     assertSessionId(sessionId);
-    const record = await this.store.get(sessionId);
-    if (canAttach(record, options.principal, this.clock.now(), this.policy)) {
-      this.hold(sessionId);
-      return { record, mode: 'attached' };
-    }
-    return { record: await this.recover(sessionId, options), mode: 'recovered' };
+    const event: LifecycleEvent = { type: 'resume', ownerId: this.instanceId, principal: options.principal };
+    const { record, before } = await this.apply(sessionId, event);
+    this.hold(sessionId);
+    if (record.recoveryAttempts === before.recoveryAttempts) return { record, mode: 'attached' };
+    this.log('info', 'session recovered', record);
+    this.emit('recovered', record);
+    return { record, mode: 'recovered' };
+  }
+
+  /**
+   * Planned shutdown of this instance (SIGTERM, a deploy): stops serving the session and leaves
+   * it active with no owner, so the instance its client reaches next attaches without counting
+   * a recovery, within the grace period. `markDisconnected` is for a client that went away.
+   * Idempotent; throws `SessionNotLiveError` for a session that is no longer active.
+   */
+  async handOff(sessionId: string): Promise<SessionRecord> {
+    this.assertUsable();
+    assertSessionId(sessionId);
+    this.unhold(sessionId);
+    const { record, changed } = await this.apply(sessionId, { type: 'hand_off' });
+    if (changed) this.log('info', 'session handed off', record);
+    return record;
   }
 
   /** close: any → closed; state and events deleted now, the record kept as a tombstone. */
@@ -614,18 +651,20 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   private async apply(
     sessionId: string,
     event: LifecycleEvent,
-  ): Promise<{ record: SessionRecord; changed: boolean }> {
+  ): Promise<{ record: SessionRecord; changed: boolean; before: SessionRecord }> {
     for (let attempt = 0; attempt < DEFAULT_MAX_CAS_RETRIES; attempt++) {
       const current = await this.store.get(sessionId);
       if (!current) {
-        if (event.type === 'recover') throw new RecoveryRefusedError(sessionId, 'not_found');
+        if (event.type === 'recover' || event.type === 'resume') {
+          throw new RecoveryRefusedError(sessionId, 'not_found');
+        }
         throw new SessionNotFoundError(sessionId);
       }
       const result = transition(current, event, this.clock.now(), this.policy);
       if (!result.ok) throw refusalError(sessionId, current, result.reason);
-      if (!result.changed) return { record: current, changed: false };
+      if (!result.changed) return { record: current, changed: false, before: current };
       if (await this.store.compareAndSet(result.record, current.version)) {
-        return { record: result.record, changed: true };
+        return { record: result.record, changed: true, before: current };
       }
     }
     throw new ConflictError(sessionId, DEFAULT_MAX_CAS_RETRIES);

@@ -100,14 +100,14 @@ describe.each(SDK_VERSIONS)('MCP HTTP integration, SDK %s', (version) => {
     expect(info).toMatchObject({ sessionId, instanceId: 'b', mode: 'attached', recoveryAttempts: 0 });
   });
 
-  it('graceful shutdown, then recovery elsewhere: counted, and the client capabilities are known again', async () => {
+  it('shutdown that disconnects, then recovery elsewhere: counted, and the client capabilities are known again', async () => {
     now = Date.now();
     const store = new MemorySessionStore();
     const a = instance(store, 'a');
     const httpA = await up(a.handler);
     const { client: c, transport } = await client(httpA.url, { answer: 'blue' });
     await c.callTool({ name: 'remember', arguments: { key: 'k', value: 'v' } });
-    await a.handler.close();
+    await a.handler.close({ disconnect: true });
     expect((await store.get(transport.sessionId!))?.status).toBe('disconnected');
     await httpA.close();
 
@@ -121,18 +121,20 @@ describe.each(SDK_VERSIONS)('MCP HTTP integration, SDK %s', (version) => {
     expect(parseResult(await c.callTool({ name: 'recall', arguments: { key: 'k' } })).value).toBe('v');
   });
 
-  it('rolling restart: close({ disconnect: false }) releases the session; the next instance attaches uncounted', async () => {
+  it('rolling restart: close() hands the session off; the next instance attaches uncounted, even once stale', async () => {
     now = Date.now();
     const store = new MemorySessionStore();
     const a = instance(store, 'a');
     const httpA = await up(a.handler);
     const { client: c, transport } = await client(httpA.url);
     await c.callTool({ name: 'remember', arguments: { key: 'k', value: 'v' } });
-    await a.handler.close({ disconnect: false });
+    await a.handler.close();
     const sessionId = transport.sessionId!;
-    expect((await store.get(sessionId))?.status).toBe('active');
+    expect(await store.get(sessionId)).toMatchObject({ status: 'active', ownerId: null });
     expect(a.manager.heldSessionIds.has(sessionId)).toBe(false);
     await httpA.close();
+    // The fleet takes longer than staleAfterMs to come back: still no recovery counted.
+    now += a.manager.policy.staleAfterMs + 1;
 
     const b = instance(store, 'b');
     await up(b.handler, httpA.port);

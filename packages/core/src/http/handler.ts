@@ -5,6 +5,8 @@ import {
   type WebStandardStreamableHTTPServerTransportOptions,
 } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import {
+  InvalidArgumentError,
+  InvalidValueError,
   McpSessionsError,
   RecoveryRefusedError,
   SessionNotFoundError,
@@ -14,12 +16,14 @@ import {
 import { generateSessionId, isValidSessionId } from '../ids';
 import type { JsonObject } from '../json';
 import type { SessionManager } from '../manager';
-import { type Logger, silentLogger } from '../options';
+import { type Logger, positiveInteger, silentLogger } from '../options';
 import type { SessionRecord } from '../store';
 import type { SessionEventStores } from './event-store';
 
 /** Largest body read to recognise an `initialize` request that carries no session id. */
 export const DEFAULT_MAX_INITIALIZE_BODY_BYTES = 1024 * 1024;
+/** Largest body of a POST to an existing session (the SDK's own default). */
+export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 /** The SDK's id of the standalone GET stream (server-initiated messages). */
 const STANDALONE_STREAM_ID = '_GET_stream';
@@ -90,8 +94,10 @@ export interface SessionHandlerOptions {
   transportClass?: new (
     options: WebStandardStreamableHTTPServerTransportOptions,
   ) => HandlerTransport;
-  /** Default 1 MiB. */
+  /** Largest `initialize` body (a request without a session id). Default 1 MiB. */
   maxInitializeBodyBytes?: number;
+  /** Largest body of any other POST; read as a capped stream, never buffered past it. Default 4 MiB. */
+  maxBodyBytes?: number;
   logger?: Logger;
 }
 
@@ -110,16 +116,16 @@ export interface SessionHandler {
   /** Ids of the sessions with a server and transport in this process. */
   liveSessionIds(): string[];
   /**
-   * Graceful shutdown (SIGTERM): closes every server and transport of this process and marks
-   * their sessions disconnected, so any instance may recover them within the grace period.
-   * With `{ disconnect: false }` (a fleet's rolling restart) the sessions are only released:
-   * left active, so the instance a client reaches next attaches without counting a recovery.
+   * Graceful shutdown (SIGTERM, a deploy): closes every server and transport of this process and
+   * hands their sessions off (`manager.handOff`): the instance a client reaches next attaches
+   * without counting a recovery, so rolling restarts never use up a session's attempts.
+   * With `{ disconnect: true }` the sessions are marked disconnected instead (recovery counted).
    */
   close(options?: CloseOptions): Promise<void>;
 }
 
 export interface CloseOptions {
-  /** Mark the sessions disconnected (default) or only stop serving and heartbeating them. */
+  /** Mark the sessions disconnected (counted recovery) instead of handing them off. Default false. */
   disconnect?: boolean;
 }
 
@@ -134,6 +140,8 @@ interface LiveSession {
   readonly running: Set<string>;
   /** Events replayed per Last-Event-ID, read back once the transport's replay returned. */
   readonly replayed: Map<string, number>;
+  /** Store failures inside the transport (which answers them with a 400 that leaks the message). */
+  readonly storeFailures: { count: number; last?: unknown };
 }
 
 /**
@@ -178,8 +186,11 @@ class HandlerImpl {
   private readonly Transport: new (
     options: WebStandardStreamableHTTPServerTransportOptions,
   ) => HandlerTransport;
+  private readonly maxInitializeBody: number;
   private readonly maxBody: number;
   private readonly onLost = (sessionId: string) => this.drop(sessionId, 'lost elsewhere');
+  /** Checks Host and Origin as the SDK's transport does, before any session is resumed for a request. */
+  private readonly guard: HandlerTransport | undefined;
   private readonly disconnecting = new Set<Promise<void>>();
   private closed = false;
 
@@ -187,8 +198,16 @@ class HandlerImpl {
     this.manager = options.manager;
     this.logger = options.logger ?? silentLogger;
     this.Transport = options.transportClass ?? WebStandardStreamableHTTPServerTransport;
-    this.maxBody = options.maxInitializeBodyBytes ?? DEFAULT_MAX_INITIALIZE_BODY_BYTES;
+    this.maxInitializeBody = positiveInteger(
+      'maxInitializeBodyBytes',
+      options.maxInitializeBodyBytes,
+      DEFAULT_MAX_INITIALIZE_BODY_BYTES,
+    );
+    this.maxBody = positiveInteger('maxBodyBytes', options.maxBodyBytes, DEFAULT_MAX_BODY_BYTES);
     this.manager.on('lost', this.onLost);
+    if (options.transportOptions?.enableDnsRebindingProtection) {
+      this.guard = new this.Transport({ ...options.transportOptions, sessionIdGenerator: () => 'guard' });
+    }
   }
 
   async handle(request: Request, handleOptions: HandleOptions = {}): Promise<Response> {
@@ -204,13 +223,19 @@ class HandlerImpl {
     this.closed = true;
     this.manager.off('lost', this.onLost);
     await Promise.allSettled([...this.building.values()]);
-    if (options.disconnect === false) {
-      for (const live of this.live.values()) {
-        live.quiet = true;
-        this.manager.release(live.id);
-      }
+    const lives = [...this.live.values()];
+    if (options.disconnect !== true) {
+      for (const live of lives) live.quiet = true;
+      await Promise.all(
+        lives.map((live) =>
+          this.manager.handOff(live.id).catch((error: unknown) => {
+            // Closed or expired elsewhere meanwhile: nothing to hand off.
+            if (!isGone(error)) this.logFailure('hand off', live.id, error);
+          }),
+        ),
+      );
     }
-    await Promise.all([...this.live.values()].map((live) => this.closeLive(live)));
+    await Promise.all(lives.map((live) => this.closeLive(live)));
     await Promise.all(this.disconnecting);
   }
 
@@ -219,17 +244,17 @@ class HandlerImpl {
     if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
       return jsonRpcError(405, -32000, 'Method not allowed.', { Allow: 'GET, POST, DELETE' });
     }
+    if (this.guard) {
+      const refused = await dnsRebindingRefusal(this.guard, request);
+      if (refused) return refused;
+    }
     const header = request.headers.get('mcp-session-id');
     const principal = (await this.options.principal?.(request, handleOptions.authInfo)) ?? null;
 
     if (header === null) {
       if (method !== 'POST') return missingSessionId();
-      let body = handleOptions.parsedBody;
-      if (body === undefined) {
-        const read = await readBody(request, this.maxBody);
-        if (read instanceof Response) return read;
-        body = read;
-      }
+      const body = await parsedBody(request, handleOptions, this.maxInitializeBody);
+      if (body instanceof Response) return body;
       if (!isInitializeMessage(body)) return missingSessionId();
       return this.initialize(request, principal, body, handleOptions);
     }
@@ -238,12 +263,29 @@ class HandlerImpl {
 
     if (method === 'DELETE') return this.delete(header, principal);
 
-    const live = await this.liveSession(header, principal);
+    if (method === 'POST') {
+      const body = await parsedBody(request, handleOptions, this.maxBody);
+      if (body instanceof Response) return body;
+      handleOptions = { ...handleOptions, parsedBody: body };
+    }
+    const live = await this.liveSession(header, principal, request);
     if (live instanceof Response) return live;
     const lastEventId = method === 'GET' ? request.headers.get('last-event-id') : null;
-    if (lastEventId === null || !this.options.eventStore)
-      return live.transport.handleRequest(request, handleOptions);
+    if (lastEventId === null || !this.options.eventStore) return this.serve(live, request, handleOptions);
     return this.resumeStream(live, request, lastEventId, handleOptions);
+  }
+
+  /**
+   * The transport's answer to a request, except that a store failure inside the transport (the
+   * event store: priming, replay) is answered as this handler answers any store failure (503 with
+   * Retry-After) instead of the SDK's 400 "Parse error" that carries the driver's message.
+   */
+  private async serve(live: LiveSession, request: Request, handleOptions: HandleOptions): Promise<Response> {
+    const failures = live.storeFailures.count;
+    const response = await live.transport.handleRequest(request, handleOptions);
+    if (response.ok || live.storeFailures.count === failures) return response;
+    await response.body?.cancel();
+    return this.errorResponse(live.storeFailures.last);
   }
 
   /**
@@ -259,7 +301,7 @@ class HandlerImpl {
     lastEventId: string,
     handleOptions: HandleOptions,
   ): Promise<Response> {
-    const response = await live.transport.handleRequest(request, handleOptions);
+    const response = await this.serve(live, request, handleOptions);
     const replayed = live.replayed.get(lastEventId) ?? 0;
     live.replayed.delete(lastEventId);
     if (!response.ok || !response.body) return response;
@@ -269,6 +311,10 @@ class HandlerImpl {
     return endAfter(response, replayed);
   }
 
+  /**
+   * A new session. The record is written when the transport has accepted the request (headers,
+   * JSON-RPC shape, DNS-rebinding checks), so a refused `initialize` leaves nothing behind.
+   */
   private async initialize(
     request: Request,
     principal: string | null,
@@ -276,28 +322,49 @@ class HandlerImpl {
     handleOptions: HandleOptions,
   ): Promise<Response> {
     const sessionId = this.options.sessionIdGenerator?.() ?? generateSessionId();
-    const record = await this.manager.initialize(sessionId, { principal, initializeParams: body.params });
-    let live: LiveSession;
+    const prepared = this.manager.prepareSession(sessionId, { principal, initializeParams: body.params });
+    let stored: Promise<void> | undefined;
+    const live = await this.connect(
+      prepared,
+      principal,
+      'initialized',
+      () => false,
+      () => {
+        stored = this.manager.initialize(prepared).then(() => undefined);
+        return stored;
+      },
+    );
+    this.live.set(sessionId, live);
+    let response: Response;
     try {
-      live = await this.connect(record, principal, 'initialized', () => false);
+      response = await live.transport.handleRequest(request, { ...handleOptions, parsedBody: body });
     } catch (error) {
-      await this.manager
-        .close(sessionId)
-        .catch((e: unknown) => this.logFailure('close after failed build', sessionId, e));
+      this.drop(sessionId, 'initialize failed');
       throw error;
     }
-    this.live.set(sessionId, live);
-    const response = await live.transport.handleRequest(request, { ...handleOptions, parsedBody: body });
-    if (!response.ok) {
-      // The transport refused the request (headers, protocol): nobody will use this session.
-      this.drop(sessionId, 'initialize refused by the transport');
+    if (response.ok) return response;
+    this.drop(sessionId, 'initialize refused');
+    // The transport accepted it but writing the record failed: answer that failure, not the SDK's 400.
+    const failure = await stored?.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    if (failure !== undefined) {
+      await response.body?.cancel();
+      return this.errorResponse(failure);
+    }
+    if (stored !== undefined) {
       await this.manager.close(sessionId).catch((e: unknown) => this.logFailure('close', sessionId, e));
     }
     return response;
   }
 
   /** The session's server and transport in this process, rebuilt if needed; a 404 when it cannot be served. */
-  private async liveSession(sessionId: string, principal: string | null): Promise<LiveSession | Response> {
+  private async liveSession(
+    sessionId: string,
+    principal: string | null,
+    request: Request,
+  ): Promise<LiveSession | Response> {
     const live = this.live.get(sessionId);
     if (live) {
       if (live.principal !== principal) return sessionNotFound();
@@ -310,7 +377,7 @@ class HandlerImpl {
     const key = `${principal ?? ''}\u0000${sessionId}`;
     let building = this.building.get(key);
     if (!building) {
-      building = this.rebuild(sessionId, principal).finally(() => this.building.delete(key));
+      building = this.rebuild(sessionId, principal, request).finally(() => this.building.delete(key));
       this.building.set(key, building);
     }
     try {
@@ -321,7 +388,7 @@ class HandlerImpl {
     }
   }
 
-  private async rebuild(sessionId: string, principal: string | null): Promise<LiveSession> {
+  private async rebuild(sessionId: string, principal: string | null, request: Request): Promise<LiveSession> {
     const { record, mode } = await this.manager.resume(sessionId, { principal });
     if (this.closed) throw new SessionNotLiveError(sessionId, 'held by a closing handler');
     const params = record.initializeParams;
@@ -330,7 +397,7 @@ class HandlerImpl {
     try {
       if (!params) throw new SessionNotLiveError(sessionId, 'without stored initialize params');
       live = await this.connect(record, principal, mode, () => replaying);
-      await replayInitialize(live.transport, sessionId, params);
+      await replayInitialize(live.transport, sessionId, params, request);
       replaying = false;
     } catch (error) {
       if (live) {
@@ -359,6 +426,7 @@ class HandlerImpl {
     principal: string | null,
     mode: SessionContext['mode'],
     muted: () => boolean,
+    onsessioninitialized?: () => Promise<void>,
   ): Promise<LiveSession> {
     const sessionId = record.id;
     const server = await this.options.createServer({
@@ -370,13 +438,15 @@ class HandlerImpl {
     });
     const running = new Set<string>();
     const replayed = new Map<string, number>();
+    const storeFailures = { count: 0 };
     const eventStore =
       this.options.eventStore &&
-      observed(this.options.eventStore.forSession(sessionId), muted, running, replayed);
+      observed(this.options.eventStore.forSession(sessionId), muted, running, replayed, storeFailures);
     const transport = new this.Transport({
       ...this.options.transportOptions,
       sessionIdGenerator: () => sessionId,
       eventStore,
+      onsessioninitialized,
     });
     const live: LiveSession = {
       id: sessionId,
@@ -386,6 +456,7 @@ class HandlerImpl {
       quiet: false,
       running,
       replayed,
+      storeFailures,
     };
     // Set before connect: the SDK chains an onclose it finds.
     transport.onclose = () => this.onTransportClosed(live);
@@ -452,6 +523,11 @@ class HandlerImpl {
       this.logger.error('session store unavailable', { error });
       return jsonRpcError(503, -32000, 'Session store unavailable', { 'Retry-After': '1' });
     }
+    if (error instanceof InvalidValueError || error instanceof InvalidArgumentError) {
+      // The client's input (initialize params nested too deep, say): its fault, said without internals.
+      this.logger.warn('request refused', { error, code: error.code });
+      return jsonRpcError(400, -32602, `Invalid params: ${error.code}`);
+    }
     const code = error instanceof McpSessionsError ? error.code : undefined;
     this.logger.error('request failed', { error, code });
     return jsonRpcError(500, -32603, 'Internal error');
@@ -481,32 +557,67 @@ function isInitializeMessage(body: unknown): body is InitializeMessage {
   );
 }
 
-/** Brings a fresh transport (and the server behind it) to the initialized state, through HTTP only. */
+/**
+ * Brings a fresh transport (and the server behind it) to the initialized state, through HTTP only.
+ * The replayed requests carry the client request's URL, Host and Origin, so the transport's
+ * DNS-rebinding check passes exactly when it passes for the client's own request.
+ */
 async function replayInitialize(
   transport: HandlerTransport,
   sessionId: string,
   params: JsonObject,
+  request: Request,
 ): Promise<void> {
-  const url = 'http://mcp-sessions.invalid/replay';
-  const headers = { accept: 'application/json, text/event-stream', 'content-type': 'application/json' };
-  const init = await transport.handleRequest(
-    new Request(url, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ jsonrpc: '2.0', id: REPLAY_REQUEST_ID, method: 'initialize', params }),
-    }),
-  );
+  const headers: Record<string, string> = {
+    accept: 'application/json, text/event-stream',
+    'content-type': 'application/json',
+  };
+  for (const name of ['host', 'origin']) {
+    const value = request.headers.get(name);
+    if (value !== null) headers[name] = value;
+  }
+  const post = (body: unknown, extra: Record<string, string> = {}) =>
+    transport.handleRequest(
+      new Request(request.url, {
+        method: 'POST',
+        headers: { ...headers, ...extra },
+        body: JSON.stringify(body),
+      }),
+    );
+  const init = await post({ jsonrpc: '2.0', id: REPLAY_REQUEST_ID, method: 'initialize', params });
   const initBody = await init.text();
-  if (!init.ok) throw new Error(`replayed initialize refused (${init.status}): ${initBody.slice(0, 200)}`);
-  const notified = await transport.handleRequest(
-    new Request(url, {
-      method: 'POST',
-      headers: { ...headers, 'mcp-session-id': sessionId },
-      body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
-    }),
+  if (!init.ok) throw new ReplayRefusedError(init.status, initBody);
+  const notified = await post(
+    { jsonrpc: '2.0', method: 'notifications/initialized' },
+    { 'mcp-session-id': sessionId },
   );
-  await notified.text();
-  if (!notified.ok) throw new Error(`replayed notifications/initialized refused (${notified.status})`);
+  const notifiedBody = await notified.text();
+  if (!notified.ok) throw new ReplayRefusedError(notified.status, notifiedBody);
+}
+
+/**
+ * The SDK transport's own DNS-rebinding answer (403) for `request`, or undefined when it passes.
+ * The transport checks Host and Origin before anything else and answers an unsupported method
+ * with 405, so an OPTIONS request with the same URL and headers asks exactly that question.
+ */
+async function dnsRebindingRefusal(guard: HandlerTransport, request: Request): Promise<Response | undefined> {
+  const headers: Record<string, string> = {};
+  for (const name of ['host', 'origin']) {
+    const value = request.headers.get(name);
+    if (value !== null) headers[name] = value;
+  }
+  const answer = await guard.handleRequest(new Request(request.url, { method: 'OPTIONS', headers }));
+  return answer.status === 403 ? answer : undefined;
+}
+
+/** The transport refused the replayed `initialize`: its answer is passed on to the client. */
+class ReplayRefusedError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: string,
+  ) {
+    super(`replayed initialize refused (${status}): ${body.slice(0, 200)}`);
+  }
 }
 
 /**
@@ -519,7 +630,13 @@ function observed(
   muted: () => boolean,
   running: Set<string>,
   replayed: Map<string, number>,
+  failures: { count: number; last?: unknown },
 ): EventStore {
+  const failed = (error: unknown): never => {
+    failures.count++;
+    failures.last = error;
+    throw error;
+  };
   return {
     storeEvent: (streamId, message) => {
       if (muted()) return Promise.resolve(`0.muted.${REPLAY_REQUEST_ID}`);
@@ -527,16 +644,18 @@ function observed(
         if ('id' in message && ('result' in message || 'error' in message)) running.delete(streamId);
         else running.add(streamId);
       }
-      return store.storeEvent(streamId, message);
+      return store.storeEvent(streamId, message).catch(failed);
     },
     replayEventsAfter: (lastEventId, { send }) => {
       replayed.set(lastEventId, 0);
-      return store.replayEventsAfter(lastEventId, {
-        send: (eventId, message) => {
-          replayed.set(lastEventId, (replayed.get(lastEventId) ?? 0) + 1);
-          return send(eventId, message);
-        },
-      });
+      return store
+        .replayEventsAfter(lastEventId, {
+          send: (eventId, message) => {
+            replayed.set(lastEventId, (replayed.get(lastEventId) ?? 0) + 1);
+            return send(eventId, message);
+          },
+        })
+        .catch(failed);
     },
     getStreamIdForEventId: (eventId) => store.getStreamIdForEventId?.(eventId) ?? Promise.resolve(undefined),
   };
@@ -571,15 +690,39 @@ function clientName(params: JsonObject | null): string | undefined {
   return typeof info.name === 'string' && info.name.length > 0 ? info.name : undefined;
 }
 
-async function readBody(request: Request, max: number): Promise<unknown | Response> {
-  const length = Number(request.headers.get('content-length') ?? '0');
-  if (length > max) return jsonRpcError(413, -32000, `Payload too large (max ${max} bytes)`);
-  const text = await request.text();
-  if (Buffer.byteLength(text) > max) return jsonRpcError(413, -32000, `Payload too large (max ${max} bytes)`);
+/** The POST body as JSON: the framework's parsed body, or the request's read as a capped stream. */
+async function parsedBody(
+  request: Request,
+  handleOptions: HandleOptions,
+  max: number,
+): Promise<unknown | Response> {
+  if (handleOptions.parsedBody !== undefined) return handleOptions.parsedBody;
+  const text = await readCapped(request, max);
+  if (text === undefined) return jsonRpcError(413, -32000, `Payload too large (max ${max} bytes)`);
   try {
     return JSON.parse(text) as unknown;
   } catch {
     return jsonRpcError(400, -32700, 'Parse error: Invalid JSON');
+  }
+}
+
+/** The body as text, or undefined once it grows past `max` bytes (the rest is never read). */
+async function readCapped(request: Request, max: number): Promise<string | undefined> {
+  if (Number(request.headers.get('content-length') ?? '0') > max) return undefined;
+  if (!request.body) return '';
+  const reader = request.body.getReader();
+  const decoder = new TextDecoder();
+  let size = 0;
+  let text = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return text + decoder.decode();
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      return undefined;
+    }
+    text += decoder.decode(value, { stream: true });
   }
 }
 
