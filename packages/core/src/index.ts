@@ -6,3 +6,4 @@ export * from './lifecycle';
 export * from './manager';
 export * from './options';
 export * from './store';
+export * from './logger';
