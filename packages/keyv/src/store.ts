@@ -11,6 +11,7 @@ import {
   InvalidArgumentError,
   isNetworkError,
   isSessionStatus,
+  jsonByteLength,
   type ListQuery,
   nonNegativeNumber,
   positiveNumber,
@@ -84,6 +85,11 @@ interface Manifest {
   seq: number;
   /** Lowest event seq that may still be stored. */
   lo: number;
+  /**
+   * The byte total of the stored events' messages (for `trimEvents` `maxBytes`); undefined in a
+   * manifest written before it existed, until a trim counts it.
+   */
+  bytes?: number;
   /** Agent-state slots of the session, sorted by agentId then key (code point order). */
   slots: Array<[agentId: string, key: string]>;
 }
@@ -380,7 +386,7 @@ export class KeyvSessionStore implements SessionStore {
         await this.setOne(
           op,
           this.manifestKey(id),
-          encodeManifest({ seq: manifest.seq, lo: manifest.seq + 1, slots: [] }),
+          encodeManifest({ seq: manifest.seq, lo: manifest.seq + 1, slots: [], bytes: 0 }),
         );
       }),
     );
@@ -542,6 +548,10 @@ export class KeyvSessionStore implements SessionStore {
         ]);
         assertLive(sessionId, recordText);
         const manifest = parseManifest(sessionId, manifestText);
+        const size = jsonByteLength(stored.m);
+        // An empty log starts its total; one from before totals existed waits for a trim to count.
+        if (manifest.bytes !== undefined) manifest.bytes += size;
+        else if (manifest.lo > manifest.seq) manifest.bytes = size;
         const seq = ++manifest.seq;
         // The counter is saved before the event: a crash in between leaves a gap, never a reused seq.
         await this.setOne(op, this.manifestKey(sessionId), encodeManifest(manifest));
@@ -586,7 +596,7 @@ export class KeyvSessionStore implements SessionStore {
   }
 
   async trimEvents(query: TrimEventsQuery): Promise<number> {
-    const { sessionId, maxEvents, createdBefore } = query;
+    const { sessionId, maxEvents, createdBefore, maxBytes } = query;
     return this.run('trimEvents', (op) =>
       this.sessions.with([sessionId], async () => {
         const text = await this.getOne(op, this.manifestKey(sessionId));
@@ -606,16 +616,31 @@ export class KeyvSessionStore implements SessionStore {
           }
         }
         if (maxEvents !== undefined) cut = Math.max(cut, manifest.seq - Math.max(0, maxEvents) + 1);
-        if (cut <= manifest.lo) return 0;
+        const counted = manifest.bytes !== undefined;
+        let bytes = manifest.bytes ?? (await this.eventBytes(op, sessionId, manifest));
+        const over = () => maxBytes !== undefined && bytes > maxBytes;
+        // Oldest first, each event's size read as it goes: below `cut`, then while over budget.
+        let next = manifest.lo;
         let deleted = 0;
-        for (let seq = manifest.lo; seq < cut; seq += CHUNK) {
-          const keys = range(seq, Math.min(seq + CHUNK, cut) - 1).map((s) => this.eventKey(sessionId, s));
+        while (next <= manifest.seq && (next < cut || over())) {
+          const seqs = range(next, Math.min(next + CHUNK - 1, manifest.seq));
+          const keys = seqs.map((s) => this.eventKey(sessionId, s));
           const texts = await this.getMany(op, keys);
-          const present = keys.filter((_, i) => texts[i] !== undefined);
-          await this.deleteMany(op, present);
-          deleted += present.length;
+          const gone: string[] = [];
+          for (let i = 0; i < seqs.length && (seqs[i]! < cut || over()); i++) {
+            const t = texts[i];
+            if (t !== undefined) {
+              bytes -= jsonByteLength(parseEvent(keys[i]!, t).m);
+              gone.push(keys[i]!);
+            }
+            next = seqs[i]! + 1;
+          }
+          await this.deleteMany(op, gone);
+          deleted += gone.length;
         }
-        manifest.lo = cut;
+        if (next === manifest.lo && counted) return 0;
+        manifest.lo = next;
+        manifest.bytes = bytes;
         await this.setOne(op, this.manifestKey(sessionId), encodeManifest(manifest));
         return deleted;
       }),
@@ -771,6 +796,21 @@ export class KeyvSessionStore implements SessionStore {
     });
   }
 
+  /** The byte total of a session's stored event messages, counted by reading them. */
+  private async eventBytes(op: Op, sessionId: string, manifest: Manifest): Promise<number> {
+    let total = 0;
+    for (let seq = manifest.lo; seq <= manifest.seq; seq += CHUNK) {
+      const keys = range(seq, Math.min(seq + CHUNK - 1, manifest.seq)).map((s) =>
+        this.eventKey(sessionId, s),
+      );
+      const texts = await this.getMany(op, keys);
+      texts.forEach((t, i) => {
+        if (t !== undefined) total += jsonByteLength(parseEvent(keys[i]!, t).m);
+      });
+    }
+    return total;
+  }
+
   /** Deletes a session's agent state and events (the manifest is the caller's to rewrite). */
   private async dropData(op: Op, sessionId: string, manifest: Manifest): Promise<void> {
     await this.deleteMany(
@@ -867,14 +907,19 @@ function parseRecord(id: string, text: string): SessionRecord {
 function parseManifest(sessionId: string, text: string | undefined): Manifest {
   if (text === undefined) return { seq: 0, lo: 1, slots: [] };
   const m = parseObject(`manifest ${sessionId}`, text);
-  if (typeof m.q !== 'number' || typeof m.l !== 'number' || !Array.isArray(m.s)) {
+  if (
+    typeof m.q !== 'number' ||
+    typeof m.l !== 'number' ||
+    !Array.isArray(m.s) ||
+    (m.b !== undefined && typeof m.b !== 'number')
+  ) {
     throw new StoreError(`corrupt manifest of session ${JSON.stringify(sessionId)}`);
   }
-  return { seq: m.q, lo: m.l, slots: m.s as Manifest['slots'] };
+  return { seq: m.q, lo: m.l, slots: m.s as Manifest['slots'], bytes: m.b };
 }
 
 function encodeManifest(m: Manifest): string {
-  return JSON.stringify({ q: m.seq, l: m.lo, s: m.slots });
+  return JSON.stringify({ q: m.seq, l: m.lo, s: m.slots, b: m.bytes });
 }
 
 function parseState(key: string, text: string): StoredState {

@@ -357,6 +357,25 @@ describe('KeyvSessionStore construction', () => {
     }
   });
 
+  it('counts the event bytes of a manifest written before it had a total, once, at a trim', async () => {
+    const keyv = memoryKeyv();
+    const store = new KeyvSessionStore(keyv, { prefix: 'p' });
+    await store.insert(rec('s'));
+    for (const message of ['x'.repeat(98), 'é'.repeat(49), { e: `${'😀'.repeat(22)}abcd` }]) {
+      await store.appendEvent({ sessionId: 's', streamId: 'st', message, createdAt: T0 });
+    }
+    const manifest = JSON.parse((await keyv.get<string>('p:m:s')) ?? 'null') as { b?: number };
+    expect(manifest.b).toBe(300);
+    delete manifest.b;
+    await keyv.set('p:m:s', JSON.stringify(manifest));
+    await store.appendEvent({ sessionId: 's', streamId: 'st', message: 'x'.repeat(98), createdAt: T0 });
+    expect(await store.trimEvents({ sessionId: 's', maxBytes: 400 })).toBe(0);
+    expect((JSON.parse((await keyv.get<string>('p:m:s')) ?? 'null') as { b?: number }).b).toBe(400);
+    expect(await store.trimEvents({ sessionId: 's', maxBytes: 250 })).toBe(2);
+    expect((await store.readEvents({ sessionId: 's', afterSeq: 0 })).map((e) => e.seq)).toEqual([3, 4]);
+    await store.close();
+  });
+
   it('ignores a default TTL of the Keyv for its own records', async () => {
     const keyv = new Keyv({ throwOnErrors: true, ttl: 1 });
     const store = new KeyvSessionStore(keyv);
