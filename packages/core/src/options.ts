@@ -83,3 +83,56 @@ export function timerDelay(name: string, value: number | undefined, fallback: nu
     throw new InvalidArgumentError(name, `must be at most ${MAX_TIMER_DELAY_MS} ms`);
   return v;
 }
+
+/**
+ * Refuses option keys `where` does not know, so a typo (`gracePeriod` for `gracePeriodMs`) fails
+ * at construction instead of silently falling back to a default: `InvalidArgumentError` naming
+ * the key and the nearest known one. Also refuses an `options` that is not an object.
+ *
+ * @example
+ * ```ts
+ * assertKnownOptions(options, ['filename', 'prefix'], 'SqliteSessionStore');
+ * // { filenme: 'x' } → invalid filenme: unknown SqliteSessionStore option; did you mean "filename"?
+ * ```
+ */
+export function assertKnownOptions(options: object, allowed: readonly string[], where: string): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidArgumentError('options', `${where} needs an options object`);
+  }
+  for (const key of Object.keys(options)) {
+    if (allowed.includes(key)) continue;
+    const nearest = nearestName(key, allowed);
+    throw new InvalidArgumentError(
+      key,
+      `unknown ${where} option${nearest === undefined ? '' : `; did you mean ${JSON.stringify(nearest)}?`}`,
+    );
+  }
+}
+
+/** The allowed name at the smallest edit distance from `name` (case-insensitive), first on ties. */
+function nearestName(name: string, allowed: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const candidate of allowed) {
+    const d = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance, one row at a time. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
