@@ -136,3 +136,62 @@ export async function exchangeWithChild(bus: SessionBus, config: Record<string, 
     await peer.stop();
   }
 }
+
+/**
+ * The outage drill for a backend bus: a subscription works; the server stops and `publish`
+ * rejects with `unavailable` (checked by `isUnavailable`); the server starts again and, with no
+ * new `subscribe`, messages reach the same listener again, in order.
+ */
+export async function outageDrill(
+  bus: SessionBus,
+  server: { stop(): Promise<void>; start(): Promise<void> },
+  isUnavailable: (error: unknown) => boolean,
+): Promise<void> {
+  const id = `outage-${process.pid}-${Date.now()}`;
+  const received: JsonValue[] = [];
+  await bus.subscribe(id, (message) => received.push(message));
+  await bus.publish(id, { phase: 'before' });
+  await poll(() => received.length === 1, 'the message before the outage');
+
+  await server.stop();
+  // The client may need a moment to notice the socket is gone; then every publish fails fast.
+  let failure: unknown;
+  await poll(async () => {
+    try {
+      await bus.publish(id, { phase: 'down' });
+      return false;
+    } catch (error) {
+      failure = error;
+      return true;
+    }
+  }, 'a publish to fail while the server is down');
+  assert.ok(isUnavailable(failure), `publish while down rejected with ${String(failure)}`);
+
+  await server.start();
+  const isProbe = (m: JsonValue) => typeof m === 'object' && m !== null && 'probe' in m;
+  // Probe until the restored subscription (restored by the bus itself) delivers one.
+  let probes = 0;
+  await poll(async () => {
+    await bus.publish(id, { probe: probes++ }).catch(() => undefined);
+    return received.some(isProbe);
+  }, 'delivery after the restart');
+  const before = received.length;
+  for (let n = 0; n < 20; n++) await bus.publish(id, { after: n });
+  // A probe sent just before may still arrive first: it is not part of the sequence.
+  const after = () => received.slice(before).filter((m) => !isProbe(m));
+  await poll(() => after().length >= 20, '20 messages after the restart');
+  assert.deepStrictEqual(
+    after(),
+    Array.from({ length: 20 }, (_, n) => ({ after: n })),
+  );
+  assert.deepStrictEqual(received[0], { phase: 'before' });
+}
+
+/** Re-checks `done` every 50 ms until it holds (waiting for a state, not for a deadline). */
+async function poll(done: () => boolean | Promise<boolean>, what: string, limitMs = 30_000): Promise<void> {
+  const start = Date.now();
+  while (!(await done())) {
+    if (Date.now() - start > limitMs) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
