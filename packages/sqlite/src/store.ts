@@ -4,6 +4,7 @@ import {
   type AgentStateEntry,
   type AgentStateKey,
   type AppendEvent,
+  assertKnownOptions,
   type ClaimDueQuery,
   decodeJson,
   type EventEntry,
@@ -13,8 +14,10 @@ import {
   jsonByteLength,
   type ListQuery,
   type Logger,
+  type LoggerLike,
   McpSessionsError,
   type ReadEventsQuery,
+  resolveLogger,
   SESSION_STATUSES,
   SessionExistsError,
   SessionNotFoundError,
@@ -24,7 +27,6 @@ import {
   type StoreCapabilities,
   StoreError,
   StoreUnavailableError,
-  silentLogger,
   type TouchPatch,
   type TrimEventsQuery,
 } from '@mcp-sessions/core';
@@ -64,9 +66,23 @@ interface CommonOptions {
   busyTimeoutMs?: number;
   /** Upper bound of the connection's page cache, in MiB. Default 64. */
   cacheSizeMiB?: number;
-  /** Told about schema creation and migrations. Default: silent. */
-  logger?: Logger;
+  /**
+   * Told about schema creation and migrations. Default: warnings and errors on stderr
+   * (`resolveLogger`); `false` silences it.
+   */
+  logger?: LoggerLike | false;
 }
+
+/** Every key `SqliteSessionStoreOptions` knows (unknown keys are refused). */
+const OPTION_KEYS = [
+  'filename',
+  'database',
+  'prefix',
+  'synchronous',
+  'busyTimeoutMs',
+  'cacheSizeMiB',
+  'logger',
+];
 
 export type SqliteSessionStoreOptions =
   | (CommonOptions & {
@@ -128,6 +144,10 @@ export class SqliteSessionStore implements SessionStore {
   private closed = false;
 
   constructor(options: SqliteSessionStoreOptions) {
+    assertKnownOptions(options, OPTION_KEYS, 'SqliteSessionStore');
+    if (options.database === undefined && options.filename === undefined) {
+      throw new InvalidArgumentError('filename', 'give filename (a path or ":memory:") or database');
+    }
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
     if (!isValidPrefix(this.prefix)) {
       throw new InvalidArgumentError('prefix', 'must be letters, digits and _, not starting with a digit');
@@ -147,7 +167,7 @@ export class SqliteSessionStore implements SessionStore {
     if (cacheSizeMiB !== undefined && !(Number.isFinite(cacheSizeMiB) && cacheSizeMiB > 0)) {
       throw new InvalidArgumentError('cacheSizeMiB', 'must be a positive number');
     }
-    const logger = options.logger ?? silentLogger;
+    const logger = resolveLogger(options.logger);
 
     if (options.database) {
       this.db = options.database;

@@ -28,7 +28,7 @@ beforeAll(() => {
     `INSERT INTO ${PREFIX}agent_state (session_id, agent_id, key, value, updated_at, expires_at) VALUES (?, 'a', ?, '1', 0, ?)`,
   );
   const event = store.db.prepare(
-    `INSERT INTO ${PREFIX}events (session_id, seq, stream_id, message, created_at) VALUES (?, ?, 's', '{}', ?)`,
+    `INSERT INTO ${PREFIX}events (session_id, seq, stream_id, size, message, created_at) VALUES (?, ?, 's', 2, '{}', ?)`,
   );
   store.db.transaction(() => {
     for (let i = 0; i < 5000; i++) {
@@ -86,6 +86,7 @@ const EXPECTED: Record<StatementName, RegExp | null> = {
   getEventStream: /USING INDEX sqlite_autoindex_mcp_sessions_events_1 \(session_id=\? AND seq=\?\)/,
   trimByAge: /USING INDEX sqlite_autoindex_mcp_sessions_events_1 \(session_id=\?\)/,
   trimByCount: /USING COVERING INDEX sqlite_autoindex_mcp_sessions_events_1 \(session_id=\? AND seq<\?\)/,
+  trimByBytes: /USING INDEX sqlite_autoindex_mcp_sessions_events_1 \(session_id=\?\)/,
   deleteSessionEvents: /USING INDEX sqlite_autoindex_mcp_sessions_events_1 \(session_id=\?\)/,
 };
 

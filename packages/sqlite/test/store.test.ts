@@ -351,6 +351,26 @@ describe('connection handling', () => {
     );
   });
 
+  it('refuses missing options and unknown keys at construction, naming the nearest option', () => {
+    const refusal = (make: () => unknown): InvalidArgumentError => {
+      try {
+        make();
+      } catch (error) {
+        expect(error).toBeInstanceOf(InvalidArgumentError);
+        return error as InvalidArgumentError;
+      }
+      throw new Error('expected InvalidArgumentError');
+    };
+    const Store = SqliteSessionStore as unknown as new (options?: unknown) => SqliteSessionStore;
+    expect(refusal(() => new Store()).argument).toBe('options');
+    expect(refusal(() => new Store({})).argument).toBe('filename');
+    expect(refusal(() => new Store({ prefix: 'x_' })).argument).toBe('filename');
+    const typo = refusal(() => new Store({ filename: ':memory:', busyTimeout: 10 }));
+    expect(typo.argument).toBe('busyTimeout');
+    expect(typo.message).toContain('did you mean "busyTimeoutMs"');
+    expect(refusal(() => new Store({ filenme: ':memory:' })).message).toContain('"filename"');
+  });
+
   it('runs in WAL mode with the chosen synchronous level', async () => {
     expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(store.db.pragma('synchronous', { simple: true })).toBe(1);
