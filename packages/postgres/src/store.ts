@@ -2,6 +2,7 @@ import {
   type AgentStateEntry,
   type AgentStateKey,
   type AppendEvent,
+  assertKnownOptions,
   type ClaimDueQuery,
   decodeJson,
   type EventEntry,
@@ -13,9 +14,11 @@ import {
   jsonByteLength,
   type ListQuery,
   type Logger,
+  type LoggerLike,
   MAX_TIMER_DELAY_MS,
   nonNegativeInteger,
   type ReadEventsQuery,
+  resolveLogger,
   SessionExistsError,
   SessionNotFoundError,
   type SessionRecord,
@@ -23,7 +26,6 @@ import {
   type SessionStore,
   type StoreCapabilities,
   StoreError,
-  silentLogger,
   type TouchPatch,
   type TrimEventsQuery,
   toStoreError,
@@ -41,9 +43,26 @@ import {
 export interface PostgresStoreBaseOptions extends SchemaOptions {
   /** Create or upgrade the tables before the first operation. Default true. */
   migrate?: boolean;
-  /** Receives idle-connection errors of a pool the store created, and migration notes. */
-  logger?: Logger;
+  /**
+   * Receives idle-connection errors of a pool the store created, and migration notes. Default:
+   * warnings and errors on stderr (`resolveLogger`); `false` silences it.
+   */
+  logger?: LoggerLike | false;
 }
+
+/** Every key `PostgresSessionStoreOptions` knows (unknown keys are refused). */
+const OPTION_KEYS = [
+  'connectionString',
+  'pool',
+  'poolConfig',
+  'connectTimeoutMs',
+  'queryTimeoutMs',
+  'statementTimeoutMs',
+  'schema',
+  'tablePrefix',
+  'migrate',
+  'logger',
+];
 
 export type PostgresSessionStoreOptions = PostgresStoreBaseOptions &
   (
@@ -123,14 +142,16 @@ export class PostgresSessionStore implements SessionStore {
   private closed = false;
 
   constructor(options: PostgresSessionStoreOptions) {
+    assertKnownOptions(options, OPTION_KEYS, 'PostgresSessionStore');
     this.tables = tableNames(options);
     this.sql = statements(this.tables);
-    this.logger = options.logger ?? silentLogger;
+    this.logger = resolveLogger(options.logger);
     this.migrated = options.migrate === false;
     if (options.pool) {
       this.pool = options.pool;
       this.ownsPool = false;
     } else if (typeof options.connectionString === 'string') {
+      assertConnectionString(options.connectionString);
       const poolConfig = options.poolConfig ?? {};
       const connectTimeout = timeoutOption(
         'connectTimeoutMs',
@@ -581,6 +602,26 @@ function toRecord(row: Record<string, unknown>): SessionRecord {
     metadata: jsonObjectOrNull(row.metadata),
     initializeParams: jsonObjectOrNull(row.initialize_params),
   };
+}
+
+/**
+ * A connection string pg can use: a `postgres://` / `postgresql://` URL (or pg's `socket:` form,
+ * or a socket directory path). Anything else would fail later as a retryable-looking network error.
+ */
+function assertConnectionString(value: string): void {
+  if (value.startsWith('/')) return;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError('connectionString', 'is not a URL (postgresql://user@host:5432/db)');
+  }
+  if (!['postgres:', 'postgresql:', 'socket:'].includes(url.protocol)) {
+    throw new InvalidArgumentError(
+      'connectionString',
+      `has scheme ${JSON.stringify(url.protocol)}; expected postgresql:// (or postgres://)`,
+    );
+  }
 }
 
 /** `value ?? fallback`: an integer number of ms, 0 (no bound) up to what timers honour. */

@@ -271,6 +271,36 @@ describe.skipIf(!url)('PostgresSessionStore', () => {
     );
   });
 
+  it('refuses missing options, unknown keys and connection strings that are no postgres URL', () => {
+    const refusal = (make: () => unknown): InvalidArgumentError => {
+      try {
+        make();
+      } catch (error) {
+        expect(error).toBeInstanceOf(InvalidArgumentError);
+        return error as InvalidArgumentError;
+      }
+      throw new Error('expected InvalidArgumentError');
+    };
+    const Store = PostgresSessionStore as unknown as new (options?: unknown) => PostgresSessionStore;
+    expect(refusal(() => new Store()).argument).toBe('options');
+    expect(refusal(() => new Store({})).argument).toBe('options');
+    const typo = refusal(() => new Store({ connectionString: url, queryTimeout: 5 }));
+    expect(typo.argument).toBe('queryTimeout');
+    expect(typo.message).toContain('did you mean "queryTimeoutMs"');
+    for (const connectionString of [
+      'not a url',
+      'postgress://u@localhost/db',
+      'mysql://u@localhost/db',
+      '',
+    ]) {
+      expect(refusal(() => new Store({ connectionString })).argument, connectionString).toBe(
+        'connectionString',
+      );
+    }
+    const ok = new PostgresSessionStore({ connectionString: 'postgres://u:p%40ss@db.example:5432/app' });
+    opened.push(ok);
+  });
+
   it('an unreachable server: the first operation rejects with StoreUnavailableError, nothing unhandled', async () => {
     const port = await freePort();
     const store = new PostgresSessionStore({
