@@ -4,6 +4,7 @@ import {
   WebStandardStreamableHTTPServerTransport,
   type WebStandardStreamableHTTPServerTransportOptions,
 } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import type { SessionBus } from '../bus';
 import {
   InvalidArgumentError,
   InvalidValueError,
@@ -15,10 +16,12 @@ import {
 } from '../errors';
 import { generateSessionId, isValidSessionId } from '../ids';
 import type { JsonObject } from '../json';
+import { type LoggerLike, resolveLogger } from '../logger';
 import type { SessionManager } from '../manager';
-import { type Logger, positiveInteger, silentLogger } from '../options';
+import { type Logger, positiveInteger } from '../options';
 import type { SessionRecord } from '../store';
 import type { SessionEventStores } from './event-store';
+import { eventSeq, type LinkedTransport, SessionLink, type StandaloneEvents } from './link';
 
 /** Largest body read to recognise an `initialize` request that carries no session id. */
 export const DEFAULT_MAX_INITIALIZE_BODY_BYTES = 1024 * 1024;
@@ -32,10 +35,8 @@ const STANDALONE_STREAM_ID = '_GET_stream';
 const REPLAY_REQUEST_ID = 'mcp-sessions:replayed-initialize';
 
 /** What the handler needs of an SDK transport: the public surface of `WebStandardStreamableHTTPServerTransport`. */
-export interface HandlerTransport {
+export interface HandlerTransport extends LinkedTransport {
   handleRequest(request: Request, options?: { parsedBody?: unknown; authInfo?: AuthInfo }): Promise<Response>;
-  close(): Promise<void>;
-  onclose?: (() => void) | undefined;
 }
 
 /** What the handler needs of a server: `McpServer` and the low-level `Server` both fit. */
@@ -77,6 +78,15 @@ export interface SessionHandlerOptions {
   /** Durable resumability (`createEventStore(manager)`). Without it, streams cannot be resumed. */
   eventStore?: SessionEventStores;
   /**
+   * The live bus between the instances serving a session (`new SqliteSessionBus(...)`,
+   * `RedisSessionBus`, `PostgresSessionBus`, on the same backend as the store). With it, a
+   * client's answer to elicitation, sampling, roots or ping reaches the instance that asked, a
+   * cancellation reaches the instance running the request, and standalone-stream messages reach
+   * the instance holding the client's GET stream, wherever each request lands. Without it, those
+   * work only when the client's requests reach the instance that holds the session.
+   */
+  bus?: SessionBus;
+  /**
    * How a session held here learns that it was closed or expired elsewhere:
    * `request` (default) reads the record once per request (one `get`), so a DELETE on any
    * instance is seen by the very next request everywhere; `heartbeat` trusts the manager's
@@ -98,7 +108,8 @@ export interface SessionHandlerOptions {
   maxInitializeBodyBytes?: number;
   /** Largest body of any other POST; read as a capped stream, never buffered past it. Default 4 MiB. */
   maxBodyBytes?: number;
-  logger?: Logger;
+  /** Default: warnings and errors on stderr; `false` silences it. Pino-style loggers fit too. */
+  logger?: LoggerLike | false;
 }
 
 export interface HandleOptions {
@@ -138,10 +149,12 @@ interface LiveSession {
   quiet: boolean;
   /** Request streams whose request runs in this process and has not been answered yet. */
   readonly running: Set<string>;
-  /** Events replayed per Last-Event-ID, read back once the transport's replay returned. */
-  readonly replayed: Map<string, number>;
+  /** Events replayed per Last-Event-ID (how many, the last seq), read back once the replay returned. */
+  readonly replayed: Map<string, Replayed>;
   /** Store failures inside the transport (which answers them with a 400 that leaks the message). */
   readonly storeFailures: { count: number; last?: unknown };
+  /** The server's transport: joins this process to the other instances serving the session. */
+  readonly link: SessionLink;
 }
 
 /**
@@ -196,7 +209,13 @@ class HandlerImpl {
 
   constructor(private readonly options: SessionHandlerOptions) {
     this.manager = options.manager;
-    this.logger = options.logger ?? silentLogger;
+    this.logger = resolveLogger(options.logger);
+    if (!options.bus && this.manager.store.capabilities.crossProcess) {
+      this.logger.warn(
+        'the session store is shared across processes but the handler has no bus: elicitation, sampling, cancellations and standalone messages reach the client only on the instance that holds its session',
+        { store: this.manager.store.name },
+      );
+    }
     this.Transport = options.transportClass ?? WebStandardStreamableHTTPServerTransport;
     this.maxInitializeBody = positiveInteger(
       'maxInitializeBodyBytes',
@@ -263,15 +282,23 @@ class HandlerImpl {
 
     if (method === 'DELETE') return this.delete(header, principal);
 
+    let body: unknown;
     if (method === 'POST') {
-      const body = await parsedBody(request, handleOptions, this.maxBody);
+      body = await parsedBody(request, handleOptions, this.maxBody);
       if (body instanceof Response) return body;
-      handleOptions = { ...handleOptions, parsedBody: body };
     }
     const live = await this.liveSession(header, principal, request);
     if (live instanceof Response) return live;
-    const lastEventId = method === 'GET' ? request.headers.get('last-event-id') : null;
-    if (lastEventId === null || !this.options.eventStore) return this.serve(live, request, handleOptions);
+    if (method === 'POST') {
+      // Answers and cancellations for other instances go over the bus; the rest is served here.
+      const local = await live.link.route(body);
+      if (local === undefined) return new Response(null, { status: 202 });
+      return this.serve(live, request, { ...handleOptions, parsedBody: local });
+    }
+    const lastEventId = request.headers.get('last-event-id');
+    if (lastEventId === null || !this.options.eventStore) {
+      return live.link.openStandalone(() => this.serve(live, request, handleOptions));
+    }
     return this.resumeStream(live, request, lastEventId, handleOptions);
   }
 
@@ -301,14 +328,21 @@ class HandlerImpl {
     lastEventId: string,
     handleOptions: HandleOptions,
   ): Promise<Response> {
-    const response = await this.serve(live, request, handleOptions);
-    const replayed = live.replayed.get(lastEventId) ?? 0;
-    live.replayed.delete(lastEventId);
-    if (!response.ok || !response.body) return response;
     const streamId = await this.options.eventStore!.forSession(live.id).getStreamIdForEventId(lastEventId);
-    if (streamId === undefined || streamId === STANDALONE_STREAM_ID || live.running.has(streamId))
-      return response;
-    return endAfter(response, replayed);
+    const replay = async () => {
+      const response = await this.serve(live, request, handleOptions);
+      const replayed = live.replayed.get(lastEventId);
+      live.replayed.delete(lastEventId);
+      if (streamId === STANDALONE_STREAM_ID && replayed) live.link.replayedUpTo = replayed.lastSeq;
+      return { response, events: replayed?.count ?? 0 };
+    };
+    if (streamId === STANDALONE_STREAM_ID) {
+      return live.link.openStandalone(async () => (await replay()).response);
+    }
+    const { response, events } = await replay();
+    if (!response.ok || !response.body) return response;
+    if (streamId === undefined || live.running.has(streamId)) return response;
+    return endAfter(response, events);
   }
 
   /**
@@ -437,17 +471,25 @@ class HandlerImpl {
       clientName: clientName(record.initializeParams),
     });
     const running = new Set<string>();
-    const replayed = new Map<string, number>();
+    const replayed = new Map<string, Replayed>();
     const storeFailures = { count: 0 };
+    const standalone: StandaloneEvents = {};
     const eventStore =
       this.options.eventStore &&
-      observed(this.options.eventStore.forSession(sessionId), muted, running, replayed, storeFailures);
+      observed(this.options.eventStore.forSession(sessionId), {
+        muted,
+        running,
+        replayed,
+        failures: storeFailures,
+        standalone,
+      });
     const transport = new this.Transport({
       ...this.options.transportOptions,
       sessionIdGenerator: () => sessionId,
       eventStore,
       onsessioninitialized,
     });
+    const link = new SessionLink(sessionId, transport, this.options.bus, this.logger, standalone);
     const live: LiveSession = {
       id: sessionId,
       principal,
@@ -457,11 +499,20 @@ class HandlerImpl {
       running,
       replayed,
       storeFailures,
+      link,
     };
-    // Set before connect: the SDK chains an onclose it finds.
-    transport.onclose = () => this.onTransportClosed(live);
-    // The transport is the SDK's own class (or one with its public surface): what `connect` takes.
-    await server.connect(transport as never);
+    transport.onclose = () => {
+      this.onTransportClosed(live);
+      link.onclose?.();
+    };
+    try {
+      await link.join();
+    } catch (error) {
+      await server.close().catch(() => undefined);
+      throw error;
+    }
+    // The link has the public surface of an SDK `Transport`: what `connect` takes.
+    await server.connect(link as never);
     return live;
   }
 
@@ -489,16 +540,19 @@ class HandlerImpl {
     live.quiet = true;
     this.logger.debug('session dropped from this process', { sessionId, why });
     void live.server.close().catch((e: unknown) => this.logFailure('server close', sessionId, e));
+    void live.link.leave().catch((e: unknown) => this.logFailure('leave the bus', sessionId, e));
   }
 
   private async closeLive(live: LiveSession): Promise<void> {
     await live.server.close().catch((e: unknown) => this.logFailure('server close', live.id, e));
+    await live.link.leave().catch((e: unknown) => this.logFailure('leave the bus', live.id, e));
     if (live.quiet) this.live.delete(live.id);
     // A transport whose onclose was replaced by user code still gets its session disconnected.
     else if (this.live.get(live.id) === live) await this.disconnect(live);
   }
 
   private onTransportClosed(live: LiveSession): void {
+    void live.link.leave().catch((e: unknown) => this.logFailure('leave the bus', live.id, e));
     if (this.live.get(live.id) !== live) return;
     if (live.quiet) {
       this.live.delete(live.id);
@@ -625,33 +679,53 @@ class ReplayRefusedError extends Error {
  * runs, notes which request streams run here (until their response is stored), and counts what
  * each resume replayed.
  */
-function observed(
-  store: EventStore,
-  muted: () => boolean,
-  running: Set<string>,
-  replayed: Map<string, number>,
-  failures: { count: number; last?: unknown },
-): EventStore {
+interface Replayed {
+  count: number;
+  lastSeq: number;
+}
+
+interface Observation {
+  /** True while the initialize replay runs: nothing it sends is stored. */
+  muted(): boolean;
+  running: Set<string>;
+  replayed: Map<string, Replayed>;
+  failures: { count: number; last?: unknown };
+  standalone: StandaloneEvents;
+}
+
+/**
+ * The session's event store as the transport sees it: stores nothing while the initialize replay
+ * runs, notes which request streams run here (until their response is stored), counts what each
+ * resume replayed, notes store failures, and gives a relayed standalone message the id it was
+ * stored with on the instance that sent it.
+ */
+function observed(store: EventStore, o: Observation): EventStore {
   const failed = (error: unknown): never => {
-    failures.count++;
-    failures.last = error;
+    o.failures.count++;
+    o.failures.last = error;
     throw error;
   };
   return {
-    storeEvent: (streamId, message) => {
-      if (muted()) return Promise.resolve(`0.muted.${REPLAY_REQUEST_ID}`);
-      if (streamId !== STANDALONE_STREAM_ID) {
-        if ('id' in message && ('result' in message || 'error' in message)) running.delete(streamId);
-        else running.add(streamId);
+    storeEvent: async (streamId, message) => {
+      if (o.muted()) return `0.muted.${REPLAY_REQUEST_ID}`;
+      if (streamId === STANDALONE_STREAM_ID) {
+        if (o.standalone.relaying !== undefined) return o.standalone.relaying;
+        const eventId = await store.storeEvent(streamId, message).catch(failed);
+        o.standalone.stored = eventId;
+        return eventId;
       }
+      if ('id' in message && ('result' in message || 'error' in message)) o.running.delete(streamId);
+      else o.running.add(streamId);
       return store.storeEvent(streamId, message).catch(failed);
     },
     replayEventsAfter: (lastEventId, { send }) => {
-      replayed.set(lastEventId, 0);
+      const seen: Replayed = { count: 0, lastSeq: 0 };
+      o.replayed.set(lastEventId, seen);
       return store
         .replayEventsAfter(lastEventId, {
           send: (eventId, message) => {
-            replayed.set(lastEventId, (replayed.get(lastEventId) ?? 0) + 1);
+            seen.count++;
+            seen.lastSeq = eventSeq(eventId);
             return send(eventId, message);
           },
         })

@@ -1,0 +1,304 @@
+/**
+ * What lets one session be served by several instances at once: a `Transport` between a session's
+ * server and its SDK transport in this process, joined to the other instances serving the same
+ * session by the live bus.
+ *
+ * - Requests the server sends to the client get ids that name this link (`<tag>.<n>`), so a
+ *   client's answer posted to any instance is routed to the one that asked (`answer`).
+ * - `notifications/cancelled` for a request running elsewhere is routed there (`cancel`).
+ * - A message for the standalone (GET) stream sent where no GET stream is open is stored in the
+ *   event log as usual and published; the instance holding the stream writes it with the same
+ *   event id (`standalone`), so a stream that moves on resumes with no gap and no duplicate.
+ *
+ * Public SDK API only: the server connects to this link as to any `Transport`, and the link
+ * drives the SDK transport through `send`, `start`, `close` and its callbacks.
+ */
+import { randomBytes } from 'node:crypto';
+import type { BusSubscription, SessionBus } from '../bus';
+import type { JsonValue } from '../json';
+import type { Logger } from '../options';
+
+type RequestId = string | number;
+
+/** A JSON-RPC message as the SDK's transports carry it (structural: any SDK line fits). */
+export interface WireMessage {
+  jsonrpc: '2.0';
+  id?: RequestId;
+  method?: string;
+  params?: { [key: string]: unknown };
+  result?: unknown;
+  error?: unknown;
+}
+
+export interface WireSendOptions {
+  relatedRequestId?: RequestId | undefined;
+}
+
+/** The `Transport` surface the link drives and offers (the SDK's `Transport` interface). */
+export interface LinkedTransport {
+  start(): Promise<void>;
+  send(message: never, options?: WireSendOptions): Promise<void>;
+  close(): Promise<void>;
+  onclose?: (() => void) | undefined;
+  onerror?: ((error: Error) => void) | undefined;
+  onmessage?: ((message: never, extra?: never) => void) | undefined;
+  readonly sessionId?: string | undefined;
+  setProtocolVersion?: ((version: string) => void) | undefined;
+}
+
+/** Shared with the session's event store: what a standalone message was stored as, or is relayed as. */
+export interface StandaloneEvents {
+  /** Set while relaying: the event store answers with this id instead of appending again. */
+  relaying?: string | undefined;
+  /** The id the event store gave the last standalone message it stored. */
+  stored?: string | undefined;
+}
+
+type Envelope =
+  | { k: 'answer'; m: WireMessage }
+  | { k: 'cancel'; m: WireMessage }
+  | { k: 'standalone'; m: WireMessage; e?: string };
+
+export class SessionLink {
+  onclose?: (() => void) | undefined;
+  onerror?: ((error: Error) => void) | undefined;
+  onmessage?: ((message: WireMessage, extra?: unknown) => void) | undefined;
+  /** Names this link in the ids of the requests its server sends. */
+  readonly tag = randomBytes(6).toString('base64url');
+  /** Client requests running in this process, until the server answers them. */
+  private readonly running = new Set<RequestId>();
+  /** Open GET streams of this session in this process. */
+  private getStreams = 0;
+  /** Standalone sends, relays and GET stream openings, one at a time and in order. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private subscription: BusSubscription | undefined;
+  private closed = false;
+
+  constructor(
+    readonly sessionId: string,
+    private readonly transport: LinkedTransport,
+    private readonly bus: SessionBus | undefined,
+    private readonly logger: Logger,
+    /** Shared with the session's event store. */
+    readonly standalone: StandaloneEvents = {},
+  ) {
+    transport.onmessage = ((message: WireMessage, extra?: unknown) => {
+      if (isRequest(message)) this.running.add(message.id);
+      this.onmessage?.(inbound(message, this.tag), extra);
+    }) as never;
+    transport.onerror = (error) => this.onerror?.(error);
+  }
+
+  /** Joins the bus for this session: resolves once messages routed here will arrive. */
+  async join(): Promise<void> {
+    if (!this.bus) return;
+    this.subscription = await this.bus.subscribe(this.sessionId, (message) =>
+      this.received(message as unknown as Envelope),
+    );
+  }
+
+  async leave(): Promise<void> {
+    this.closed = true;
+    const subscription = this.subscription;
+    this.subscription = undefined;
+    await subscription?.unsubscribe();
+  }
+
+  // --- Transport, as the server sees it ---
+
+  start(): Promise<void> {
+    return this.transport.start();
+  }
+
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+
+  setProtocolVersion(version: string): void {
+    this.transport.setProtocolVersion?.(version);
+  }
+
+  async send(message: WireMessage, options?: WireSendOptions): Promise<void> {
+    const out = outbound(message, this.tag);
+    if (isResponse(out)) this.running.delete(out.id);
+    if (options?.relatedRequestId !== undefined || isResponse(out) || !this.bus) {
+      return this.transport.send(out as never, options);
+    }
+    // The standalone stream: here if it is open here, else stored and published to its holder.
+    return this.serialized(async () => {
+      if (this.getStreams > 0) return this.transport.send(out as never, options);
+      this.standalone.stored = undefined;
+      await this.transport.send(out as never, options);
+      const envelope: Envelope = { k: 'standalone', m: out };
+      if (this.standalone.stored !== undefined) envelope.e = this.standalone.stored;
+      await this.bus!.publish(this.sessionId, envelope as unknown as JsonValue);
+    });
+  }
+
+  // --- The handler's side ---
+
+  /**
+   * A client's POST body: what must run elsewhere (answers to other instances' requests,
+   * cancellations of requests running elsewhere) is published; the rest is returned for this
+   * process's transport, or undefined when nothing is left.
+   */
+  async route(body: unknown): Promise<unknown> {
+    if (!this.bus) return body;
+    const messages = Array.isArray(body) ? body : [body];
+    const local: unknown[] = [];
+    for (const message of messages) {
+      const envelope = this.envelopeFor(message);
+      if (envelope) await this.bus.publish(this.sessionId, envelope as unknown as JsonValue);
+      else local.push(message);
+    }
+    if (local.length === 0) return undefined;
+    return Array.isArray(body) ? local : local[0];
+  }
+
+  /**
+   * Serves a GET that opens (or resumes) the standalone stream: in line with standalone sends and
+   * relays, so a message published while the stream is being opened is written after the replay.
+   * `replayedUpTo` gives the last event seq the replay wrote, to skip relays already replayed.
+   */
+  openStandalone(serve: () => Promise<Response>): Promise<Response> {
+    return this.serialized(async () => {
+      const response = await serve();
+      if (!response.ok || !response.body) return response;
+      this.getStreams++;
+      return onEnd(response, () => {
+        this.getStreams--;
+      });
+    });
+  }
+
+  /** Relays already written by a replay (`seq` at or below this) are skipped. */
+  replayedUpTo = 0;
+
+  // --- Internal helpers ---
+
+  private envelopeFor(message: unknown): Envelope | undefined {
+    if (!isWire(message)) return undefined;
+    if (isResponse(message)) {
+      return ownedBy(message.id, this.tag) ? undefined : { k: 'answer', m: message };
+    }
+    if (message.method === 'notifications/cancelled') {
+      const id = message.params?.requestId;
+      if ((typeof id === 'string' || typeof id === 'number') && !this.running.has(id)) {
+        return { k: 'cancel', m: message };
+      }
+    }
+    return undefined;
+  }
+
+  private received(envelope: Envelope): void {
+    if (this.closed) return;
+    switch (envelope.k) {
+      case 'answer':
+        if (isResponse(envelope.m) && ownedBy(envelope.m.id, this.tag)) {
+          this.onmessage?.(inbound(envelope.m, this.tag));
+        }
+        return;
+      case 'cancel': {
+        const id = envelope.m.params?.requestId;
+        if ((typeof id === 'string' || typeof id === 'number') && this.running.has(id)) {
+          this.onmessage?.(envelope.m);
+        }
+        return;
+      }
+      case 'standalone':
+        void this.serialized(() => this.relay(envelope.m, envelope.e)).catch((error: unknown) =>
+          this.logger.warn('standalone message not relayed', { error }),
+        );
+    }
+  }
+
+  /** Writes another instance's standalone message to the GET stream open here, if any. */
+  private async relay(message: WireMessage, eventId: string | undefined): Promise<void> {
+    if (this.getStreams === 0) return; // in the event log already: replayed on the next GET
+    if (eventId !== undefined && eventSeq(eventId) <= this.replayedUpTo) return;
+    this.standalone.relaying = eventId ?? '';
+    try {
+      await this.transport.send(message as never);
+    } finally {
+      this.standalone.relaying = undefined;
+    }
+  }
+
+  private serialized<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work, work);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}
+
+/** A server-to-client request's id, made to name this link: `<tag>.<id>`. */
+function outbound(message: WireMessage, tag: string): WireMessage {
+  if (isRequest(message)) return { ...message, id: `${tag}.${message.id}` };
+  if (message.method === 'notifications/cancelled' && message.params?.requestId !== undefined) {
+    // The server cancels one of its own requests: under the id the client knows it by.
+    return { ...message, params: { ...message.params, requestId: `${tag}.${message.params.requestId}` } };
+  }
+  return message;
+}
+
+/** A client's answer to this link's request, under the id the server gave it. */
+function inbound(message: WireMessage, tag: string): WireMessage {
+  if (!isResponse(message) || !ownedBy(message.id, tag)) return message;
+  const original = (message.id as string).slice(tag.length + 1);
+  return { ...message, id: /^\d+$/.test(original) ? Number(original) : original };
+}
+
+function ownedBy(id: RequestId, tag: string): boolean {
+  return typeof id === 'string' && id.startsWith(`${tag}.`);
+}
+
+function isWire(message: unknown): message is WireMessage {
+  return typeof message === 'object' && message !== null && !Array.isArray(message);
+}
+
+function isRequest(message: WireMessage): message is WireMessage & { id: RequestId; method: string } {
+  return message.method !== undefined && message.id !== undefined;
+}
+
+function isResponse(message: WireMessage): message is WireMessage & { id: RequestId } {
+  return (
+    message.method === undefined && message.id !== undefined && ('result' in message || 'error' in message)
+  );
+}
+
+/** The session-log position in an event id (`<seq>.<stream>.<tag>`). */
+export function eventSeq(eventId: string): number {
+  const seq = Number(eventId.slice(0, eventId.indexOf('.')));
+  return Number.isSafeInteger(seq) ? seq : 0;
+}
+
+/** The same response, calling `done` once when its body ends, errors or is cancelled. */
+function onEnd(response: Response, done: () => void): Response {
+  let called = false;
+  const once = () => {
+    if (!called) {
+      called = true;
+      done();
+    }
+  };
+  const reader = response.body!.getReader();
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { value, done: finished } = await reader.read();
+        if (finished) {
+          once();
+          controller.close();
+        } else controller.enqueue(value);
+      } catch (error) {
+        once();
+        controller.error(error);
+      }
+    },
+    cancel(reason) {
+      once();
+      return reader.cancel(reason);
+    },
+  });
+  return new Response(body, { status: response.status, headers: response.headers });
+}
