@@ -9,6 +9,7 @@ import {
   type AgentStateEntry,
   type AgentStateKey,
   type AppendEvent,
+  assertKnownOptions,
   type ClaimDueQuery,
   compareNames,
   decodeJson,
@@ -19,10 +20,11 @@ import {
   jsonByteLength,
   type ListAfter,
   type ListQuery,
-  type Logger,
+  type LoggerLike,
   nonNegativeNumber,
   positiveNumber,
   type ReadEventsQuery,
+  resolveLogger,
   SESSION_STATUSES,
   SessionExistsError,
   SessionNotFoundError,
@@ -31,7 +33,6 @@ import {
   type SessionStore,
   type StoreCapabilities,
   StoreError,
-  silentLogger,
   type TouchPatch,
   type TrimEventsQuery,
 } from '@mcp-sessions/core';
@@ -80,9 +81,26 @@ export interface RedisStoreOptions {
   durable?: boolean;
   /** Redis drops an expiring state entry natively this long after its `expiresAt`. Default 5 min. */
   nativeExpiryMarginMs?: number;
-  /** Receives client connection errors (warn). Default: silent. */
-  logger?: Logger;
+  /**
+   * Receives client connection errors (warn). Default: warnings and errors on stderr
+   * (`resolveLogger`); `false` silences it.
+   */
+  logger?: LoggerLike | false;
 }
+
+/** Every key `RedisSessionStoreOptions` knows (unknown keys are refused). */
+const OPTION_KEYS = [
+  'url',
+  'clusterUrls',
+  'client',
+  'prefix',
+  'shards',
+  'connectTimeoutMs',
+  'commandTimeoutMs',
+  'durable',
+  'nativeExpiryMarginMs',
+  'logger',
+];
 
 export type RedisSessionStoreOptions = RedisTarget & RedisStoreOptions;
 
@@ -115,6 +133,7 @@ export class RedisSessionStore implements SessionStore {
   private layoutChecked: Promise<void> | undefined;
 
   constructor(options: RedisSessionStoreOptions) {
+    assertKnownOptions(options, OPTION_KEYS, 'RedisSessionStore');
     const prefix = options.prefix ?? DEFAULT_PREFIX;
     if (/[{}]/.test(prefix)) throw new InvalidArgumentError('prefix', 'must not contain { or }');
     const shards = options.shards ?? DEFAULT_SHARDS;
@@ -125,6 +144,8 @@ export class RedisSessionStore implements SessionStore {
     if (targets.length !== 1 || options.clusterUrls?.length === 0) {
       throw new InvalidArgumentError('options', 'give exactly one of url, clusterUrls (not empty), client');
     }
+    if (options.url !== undefined) assertRedisUrl('url', options.url);
+    for (const url of options.clusterUrls ?? []) assertRedisUrl('clusterUrls', url);
     this.keys = keySpace(prefix, shards);
     this.shards = shards;
     this.layoutKey = `${prefix}layout`;
@@ -148,7 +169,7 @@ export class RedisSessionStore implements SessionStore {
         options.commandTimeoutMs,
         DEFAULT_COMMAND_TIMEOUT_MS,
       ),
-      logger: options.logger ?? silentLogger,
+      logger: resolveLogger(options.logger),
     });
   }
 
@@ -608,6 +629,27 @@ function keySpace(prefix: string, shards: number) {
 }
 
 type KeySpace = ReturnType<typeof keySpace>;
+
+/** A URL the client can use: otherwise a typo fails later as a retryable-looking network error. */
+function assertRedisUrl(option: string, value: unknown): void {
+  let url: URL;
+  try {
+    url = new URL(String(value));
+  } catch {
+    // Not the value itself: it may hold a password.
+    throw new InvalidArgumentError(option, 'is not a URL (redis://host:6379)');
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new InvalidArgumentError(
+      option,
+      `has scheme ${JSON.stringify(url.protocol)}; expected redis:// or rediss://`,
+    );
+  }
+  // The client reads the path as the database number.
+  if (!/^\/?\d*$/.test(url.pathname)) {
+    throw new InvalidArgumentError(option, 'has a path that is not a database number (redis://host:6379/0)');
+  }
+}
 
 function encodeName(name: string): string {
   return Buffer.from(name, 'utf8').toString('base64url');

@@ -284,6 +284,41 @@ describe('redis store options and reachability', () => {
     expect(() => new RedisSessionStore({ clusterUrls: [] })).toThrow(InvalidArgumentError);
   });
 
+  it('refuses missing options, unknown keys and URLs that are not redis URLs at construction', async () => {
+    const refusal = (make: () => unknown): InvalidArgumentError => {
+      try {
+        make();
+      } catch (error) {
+        expect(error).toBeInstanceOf(InvalidArgumentError);
+        return error as InvalidArgumentError;
+      }
+      throw new Error('expected InvalidArgumentError');
+    };
+    const Store = RedisSessionStore as unknown as new (options?: unknown) => RedisSessionStore;
+    expect(refusal(() => new Store()).argument).toBe('options');
+    expect(refusal(() => new Store({})).argument).toBe('options');
+    const typo = refusal(() => new Store({ url: 'redis://127.0.0.1:1', commandTimeout: 5 }));
+    expect(typo.argument).toBe('commandTimeout');
+    expect(typo.message).toContain('did you mean "commandTimeoutMs"');
+    for (const url of [
+      '127.0.0.1:6379',
+      'reddis://127.0.0.1:6379',
+      'http://127.0.0.1',
+      'redis://h:port',
+      'redis://h/db',
+      '',
+    ]) {
+      const error = refusal(() => new Store({ url }));
+      expect(error.argument, url).toBe('url');
+    }
+    const secret = refusal(() => new Store({ url: 'redis://:s3cret@host:port' }));
+    expect(secret.message).not.toContain('s3cret');
+    expect(refusal(() => new Store({ clusterUrls: ['redis://127.0.0.1:1', 'nope'] })).argument).toBe(
+      'clusterUrls',
+    );
+    await new RedisSessionStore({ url: 'rediss://user:p%40ss@cache.example:6380/2' }).close();
+  });
+
   it('a server nobody listens on gives StoreUnavailableError, bounded by the connect timeout', async () => {
     const port = await closedPort();
     const s = new RedisSessionStore({
