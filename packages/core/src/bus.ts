@@ -7,7 +7,8 @@
 import { InvalidArgumentError, StoreUnavailableError } from './errors';
 import { assertSessionId } from './ids';
 import { decodeJson, encodeJson, type JsonValue } from './json';
-import { type Logger, silentLogger } from './options';
+import { type LoggerLike, resolveLogger } from './logger';
+import type { Logger } from './options';
 
 /** `'process'`: subscribers in this process only; `'backend'`: every process connected to the same backend. */
 export type BusReach = 'process' | 'backend';
@@ -154,8 +155,8 @@ export interface BusListenerEntry {
 export interface InProcessSessionBusOptions {
   /** Shown as `bus.name`. Default `'memory'`. */
   name?: string;
-  /** Told about listeners that throw (error). Default: silent. */
-  logger?: Logger;
+  /** Told about listeners that throw (error). Default: stderr (`resolveLogger`); `false` silences. */
+  logger?: LoggerLike | false;
 }
 
 /**
@@ -172,7 +173,7 @@ export class InProcessSessionBus implements SessionBus {
 
   constructor(options: InProcessSessionBusOptions = {}) {
     this.name = options.name ?? 'memory';
-    this.listeners = new BusListeners(this.name, options.logger ?? silentLogger);
+    this.listeners = new BusListeners(this.name, resolveLogger(options.logger));
   }
 
   async publish(sessionId: string, message: JsonValue): Promise<void> {

@@ -1,8 +1,8 @@
-import { InProcessSessionBus, type Logger } from '@mcp-sessions/core';
+import { InProcessSessionBus, type LoggerLike } from '@mcp-sessions/core';
 
 export interface MemorySessionBusOptions {
-  /** Told about listeners that throw (error). Default: silent. */
-  logger?: Logger;
+  /** Told about listeners that throw (error). Default: stderr; `false` silences. */
+  logger?: LoggerLike | false;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
+  assertKnownOptions,
   assertListener,
   assertSessionId,
   type BusListener,
@@ -12,10 +13,11 @@ import {
   isNetworkError,
   type JsonValue,
   type Logger,
+  type LoggerLike,
   positiveNumber,
+  resolveLogger,
   type SessionBus,
   StoreUnavailableError,
-  silentLogger,
   timerDelay,
   toStoreError,
 } from '@mcp-sessions/core';
@@ -51,8 +53,8 @@ export interface PostgresBusOptions extends SchemaOptions {
   connectTimeoutMs?: number;
   /** Bound on every publish, LISTEN and payload read. Default 5 s. */
   commandTimeoutMs?: number;
-  /** Receives connection losses (warn) and listeners that throw (error). Default: silent. */
-  logger?: Logger;
+  /** Receives connection losses (warn) and listeners that throw (error). Default: stderr; `false` silences. */
+  logger?: LoggerLike | false;
 }
 
 export type PostgresSessionBusOptions = PostgresBusTarget & PostgresBusOptions;
@@ -65,6 +67,18 @@ export const DEFAULT_PAYLOAD_RETENTION_MS = 60_000;
  */
 export const MAX_INLINE_PAYLOAD_BYTES = 7_900;
 
+const OPTION_NAMES = [
+  'connectionString',
+  'clientConfig',
+  'pool',
+  'schema',
+  'tablePrefix',
+  'channelPrefix',
+  'payloadRetentionMs',
+  'connectTimeoutMs',
+  'commandTimeoutMs',
+  'logger',
+];
 const DEFAULT_TIMEOUT_MS = 5_000;
 const CHANNEL_PREFIX = /^[a-z0-9_]{0,20}$/;
 const MAX_RECONNECT_DELAY_MS = 2_000;
@@ -108,6 +122,7 @@ export class PostgresSessionBus implements SessionBus {
   private closed = false;
 
   constructor(options: PostgresSessionBusOptions) {
+    assertKnownOptions(options, OPTION_NAMES, 'PostgresSessionBus');
     const tables = tableNames(options);
     this.schema = tables.schema;
     this.table = `${tables.schema}."${tables.prefix}bus_payloads"`;
@@ -134,7 +149,7 @@ export class PostgresSessionBus implements SessionBus {
       // A LISTEN connection is idle most of the time: keepalive notices a dead peer.
       keepAlive: true,
     };
-    this.logger = options.logger ?? silentLogger;
+    this.logger = resolveLogger(options.logger);
     this.listeners = new BusListeners(this.name, this.logger);
   }
 

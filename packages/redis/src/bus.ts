@@ -1,4 +1,5 @@
 import {
+  assertKnownOptions,
   assertListener,
   assertSessionId,
   type BusListener,
@@ -10,10 +11,11 @@ import {
   InvalidArgumentError,
   type JsonValue,
   type Logger,
+  type LoggerLike,
   positiveNumber,
+  resolveLogger,
   type SessionBus,
   StoreUnavailableError,
-  silentLogger,
 } from '@mcp-sessions/core';
 import { createClient, createCluster } from '@redis/client';
 import { type AnyRedisClient, Connection, wrapError } from './connection';
@@ -41,12 +43,22 @@ export interface RedisBusOptions {
   connectTimeoutMs?: number;
   /** Bound on every publish and (un)subscribe. Default 5 s. */
   commandTimeoutMs?: number;
-  /** Receives connection errors (warn) and listeners that throw (error). Default: silent. */
-  logger?: Logger;
+  /** Receives connection errors (warn) and listeners that throw (error). Default: stderr; `false` silences. */
+  logger?: LoggerLike | false;
 }
 
 export type RedisSessionBusOptions = RedisBusTarget & RedisBusOptions;
 
+const OPTION_NAMES = [
+  'url',
+  'clusterUrls',
+  'client',
+  'prefix',
+  'shards',
+  'connectTimeoutMs',
+  'commandTimeoutMs',
+  'logger',
+];
 const DEFAULT_BUS_PREFIX = 'mcps:';
 const DEFAULT_BUS_SHARDS = 16;
 const DEFAULT_TIMEOUT_MS = 5_000;
@@ -92,6 +104,7 @@ export class RedisSessionBus implements SessionBus {
   private closed = false;
 
   constructor(options: RedisSessionBusOptions) {
+    assertKnownOptions(options, OPTION_NAMES, 'RedisSessionBus');
     const prefix = options.prefix ?? DEFAULT_BUS_PREFIX;
     if (typeof prefix !== 'string' || /[{}]/.test(prefix)) {
       throw new InvalidArgumentError('prefix', 'must be a string without { or }');
@@ -102,7 +115,7 @@ export class RedisSessionBus implements SessionBus {
     this.tags = Array.from({ length: shards }, (_, n) => `{${prefix}s${n}}:bus:`);
     this.timeoutMs = positiveNumber('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_TIMEOUT_MS);
     this.connectTimeoutMs = positiveNumber('connectTimeoutMs', options.connectTimeoutMs, DEFAULT_TIMEOUT_MS);
-    this.logger = options.logger ?? silentLogger;
+    this.logger = resolveLogger(options.logger);
     this.listeners = new BusListeners(this.name, this.logger);
     this.onMessage = (message, channel) => {
       const sessionId = this.channels.get(String(channel));

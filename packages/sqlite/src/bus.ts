@@ -1,4 +1,5 @@
 import {
+  assertKnownOptions,
   assertListener,
   assertSessionId,
   type BusListener,
@@ -10,11 +11,12 @@ import {
   InvalidArgumentError,
   type JsonValue,
   type Logger,
+  type LoggerLike,
   McpSessionsError,
+  resolveLogger,
   type SessionBus,
   StoreError,
   StoreUnavailableError,
-  silentLogger,
   timerDelay,
 } from '@mcp-sessions/core';
 import Database from 'better-sqlite3';
@@ -30,13 +32,14 @@ export interface SqliteSessionBusOptions {
   retentionMs?: number;
   /** How long a publish waits for another process's write lock. Default 5000 ms. */
   busyTimeoutMs?: number;
-  /** Receives listeners that throw and failed polls (error). Default: silent. */
-  logger?: Logger;
+  /** Receives listeners that throw and failed polls (error). Default: stderr; `false` silences. */
+  logger?: LoggerLike | false;
 }
 
 export const DEFAULT_BUS_POLL_INTERVAL_MS = 15;
 export const DEFAULT_BUS_RETENTION_MS = 60_000;
 
+const OPTION_NAMES = ['filename', 'prefix', 'pollIntervalMs', 'retentionMs', 'busyTimeoutMs', 'logger'];
 const DEFAULT_PREFIX = 'mcp_sessions_';
 const PREFIX = /^[A-Za-z_][A-Za-z0-9_]{0,40}$/;
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
@@ -84,7 +87,8 @@ export class SqliteSessionBus implements SessionBus {
   private closed = false;
 
   constructor(options: SqliteSessionBusOptions) {
-    if (typeof options?.filename !== 'string' || options.filename === '') {
+    assertKnownOptions(options, OPTION_NAMES, 'SqliteSessionBus');
+    if (typeof options.filename !== 'string' || options.filename === '') {
       throw new InvalidArgumentError('filename', 'must be a path');
     }
     const prefix = options.prefix ?? DEFAULT_PREFIX;
@@ -94,7 +98,7 @@ export class SqliteSessionBus implements SessionBus {
     this.pollIntervalMs = timerDelay('pollIntervalMs', options.pollIntervalMs, DEFAULT_BUS_POLL_INTERVAL_MS);
     this.retentionMs = timerDelay('retentionMs', options.retentionMs, DEFAULT_BUS_RETENTION_MS);
     const busyTimeoutMs = timerDelay('busyTimeoutMs', options.busyTimeoutMs, DEFAULT_BUSY_TIMEOUT_MS);
-    this.logger = options.logger ?? silentLogger;
+    this.logger = resolveLogger(options.logger);
     this.listeners = new BusListeners(this.name, this.logger);
     const table = `"${prefix}bus"`;
     let db: Database.Database | undefined;
