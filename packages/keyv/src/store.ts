@@ -3,6 +3,7 @@ import {
   type AgentStateEntry,
   type AgentStateKey,
   type AppendEvent,
+  assertKnownOptions,
   type ClaimDueQuery,
   compareNames,
   decodeJson,
@@ -73,6 +74,19 @@ export interface KeyvSessionStoreOptions {
   /** Default `keyv`. */
   name?: string;
 }
+
+/** Every key `KeyvSessionStoreOptions` knows (unknown keys are refused). */
+const OPTION_KEYS = [
+  'prefix',
+  'durable',
+  'bucketMs',
+  'indexShards',
+  'maxKeyLength',
+  'operationTimeoutMs',
+  'nativeTtl',
+  'nativeTtlSlackMs',
+  'name',
+];
 
 /** One store operation: the first backend error Keyv reported while one of its calls was running. */
 interface Op {
@@ -159,6 +173,14 @@ export class KeyvSessionStore implements SessionStore {
   };
 
   constructor(keyv: Keyv, options: KeyvSessionStoreOptions = {}) {
+    assertKnownOptions(options, OPTION_KEYS, 'KeyvSessionStore');
+    // Structural: another copy of keyv in the app is still a Keyv.
+    if (typeof keyv !== 'object' || keyv === null || typeof (keyv as Partial<Keyv>).getMany !== 'function') {
+      throw new InvalidArgumentError(
+        'keyv',
+        'must be a Keyv instance (new Keyv(adapter, { throwOnErrors: true }))',
+      );
+    }
     if (keyv.throwOnErrors !== true) {
       throw new InvalidArgumentError(
         'keyv',

@@ -325,6 +325,22 @@ describe('KeyvSessionStore construction', () => {
     );
   });
 
+  it('refuses a missing Keyv and unknown option keys, naming the nearest option', () => {
+    const Store = KeyvSessionStore as unknown as new (keyv?: unknown, options?: unknown) => KeyvSessionStore;
+    expect(() => new Store()).toThrow(InvalidArgumentError);
+    expect(() => new Store({})).toThrow(InvalidArgumentError);
+    let error: unknown;
+    try {
+      new Store(memoryKeyv(), { prefx: 'p' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as InvalidArgumentError).argument).toBe('prefx');
+    expect((error as Error).message).toContain('did you mean "prefix"');
+    expect(() => new Store(memoryKeyv(), 'p')).toThrow(InvalidArgumentError);
+  });
+
   it('does not let a Map claim durability', () => {
     expect(() => new KeyvSessionStore(memoryKeyv(), { durable: true })).toThrow(InvalidArgumentError);
   });
