@@ -29,3 +29,10 @@ done
 (cd packages/memory && node ../conformance/dist/bin.js ./test/fixtures/conformance-module.mjs > /tmp/mcp-sessions-bin.log) ||
   { cat /tmp/mcp-sessions-bin.log; echo "the built conformance bin failed on the memory store" >&2; exit 1; }
 echo "dist ok: mcp-sessions-conformance passes on the memory store"
+# A failing store: the bin exits non-zero and its stacks point at the suite's TypeScript source.
+if (cd packages/memory && node ../conformance/dist/bin.js ../../scripts/fixtures/broken-store.mjs > /tmp/mcp-sessions-bin-broken.log 2>&1); then
+  echo "the built conformance bin passed a store whose insert overwrites" >&2; exit 1
+fi
+grep -q 'src/groups/records.ts:[0-9]' /tmp/mcp-sessions-bin-broken.log ||
+  { cat /tmp/mcp-sessions-bin-broken.log; echo "the bin's failure stacks are not mapped to the source" >&2; exit 1; }
+echo "dist ok: mcp-sessions-conformance fails a broken store, pointing at src/groups/records.ts"

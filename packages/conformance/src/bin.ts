@@ -10,7 +10,7 @@ import { basename, extname, isAbsolute, join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import type { SessionStore } from '@mcp-sessions/core';
-import { type ConformanceOptions, runConformance } from './index';
+import type { ConformanceOptions } from './index';
 
 const USAGE = `usage: mcp-sessions-conformance <module>
 
@@ -38,6 +38,8 @@ async function main(args: readonly string[]): Promise<void> {
   }
   const loaded: unknown = await import(moduleUrl(specifier, process.cwd()));
   const adapter = parseAdapterModule(loaded, specifier);
+  // Loaded only now, after source maps were enabled: Node maps modules loaded after that only.
+  const { runConformance } = await import('./index');
   runConformance({ ...adapter, describe, it, beforeEach, afterEach });
 }
 
@@ -93,6 +95,9 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return (typeof value === 'object' || typeof value === 'function') && value !== null;
 }
 
+// A failed assertion's stack and location then point at the suite's TypeScript source (shipped in
+// `src/`), not at the bundled `dist/` file.
+process.setSourceMapsEnabled(true);
 main(process.argv.slice(2)).catch((error: unknown) => {
   console.error(error instanceof Error ? (error.stack ?? error.message) : error);
   process.exitCode = 2;
