@@ -8,7 +8,9 @@ export { DEFAULT_PREFIX, SCHEMA_VERSION } from './sql';
 export {
   DEFAULT_BUSY_TIMEOUT_MS,
   DEFAULT_CACHE_SIZE_MIB,
+  type SqliteDatabaseLike,
   SqliteOpenError,
   SqliteSessionStore,
   type SqliteSessionStoreOptions,
+  type SqliteStatementLike,
 } from './store';

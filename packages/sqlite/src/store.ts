@@ -51,6 +51,35 @@ export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
  */
 export const DEFAULT_CACHE_SIZE_MIB = 64;
 
+/**
+ * What the store uses of a better-sqlite3 statement. Structural, so this package's type
+ * declarations need no `@types/better-sqlite3`; a `Database.Statement` fits.
+ */
+export interface SqliteStatementLike {
+  run(...params: unknown[]): { changes: number };
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+}
+
+/**
+ * What the store uses of a better-sqlite3 connection (`new Database(file)` fits). Cast `store.db`
+ * back to better-sqlite3's `Database` for anything else it offers.
+ */
+export interface SqliteDatabaseLike {
+  readonly name: string;
+  readonly open: boolean;
+  prepare(source: string): SqliteStatementLike;
+  exec(source: string): unknown;
+  pragma(source: string, options?: { simple?: boolean }): unknown;
+  transaction<A extends unknown[], R>(
+    fn: (...args: A) => R,
+  ): {
+    (...args: A): R;
+    immediate(...args: A): R;
+  };
+  close(): unknown;
+}
+
 interface CommonOptions {
   /**
    * Prepended to every table name, so several apps can share one file. Letters, digits and
@@ -96,7 +125,7 @@ export type SqliteSessionStoreOptions =
        * pragmas given here explicitly (`synchronous`, `busyTimeoutMs`, `cacheSizeMiB`), and leaves
        * it open on `close()`.
        */
-      database: Database.Database;
+      database: SqliteDatabaseLike;
       filename?: never;
     });
 
@@ -112,7 +141,7 @@ export class SqliteOpenError extends StoreError {
 }
 
 type Row = Record<string, unknown>;
-type Statements = { [K in StatementName]: Database.Statement };
+type Statements = { [K in StatementName]: SqliteStatementLike };
 
 /**
  * The embedded default store: one SQLite file (WAL mode) that every process on the machine may
@@ -132,15 +161,15 @@ export class SqliteSessionStore implements SessionStore {
   readonly name = 'sqlite';
   readonly capabilities: StoreCapabilities = { atomic: true, durable: true, crossProcess: true };
   /** The connection, for inspection (`EXPLAIN`, backups). Do not write to the store's tables. */
-  readonly db: Database.Database;
+  readonly db: SqliteDatabaseLike;
   readonly prefix: string;
 
   private readonly owned: boolean;
   private readonly label: string;
   private readonly stmt: Statements;
-  private readonly listStatements = new Map<string, Database.Statement>();
+  private readonly listStatements = new Map<string, SqliteStatementLike>();
   /** One `BEGIN IMMEDIATE` wrapper, built once: better-sqlite3 builds a new one per `transaction()` call. */
-  private readonly transaction: Database.Transaction<(step: () => unknown) => unknown>;
+  private readonly transaction: { immediate(step: () => unknown): unknown };
   private closed = false;
 
   constructor(options: SqliteSessionStoreOptions) {
@@ -435,7 +464,7 @@ export class SqliteSessionStore implements SessionStore {
     return this.transaction.immediate(step) as T;
   }
 
-  private listStatement(count: number, keyset: boolean): Database.Statement {
+  private listStatement(count: number, keyset: boolean): SqliteStatementLike {
     const cacheKey = `${count}:${keyset}`;
     let stmt = this.listStatements.get(cacheKey);
     if (!stmt) {
@@ -540,7 +569,7 @@ function accessible(path: string, mode: number): boolean {
  * Creates or upgrades the schema inside one `BEGIN IMMEDIATE`, so processes opening a new file
  * at the same moment take turns instead of racing on `CREATE TABLE`.
  */
-function migrate(db: Database.Database, prefix: string, logger: Logger): void {
+function migrate(db: SqliteDatabaseLike, prefix: string, logger: Logger): void {
   const sql = statements(prefix);
   db.transaction(() => {
     db.exec(sql.metaCreate);
