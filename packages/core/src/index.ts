@@ -3,7 +3,7 @@ export * from './errors';
 export * from './ids';
 export * from './json';
 export * from './lifecycle';
+export * from './logger';
 export * from './manager';
 export * from './options';
 export * from './store';
-export * from './logger';
