@@ -17,6 +17,10 @@ export {
 export {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_QUERY_TIMEOUT_MS,
+  type PgPoolClientLike,
+  type PgPoolConfig,
+  type PgPoolLike,
+  type PgResultLike,
   PostgresSessionStore,
   type PostgresSessionStoreOptions,
   type PostgresStoreBaseOptions,

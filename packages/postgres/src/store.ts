@@ -40,6 +40,39 @@ import {
   versionTableSql,
 } from './schema';
 
+/** A query result as the store reads it (pg's `QueryResult` fits). */
+export interface PgResultLike {
+  rows: Record<string, unknown>[];
+  rowCount: number | null;
+}
+
+/** A client checked out of a pool (pg's `PoolClient` fits); used for migrations. */
+export interface PgPoolClientLike {
+  query(text: string, values?: unknown[]): Promise<PgResultLike>;
+  release(error?: Error | boolean): void;
+}
+
+/**
+ * What the store uses of a pool: structural, so this package's type declarations need no
+ * `@types/pg`; a `pg.Pool` fits. Cast `store.pool` back to `pg.Pool` for anything else it offers.
+ */
+export interface PgPoolLike {
+  query(config: { name?: string; text: string; values?: unknown[] }): Promise<PgResultLike>;
+  query(text: string, values?: unknown[]): Promise<PgResultLike>;
+  connect(): Promise<PgPoolClientLike>;
+  end(): Promise<void>;
+}
+
+/** Settings for the pool the store creates: any field of pg's `PoolConfig` but `connectionString`. */
+export interface PgPoolConfig {
+  max?: number;
+  min?: number;
+  idleTimeoutMillis?: number;
+  ssl?: boolean | Record<string, unknown>;
+  application_name?: string;
+  [option: string]: unknown;
+}
+
 export interface PostgresStoreBaseOptions extends SchemaOptions {
   /** Create or upgrade the tables before the first operation. Default true. */
   migrate?: boolean;
@@ -70,7 +103,7 @@ export type PostgresSessionStoreOptions = PostgresStoreBaseOptions &
         /** `postgresql://user@host:port/db`: the store creates (and on `close()` ends) its own pool. */
         connectionString: string;
         /** Extra settings for the pool the store creates (`max`, `ssl`, ...). */
-        poolConfig?: Omit<pg.PoolConfig, 'connectionString'>;
+        poolConfig?: PgPoolConfig;
         /**
          * Bound on opening a connection (TCP, TLS, startup) before a call fails with
          * `StoreUnavailableError`. Default 5 s (`DEFAULT_CONNECT_TIMEOUT_MS`); 0 waits forever.
@@ -95,7 +128,7 @@ export type PostgresSessionStoreOptions = PostgresStoreBaseOptions &
          * `connectionTimeoutMillis` and `query_timeout` (as the store does for its own pool), or a
          * frozen server stalls calls for as long as it is frozen.
          */
-        pool: pg.Pool;
+        pool: PgPoolLike;
         connectionString?: never;
         poolConfig?: never;
         connectTimeoutMs?: never;
@@ -131,7 +164,7 @@ export class PostgresSessionStore implements SessionStore {
   readonly name = 'postgres';
   readonly capabilities: StoreCapabilities = { atomic: true, durable: true, crossProcess: true };
   /** The pool the store queries (yours, or the one it created). */
-  readonly pool: pg.Pool;
+  readonly pool: PgPoolLike;
 
   private readonly ownsPool: boolean;
   private readonly tables: TableNames;
@@ -155,7 +188,7 @@ export class PostgresSessionStore implements SessionStore {
       const poolConfig = options.poolConfig ?? {};
       const connectTimeout = timeoutOption(
         'connectTimeoutMs',
-        options.connectTimeoutMs ?? poolConfig.connectionTimeoutMillis,
+        options.connectTimeoutMs ?? numberOrUndefined(poolConfig.connectionTimeoutMillis),
         DEFAULT_CONNECT_TIMEOUT_MS,
       );
       const queryTimeout = timeoutOption(
@@ -169,16 +202,17 @@ export class PostgresSessionStore implements SessionStore {
         queryTimeout,
       );
       // pg reads 0 (or false) as "no timeout".
-      this.pool = new pg.Pool({
-        ...poolConfig,
+      const pool = new pg.Pool({
+        ...(poolConfig as pg.PoolConfig),
         connectionString: options.connectionString,
         connectionTimeoutMillis: connectTimeout,
         query_timeout: queryTimeout,
         statement_timeout: statementTimeout,
       });
+      this.pool = pool;
       this.ownsPool = true;
       // An idle client losing its connection (server restart) must not crash the process.
-      this.pool.on('error', (error) => {
+      pool.on('error', (error) => {
         this.logger.warn('postgres idle client error', { error, code: errorCode(error) });
       });
     } else {
@@ -407,14 +441,10 @@ export class PostgresSessionStore implements SessionStore {
   // --- Internal helpers ---
 
   /** One statement, prepared once per connection (named by a hash of its text). */
-  private async query(
-    operation: string,
-    statement: Statement,
-    values: unknown[],
-  ): Promise<pg.QueryResult<Record<string, unknown>>> {
+  private async query(operation: string, statement: Statement, values: unknown[]): Promise<PgResultLike> {
     if (!this.migrated) await this.migrate();
     try {
-      return await this.pool.query<Record<string, unknown>>({
+      return await this.pool.query({
         name: statement.name,
         text: statement.text,
         values,
@@ -436,8 +466,8 @@ export class PostgresSessionStore implements SessionStore {
       const exists = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schemaName]);
       if (exists.rowCount === 0) await client.query(`CREATE SCHEMA ${t.schema}`);
       await client.query(versionTableSql(t));
-      const current = await client.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${t.versions}`);
-      const from = current.rows[0]?.v ?? 0;
+      const current = await client.query(`SELECT max(version) AS v FROM ${t.versions}`);
+      const from = Number(current.rows[0]?.v ?? 0);
       if (from > SCHEMA_VERSION) {
         throw new StoreError(
           `tables ${t.sessions} are at schema version ${from}, newer than this package's ${SCHEMA_VERSION}`,

@@ -60,7 +60,9 @@ describe.skipIf(!bin)('a frozen Postgres', () => {
 
   it('a store that creates its pool bounds connects and statements by default', async () => {
     const store = new PostgresSessionStore({ connectionString: server.url });
-    const options = store.pool.options as { connectionTimeoutMillis?: number; query_timeout?: number };
+    const options = (
+      store.pool as unknown as { options: { connectionTimeoutMillis?: number; query_timeout?: number } }
+    ).options;
     expect(options.connectionTimeoutMillis).toBe(DEFAULT_CONNECT_TIMEOUT_MS);
     expect(options.query_timeout).toBe(DEFAULT_QUERY_TIMEOUT_MS);
     expect(DEFAULT_CONNECT_TIMEOUT_MS).toBeLessThanOrEqual(10_000);

@@ -36,7 +36,7 @@ describe.skipIf(!url)('query plans', () => {
         await client.query(`PREPARE p AS ${text}`);
         try {
           const { rows } = await client.query(`EXPLAIN EXECUTE p(${params})`);
-          return rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n');
+          return rows.map((r) => String(r['QUERY PLAN'])).join('\n');
         } finally {
           await client.query('DEALLOCATE p');
         }

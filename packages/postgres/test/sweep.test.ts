@@ -70,7 +70,7 @@ describe.skipIf(!url)('two instances sweeping the same due records', () => {
       expect(expiredEvents.size).toBe(RECORDS);
       expect([...expiredEvents.values()].every((n) => n === 1)).toBe(true);
 
-      const { rows } = await first.pool.query<{ status: string; n: string }>(
+      const { rows } = await first.pool.query(
         `SELECT status, count(*) AS n FROM "${db.schema}".shared_sessions GROUP BY status`,
       );
       expect(rows).toEqual([{ status: 'expired', n: String(RECORDS) }]);
