@@ -23,13 +23,14 @@ import {
 } from '@mcp-sessions/core';
 import pg from 'pg';
 import { type SchemaOptions, tableNames } from './schema';
+import type { PgPoolConfig, PgPoolLike } from './store';
 
 export type PostgresBusTarget =
   | {
       /** `postgresql://...`: the bus opens one dedicated connection. */
       connectionString: string;
       /** Extra settings for that connection (`ssl`, ...). */
-      clientConfig?: Omit<pg.ClientConfig, 'connectionString'>;
+      clientConfig?: PgPoolConfig;
       pool?: never;
     }
   | {
@@ -39,7 +40,7 @@ export type PostgresBusTarget =
        * session for the bus's whole life, which would shrink your pool by one and be cut by
        * its `maxLifetimeSeconds`/`maxUses` recycling.
        */
-      pool: pg.Pool;
+      pool: PgPoolLike;
       connectionString?: never;
       clientConfig?: never;
     };
@@ -138,7 +139,7 @@ export class PostgresSessionBus implements SessionBus {
     this.connectTimeoutMs = positiveNumber('connectTimeoutMs', options.connectTimeoutMs, DEFAULT_TIMEOUT_MS);
     const commandTimeoutMs = positiveNumber('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_TIMEOUT_MS);
     const base: pg.ClientConfig = options.pool
-      ? (options.pool.options as pg.ClientConfig)
+      ? poolOptions(options.pool)
       : typeof options.connectionString === 'string'
         ? { ...options.clientConfig, connectionString: options.connectionString }
         : invalidTarget();
@@ -381,6 +382,18 @@ async function createTable(client: pg.Client, schema: string, table: string): Pr
        created_at timestamptz NOT NULL DEFAULT now()
      )`,
   );
+}
+
+/** A `pg.Pool` keeps the options it was made with (host, user, ssl...): the bus's connection uses them. */
+function poolOptions(pool: PgPoolLike): pg.ClientConfig {
+  const options: unknown = Reflect.get(pool, 'options');
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError(
+      'pool',
+      "must be a pg.Pool (the bus opens its connection with the pool's options)",
+    );
+  }
+  return options as pg.ClientConfig;
 }
 
 function invalidTarget(): never {
