@@ -1,0 +1,444 @@
+/**
+ * The server the official MCP conformance suite (`@modelcontextprotocol/conformance`) runs against:
+ * every tool, resource and prompt its server scenarios call, on `createNodeSessionHandler` with
+ * the event store, the live bus and the SDK's DNS-rebinding protection on.
+ *
+ * Env: PORT (required), MCP_SESSIONS_STORE (`sqlite:<path>` default, `memory:`, `redis://…`,
+ * `postgres://…`), MCP_CONFORMANCE_INSTANCE (a name for the log lines), MCP_CONFORMANCE_HOSTS
+ * (comma-separated extra allowed Host values: the proxy's `127.0.0.1:<port>`).
+ *
+ * stderr lines the runner reads: `listening url="…"` once serving, and `conformance-answer
+ * tool=<name> instance=<name> answer=<json>` each time a tool got the client's answer to its
+ * sampling or elicitation request (the suite itself only checks that the client was asked).
+ */
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+// The workspace root has no SDK or zod dependency: take the example server's (it pins SDK 1.32.2).
+import { completable } from '../../examples/server/node_modules/@modelcontextprotocol/sdk/dist/esm/server/completable.js';
+import {
+  McpServer,
+  ResourceTemplate,
+} from '../../examples/server/node_modules/@modelcontextprotocol/sdk/dist/esm/server/mcp.js';
+import type { RequestHandlerExtra } from '../../examples/server/node_modules/@modelcontextprotocol/sdk/dist/esm/shared/protocol.js';
+import {
+  CreateMessageResultSchema,
+  ElicitResultSchema,
+  type ServerNotification,
+  type ServerRequest,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
+} from '../../examples/server/node_modules/@modelcontextprotocol/sdk/dist/esm/types.js';
+import { z } from '../../examples/server/node_modules/zod/index.js';
+import { stderrLogger } from '../../examples/server/src/logger';
+import { openStore } from '../../examples/server/src/store';
+import { createEventStore, createNodeSessionHandler } from '../../packages/core/src/http/index';
+import { type SessionBus, SessionManager } from '../../packages/core/src/index';
+import { MemorySessionBus } from '../../packages/memory/src/index';
+import { PostgresSessionBus } from '../../packages/postgres/src/index';
+import { RedisSessionBus } from '../../packages/redis/src/index';
+import { SqliteSessionBus } from '../../packages/sqlite/src/index';
+
+const port = Number(process.env.PORT);
+if (!Number.isInteger(port) || port <= 0) throw new Error('PORT must be a port number');
+const instance = process.env.MCP_CONFORMANCE_INSTANCE || `:${port}`;
+const storeSpec =
+  process.env.MCP_SESSIONS_STORE || `sqlite:${join(tmpdir(), `mcp-conformance-${process.pid}.db`)}`;
+const allowedHosts = [
+  `127.0.0.1:${port}`,
+  `localhost:${port}`,
+  ...(process.env.MCP_CONFORMANCE_HOSTS ?? '').split(',').filter((h) => h !== ''),
+];
+
+const log = (line: string) => process.stderr.write(`[${instance}] ${line}\n`);
+
+/** A 1x1 red PNG. */
+const PNG =
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==';
+/** A WAV header with no samples: the smallest valid audio/wav. */
+const WAV = Buffer.concat([
+  Buffer.from('RIFF'),
+  Buffer.from([36, 0, 0, 0]),
+  Buffer.from('WAVEfmt '),
+  Buffer.from([16, 0, 0, 0, 1, 0, 1, 0, 0x40, 0x1f, 0, 0, 0x80, 0x3e, 0, 0, 2, 0, 16, 0]),
+  Buffer.from('data'),
+  Buffer.from([0, 0, 0, 0]),
+]).toString('base64');
+
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+const text = (value: string) => ({ content: [{ type: 'text' as const, text: value }] });
+
+function openBus(spec: string): SessionBus {
+  if (spec.startsWith('sqlite:')) return new SqliteSessionBus({ filename: resolve(spec.slice(7)) });
+  if (spec.startsWith('redis://') || spec.startsWith('rediss://')) return new RedisSessionBus({ url: spec });
+  if (spec.startsWith('postgres://') || spec.startsWith('postgresql://')) {
+    return new PostgresSessionBus({ connectionString: spec });
+  }
+  return new MemorySessionBus();
+}
+
+function buildServer(): McpServer {
+  const server = new McpServer(
+    { name: 'mcp-sessions-official-conformance', version: '0.1.0' },
+    { capabilities: { logging: {}, completions: {}, resources: { subscribe: true } } },
+  );
+  const subscriptions = new Set<string>();
+
+  // --- Tools ---
+  server.registerTool('test_simple_text', { description: 'Returns simple text' }, async () =>
+    text('This is a simple text response for testing.'),
+  );
+  server.registerTool('test_image_content', { description: 'Returns an image' }, async () => ({
+    content: [{ type: 'image' as const, data: PNG, mimeType: 'image/png' }],
+  }));
+  server.registerTool('test_audio_content', { description: 'Returns audio' }, async () => ({
+    content: [{ type: 'audio' as const, data: WAV, mimeType: 'audio/wav' }],
+  }));
+  server.registerTool(
+    'test_embedded_resource',
+    { description: 'Returns an embedded resource' },
+    async () => ({
+      content: [
+        {
+          type: 'resource' as const,
+          resource: {
+            uri: 'test://embedded-resource',
+            mimeType: 'text/plain',
+            text: 'This is an embedded resource content.',
+          },
+        },
+      ],
+    }),
+  );
+  server.registerTool(
+    'test_multiple_content_types',
+    { description: 'Returns text, an image and a resource' },
+    async () => ({
+      content: [
+        { type: 'text' as const, text: 'Multiple content types test:' },
+        { type: 'image' as const, data: PNG, mimeType: 'image/png' },
+        {
+          type: 'resource' as const,
+          resource: {
+            uri: 'test://mixed-content-resource',
+            mimeType: 'application/json',
+            text: JSON.stringify({ test: 'data', value: 123 }),
+          },
+        },
+      ],
+    }),
+  );
+  server.registerTool(
+    'test_tool_with_logging',
+    { description: 'Sends three log messages while it runs' },
+    async (extra) => {
+      const steps = ['Tool execution started', 'Tool processing data', 'Tool execution completed'];
+      for (const [i, data] of steps.entries()) {
+        if (i > 0) await sleep(50);
+        await extra.sendNotification({ method: 'notifications/message', params: { level: 'info', data } });
+      }
+      return text('Tool with logging executed successfully');
+    },
+  );
+  server.registerTool('test_error_handling', { description: 'Always fails' }, async () => {
+    throw new Error('This tool intentionally returns an error for testing');
+  });
+  server.registerTool(
+    'test_tool_with_progress',
+    { description: 'Reports progress 0, 50, 100' },
+    async (extra) => {
+      const progressToken = extra._meta?.progressToken;
+      for (const progress of [0, 50, 100]) {
+        if (progress > 0) await sleep(50);
+        if (progressToken !== undefined) {
+          await extra.sendNotification({
+            method: 'notifications/progress',
+            params: { progressToken, progress, total: 100 },
+          });
+        }
+      }
+      return text('Tool with progress executed successfully');
+    },
+  );
+  server.registerTool(
+    'test_sampling',
+    { description: 'Asks the client for an LLM completion', inputSchema: { prompt: z.string() } },
+    async ({ prompt }, extra) => {
+      if (!server.server.getClientCapabilities()?.sampling)
+        throw new Error('the client does not support sampling');
+      const result = await extra.sendRequest(
+        {
+          method: 'sampling/createMessage',
+          params: { messages: [{ role: 'user', content: { type: 'text', text: prompt } }], maxTokens: 100 },
+        },
+        CreateMessageResultSchema,
+      );
+      const answer = result.content.type === 'text' ? result.content.text : JSON.stringify(result.content);
+      log(`conformance-answer tool=test_sampling instance=${instance} answer=${JSON.stringify(answer)}`);
+      return text(`LLM response: ${answer}`);
+    },
+  );
+  server.registerTool(
+    'test_elicitation',
+    { description: 'Asks the user for input', inputSchema: { message: z.string() } },
+    async ({ message }, extra) =>
+      elicit('test_elicitation', 'User response', extra, {
+        message,
+        requestedSchema: {
+          type: 'object',
+          properties: {
+            username: { type: 'string', description: "User's response" },
+            email: { type: 'string', description: "User's email address" },
+          },
+          required: ['username', 'email'],
+        },
+      }),
+  );
+  server.registerTool(
+    'test_elicitation_sep1034_defaults',
+    { description: 'Elicitation with a default for every primitive type' },
+    async (extra) =>
+      elicit('test_elicitation_sep1034_defaults', 'Elicitation completed', extra, {
+        message: 'Please review and update the form fields with defaults',
+        requestedSchema: {
+          type: 'object',
+          properties: {
+            name: { type: 'string', description: 'User name', default: 'John Doe' },
+            age: { type: 'integer', description: 'User age', default: 30 },
+            score: { type: 'number', description: 'User score', default: 95.5 },
+            status: {
+              type: 'string',
+              description: 'User status',
+              enum: ['active', 'inactive', 'pending'],
+              default: 'active',
+            },
+            verified: { type: 'boolean', description: 'Verification status', default: true },
+          },
+        },
+      }),
+  );
+  server.registerTool(
+    'test_elicitation_sep1330_enums',
+    { description: 'Elicitation with the five enum schema variants' },
+    async (extra) =>
+      elicit('test_elicitation_sep1330_enums', 'Elicitation completed', extra, {
+        message: 'Please select options from the enum fields',
+        requestedSchema: {
+          type: 'object',
+          properties: {
+            untitledSingle: { type: 'string', enum: ['option1', 'option2', 'option3'] },
+            titledSingle: {
+              type: 'string',
+              oneOf: [
+                { const: 'value1', title: 'First Option' },
+                { const: 'value2', title: 'Second Option' },
+                { const: 'value3', title: 'Third Option' },
+              ],
+            },
+            legacyEnum: {
+              type: 'string',
+              enum: ['opt1', 'opt2', 'opt3'],
+              enumNames: ['Option One', 'Option Two', 'Option Three'],
+            },
+            untitledMulti: {
+              type: 'array',
+              items: { type: 'string', enum: ['option1', 'option2', 'option3'] },
+            },
+            titledMulti: {
+              type: 'array',
+              items: {
+                anyOf: [
+                  { const: 'value1', title: 'First Choice' },
+                  { const: 'value2', title: 'Second Choice' },
+                  { const: 'value3', title: 'Third Choice' },
+                ],
+              },
+            },
+          },
+        },
+      }),
+  );
+  const address = { type: 'object', properties: { street: { type: 'string' }, city: { type: 'string' } } };
+  server.registerTool(
+    'json_schema_2020_12_tool',
+    {
+      description: 'Tool with JSON Schema 2020-12 features',
+      // zod writes draft-07; its metadata is merged into the JSON Schema it emits, which keeps these keywords.
+      inputSchema: z
+        .object({
+          name: z.string().optional(),
+          address: z.object({ street: z.string().optional(), city: z.string().optional() }).optional(),
+        })
+        .strict()
+        .meta({ $schema: 'https://json-schema.org/draft/2020-12/schema', $defs: { address } }),
+    },
+    async (args) => text(`received ${JSON.stringify(args)}`),
+  );
+  server.registerTool(
+    'test_reconnection',
+    { description: 'Closes its SSE stream mid-call; the result is replayed on reconnection' },
+    async (extra) => {
+      extra.closeSSEStream?.();
+      return text('Reconnection test completed');
+    },
+  );
+
+  // --- Resources ---
+  server.registerResource(
+    'static-text',
+    'test://static-text',
+    { description: 'A static text resource', mimeType: 'text/plain' },
+    async (uri) => ({
+      contents: [
+        { uri: uri.href, mimeType: 'text/plain', text: 'This is the content of the static text resource.' },
+      ],
+    }),
+  );
+  server.registerResource(
+    'static-binary',
+    'test://static-binary',
+    { description: 'A static PNG', mimeType: 'image/png' },
+    async (uri) => ({ contents: [{ uri: uri.href, mimeType: 'image/png', blob: PNG }] }),
+  );
+  server.registerResource(
+    'watched-resource',
+    'test://watched-resource',
+    { description: 'A resource to subscribe to', mimeType: 'text/plain' },
+    async (uri) => ({ contents: [{ uri: uri.href, mimeType: 'text/plain', text: 'watched' }] }),
+  );
+  server.registerResource(
+    'template',
+    new ResourceTemplate('test://template/{id}/data', { list: undefined }),
+    { description: 'A resource template', mimeType: 'application/json' },
+    async (uri, { id }) => ({
+      contents: [
+        {
+          uri: uri.href,
+          mimeType: 'application/json',
+          text: JSON.stringify({ id, templateTest: true, data: `Data for ID: ${id}` }),
+        },
+      ],
+    }),
+  );
+  server.server.setRequestHandler(SubscribeRequestSchema, async (request) => {
+    subscriptions.add(request.params.uri);
+    return {};
+  });
+  server.server.setRequestHandler(UnsubscribeRequestSchema, async (request) => {
+    subscriptions.delete(request.params.uri);
+    return {};
+  });
+
+  // --- Prompts ---
+  server.registerPrompt('test_simple_prompt', { description: 'A prompt without arguments' }, async () => ({
+    messages: [{ role: 'user', content: { type: 'text', text: 'This is a simple prompt for testing.' } }],
+  }));
+  server.registerPrompt(
+    'test_prompt_with_arguments',
+    {
+      description: 'A prompt with two arguments',
+      argsSchema: {
+        arg1: completable(z.string().describe('First test argument'), (value) =>
+          ['paris', 'park', 'party'].filter((v) => v.startsWith(value)),
+        ),
+        arg2: z.string().describe('Second test argument'),
+      },
+    },
+    async ({ arg1, arg2 }) => ({
+      messages: [
+        {
+          role: 'user',
+          content: { type: 'text', text: `Prompt with arguments: arg1='${arg1}', arg2='${arg2}'` },
+        },
+      ],
+    }),
+  );
+  server.registerPrompt(
+    'test_prompt_with_embedded_resource',
+    {
+      description: 'A prompt that embeds a resource',
+      argsSchema: { resourceUri: z.string().describe('URI of the resource to embed') },
+    },
+    async ({ resourceUri }) => ({
+      messages: [
+        {
+          role: 'user',
+          content: {
+            type: 'resource',
+            resource: {
+              uri: resourceUri,
+              mimeType: 'text/plain',
+              text: 'Embedded resource content for testing.',
+            },
+          },
+        },
+        { role: 'user', content: { type: 'text', text: 'Please process the embedded resource above.' } },
+      ],
+    }),
+  );
+  server.registerPrompt('test_prompt_with_image', { description: 'A prompt with an image' }, async () => ({
+    messages: [
+      { role: 'user', content: { type: 'image', data: PNG, mimeType: 'image/png' } },
+      { role: 'user', content: { type: 'text', text: 'Please analyze the image above.' } },
+    ],
+  }));
+
+  /** Asks the client, and returns (and logs) what came back: proof that the answer reached this tool. */
+  async function elicit(
+    tool: string,
+    prefix: string,
+    extra: RequestHandlerExtra<ServerRequest, ServerNotification>,
+    params: { message: string; requestedSchema: Record<string, unknown> },
+  ) {
+    if (!server.server.getClientCapabilities()?.elicitation) {
+      throw new Error('the client does not support elicitation');
+    }
+    const result = await extra.sendRequest(
+      { method: 'elicitation/create', params: params as never },
+      ElicitResultSchema,
+    );
+    log(
+      `conformance-answer tool=${tool} instance=${instance} action=${result.action} answer=${JSON.stringify(result.content ?? {})}`,
+    );
+    return text(`${prefix}: action=${result.action}, content=${JSON.stringify(result.content ?? {})}`);
+  }
+
+  return server;
+}
+
+const store = await openStore(storeSpec);
+const bus = openBus(storeSpec);
+const manager = new SessionManager({ store });
+const handler = createNodeSessionHandler({
+  manager,
+  createServer: () => buildServer(),
+  eventStore: createEventStore(manager),
+  bus,
+  // Info too: the runner counts `session rebuilt` lines (a session served by a process that did not create it).
+  logger: stderrLogger(instance),
+  transportOptions: { enableDnsRebindingProtection: true, allowedHosts, retryInterval: 500 },
+});
+
+const http = createServer((req, res) => {
+  if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/mcp') {
+    res.writeHead(404).end();
+    return;
+  }
+  void handler(req, res);
+});
+http.listen(port, '127.0.0.1', () => log(`listening url="http://127.0.0.1:${port}/mcp"`));
+
+let stopping = false;
+async function shutdown(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await handler.close();
+  await manager.dispose();
+  http.closeAllConnections();
+  await new Promise<void>((done) => http.close(() => done()));
+  await bus.close();
+  await store.close();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown());
+process.on('SIGINT', () => void shutdown());
