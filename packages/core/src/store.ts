@@ -16,6 +16,16 @@
  *   wildcards), no separator that lets two (agentId, key) pairs or two sessions collide.
  * - Driver errors are wrapped: unreachable backend → `StoreUnavailableError`, anything else →
  *   `StoreError`, the original as `cause`. Nothing is swallowed.
+ * - Orders compare by Unicode code point (UTF-8 byte order, `compareNames`): `list` by
+ *   `lastHeartbeatAt` descending then `id` descending; `listState` by `agentId` then `key`,
+ *   both ascending; `readEvents` by `seq` ascending; `claimDue` by `dueAt` ascending.
+ * - The per-session event counter lives with the record (SQL: a column of the session row;
+ *   Redis: a field of the record hash; Keyv: the session manifest; memory: the session's data):
+ *   `compareAndSet`, `touch`, `purgeSessionData` and every trim keep it, so no seq is handed out
+ *   twice while the record exists; `delete` removes it with the record.
+ * - `compareAndSet` writes the record's fields only: agent state and events stay as they are.
+ * - `close()` is idempotent; every call after it rejects with `StoreUnavailableError` (a pool or
+ *   client passed in by the user stays open, but this store no longer uses it).
  */
 import type { JsonObject, JsonValue } from './json';
 
@@ -165,7 +175,9 @@ export interface SessionStore {
   compareAndSet(next: SessionRecord, expectedVersion: number): Promise<boolean>;
   /**
    * Heartbeat for many records in one round trip: for each id whose record is `active`, sets
-   * `lastHeartbeatAt = now`, `dueAt`, `version + 1`. Returns the ids it touched.
+   * `lastHeartbeatAt = now`, `dueAt`, `version + 1`. Returns the ids it touched, in input order.
+   * Core passes each id once; a duplicated id comes back as often as given, and its version may
+   * rise by one per occurrence (memory, Redis) or once (SQL, Keyv): compare versions, never count.
    */
   touch(ids: readonly string[], patch: TouchPatch): Promise<string[]>;
   /** Deletes the record with its agent state and events. False when there was none. */
@@ -175,10 +187,16 @@ export interface SessionStore {
   /**
    * Records with `dueAt <= now`, earliest first, at most `limit`, found through an index.
    * Atomically leases them (see `ClaimDueQuery`) so two sweepers do not take the same record.
-   * Returns them as stored after the lease (new `dueAt` and `version`).
+   * Returns them as stored after the lease (new `dueAt` and `version`), by their `dueAt` before
+   * the lease. Among records due at the same instant, which are taken first when `limit` cuts
+   * between them is unspecified (stores differ: SQLite and Redis take the lowest id first), and
+   * so is their order in the result. Each is claimed by one call only; the rest stay due.
    */
   claimDue(query: ClaimDueQuery): Promise<SessionRecord[]>;
-  /** Deletes the session's agent state and events, keeping the record (expired tombstone). */
+  /**
+   * Deletes the session's agent state and events, keeping the record (expired tombstone) and its
+   * event counter.
+   */
   purgeSessionData(id: string): Promise<void>;
 
   // --- Agent state ---
@@ -198,7 +216,10 @@ export interface SessionStore {
   // --- Event log (MCP resumability) ---
   /** Appends and returns the new event's `seq`. Throws `SessionNotFoundError` as `setState` does. */
   appendEvent(event: AppendEvent): Promise<number>;
-  /** Events of one session after a position, in `seq` order. Never another session's. */
+  /**
+   * Events of one session after a position, in `seq` order. Never another session's. With a
+   * `streamId`, `limit` counts the events of that stream returned (not the events scanned).
+   */
   readEvents(query: ReadEventsQuery): Promise<EventEntry[]>;
   /** The stream an event belongs to, if that event is still stored. */
   getEventStream(sessionId: string, seq: number): Promise<string | undefined>;

@@ -278,7 +278,9 @@ export class KeyvSessionStore implements SessionStore {
           writes.push({ prev, next, text: encodeJson(next, 1) });
         });
         await this.writeRecords(op, writes);
-        return writes.map((w) => w.next.id);
+        // In input order, a duplicated id as often as given, as the other stores answer.
+        const touched = new Set(writes.map((w) => w.next.id));
+        return ids.filter((id) => touched.has(id));
       }),
     );
   }

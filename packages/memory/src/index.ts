@@ -20,6 +20,7 @@ import {
   type SessionStatus,
   type SessionStore,
   type StoreCapabilities,
+  StoreUnavailableError,
   type TouchPatch,
   type TrimEventsQuery,
 } from '@mcp-sessions/core';
@@ -134,8 +135,10 @@ export class MemorySessionStore implements SessionStore {
   private readonly resolved = new WeakMap<readonly string[], ResolvedBatch>();
   /** Rows in `list` order, rebuilt only after a write changed the order. */
   private sorted: Row[] | undefined;
+  private closed = false;
 
   async insert(record: SessionRecord): Promise<void> {
+    this.assertOpen();
     if (this.rows.has(record.id)) throw new SessionExistsError(record.id);
     const row = toRow(record, -1); // validates the JSON fields before anything is stored
     row.index = this.hot.allocate();
@@ -147,11 +150,13 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async get(id: string): Promise<SessionRecord | undefined> {
+    this.assertOpen();
     const row = this.rows.get(id);
     return row && this.toRecord(row);
   }
 
   async compareAndSet(next: SessionRecord, expectedVersion: number): Promise<boolean> {
+    this.assertOpen();
     const current = this.rows.get(next.id);
     if (!current || this.hot.version[current.index] !== expectedVersion) return false;
     const row = toRow(next, current.index); // validates the JSON fields before anything changes
@@ -167,6 +172,7 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async touch(ids: readonly string[], patch: TouchPatch): Promise<string[]> {
+    this.assertOpen();
     const hot = this.hot;
     // Built only once a record is skipped: the usual batch is touched whole and copied at once.
     let touched: string[] | undefined;
@@ -217,6 +223,7 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async delete(id: string): Promise<boolean> {
+    this.assertOpen();
     const row = this.rows.get(id);
     if (!row) return false;
     this.dropData(id);
@@ -229,6 +236,7 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async list(query: ListQuery): Promise<SessionRecord[]> {
+    this.assertOpen();
     // lastHeartbeatAt descending, then id descending (code-unit order): negative when a comes first.
     const order = (a: Row, b: ListAfter) =>
       b.lastHeartbeatAt - this.hot.lastHeartbeatAt[a.index]! || compareNames(b.id, a.id);
@@ -253,6 +261,7 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async claimDue(query: ClaimDueQuery): Promise<SessionRecord[]> {
+    this.assertOpen();
     const hot = this.hot;
     const claimed: number[] = [];
     const popped: number[] = [];
@@ -286,10 +295,17 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async purgeSessionData(id: string): Promise<void> {
+    this.assertOpen();
+    const lastSeq = this.data.get(id)?.lastSeq;
     this.dropData(id);
+    // The event counter lives with the record: kept, so a seq is never handed out twice.
+    if (lastSeq !== undefined && this.rows.has(id)) {
+      this.data.set(id, { state: new Map(), events: [], eventBytes: 0, lastSeq });
+    }
   }
 
   async setState(entry: AgentStateEntry): Promise<void> {
+    this.assertOpen();
     const json = encodeJson(entry.value);
     const state = this.liveData(entry.sessionId).state;
     const key = slot(entry);
@@ -310,11 +326,13 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async getState(key: AgentStateKey, now: number): Promise<AgentStateEntry | undefined> {
+    this.assertOpen();
     const stored = this.data.get(key.sessionId)?.state.get(slot(key));
     return stored && isFresh(stored, now) ? toEntry(key.sessionId, stored) : undefined;
   }
 
   async deleteState(key: AgentStateKey): Promise<boolean> {
+    this.assertOpen();
     const state = this.data.get(key.sessionId)?.state;
     const k = slot(key);
     const stored = state?.get(k);
@@ -324,6 +342,7 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async listState(sessionId: string, agentId: string | undefined, now: number): Promise<AgentStateEntry[]> {
+    this.assertOpen();
     const state = this.data.get(sessionId)?.state;
     if (!state) return [];
     return [...state.values()]
@@ -333,6 +352,7 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async purgeExpiredState(now: number): Promise<number> {
+    this.assertOpen();
     let purged = 0;
     for (let top = this.stateExpiry.peek(); top && top.at <= now; top = this.stateExpiry.peek()) {
       this.stateExpiry.pop();
@@ -347,6 +367,7 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async appendEvent(event: AppendEvent): Promise<number> {
+    this.assertOpen();
     const json = encodeJson(event.message);
     const data = this.liveData(event.sessionId);
     const seq = ++data.lastSeq;
@@ -357,6 +378,7 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async readEvents(query: ReadEventsQuery): Promise<EventEntry[]> {
+    this.assertOpen();
     const events = this.data.get(query.sessionId)?.events ?? [];
     const limit = query.limit ?? Number.POSITIVE_INFINITY;
     const out: EventEntry[] = [];
@@ -375,12 +397,14 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async getEventStream(sessionId: string, seq: number): Promise<string | undefined> {
+    this.assertOpen();
     const events = this.data.get(sessionId)?.events ?? [];
     const e = events[firstEventAfter(events, seq - 1)];
     return e?.seq === seq ? e.streamId : undefined;
   }
 
   async trimEvents(query: TrimEventsQuery): Promise<number> {
+    this.assertOpen();
     const data = this.data.get(query.sessionId);
     if (!data) return 0;
     const before = data.events.length;
@@ -399,9 +423,16 @@ export class MemorySessionStore implements SessionStore {
     return before - data.events.length;
   }
 
-  async close(): Promise<void> {}
+  /** Later calls reject with `StoreUnavailableError`, as every store's do. Idempotent. */
+  async close(): Promise<void> {
+    this.closed = true;
+  }
 
   // --- Internal helpers ---
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreUnavailableError('memory store is closed');
+  }
 
   /** The remembered indexes of a batch (created empty on first sight), or none for a short batch. */
   private remembered(ids: readonly string[]): ResolvedBatch | undefined {

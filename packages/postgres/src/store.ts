@@ -26,6 +26,7 @@ import {
   type SessionStore,
   type StoreCapabilities,
   StoreError,
+  StoreUnavailableError,
   type TouchPatch,
   type TrimEventsQuery,
   toStoreError,
@@ -442,6 +443,8 @@ export class PostgresSessionStore implements SessionStore {
 
   /** One statement, prepared once per connection (named by a hash of its text). */
   private async query(operation: string, statement: Statement, values: unknown[]): Promise<PgResultLike> {
+    // Also over a pool passed in, which stays usable: a closed store is closed.
+    if (this.closed) throw new StoreUnavailableError(`postgres ${operation}: the store is closed`);
     if (!this.migrated) await this.migrate();
     try {
       return await this.pool.query({

@@ -296,7 +296,6 @@ export class SqliteSessionStore implements SessionStore {
     const statuses = [...new Set(query.statuses)].filter((s) => SESSION_STATUSES.includes(s));
     if (statuses.length === 0 || query.limit <= 0) return [];
     const after = query.after;
-    const stmt = this.listStatement(statuses.length, after !== undefined);
     const params: unknown[] = [];
     for (const status of statuses) {
       params.push(status);
@@ -304,7 +303,10 @@ export class SqliteSessionStore implements SessionStore {
       params.push(query.limit);
     }
     params.push(query.limit);
-    const rows = this.run('list', () => stmt.all(...params) as Row[]);
+    const rows = this.run(
+      'list',
+      () => this.listStatement(statuses.length, after !== undefined).all(...params) as Row[],
+    );
     return rows.map(toRecord);
   }
 

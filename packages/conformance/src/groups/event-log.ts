@@ -7,7 +7,7 @@ import {
   type SessionStore,
 } from '@mcp-sessions/core';
 import { rejectsWith } from '../assert';
-import { makeRecord, recordWithStatus, rpcMessage } from '../fixtures';
+import { bump, makeRecord, recordWithStatus, rpcMessage } from '../fixtures';
 import type { GroupDefinition } from '../harness';
 
 /** The event log: per-session seqs from 1, never reused; reads scoped to one session. */
@@ -302,6 +302,71 @@ export const eventLog: GroupDefinition = {
         assert.equal(await store.trimEvents({ sessionId: 'other', maxBytes: 1000 }), 0, "other's own bytes");
         assert.equal(await store.trimEvents({ sessionId: 'other', maxBytes: 500 }), 5);
         assert.equal(await store.trimEvents({ sessionId: 'missing', maxBytes: 0 }), 0, 'no such session');
+      },
+    },
+    {
+      title:
+        'the seq counter survives compareAndSet and purgeSessionData; compareAndSet keeps state and events',
+      async run({ store, clock }) {
+        const now = clock.now();
+        const record = makeRecord('s', now);
+        await store.insert(record);
+        const seqs = await appendMany(store, 's', 'x', 3, now);
+        await store.setState({
+          sessionId: 's',
+          agentId: 'a',
+          key: 'k',
+          value: 1,
+          updatedAt: now,
+          expiresAt: null,
+        });
+        const changed = bump(record, { metadata: { changed: true } });
+        assert.ok(await store.compareAndSet(changed, record.version));
+        assert.equal((await store.readEvents({ sessionId: 's', afterSeq: 0 })).length, 3, 'events kept');
+        assert.equal((await store.getState({ sessionId: 's', agentId: 'a', key: 'k' }, now))?.value, 1);
+        const fourth = await store.appendEvent({ sessionId: 's', streamId: 'x', message: 4, createdAt: now });
+        assert.ok(fourth > seqs[2]!, `seq ${fourth} after compareAndSet (last was ${seqs[2]})`);
+        // Expire, purge, then (as a store-level step core never takes) make it live again.
+        const expired = bump(changed, { status: 'expired', endedAt: now });
+        assert.ok(await store.compareAndSet(expired, changed.version));
+        await store.purgeSessionData('s');
+        assert.deepStrictEqual(await store.readEvents({ sessionId: 's', afterSeq: 0 }), []);
+        assert.ok(
+          await store.compareAndSet(bump(expired, { status: 'active', endedAt: null }), expired.version),
+        );
+        const next = await store.appendEvent({ sessionId: 's', streamId: 'x', message: 5, createdAt: now });
+        assert.ok(next > fourth, `seq ${next} reused after purgeSessionData (last was ${fourth})`);
+      },
+    },
+    {
+      title: 'readEvents limit counts the events of the filtered stream, not the events scanned',
+      async run({ store, clock }) {
+        const now = clock.now();
+        await store.insert(makeRecord('s', now));
+        const seqs: number[] = [];
+        for (let i = 0; i < 30; i++) {
+          seqs.push(
+            await store.appendEvent({
+              sessionId: 's',
+              streamId: i % 3 === 0 ? 'a' : 'b',
+              message: i,
+              createdAt: now,
+            }),
+          );
+        }
+        const a = await store.readEvents({ sessionId: 's', afterSeq: 0, streamId: 'a', limit: 4 });
+        assert.deepStrictEqual(
+          a.map((e) => e.seq),
+          [seqs[0], seqs[3], seqs[6], seqs[9]],
+        );
+        const rest = await store.readEvents({
+          sessionId: 's',
+          afterSeq: seqs[9]!,
+          streamId: 'a',
+          limit: 100,
+        });
+        assert.equal(rest.length, 6);
+        assert.equal((await store.readEvents({ sessionId: 's', afterSeq: 0, limit: 4 })).length, 4);
       },
     },
     {

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
-import { SESSION_STATUSES, SessionExistsError, SessionNotFoundError } from '@mcp-sessions/core';
+import {
+  SESSION_STATUSES,
+  SessionExistsError,
+  SessionNotFoundError,
+  StoreUnavailableError,
+} from '@mcp-sessions/core';
 import { rejectsWith } from '../assert';
-import { MINUTE, makeRecord, recordWithStatus, rpcMessage } from '../fixtures';
+import { HOUR, MINUTE, makeRecord, recordWithStatus, rpcMessage } from '../fixtures';
 import type { GroupDefinition } from '../harness';
 
 /** Session records: insert, get, delete, touch, purgeSessionData. */
@@ -267,6 +272,50 @@ export const records: GroupDefinition = {
         assert.deepStrictEqual(new Set(touched), new Set(ids));
         const sample = await store.get(ids[n - 1]!);
         assert.equal(sample?.lastHeartbeatAt, now);
+      },
+    },
+    {
+      title: 'touch answers in input order, a duplicated id as often as given',
+      async run({ store, clock }) {
+        const now = clock.now();
+        await store.insert(makeRecord('a', now));
+        await store.insert(makeRecord('b', now));
+        await store.insert(recordWithStatus('gone', now, 'closed'));
+        const before = await store.get('a');
+        const touched = await store.touch(['b', 'a', 'gone', 'a', 'missing', 'b'], {
+          now: now + 1000,
+          dueAt: now + MINUTE,
+        });
+        assert.deepStrictEqual(touched, ['b', 'a', 'a', 'b']);
+        const after = await store.get('a');
+        assert.equal(after?.lastHeartbeatAt, now + 1000);
+        assert.equal(after?.dueAt, now + MINUTE);
+        assert.ok(after && before && after.version > before.version, 'the version rose');
+      },
+    },
+    {
+      title: 'close() is idempotent, and every call after it rejects with StoreUnavailableError',
+      async run({ store, clock }) {
+        const now = clock.now();
+        await store.insert(makeRecord('a', now));
+        await store.close();
+        await store.close();
+        const calls: [string, () => Promise<unknown>][] = [
+          ['get', () => store.get('a')],
+          ['insert', () => store.insert(makeRecord('b', now))],
+          ['touch', () => store.touch(['a'], { now, dueAt: now + MINUTE })],
+          ['list', () => store.list({ statuses: ['active'], limit: 10 })],
+          ['claimDue', () => store.claimDue({ now: now + HOUR, limit: 10, leaseMs: MINUTE })],
+          ['listState', () => store.listState('a', undefined, now)],
+          [
+            'appendEvent',
+            () => store.appendEvent({ sessionId: 'a', streamId: 's', message: 1, createdAt: now }),
+          ],
+          ['readEvents', () => store.readEvents({ sessionId: 'a', afterSeq: 0 })],
+        ];
+        for (const [name, call] of calls) {
+          await rejectsWith(call(), StoreUnavailableError, `${name} after close()`);
+        }
       },
     },
   ],
