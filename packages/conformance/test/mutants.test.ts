@@ -226,6 +226,20 @@ class TrimCountsCodeUnits extends MemorySessionStore {
   }
 }
 
+/** purgeSessionData resets the event counter, so a session made live again reuses seqs. */
+class CounterResetByPurge extends MemorySessionStore {
+  override async purgeSessionData(id: string): Promise<void> {
+    await super.purgeSessionData(id);
+    const data = (this as unknown as { data: Map<string, { lastSeq: number }> }).data.get(id);
+    if (data) data.lastSeq = 0;
+  }
+}
+
+/** close() does nothing: the store keeps answering. */
+class UsableAfterClose extends MemorySessionStore {
+  override async close(): Promise<void> {}
+}
+
 /** delete removes the record but leaves its state and events behind. */
 class DeleteWithoutCascade extends MemorySessionStore {
   override async delete(id: string): Promise<boolean> {
@@ -348,6 +362,18 @@ const mutants: Mutant[] = [
     caughtBy: [
       'events: trim by bytes keeps the newest events whose UTF-8 JSON sizes sum to at most maxBytes',
     ],
+  },
+  {
+    name: 'event counter reset by purge',
+    create: () => new CounterResetByPurge(),
+    caughtBy: [
+      'events: the seq counter survives compareAndSet and purgeSessionData; compareAndSet keeps state and events',
+    ],
+  },
+  {
+    name: 'usable after close',
+    create: () => new UsableAfterClose(),
+    caughtBy: ['records: close() is idempotent, and every call after it rejects with StoreUnavailableError'],
   },
   {
     name: 'delete without cascade',
