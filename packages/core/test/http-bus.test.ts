@@ -8,120 +8,28 @@
  */
 import { MemorySessionBus, MemorySessionStore } from '@mcp-sessions/memory';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { z } from 'zod';
 
-import { createEventStore, createNodeSessionHandler, type SessionContext } from '../src/http/index';
+import { createEventStore, createNodeSessionHandler } from '../src/http/index';
 import { SessionManager, type SessionStore } from '../src/index';
-import { listen, type RunningHttp, SDK_VERSIONS, type SdkVersion } from './fixtures/http-app';
+import { type BusSdk, busAppServer, connectBusClient, loadBusSdk } from './fixtures/bus-app';
+import { listen, type RunningHttp, SDK_VERSIONS } from './fixtures/http-app';
 import { startProxy } from './fixtures/http-proxy';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
-type Types = typeof import('@modelcontextprotocol/sdk/types.js');
-type Mcp = typeof import('@modelcontextprotocol/sdk/server/mcp.js');
-type ClientModule = typeof import('@modelcontextprotocol/sdk/client/index.js');
-type ClientHttp = typeof import('@modelcontextprotocol/sdk/client/streamableHttp.js');
-type ServerHttp = typeof import('@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js');
-
-interface Sdk {
-  types: Types;
-  mcp: Mcp;
-  client: ClientModule;
-  clientHttp: ClientHttp;
-  serverHttp: ServerHttp;
-}
-
-async function load(version: SdkVersion): Promise<Sdk> {
-  if (version === '1.32.2') {
-    return {
-      types: await import('@modelcontextprotocol/sdk/types.js'),
-      mcp: await import('@modelcontextprotocol/sdk/server/mcp.js'),
-      client: await import('@modelcontextprotocol/sdk/client/index.js'),
-      clientHttp: await import('@modelcontextprotocol/sdk/client/streamableHttp.js'),
-      serverHttp: await import('@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'),
-    };
-  }
-  return {
-    types: (await import('mcp-sdk-1-25/types.js')) as unknown as Types,
-    mcp: (await import('mcp-sdk-1-25/server/mcp.js')) as unknown as Mcp,
-    client: (await import('mcp-sdk-1-25/client/index.js')) as unknown as ClientModule,
-    clientHttp: (await import('mcp-sdk-1-25/client/streamableHttp.js')) as unknown as ClientHttp,
-    serverHttp: (await import('mcp-sdk-1-25/server/webStandardStreamableHttp.js')) as unknown as ServerHttp,
-  };
-}
-
 describe.each(SDK_VERSIONS)('live bus, two instances behind a round-robin proxy, SDK %s', (version) => {
-  let sdk: Sdk;
+  let sdk: BusSdk;
   const cleanups: (() => Promise<unknown>)[] = [];
   /** Requests whose abort signal fired, by instance. */
   const aborted: string[] = [];
 
   beforeAll(async () => {
-    sdk = await load(version);
+    sdk = await loadBusSdk(version);
   });
   afterEach(async () => {
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
     aborted.length = 0;
   });
-
-  function appServer(manager: SessionManager, ctx: SessionContext) {
-    const server = new sdk.mcp.McpServer(
-      { name: 'bus-test', version: '1.0.0' },
-      { capabilities: { logging: {} } },
-    );
-    const text = (value: unknown) => ({ content: [{ type: 'text' as const, text: JSON.stringify(value) }] });
-    const low = server.server;
-    server.registerTool('elicit', {}, async (extra) => {
-      const result = await low.elicitInput(
-        {
-          message: 'name?',
-          requestedSchema: { type: 'object', properties: { name: { type: 'string' } } },
-        },
-        { relatedRequestId: extra.requestId },
-      );
-      return text({ instance: manager.instanceId, action: result.action, content: result.content });
-    });
-    server.registerTool('sample', {}, async (extra) => {
-      const result = await low.createMessage(
-        { messages: [{ role: 'user', content: { type: 'text', text: 'hi' } }], maxTokens: 5 },
-        { relatedRequestId: extra.requestId },
-      );
-      return text({ instance: manager.instanceId, answer: (result.content as { text: string }).text });
-    });
-    server.registerTool(
-      'roots',
-      { inputSchema: { standalone: z.boolean() } },
-      async ({ standalone }, extra) => {
-        const options = standalone ? {} : { relatedRequestId: extra.requestId };
-        const result = await low.listRoots(undefined, options);
-        return text({ instance: manager.instanceId, roots: result.roots.map((r) => r.uri) });
-      },
-    );
-    server.registerTool('ping_client', {}, async (extra) => {
-      await low.request({ method: 'ping' }, sdk.types.EmptyResultSchema, {
-        relatedRequestId: extra.requestId,
-      });
-      return text({ instance: manager.instanceId, pinged: true });
-    });
-    server.registerTool('wait', {}, async (extra) => {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 20_000);
-        extra.signal.addEventListener('abort', () => {
-          clearTimeout(timer);
-          aborted.push(manager.instanceId);
-          resolve();
-        });
-      });
-      return text({ instance: manager.instanceId });
-    });
-    server.registerTool('broadcast', { inputSchema: { n: z.number() } }, async ({ n }) => {
-      // Not tied to the request: the standalone (GET) stream, wherever the client holds it.
-      await low.notification({ method: 'notifications/message', params: { level: 'info', data: n } });
-      return text({ instance: manager.instanceId });
-    });
-    void ctx;
-    return server;
-  }
 
   async function twoInstances(store: SessionStore = new MemorySessionStore()) {
     const bus = new MemorySessionBus();
@@ -132,7 +40,7 @@ describe.each(SDK_VERSIONS)('live bus, two instances behind a round-robin proxy,
         manager,
         bus,
         eventStore: createEventStore(manager),
-        createServer: (ctx) => appServer(manager, ctx),
+        createServer: () => busAppServer(sdk, manager, (id) => aborted.push(id)),
         transportClass: sdk.serverHttp.WebStandardStreamableHTTPServerTransport,
         logger: false,
       });
@@ -156,37 +64,9 @@ describe.each(SDK_VERSIONS)('live bus, two instances behind a round-robin proxy,
   }
 
   async function connect(url: string) {
-    const client = new sdk.client.Client(
-      { name: 'bus-agent', version: '1.0.0' },
-      { capabilities: { sampling: {}, elicitation: {}, roots: { listChanged: true } } },
-    );
-    const notifications: unknown[] = [];
-    client.setNotificationHandler(sdk.types.LoggingMessageNotificationSchema, (n) => {
-      notifications.push(n.params.data);
-    });
-    client.setRequestHandler(sdk.types.ElicitRequestSchema, async () => ({
-      action: 'accept',
-      content: { name: 'Ada' },
-    }));
-    client.setRequestHandler(sdk.types.CreateMessageRequestSchema, async () => ({
-      role: 'assistant',
-      model: 'test',
-      content: { type: 'text', text: 'sampled' },
-    }));
-    client.setRequestHandler(sdk.types.ListRootsRequestSchema, async () => ({
-      roots: [{ uri: 'file:///work', name: 'work' }],
-    }));
-    const transport = new sdk.clientHttp.StreamableHTTPClientTransport(new URL(url), {
-      reconnectionOptions: {
-        initialReconnectionDelay: 20,
-        maxReconnectionDelay: 100,
-        reconnectionDelayGrowFactor: 1.5,
-        maxRetries: 20,
-      },
-    });
-    await client.connect(transport);
-    cleanups.push(() => client.close());
-    return { client, transport, notifications };
+    const connected = await connectBusClient(sdk, url);
+    cleanups.push(() => connected.client.close());
+    return connected;
   }
 
   const json = (result: unknown) =>

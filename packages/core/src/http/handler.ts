@@ -18,18 +18,15 @@ import { generateSessionId, isValidSessionId } from '../ids';
 import type { JsonObject } from '../json';
 import { type LoggerLike, resolveLogger } from '../logger';
 import type { SessionManager } from '../manager';
-import { type Logger, positiveInteger } from '../options';
+import { assertKnownOptions, type Logger, positiveInteger } from '../options';
 import type { SessionRecord } from '../store';
 import type { SessionEventStores } from './event-store';
-import { eventSeq, type LinkedTransport, SessionLink, type StandaloneEvents } from './link';
+import { type LinkedTransport, SessionLink, STANDALONE_STREAM_ID, type StandaloneEvents } from './link';
 
 /** Largest body read to recognise an `initialize` request that carries no session id. */
 export const DEFAULT_MAX_INITIALIZE_BODY_BYTES = 1024 * 1024;
 /** Largest body of a POST to an existing session (the SDK's own default). */
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
-
-/** The SDK's id of the standalone GET stream (server-initiated messages). */
-const STANDALONE_STREAM_ID = '_GET_stream';
 
 /** The id of the replayed `initialize` request; its response is discarded. */
 const REPLAY_REQUEST_ID = 'mcp-sessions:replayed-initialize';
@@ -208,6 +205,13 @@ class HandlerImpl {
   private closed = false;
 
   constructor(private readonly options: SessionHandlerOptions) {
+    assertKnownOptions(options, HANDLER_OPTIONS, 'createSessionHandler');
+    if (typeof (options.manager as Partial<SessionManager> | undefined)?.resume !== 'function') {
+      throw new InvalidArgumentError('manager', 'must be a SessionManager');
+    }
+    if (typeof options.createServer !== 'function') {
+      throw new InvalidArgumentError('createServer', 'must be a function returning a fresh McpServer');
+    }
     this.manager = options.manager;
     this.logger = resolveLogger(options.logger);
     if (!options.bus && this.manager.store.capabilities.crossProcess) {
@@ -333,11 +337,19 @@ class HandlerImpl {
       const response = await this.serve(live, request, handleOptions);
       const replayed = live.replayed.get(lastEventId);
       live.replayed.delete(lastEventId);
-      if (streamId === STANDALONE_STREAM_ID && replayed) live.link.replayedUpTo = replayed.lastSeq;
-      return { response, events: replayed?.count ?? 0 };
+      return { response, events: replayed?.count ?? 0, lastId: replayed?.lastId };
     };
     if (streamId === STANDALONE_STREAM_ID) {
-      return live.link.openStandalone(async () => (await replay()).response);
+      let lastId: string | undefined;
+      return live.link.openStandalone(
+        async () => {
+          const replayed = await replay();
+          lastId = replayed.lastId;
+          return replayed.response;
+        },
+        lastEventId,
+        () => lastId,
+      );
     }
     const { response, events } = await replay();
     if (!response.ok || !response.body) return response;
@@ -474,9 +486,10 @@ class HandlerImpl {
     const replayed = new Map<string, Replayed>();
     const storeFailures = { count: 0 };
     const standalone: StandaloneEvents = {};
+    const events = this.options.eventStore?.forSession(sessionId);
     const eventStore =
-      this.options.eventStore &&
-      observed(this.options.eventStore.forSession(sessionId), {
+      events &&
+      observed(events, {
         muted,
         running,
         replayed,
@@ -489,7 +502,14 @@ class HandlerImpl {
       eventStore,
       onsessioninitialized,
     });
-    const link = new SessionLink(sessionId, transport, this.options.bus, this.logger, standalone);
+    const link = new SessionLink({
+      sessionId,
+      transport,
+      bus: this.options.bus,
+      events,
+      logger: this.logger,
+      standalone,
+    });
     const live: LiveSession = {
       id: sessionId,
       principal,
@@ -592,6 +612,22 @@ class HandlerImpl {
   }
 }
 
+/** Every option's name (the type makes the list exhaustive). */
+const HANDLER_OPTIONS = Object.keys({
+  manager: true,
+  createServer: true,
+  principal: true,
+  eventStore: true,
+  bus: true,
+  revalidate: true,
+  sessionIdGenerator: true,
+  transportOptions: true,
+  transportClass: true,
+  maxInitializeBodyBytes: true,
+  maxBodyBytes: true,
+  logger: true,
+} satisfies Record<keyof SessionHandlerOptions, true>);
+
 interface InitializeMessage {
   jsonrpc: '2.0';
   id: string | number;
@@ -681,7 +717,7 @@ class ReplayRefusedError extends Error {
  */
 interface Replayed {
   count: number;
-  lastSeq: number;
+  lastId: string | undefined;
 }
 
 interface Observation {
@@ -709,23 +745,22 @@ function observed(store: EventStore, o: Observation): EventStore {
     storeEvent: async (streamId, message) => {
       if (o.muted()) return `0.muted.${REPLAY_REQUEST_ID}`;
       if (streamId === STANDALONE_STREAM_ID) {
+        // A message the link stored already, now written to the GET stream under its id.
         if (o.standalone.relaying !== undefined) return o.standalone.relaying;
-        const eventId = await store.storeEvent(streamId, message).catch(failed);
-        o.standalone.stored = eventId;
-        return eventId;
+        return store.storeEvent(streamId, message).catch(failed);
       }
       if ('id' in message && ('result' in message || 'error' in message)) o.running.delete(streamId);
       else o.running.add(streamId);
       return store.storeEvent(streamId, message).catch(failed);
     },
     replayEventsAfter: (lastEventId, { send }) => {
-      const seen: Replayed = { count: 0, lastSeq: 0 };
+      const seen: Replayed = { count: 0, lastId: undefined };
       o.replayed.set(lastEventId, seen);
       return store
         .replayEventsAfter(lastEventId, {
           send: (eventId, message) => {
             seen.count++;
-            seen.lastSeq = eventSeq(eventId);
+            seen.lastId = eventId;
             return send(eventId, message);
           },
         })

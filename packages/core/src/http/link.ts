@@ -6,9 +6,12 @@
  * - Requests the server sends to the client get ids that name this link (`<tag>.<n>`), so a
  *   client's answer posted to any instance is routed to the one that asked (`answer`).
  * - `notifications/cancelled` for a request running elsewhere is routed there (`cancel`).
- * - A message for the standalone (GET) stream sent where no GET stream is open is stored in the
- *   event log as usual and published; the instance holding the stream writes it with the same
- *   event id (`standalone`), so a stream that moves on resumes with no gap and no duplicate.
+ * - A message for the standalone (GET) stream is stored in the session's event log and announced
+ *   (`standalone`); the instance holding the GET stream writes what the log holds after the last
+ *   event it wrote, in log order and under the stored ids, so messages sent from any instance
+ *   arrive once and in order, and a stream that moves on resumes with no gap and no duplicate.
+ *   Without an event store the announced message itself is written (order across instances is
+ *   then the bus's).
  *
  * Public SDK API only: the server connects to this link as to any `Transport`, and the link
  * drives the SDK transport through `send`, `start`, `close` and its callbacks.
@@ -17,6 +20,7 @@ import { randomBytes } from 'node:crypto';
 import type { BusSubscription, SessionBus } from '../bus';
 import type { JsonValue } from '../json';
 import type { Logger } from '../options';
+import type { SessionEventStore } from './event-store';
 
 type RequestId = string | number;
 
@@ -46,47 +50,67 @@ export interface LinkedTransport {
   setProtocolVersion?: ((version: string) => void) | undefined;
 }
 
-/** Shared with the session's event store: what a standalone message was stored as, or is relayed as. */
+/** Shared with the session's event store, as the transport sees it. */
 export interface StandaloneEvents {
-  /** Set while relaying: the event store answers with this id instead of appending again. */
+  /** Set while writing a stored message: the event store answers with this id instead of appending. */
   relaying?: string | undefined;
-  /** The id the event store gave the last standalone message it stored. */
-  stored?: string | undefined;
+}
+
+/** The SDK's id of the standalone GET stream (server-initiated messages). */
+export const STANDALONE_STREAM_ID = '_GET_stream';
+
+export interface SessionLinkOptions {
+  sessionId: string;
+  transport: LinkedTransport;
+  bus: SessionBus | undefined;
+  /** The session's durable event log, read directly (not through the transport). */
+  events: SessionEventStore | undefined;
+  logger: Logger;
+  /** Shared with the session's event store. */
+  standalone: StandaloneEvents;
 }
 
 type Envelope =
   | { k: 'answer'; m: WireMessage }
   | { k: 'cancel'; m: WireMessage }
-  | { k: 'standalone'; m: WireMessage; e?: string };
+  | { k: 'standalone'; m: WireMessage; e?: string; from: string };
 
 export class SessionLink {
   onclose?: (() => void) | undefined;
   onerror?: ((error: Error) => void) | undefined;
   onmessage?: ((message: WireMessage, extra?: unknown) => void) | undefined;
+  readonly sessionId: string;
   /** Names this link in the ids of the requests its server sends. */
   readonly tag = randomBytes(6).toString('base64url');
+  private readonly transport: LinkedTransport;
+  private readonly bus: SessionBus | undefined;
+  private readonly events: SessionEventStore | undefined;
+  private readonly logger: Logger;
+  private readonly standalone: StandaloneEvents;
   /** Client requests running in this process, until the server answers them. */
   private readonly running = new Set<RequestId>();
   /** Open GET streams of this session in this process. */
   private getStreams = 0;
-  /** Standalone sends, relays and GET stream openings, one at a time and in order. */
+  /** The last stored standalone event written to the GET stream here; undefined before the first. */
+  private written: string | undefined;
+  /** Standalone writes and GET stream openings, one at a time and in order. */
   private queue: Promise<unknown> = Promise.resolve();
   private subscription: BusSubscription | undefined;
   private closed = false;
 
-  constructor(
-    readonly sessionId: string,
-    private readonly transport: LinkedTransport,
-    private readonly bus: SessionBus | undefined,
-    private readonly logger: Logger,
-    /** Shared with the session's event store. */
-    readonly standalone: StandaloneEvents = {},
-  ) {
-    transport.onmessage = ((message: WireMessage, extra?: unknown) => {
+  constructor(options: SessionLinkOptions) {
+    this.sessionId = options.sessionId;
+    this.transport = options.transport;
+    this.bus = options.bus;
+    this.events = options.events;
+    this.logger = options.logger;
+    this.standalone = options.standalone;
+    this.transport.onmessage = ((message: WireMessage, extra?: unknown) => {
       if (isRequest(message)) this.running.add(message.id);
+      else if (message.method === 'notifications/cancelled') this.running.delete(cancelledId(message)!);
       this.onmessage?.(inbound(message, this.tag), extra);
     }) as never;
-    transport.onerror = (error) => this.onerror?.(error);
+    this.transport.onerror = (error) => this.onerror?.(error);
   }
 
   /** Joins the bus for this session: resolves once messages routed here will arrive. */
@@ -124,15 +148,14 @@ export class SessionLink {
     if (options?.relatedRequestId !== undefined || isResponse(out) || !this.bus) {
       return this.transport.send(out as never, options);
     }
-    // The standalone stream: here if it is open here, else stored and published to its holder.
-    return this.serialized(async () => {
+    // The standalone stream, wherever the client holds it: stored, announced, written by the holder.
+    if (!this.events) {
       if (this.getStreams > 0) return this.transport.send(out as never, options);
-      this.standalone.stored = undefined;
-      await this.transport.send(out as never, options);
-      const envelope: Envelope = { k: 'standalone', m: out };
-      if (this.standalone.stored !== undefined) envelope.e = this.standalone.stored;
-      await this.bus!.publish(this.sessionId, envelope as unknown as JsonValue);
-    });
+      return this.announce({ k: 'standalone', m: out, from: this.tag });
+    }
+    const eventId = await this.events.storeEvent(STANDALONE_STREAM_ID, out as never);
+    await this.announce({ k: 'standalone', m: out, e: eventId, from: this.tag });
+    if (this.getStreams > 0) await this.serialized(() => this.catchUp(out, eventId));
   }
 
   // --- The handler's side ---
@@ -156,23 +179,28 @@ export class SessionLink {
   }
 
   /**
-   * Serves a GET that opens (or resumes) the standalone stream: in line with standalone sends and
-   * relays, so a message published while the stream is being opened is written after the replay.
-   * `replayedUpTo` gives the last event seq the replay wrote, to skip relays already replayed.
+   * Serves a GET that opens (`resumedFrom` undefined) or resumes the standalone stream, in line
+   * with standalone writes: what was stored meanwhile is written after the replay, in log order.
+   * `replayed` gives the last event id the transport's replay wrote, if any.
    */
-  openStandalone(serve: () => Promise<Response>): Promise<Response> {
+  openStandalone(
+    serve: () => Promise<Response>,
+    resumedFrom?: string,
+    replayed?: () => string | undefined,
+  ): Promise<Response> {
     return this.serialized(async () => {
       const response = await serve();
       if (!response.ok || !response.body) return response;
       this.getStreams++;
+      if (resumedFrom !== undefined) {
+        this.written = replayed?.() ?? resumedFrom;
+        await this.catchUp();
+      }
       return onEnd(response, () => {
-        this.getStreams--;
+        if (--this.getStreams === 0) this.written = undefined;
       });
     });
   }
-
-  /** Relays already written by a replay (`seq` at or below this) are skipped. */
-  replayedUpTo = 0;
 
   // --- Internal helpers ---
 
@@ -182,10 +210,8 @@ export class SessionLink {
       return ownedBy(message.id, this.tag) ? undefined : { k: 'answer', m: message };
     }
     if (message.method === 'notifications/cancelled') {
-      const id = message.params?.requestId;
-      if ((typeof id === 'string' || typeof id === 'number') && !this.running.has(id)) {
-        return { k: 'cancel', m: message };
-      }
+      const id = cancelledId(message);
+      if (id !== undefined && !this.running.has(id)) return { k: 'cancel', m: message };
     }
     return undefined;
   }
@@ -199,29 +225,51 @@ export class SessionLink {
         }
         return;
       case 'cancel': {
-        const id = envelope.m.params?.requestId;
-        if ((typeof id === 'string' || typeof id === 'number') && this.running.has(id)) {
-          this.onmessage?.(envelope.m);
-        }
+        const id = cancelledId(envelope.m);
+        // The server answers a cancelled request with nothing: forget it here.
+        if (id !== undefined && this.running.delete(id)) this.onmessage?.(envelope.m);
         return;
       }
       case 'standalone':
-        void this.serialized(() => this.relay(envelope.m, envelope.e)).catch((error: unknown) =>
-          this.logger.warn('standalone message not relayed', { error }),
+        // Not held here: in the event log, replayed by the next GET. Sent here: written already.
+        if (this.getStreams === 0 || envelope.from === this.tag) return;
+        void this.serialized(() => this.catchUp(envelope.m, envelope.e)).catch((error: unknown) =>
+          this.logger.warn('standalone message not written to the GET stream', { error }),
         );
     }
   }
 
-  /** Writes another instance's standalone message to the GET stream open here, if any. */
-  private async relay(message: WireMessage, eventId: string | undefined): Promise<void> {
-    if (this.getStreams === 0) return; // in the event log already: replayed on the next GET
-    if (eventId !== undefined && eventSeq(eventId) <= this.replayedUpTo) return;
+  /**
+   * Writes to the GET stream open here what the log holds after the last event written; on a
+   * freshly opened stream (nothing written yet) that is the announced message itself.
+   */
+  private async catchUp(announced?: WireMessage, eventId?: string): Promise<void> {
+    if (this.getStreams === 0) return;
+    if (this.events === undefined || eventId === undefined) {
+      if (announced) await this.write(announced, eventId);
+      return;
+    }
+    if (this.written === undefined) {
+      if (announced) await this.write(announced, eventId);
+      return;
+    }
+    await this.events.replayEventsAfter(this.written, {
+      send: (id, message) => this.write(message as unknown as WireMessage, id),
+    });
+  }
+
+  private async write(message: WireMessage, eventId: string | undefined): Promise<void> {
     this.standalone.relaying = eventId ?? '';
     try {
       await this.transport.send(message as never);
     } finally {
       this.standalone.relaying = undefined;
     }
+    if (eventId !== undefined) this.written = eventId;
+  }
+
+  private announce(envelope: Envelope): Promise<void> {
+    return this.bus!.publish(this.sessionId, envelope as unknown as JsonValue);
   }
 
   private serialized<T>(work: () => Promise<T>): Promise<T> {
@@ -248,6 +296,12 @@ function inbound(message: WireMessage, tag: string): WireMessage {
   return { ...message, id: /^\d+$/.test(original) ? Number(original) : original };
 }
 
+/** The request a `notifications/cancelled` names. */
+function cancelledId(message: WireMessage): RequestId | undefined {
+  const id = message.params?.requestId;
+  return typeof id === 'string' || typeof id === 'number' ? id : undefined;
+}
+
 function ownedBy(id: RequestId, tag: string): boolean {
   return typeof id === 'string' && id.startsWith(`${tag}.`);
 }
@@ -264,12 +318,6 @@ function isResponse(message: WireMessage): message is WireMessage & { id: Reques
   return (
     message.method === undefined && message.id !== undefined && ('result' in message || 'error' in message)
   );
-}
-
-/** The session-log position in an event id (`<seq>.<stream>.<tag>`). */
-export function eventSeq(eventId: string): number {
-  const seq = Number(eventId.slice(0, eventId.indexOf('.')));
-  return Number.isSafeInteger(seq) ? seq : 0;
 }
 
 /** The same response, calling `done` once when its body ends, errors or is cancelled. */
