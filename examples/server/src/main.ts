@@ -1,20 +1,33 @@
 /**
  * `pnpm start`: an MCP server at http://127.0.0.1:$PORT/mcp whose sessions survive restarts and
  * move between instances. Env: PORT (3000), MCP_SESSIONS_STORE (sqlite:./.data/sessions.db),
- * MCP_SESSIONS_INSTANCE_ID (host:pid:random).
+ * MCP_SESSIONS_INSTANCE_ID (host:pid:random), MCP_SESSIONS_SHUTDOWN (`hand-off`, the default:
+ * SIGTERM leaves sessions for the next instance to attach without counting a recovery;
+ * `disconnect`: marks them disconnected, so the next instance recovers them, counted).
  */
 import { createServer } from 'node:http';
-import { SessionManager } from '@mcp-sessions/core';
+import { redactUrl, SessionManager } from '@mcp-sessions/core';
 import { createEventStore, createNodeSessionHandler } from '@mcp-sessions/core/http';
 import { createAppServer } from './app';
 import { stderrLogger } from './logger';
-import { DEFAULT_STORE, openStore } from './store';
+import { DEFAULT_STORE, openBackend } from './store';
 
 const port = Number(process.env.PORT ?? 3000);
 const storeSpec = process.env.MCP_SESSIONS_STORE || DEFAULT_STORE;
 const instanceId = process.env.MCP_SESSIONS_INSTANCE_ID || undefined;
+const shutdownMode = process.env.MCP_SESSIONS_SHUTDOWN || 'hand-off';
+if (shutdownMode !== 'hand-off' && shutdownMode !== 'disconnect') {
+  process.stderr.write(
+    `MCP_SESSIONS_SHUTDOWN must be hand-off or disconnect, not ${JSON.stringify(shutdownMode)}\n`,
+  );
+  process.exit(2);
+}
 
-const store = await openStore(storeSpec);
+const { store, bus } = await openBackend(storeSpec).catch((error: unknown) => {
+  // One line, the spec redacted: no stack trace with a connection string in it.
+  process.stderr.write(`mcp-sessions example: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(2);
+});
 const manager = new SessionManager({ store, instanceId });
 const log = stderrLogger(manager.instanceId);
 for (const event of ['initialized', 'disconnected', 'recovered', 'expired', 'closed'] as const) {
@@ -29,6 +42,7 @@ const handler = createNodeSessionHandler({
   manager,
   createServer: (ctx) => createAppServer(manager, ctx),
   eventStore: createEventStore(manager),
+  bus, // elicitation, sampling, cancellations and standalone messages cross instances
   logger: log,
 });
 
@@ -42,7 +56,7 @@ const http = createServer((req, res) => {
 http.listen(port, '127.0.0.1', () => {
   log.info('listening', {
     url: `http://127.0.0.1:${port}/mcp`,
-    store: storeSpec.replace(/\/\/[^@/]*@/, '//***@'),
+    store: redactUrl(storeSpec),
   });
 });
 
@@ -51,10 +65,13 @@ async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   log.info('shutting down', { signal });
-  await handler.close(); // sessions marked disconnected: any instance may recover them
+  // Stop accepting, hand the sessions off (the next instance attaches them uncounted), end the rest.
+  const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+  await handler.close({ disconnect: shutdownMode === 'disconnect' });
   await manager.dispose();
   http.closeAllConnections();
-  await new Promise<void>((resolve) => http.close(() => resolve()));
+  await closed;
+  await bus?.close();
   await store.close();
   process.exit(0);
 }

@@ -15,12 +15,13 @@ export interface ServerProcess {
   exited: Promise<void>;
 }
 
-/** Starts `src/main.ts` in a child process and resolves once it listens. */
+/** Starts `src/main.ts` (or another entry with its log line) in a child process; resolves once it listens. */
 export function startServer(
   env: Record<string, string>,
   onLine: (line: string) => void = () => {},
+  entry: string = MAIN,
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=@mcp-sessions/source', MAIN], {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=@mcp-sessions/source', entry], {
     cwd: EXAMPLE_DIR,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'pipe'],

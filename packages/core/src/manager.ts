@@ -21,7 +21,9 @@ import {
   type TransitionRefusal,
   transition,
 } from './lifecycle';
+import { type LoggerLike, resolveLogger } from './logger';
 import {
+  assertKnownOptions,
   CLEANUP_JITTER,
   type Clock,
   DEFAULT_CLEANUP_BATCH_SIZE,
@@ -74,10 +76,11 @@ export interface SessionManagerOptions {
   clock?: Clock;
   /**
    * Lifecycle events at `info`, lost sessions at `warn`, background failures at `error` (when
-   * there is no `error` listener). Default: silent, except that a background failure with no
-   * listener and no logger becomes a process warning, so it is never lost.
+   * there is no `error` listener). Default: warnings and errors on stderr. `false` silences it;
+   * a background failure with no listener then becomes a process warning, so it is never lost.
+   * Console-style and pino/bunyan-style loggers both fit.
    */
-  logger?: Logger;
+  logger?: LoggerLike | false;
   /** Names this process in records (`ownerId`) and logs. Default `hostname:pid:random`. */
   instanceId?: string;
 }
@@ -157,6 +160,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   private readonly cleanupBatchSize: number;
   private readonly clock: Clock;
   private readonly logger: Logger;
+  private readonly silenced: boolean;
   /** Sessions this instance serves; the heartbeat tick touches exactly these. */
   private readonly held = new Set<string>();
   /**
@@ -178,7 +182,8 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
 
   constructor(options: SessionManagerOptions) {
     super();
-    if (!isStore(options?.store)) throw new InvalidArgumentError('store', 'must be a SessionStore');
+    assertKnownOptions(options, MANAGER_OPTIONS, 'SessionManager');
+    if (!isStore(options.store)) throw new InvalidArgumentError('store', 'must be a SessionStore');
     this.store = options.store;
     this.heartbeatIntervalMs = timerDelay(
       'heartbeatIntervalMs',
@@ -218,7 +223,8 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
       DEFAULT_CLEANUP_BATCH_SIZE,
     );
     this.clock = options.clock ?? systemClock;
-    this.logger = options.logger ?? silentLogger;
+    this.logger = resolveLogger(options.logger);
+    this.silenced = this.logger === silentLogger || options.logger === false;
     this.instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${generateSessionId().slice(0, 6)}`;
     if (options.timers !== false) this.startTimers();
   }
@@ -681,7 +687,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
       (error: unknown) => {
         const err = error instanceof Error ? error : new Error(String(error));
         if (this.listenerCount('error') > 0) this.emit('error', err);
-        else if (this.logger !== silentLogger) {
+        else if (!this.silenced) {
           this.logger.error(`${what} failed`, { error: err, code: (err as Partial<McpSessionsError>).code });
         } else {
           // No listener and no logger: a process warning, so the failure is never lost silently.
@@ -755,6 +761,23 @@ function decodeCursor(cursor: string): { lastHeartbeatAt: number; id: string } {
   }
   throw new InvalidArgumentError('cursor', 'not a cursor returned by getActiveSessions');
 }
+
+/** Every option's name (the type makes the list exhaustive). */
+const MANAGER_OPTIONS = Object.keys({
+  store: true,
+  gracePeriodMs: true,
+  heartbeatIntervalMs: true,
+  maxRecoveryAttempts: true,
+  cleanupIntervalMs: true,
+  staleAfterMs: true,
+  tombstoneMs: true,
+  heartbeatBatchSize: true,
+  cleanupBatchSize: true,
+  timers: true,
+  clock: true,
+  logger: true,
+  instanceId: true,
+} satisfies Record<keyof SessionManagerOptions, true>);
 
 /** `getActiveSessions` page size when no `limit` is given. */
 const DEFAULT_PAGE_SIZE = 100;

@@ -167,8 +167,8 @@ describe('defect: errors caught, logged and turned into false/null', () => {
       expect(fields?.code).toBe('STORE_UNAVAILABLE');
     });
 
-    it('raises a process warning when there is neither a listener nor a logger', async () => {
-      const { m, state } = timed();
+    it('raises a process warning when there is no listener and the logger is silenced (logger: false)', async () => {
+      const { m, state } = timed({ logger: false });
       await m.initialize('s1');
       state.down = true;
       const warned = once(process, 'warning');

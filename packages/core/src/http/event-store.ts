@@ -5,13 +5,15 @@ import { InvalidArgumentError } from '../errors';
 import { assertSessionId } from '../ids';
 import type { JsonValue } from '../json';
 import { SessionManager } from '../manager';
-import { type Clock, positiveInteger, systemClock } from '../options';
+import { assertKnownOptions, type Clock, positiveInteger, systemClock } from '../options';
 import type { SessionStore } from '../store';
 
 /** Newest events kept per session, by default. */
 export const DEFAULT_EVENT_MAX_COUNT = 1000;
 /** Events older than this are trimmed, by default (the default grace period: a client back within grace resumes). */
 export const DEFAULT_EVENT_MAX_AGE_MS = 10 * 60 * 1000;
+/** Encoded bytes of events kept per session, by default (oldest trimmed first). */
+export const DEFAULT_EVENT_MAX_BYTES = 4 * 1024 * 1024;
 /** Trim every this many appends of a session (trimming on every append doubles the write cost). */
 export const DEFAULT_EVENT_TRIM_EVERY = 50;
 /** Events read per `readEvents` round trip while replaying. */
@@ -22,6 +24,11 @@ export interface EventStoreOptions {
   maxEvents?: number;
   /** Trim events older than this. Default 10 minutes. */
   maxAgeMs?: number;
+  /**
+   * Keep at most this many bytes of events per session (their JSON, UTF-8), oldest trimmed first,
+   * so large tool results cannot grow the log without bound. Default 4 MiB.
+   */
+  maxBytes?: number;
   /** Trim once every this many appends per session (1 = every append). Default 50. */
   trimEvery?: number;
   /** Stamps events and decides their age. Default: the system clock (pass the manager's in tests). */
@@ -66,8 +73,10 @@ export function createEventStore(
   source: SessionManager | SessionStore,
   options: EventStoreOptions = {},
 ): SessionEventStores {
+  assertKnownOptions(options, EVENT_STORE_OPTIONS, 'createEventStore');
   const store = source instanceof SessionManager ? source.store : source;
   const clock = options.clock ?? systemClock;
+  const maxBytes = positiveInteger('maxBytes', options.maxBytes, DEFAULT_EVENT_MAX_BYTES);
   const maxEvents = positiveInteger('maxEvents', options.maxEvents, DEFAULT_EVENT_MAX_COUNT);
   const maxAgeMs = positiveInteger('maxAgeMs', options.maxAgeMs, DEFAULT_EVENT_MAX_AGE_MS);
   const trimEvery = positiveInteger('trimEvery', options.trimEvery, DEFAULT_EVENT_TRIM_EVERY);
@@ -91,7 +100,7 @@ export function createEventStore(
             createdAt: now,
           });
           if (++appends % trimEvery === 0) {
-            await store.trimEvents({ sessionId, maxEvents, createdBefore: now - maxAgeMs });
+            await store.trimEvents({ sessionId, maxEvents, maxBytes, createdBefore: now - maxAgeMs });
           }
           return formatEventId(seq, streamId, tag);
         },
@@ -133,6 +142,14 @@ export function createEventStore(
 }
 
 // --- Internal helpers ---
+
+const EVENT_STORE_OPTIONS = Object.keys({
+  maxEvents: true,
+  maxAgeMs: true,
+  maxBytes: true,
+  trimEvery: true,
+  clock: true,
+} satisfies Record<keyof EventStoreOptions, true>);
 
 function formatEventId(seq: number, streamId: string, tag: string): EventId {
   return `${seq}.${Buffer.from(streamId, 'utf8').toString('base64url')}.${tag}`;

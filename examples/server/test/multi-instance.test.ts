@@ -1,0 +1,218 @@
+/**
+ * Several real server processes on one backend (SQLite file, Redis, Redis Cluster, Postgres)
+ * behind a round-robin proxy, with the official SDK client:
+ * - every live message crosses instances: elicitation, sampling, roots (in a call and on the
+ *   standalone stream), ping, cancellation, standalone notifications across a GET stream that is
+ *   cut and resumed on the other process;
+ * - the first requests of sessions whose owner shut down, landing on several processes at the
+ *   same moment, are all served (never a 404) and each recovery is counted once.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
+import {
+  type BusSdk,
+  connectBusClient,
+  loadBusSdk,
+  toolJson,
+} from '../../../packages/core/test/fixtures/bus-app';
+import { startProxy } from '../../../packages/core/test/fixtures/http-proxy';
+import { freePort, type ServerProcess, startServer } from '../src/spawn';
+
+vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 });
+
+const BUS_SERVER = fileURLToPath(new URL('./fixtures/bus-server.ts', import.meta.url));
+const REDIS_URL = process.env.MCP_SESSIONS_TEST_REDIS_URL;
+const CLUSTER_URLS = process.env.MCP_SESSIONS_TEST_REDIS_CLUSTER_URLS;
+const POSTGRES_URL = process.env.MCP_SESSIONS_TEST_POSTGRES_URL;
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
+});
+
+interface Backend {
+  name: string;
+  spec: (() => string) | undefined;
+  why: string;
+}
+
+function tempSqlite(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'mcp-sessions-multi-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return `sqlite:${join(dir, 'sessions.db')}`;
+}
+
+const clusterSpec = CLUSTER_URLS
+  ? `redis+cluster://${CLUSTER_URLS.split(',')
+      .map((u) => new URL(u).host)
+      .join(',')}`
+  : undefined;
+
+const BACKENDS: Backend[] = [
+  { name: 'sqlite', spec: tempSqlite, why: '' },
+  { name: 'redis', spec: REDIS_URL ? () => REDIS_URL : undefined, why: 'MCP_SESSIONS_TEST_REDIS_URL unset' },
+  {
+    name: 'redis-cluster',
+    spec: clusterSpec ? () => clusterSpec : undefined,
+    why: 'MCP_SESSIONS_TEST_REDIS_CLUSTER_URLS unset',
+  },
+  {
+    name: 'postgres',
+    spec: POSTGRES_URL ? () => POSTGRES_URL : undefined,
+    why: 'MCP_SESSIONS_TEST_POSTGRES_URL unset',
+  },
+];
+for (const b of BACKENDS) {
+  if (!b.spec) console.warn(`example-server multi-instance: ${b.name} SKIPPED: ${b.why}`);
+}
+
+async function server(env: Record<string, string>, entry?: string): Promise<ServerProcess> {
+  const s = await startServer(env, () => {}, entry);
+  cleanups.push(async () => {
+    s.child.kill('SIGKILL');
+    await s.exited;
+  });
+  return s;
+}
+
+async function busServers(spec: string, count: number) {
+  const servers: ServerProcess[] = [];
+  for (let i = 0; i < count; i++) {
+    const env = {
+      PORT: String(await freePort()),
+      MCP_SESSIONS_STORE: spec,
+      MCP_SESSIONS_INSTANCE_ID: `p${i}`,
+    };
+    servers.push(await server(env, BUS_SERVER));
+  }
+  const ports = servers.map((s) => Number(new URL(s.url).port));
+  // The GET stream (the only request without a body) is cut after 3 events, once: the client
+  // resumes it with Last-Event-ID, on the other process.
+  const proxy = await startProxy(ports, { cutSseAfterEvents: 3, cutWhen: (body) => body === '' });
+  cleanups.push(() => proxy.close());
+  return { servers, proxy };
+}
+
+describe.each(BACKENDS)('two processes on $name behind a round-robin proxy', ({ spec }) => {
+  const clientVersions = ['1.32.2', '1.25.2'] as const;
+
+  it.skipIf(!spec).each(clientVersions)(
+    'every live message crosses instances (client SDK %s)',
+    async (version) => {
+      const sdk: BusSdk = await loadBusSdk(version);
+      const { servers, proxy } = await busServers(spec!(), 2);
+      const { client, notifications } = await connectBusClient(sdk, proxy.url);
+      cleanups.push(() => client.close());
+
+      const askedFrom = new Set<unknown>();
+      for (let round = 0; round < 2; round++) {
+        const elicited = toolJson(await client.callTool({ name: 'elicit', arguments: {} }));
+        expect(elicited).toMatchObject({ action: 'accept', content: { name: 'Ada' } });
+        const sampled = toolJson(await client.callTool({ name: 'sample', arguments: {} }));
+        expect(sampled.answer).toBe('sampled');
+        const roots = toolJson(await client.callTool({ name: 'roots', arguments: { standalone: false } }));
+        expect(roots.roots).toEqual(['file:///work']);
+        const standaloneRoots = toolJson(
+          await client.callTool({ name: 'roots', arguments: { standalone: true } }),
+        );
+        expect(standaloneRoots.roots).toEqual(['file:///work']);
+        expect(toolJson(await client.callTool({ name: 'ping_client', arguments: {} })).pinged).toBe(true);
+        for (const r of [elicited, sampled, roots, standaloneRoots]) askedFrom.add(r.instance);
+        await client.ping(); // the next round asks from the other process
+      }
+      expect([...askedFrom].sort()).toEqual(['p0', 'p1']);
+
+      const controller = new AbortController();
+      const waiting = client.callTool({ name: 'wait', arguments: {} }, undefined, {
+        signal: controller.signal,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      controller.abort('no longer needed');
+      await expect(waiting).rejects.toThrow();
+      await vi.waitFor(
+        () =>
+          expect(
+            servers.flatMap((s) => s.lines.filter((l) => l.includes('aborted')).map((l) => l.slice(25))),
+          ).toEqual([expect.stringMatching(/^aborted instance=p[01]$/)]),
+        { timeout: 10_000 },
+      );
+
+      for (let n = 1; n <= 10; n++) await client.callTool({ name: 'broadcast', arguments: { n } });
+      await vi.waitFor(() => expect(notifications).toHaveLength(10), { timeout: 15_000 });
+      expect(notifications).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+      expect(proxy.cuts()).toBeGreaterThanOrEqual(1); // the GET stream was cut and resumed elsewhere
+    },
+  );
+});
+
+describe.each(BACKENDS.filter((b) => b.name !== 'redis-cluster'))(
+  'first requests after the owner shut down, on $name',
+  ({ spec }) => {
+    it.skipIf(!spec)(
+      '3 processes × 8 sessions, every first request at once: no 404, one recovery each',
+      async () => {
+        const store = spec!();
+        const env = (instance: string) => ({
+          PORT: '0',
+          MCP_SESSIONS_STORE: store,
+          MCP_SESSIONS_INSTANCE_ID: instance,
+          MCP_SESSIONS_SHUTDOWN: 'disconnect',
+        });
+        const owner = await server({ ...env('owner'), PORT: String(await freePort()) });
+        const sessions: string[] = [];
+        for (let i = 0; i < 8; i++) {
+          const res = await fetch(owner.url, {
+            method: 'POST',
+            headers: { accept: 'application/json, text/event-stream', 'content-type': 'application/json' },
+            body: JSON.stringify({
+              jsonrpc: '2.0',
+              id: 1,
+              method: 'initialize',
+              params: {
+                protocolVersion: '2025-06-18',
+                capabilities: {},
+                clientInfo: { name: `c${i}`, version: '1' },
+              },
+            }),
+          });
+          await res.body?.cancel();
+          sessions.push(res.headers.get('mcp-session-id')!);
+        }
+        owner.child.kill('SIGTERM');
+        await owner.exited;
+
+        const others: ServerProcess[] = [];
+        for (const name of ['x', 'y', 'z'])
+          others.push(await server({ ...env(name), PORT: String(await freePort()) }));
+        const call = (url: string, sessionId: string) =>
+          fetch(url, {
+            method: 'POST',
+            headers: {
+              accept: 'application/json, text/event-stream',
+              'content-type': 'application/json',
+              'mcp-session-id': sessionId,
+              'mcp-protocol-version': '2025-06-18',
+            },
+            body: JSON.stringify({
+              jsonrpc: '2.0',
+              id: 2,
+              method: 'tools/call',
+              params: { name: 'session_info', arguments: {} },
+            }),
+          }).then(async (res) => ({ status: res.status, body: await res.text() }));
+        const answers = await Promise.all(sessions.flatMap((id) => others.map((o) => call(o.url, id))));
+        expect(answers.map((a) => a.status).filter((s) => s !== 200)).toEqual([]);
+        for (const id of sessions) {
+          const attempts = answers
+            .filter((a) => a.body.includes(id))
+            .map((a) => /recoveryAttempts\\":(\d+)/.exec(a.body)?.[1]);
+          expect(new Set(attempts)).toEqual(new Set(['1']));
+        }
+      },
+    );
+  },
+);
