@@ -5,7 +5,7 @@
  * event log stays the record.
  */
 import { InvalidArgumentError, StoreUnavailableError } from './errors';
-import { assertSessionId } from './ids';
+import { assertSessionId, sessionTag } from './ids';
 import { decodeJson, encodeJson, type JsonValue } from './json';
 import { type LoggerLike, resolveLogger } from './logger';
 import type { Logger } from './options';
@@ -131,7 +131,7 @@ export class BusListeners {
       } catch (error) {
         this.logger.error('session bus: undecodable message dropped', {
           bus: this.busName,
-          sessionId,
+          session: sessionTag(sessionId),
           error,
         });
         return;
@@ -139,7 +139,11 @@ export class BusListeners {
       try {
         entry.listener(message);
       } catch (error) {
-        this.logger.error('session bus listener threw', { bus: this.busName, sessionId, error });
+        this.logger.error('session bus listener threw', {
+          bus: this.busName,
+          session: sessionTag(sessionId),
+          error,
+        });
       }
     }
   }

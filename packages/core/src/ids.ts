@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { InvalidArgumentError } from './errors';
 import { MAX_AGENT_KEY_LENGTH, MAX_SESSION_ID_LENGTH } from './options';
 
@@ -7,6 +7,15 @@ const SESSION_ID = /^[\x21-\x7e]+$/;
 /** A new session id: 192 random bits, URL-safe (the lifecycle asks for at least 128). */
 export function generateSessionId(): string {
   return randomBytes(24).toString('base64url');
+}
+
+/**
+ * A short, non-reversible name for a session (64 bits of SHA-256, base64url): what logs print,
+ * since a session id is a bearer credential when no principal is bound. The same tag ends every
+ * event id of the session, so an operator can match log lines, event ids and `sessionTag(id)`.
+ */
+export function sessionTag(sessionId: string): string {
+  return createHash('sha256').update(sessionId).digest().subarray(0, 8).toString('base64url');
 }
 
 /** True for an id the MCP transport allows: 1–256 visible ASCII characters. Cheap; no I/O. */

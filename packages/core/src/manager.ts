@@ -9,7 +9,7 @@ import {
   SessionNotFoundError,
   SessionNotLiveError,
 } from './errors';
-import { assertName, assertSessionId, generateSessionId } from './ids';
+import { assertName, assertSessionId, generateSessionId, sessionTag } from './ids';
 import { encodeJson, type JsonObject, type JsonValue } from './json';
 import {
   createRecord,
@@ -614,7 +614,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     for (const id of batch) {
       // Not held any more: this instance disconnected or closed it while the batch was in flight.
       if (alive.has(id) || !this.unhold(id)) continue;
-      this.logger.warn('held session is no longer active in the store', { sessionId: id });
+      this.logger.warn('held session is no longer active in the store', { session: sessionTag(id) });
       this.emit('lost', id);
     }
     return hit.length;
@@ -703,7 +703,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
 
   private log(level: 'info', message: string, record: SessionRecord): void {
     this.logger[level](message, {
-      sessionId: record.id,
+      session: sessionTag(record.id),
       status: record.status,
       recoveryAttempts: record.recoveryAttempts,
       instanceId: this.instanceId,

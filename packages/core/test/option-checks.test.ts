@@ -51,3 +51,23 @@ describe('event log byte budget', () => {
     expect((kept.at(-1)!.message as { params: { i: number } }).params.i).toBe(19);
   });
 });
+
+describe('logs never print a session id', () => {
+  it('lifecycle lines carry the short tag, not the id (a bearer credential without a principal)', async () => {
+    const { sessionTag } = await import('../src/index');
+    const lines: string[] = [];
+    const record = (message: string, fields?: Record<string, unknown>) => {
+      lines.push(`${message} ${JSON.stringify(fields)}`);
+    };
+    const logger = { debug: record, info: record, warn: record, error: record };
+    const manager = new SessionManager({ store: new MemorySessionStore(), timers: false, logger });
+    const id = 'a-secret-session-id-0123456789';
+    await manager.initialize(id);
+    await manager.markDisconnected(id);
+    await manager.recover(id);
+    await manager.close(id);
+    expect(lines.length).toBeGreaterThanOrEqual(4);
+    expect(lines.join('\n')).not.toContain(id);
+    expect(lines.every((l) => l.includes(sessionTag(id)))).toBe(true);
+  });
+});

@@ -18,6 +18,7 @@ import {
   resolveLogger,
   type SessionBus,
   StoreUnavailableError,
+  sessionTag,
   timerDelay,
   toStoreError,
 } from '@mcp-sessions/core';
@@ -229,7 +230,7 @@ export class PostgresSessionBus implements SessionBus {
         await client.query(`UNLISTEN "${this.channel(sessionId)}"`);
       } catch (error) {
         // Nothing reaches a listener any more; the LISTEN goes with the next reconnect or close.
-        this.logger.warn('postgres bus: UNLISTEN failed', { sessionId, error });
+        this.logger.warn('postgres bus: UNLISTEN failed', { session: sessionTag(sessionId), error });
       }
     });
   }
@@ -335,9 +336,16 @@ export class PostgresSessionBus implements SessionBus {
       );
       const row = result.rows[0];
       if (row) return row.payload;
-      this.logger.error('postgres bus: payload row already deleted; message dropped', { sessionId, id });
+      this.logger.error('postgres bus: payload row already deleted; message dropped', {
+        session: sessionTag(sessionId),
+        id,
+      });
     } catch (error) {
-      this.logger.error('postgres bus: payload row unreadable; message dropped', { sessionId, id, error });
+      this.logger.error('postgres bus: payload row unreadable; message dropped', {
+        session: sessionTag(sessionId),
+        id,
+        error,
+      });
     }
     return undefined;
   }

@@ -16,6 +16,7 @@ import {
   resolveLogger,
   type SessionBus,
   StoreUnavailableError,
+  sessionTag,
 } from '@mcp-sessions/core';
 import { createClient, createCluster } from '@redis/client';
 import { type AnyRedisClient, Connection, wrapError } from './connection';
@@ -257,7 +258,7 @@ export class RedisSessionBus implements SessionBus {
       } catch (error) {
         // Nothing reaches a listener any more (the channel left the map); the server-side
         // subscription goes with the next reconnect or close.
-        this.logger.warn('redis bus: unsubscribe failed', { sessionId, error });
+        this.logger.warn('redis bus: unsubscribe failed', { session: sessionTag(sessionId), error });
       }
     });
   }

@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import type { EventId, EventStore, StreamId } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { InvalidArgumentError } from '../errors';
-import { assertSessionId } from '../ids';
+import { assertSessionId, sessionTag } from '../ids';
 import type { JsonValue } from '../json';
 import { SessionManager } from '../manager';
 import { assertKnownOptions, type Clock, positiveInteger, systemClock } from '../options';
@@ -163,10 +162,6 @@ function parseEventId(eventId: string): ParsedEventId | undefined {
   const seq = Number(match[1]);
   if (!Number.isSafeInteger(seq)) return undefined;
   return { seq, streamId: Buffer.from(match[2]!, 'base64url').toString('utf8'), tag: match[3]! };
-}
-
-function sessionTag(sessionId: string): string {
-  return createHash('sha256').update(sessionId).digest().subarray(0, 8).toString('base64url');
 }
 
 function isPriming(message: JsonValue): boolean {

@@ -14,7 +14,7 @@ import {
   SessionNotLiveError,
   StoreUnavailableError,
 } from '../errors';
-import { generateSessionId, isValidSessionId } from '../ids';
+import { generateSessionId, isValidSessionId, sessionTag } from '../ids';
 import type { JsonObject } from '../json';
 import { type LoggerLike, resolveLogger } from '../logger';
 import type { SessionManager } from '../manager';
@@ -558,7 +558,7 @@ class HandlerImpl {
     if (!live) return;
     this.live.delete(sessionId);
     live.quiet = true;
-    this.logger.debug('session dropped from this process', { sessionId, why });
+    this.logger.debug('session dropped from this process', { session: sessionTag(sessionId), why });
     void live.server.close().catch((e: unknown) => this.logFailure('server close', sessionId, e));
     void live.link.leave().catch((e: unknown) => this.logFailure('leave the bus', sessionId, e));
   }
@@ -608,7 +608,7 @@ class HandlerImpl {
   }
 
   private logFailure(what: string, sessionId: string, error: unknown): void {
-    this.logger.warn(`${what} failed`, { sessionId, error });
+    this.logger.warn(`${what} failed`, { session: sessionTag(sessionId), error });
   }
 }
 
