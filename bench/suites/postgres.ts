@@ -172,7 +172,7 @@ const suite: BenchSuite = {
               const { rowCount } = await raw.query({
                 name: 'raw_cas',
                 text: `UPDATE ${sessions} SET ${recoverSet} WHERE id = $1 AND version = $5`,
-                values: [id, 'bench', t, t + GRACE_MS, rows[0].version],
+                values: [id, 'bench', t, t + GRACE_MS, rows[0]!.version],
               });
               if (rowCount !== 1) throw new Error('raw CAS failed');
             },
@@ -211,7 +211,7 @@ const suite: BenchSuite = {
                 WHERE session_id = $1 AND agent_id = $2 AND key = $3 AND (expires_at IS NULL OR expires_at > $4)`,
               values: [hot, 'planner', 'plan', Date.now()],
             });
-            return JSON.parse(rows[0].value);
+            return JSON.parse(String(rows[0]!.value));
           },
         },
         subjects: [{ name: 'manager.loadAgentState', fn: () => m.loadAgentState('planner', hot, 'plan') }],

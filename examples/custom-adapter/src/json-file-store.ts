@@ -133,7 +133,9 @@ export class JsonFileSessionStore implements SessionStore {
       ]);
     }
     this.commit(changes);
-    return changes.map((change) => (change[1] as SessionRecord).id);
+    // Every id as given (repeats included) whose record was touched, in input order: the rule in store.ts.
+    const touched = new Set(changes.map((change) => (change[1] as SessionRecord).id));
+    return ids.filter((id) => touched.has(id));
   }
 
   async delete(id: string): Promise<boolean> {

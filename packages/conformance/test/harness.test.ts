@@ -11,6 +11,9 @@ class DeclaredMemory extends MemorySessionStore {
     super();
     this.capabilities = { atomic: true, durable: false, crossProcess: false, ...capabilities };
   }
+
+  /** The durability test "reopens" by handing back this same store: closing must not end it. */
+  override async close(): Promise<void> {}
 }
 
 async function run(
