@@ -20,7 +20,7 @@ const note = (n: number): JSONRPCMessage => ({
 });
 
 async function replay(store: ReturnType<ReturnType<typeof createEventStore>['forSession']>, id: string) {
-  const seen: { id: string; message: JSONRPCMessage }[] = [];
+  const seen: { id: string; message: unknown }[] = [];
   const stream = await store.replayEventsAfter(id, {
     send: async (eventId, message) => {
       seen.push({ id: eventId, message });

@@ -1,11 +1,17 @@
-import type { EventId, EventStore, StreamId } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { InvalidArgumentError } from '../errors';
 import { assertSessionId, sessionTag } from '../ids';
 import type { JsonValue } from '../json';
 import { SessionManager } from '../manager';
 import { assertKnownOptions, type Clock, positiveInteger, systemClock } from '../options';
 import type { SessionStore } from '../store';
+import type { TransportEventStore } from './handler';
+import type { WireMessage } from './link';
+import { isPrimingEvent } from './sdk-assumptions';
+
+/** The SDK's event and stream ids (plain strings in both SDK lines). */
+type EventId = string;
+type StreamId = string;
+type JSONRPCMessage = WireMessage;
 
 /** Newest events kept per session, by default. */
 export const DEFAULT_EVENT_MAX_COUNT = 1000;
@@ -43,8 +49,9 @@ export interface SessionEventStores {
   forSession(sessionId: string): SessionEventStore;
 }
 
-/** The SDK's `EventStore` of one session, `getStreamIdForEventId` included. */
-export type SessionEventStore = EventStore & Required<Pick<EventStore, 'getStreamIdForEventId'>>;
+/** The SDK's `EventStore` of one session (either SDK line's), `getStreamIdForEventId` included. */
+export type SessionEventStore = TransportEventStore &
+  Required<Pick<TransportEventStore, 'getStreamIdForEventId'>>;
 
 /**
  * Event id: `<seq>.<stream>.<tag>`. `seq` is the session's log position (ordered, even within one
@@ -126,7 +133,7 @@ export function createEventStore(
             for (const event of page) {
               afterSeq = event.seq;
               // Priming events ({}) only carry an id; the client already holds a later one.
-              if (isPriming(event.message)) continue;
+              if (isPrimingEvent(event.message)) continue;
               await send(
                 formatEventId(event.seq, from.streamId, tag),
                 event.message as unknown as JSONRPCMessage,
@@ -162,13 +169,4 @@ function parseEventId(eventId: string): ParsedEventId | undefined {
   const seq = Number(match[1]);
   if (!Number.isSafeInteger(seq)) return undefined;
   return { seq, streamId: Buffer.from(match[2]!, 'base64url').toString('utf8'), tag: match[3]! };
-}
-
-function isPriming(message: JsonValue): boolean {
-  return (
-    typeof message === 'object' &&
-    message !== null &&
-    !Array.isArray(message) &&
-    Object.keys(message).length === 0
-  );
 }

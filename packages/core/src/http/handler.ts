@@ -1,9 +1,3 @@
-import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
-import type { EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import {
-  WebStandardStreamableHTTPServerTransport,
-  type WebStandardStreamableHTTPServerTransportOptions,
-} from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { SessionBus } from '../bus';
 import {
   InvalidArgumentError,
@@ -21,7 +15,13 @@ import type { SessionManager } from '../manager';
 import { assertKnownOptions, type Logger, positiveInteger } from '../options';
 import type { SessionRecord } from '../store';
 import type { SessionEventStores } from './event-store';
-import { type LinkedTransport, SessionLink, STANDALONE_STREAM_ID, type StandaloneEvents } from './link';
+import { type LinkedTransport, SessionLink, type StandaloneEvents, type WireMessage } from './link';
+import {
+  dnsRebindingRefusal,
+  endAfterEvents,
+  loadDefaultTransportClass,
+  STANDALONE_STREAM_ID,
+} from './sdk-assumptions';
 
 /** Largest body read to recognise an `initialize` request that carries no session id. */
 export const DEFAULT_MAX_INITIALIZE_BODY_BYTES = 1024 * 1024;
@@ -31,10 +31,47 @@ export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 /** The id of the replayed `initialize` request; its response is discarded. */
 const REPLAY_REQUEST_ID = 'mcp-sessions:replayed-initialize';
 
+/**
+ * The SDK's `AuthInfo`, structurally: v1's (`@modelcontextprotocol/sdk/server/auth/types.js`) and
+ * v2's (`@modelcontextprotocol/server`) both fit.
+ */
+export interface AuthInfo {
+  token: string;
+  clientId: string;
+  scopes: string[];
+  expiresAt?: number;
+  resource?: URL;
+  extra?: Record<string, unknown>;
+}
+
+/** The SDK's `EventStore` (resumability), structurally: what the handler gives each transport. */
+export interface TransportEventStore {
+  storeEvent(streamId: string, message: WireMessage): Promise<string>;
+  getStreamIdForEventId?(eventId: string): Promise<string | undefined>;
+  replayEventsAfter(
+    lastEventId: string,
+    handlers: { send: (eventId: string, message: WireMessage) => Promise<void> },
+  ): Promise<string>;
+}
+
 /** What the handler needs of an SDK transport: the public surface of `WebStandardStreamableHTTPServerTransport`. */
 export interface HandlerTransport extends LinkedTransport {
   handleRequest(request: Request, options?: { parsedBody?: unknown; authInfo?: AuthInfo }): Promise<Response>;
 }
+
+/** The options the handler constructs a transport with (both SDK lines take them). */
+export interface HandlerTransportOptions extends PassThroughTransportOptions {
+  sessionIdGenerator: () => string;
+  eventStore?: TransportEventStore | undefined;
+  onsessioninitialized?: ((sessionId: string) => void | Promise<void>) | undefined;
+}
+
+/**
+ * `WebStandardStreamableHTTPServerTransport` of either SDK line: v1's from
+ * `@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js` (1.25+) or v2's from
+ * `@modelcontextprotocol/server`.
+ */
+export type TransportClass = new (options: HandlerTransportOptions) => HandlerTransport;
 
 /** What the handler needs of a server: `McpServer` and the low-level `Server` both fit. */
 export interface ConnectableServer {
@@ -55,10 +92,13 @@ export interface SessionContext {
 }
 
 /** Options of `WebStandardStreamableHTTPServerTransport` the handler passes through unchanged. */
-export type PassThroughTransportOptions = Pick<
-  WebStandardStreamableHTTPServerTransportOptions,
-  'enableJsonResponse' | 'allowedHosts' | 'allowedOrigins' | 'enableDnsRebindingProtection' | 'retryInterval'
->;
+export interface PassThroughTransportOptions {
+  enableJsonResponse?: boolean;
+  allowedHosts?: string[];
+  allowedOrigins?: string[];
+  enableDnsRebindingProtection?: boolean;
+  retryInterval?: number;
+}
 
 export interface SessionHandlerOptions {
   manager: SessionManager;
@@ -95,12 +135,12 @@ export interface SessionHandlerOptions {
   sessionIdGenerator?: () => string;
   transportOptions?: PassThroughTransportOptions;
   /**
-   * The transport class. Default: the installed SDK's `WebStandardStreamableHTTPServerTransport`.
-   * Tests pass another SDK version's class to prove that only public API is used.
+   * The transport class: `WebStandardStreamableHTTPServerTransport` of the SDK line your servers
+   * come from. Default: v1's (`@modelcontextprotocol/sdk`) when installed, else v2's
+   * (`@modelcontextprotocol/server`), loaded on the first request. With both lines installed and
+   * v2 servers, pass v2's class.
    */
-  transportClass?: new (
-    options: WebStandardStreamableHTTPServerTransportOptions,
-  ) => HandlerTransport;
+  transportClass?: TransportClass;
   /** Largest `initialize` body (a request without a session id). Default 1 MiB. */
   maxInitializeBodyBytes?: number;
   /** Largest body of any other POST; read as a capped stream, never buffered past it. Default 4 MiB. */
@@ -193,14 +233,13 @@ class HandlerImpl {
   private readonly building = new Map<string, Promise<LiveSession>>();
   private readonly manager: SessionManager;
   private readonly logger: Logger;
-  private readonly Transport: new (
-    options: WebStandardStreamableHTTPServerTransportOptions,
-  ) => HandlerTransport;
+  /** The transport class, or its loading when none was given (on the first request that needs it). */
+  private Transport: TransportClass | Promise<TransportClass> | undefined;
   private readonly maxInitializeBody: number;
   private readonly maxBody: number;
   private readonly onLost = (sessionId: string) => this.drop(sessionId, 'lost elsewhere');
   /** Checks Host and Origin as the SDK's transport does, before any session is resumed for a request. */
-  private readonly guard: HandlerTransport | undefined;
+  private guard: HandlerTransport | undefined;
   private readonly disconnecting = new Set<Promise<void>>();
   private closed = false;
 
@@ -220,7 +259,7 @@ class HandlerImpl {
         { store: this.manager.store.name },
       );
     }
-    this.Transport = options.transportClass ?? WebStandardStreamableHTTPServerTransport;
+    this.Transport = options.transportClass;
     this.maxInitializeBody = positiveInteger(
       'maxInitializeBodyBytes',
       options.maxInitializeBodyBytes,
@@ -228,8 +267,17 @@ class HandlerImpl {
     );
     this.maxBody = positiveInteger('maxBodyBytes', options.maxBodyBytes, DEFAULT_MAX_BODY_BYTES);
     this.manager.on('lost', this.onLost);
-    if (options.transportOptions?.enableDnsRebindingProtection) {
-      this.guard = new this.Transport({ ...options.transportOptions, sessionIdGenerator: () => 'guard' });
+  }
+
+  /** The transport class, the installed SDK's loaded once when none was given. */
+  private async transportClass(): Promise<TransportClass> {
+    this.Transport ??= loadDefaultTransportClass();
+    try {
+      this.Transport = await this.Transport;
+      return this.Transport;
+    } catch (error) {
+      this.Transport = undefined;
+      throw error;
     }
   }
 
@@ -267,7 +315,11 @@ class HandlerImpl {
     if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
       return jsonRpcError(405, -32000, 'Method not allowed.', { Allow: 'GET, POST, DELETE' });
     }
-    if (this.guard) {
+    if (this.options.transportOptions?.enableDnsRebindingProtection) {
+      this.guard ??= new (await this.transportClass())({
+        ...this.options.transportOptions,
+        sessionIdGenerator: () => 'guard',
+      });
       const refused = await dnsRebindingRefusal(this.guard, request);
       if (refused) return refused;
     }
@@ -354,7 +406,7 @@ class HandlerImpl {
     const { response, events } = await replay();
     if (!response.ok || !response.body) return response;
     if (streamId === undefined || live.running.has(streamId)) return response;
-    return endAfter(response, events);
+    return endAfterEvents(response, events);
   }
 
   /**
@@ -496,7 +548,8 @@ class HandlerImpl {
         failures: storeFailures,
         standalone,
       });
-    const transport = new this.Transport({
+    const Transport = await this.transportClass();
+    const transport = new Transport({
       ...this.options.transportOptions,
       sessionIdGenerator: () => sessionId,
       eventStore,
@@ -685,21 +738,6 @@ async function replayInitialize(
   if (!notified.ok) throw new ReplayRefusedError(notified.status, notifiedBody);
 }
 
-/**
- * The SDK transport's own DNS-rebinding answer (403) for `request`, or undefined when it passes.
- * The transport checks Host and Origin before anything else and answers an unsupported method
- * with 405, so an OPTIONS request with the same URL and headers asks exactly that question.
- */
-async function dnsRebindingRefusal(guard: HandlerTransport, request: Request): Promise<Response | undefined> {
-  const headers: Record<string, string> = {};
-  for (const name of ['host', 'origin']) {
-    const value = request.headers.get(name);
-    if (value !== null) headers[name] = value;
-  }
-  const answer = await guard.handleRequest(new Request(request.url, { method: 'OPTIONS', headers }));
-  return answer.status === 403 ? answer : undefined;
-}
-
 /** The transport refused the replayed `initialize`: its answer is passed on to the client. */
 class ReplayRefusedError extends Error {
   constructor(
@@ -735,7 +773,7 @@ interface Observation {
  * resume replayed, notes store failures, and gives a relayed standalone message the id it was
  * stored with on the instance that sent it.
  */
-function observed(store: EventStore, o: Observation): EventStore {
+function observed(store: TransportEventStore, o: Observation): TransportEventStore {
   const failed = (error: unknown): never => {
     o.failures.count++;
     o.failures.last = error;
@@ -768,29 +806,6 @@ function observed(store: EventStore, o: Observation): EventStore {
     },
     getStreamIdForEventId: (eventId) => store.getStreamIdForEventId?.(eventId) ?? Promise.resolve(undefined),
   };
-}
-
-/** The transport writes one chunk per SSE event: pass `events` chunks on, then end the stream. */
-function endAfter(response: Response, events: number): Response {
-  const reader = response.body!.getReader();
-  let left = events;
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      if (left === 0) {
-        controller.close();
-        await reader.cancel();
-        return;
-      }
-      const { value, done } = await reader.read();
-      if (done) controller.close();
-      else {
-        left--;
-        controller.enqueue(value);
-      }
-    },
-    cancel: (reason) => reader.cancel(reason),
-  });
-  return new Response(body, { status: response.status, headers: response.headers });
 }
 
 function clientName(params: JsonObject | null): string | undefined {

@@ -1,7 +1,9 @@
 /**
- * `@mcp-sessions/core/http`: the MCP Streamable HTTP integration (peer: `@modelcontextprotocol/sdk`).
+ * `@mcp-sessions/core/http`: the MCP Streamable HTTP integration. Peer: the MCP TypeScript SDK,
+ * v1 (`@modelcontextprotocol/sdk` 1.25+) or v2 (`@modelcontextprotocol/server` 2.4+), or both.
  */
 export * from './agent-state';
 export * from './event-store';
 export * from './handler';
 export * from './node';
+export { loadDefaultTransportClass, SdkNotFoundError } from './sdk-assumptions';

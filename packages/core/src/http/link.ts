@@ -21,6 +21,7 @@ import type { BusSubscription, SessionBus } from '../bus';
 import type { JsonValue } from '../json';
 import type { Logger } from '../options';
 import type { SessionEventStore } from './event-store';
+import { STANDALONE_STREAM_ID } from './sdk-assumptions';
 
 type RequestId = string | number;
 
@@ -48,6 +49,10 @@ export interface LinkedTransport {
   onmessage?: ((message: never, extra?: never) => void) | undefined;
   readonly sessionId?: string | undefined;
   setProtocolVersion?: ((version: string) => void) | undefined;
+  /** SDK v2: the server's protocol versions, for the transport's header check. */
+  setSupportedProtocolVersions?: ((versions: string[]) => void) | undefined;
+  /** SDK v2: how `McpServer` answers a tool call that lacks a scope (403 with a challenge). */
+  setScopeChallengeResolver?: ((resolver: never) => void) | undefined;
 }
 
 /** Shared with the session's event store, as the transport sees it. */
@@ -55,9 +60,6 @@ export interface StandaloneEvents {
   /** Set while writing a stored message: the event store answers with this id instead of appending. */
   relaying?: string | undefined;
 }
-
-/** The SDK's id of the standalone GET stream (server-initiated messages). */
-export const STANDALONE_STREAM_ID = '_GET_stream';
 
 export interface SessionLinkOptions {
   sessionId: string;
@@ -140,6 +142,14 @@ export class SessionLink {
 
   setProtocolVersion(version: string): void {
     this.transport.setProtocolVersion?.(version);
+  }
+
+  setSupportedProtocolVersions(versions: string[]): void {
+    this.transport.setSupportedProtocolVersions?.(versions);
+  }
+
+  setScopeChallengeResolver(resolver: never): void {
+    this.transport.setScopeChallengeResolver?.(resolver);
   }
 
   async send(message: WireMessage, options?: WireSendOptions): Promise<void> {

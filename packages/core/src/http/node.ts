@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
-import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import {
+  type AuthInfo,
   type CloseOptions,
   createSessionHandler,
   type SessionHandler,

@@ -1,0 +1,124 @@
+/**
+ * Everything the HTTP integration assumes about the MCP SDK beyond its typed public API, in one
+ * place, each checked against every pinned SDK version (v1 1.25.2 and 1.32.2, v2 2.4.x) by
+ * `test/sdk-assumptions.test.ts`: when an SDK release breaks one, that test names it.
+ *
+ * 1. The standalone (GET) stream's id, as the transport gives it to the event store.
+ * 2. Priming events: the transport stores `{}` to give a stream its first id; never replayed.
+ * 3. The transport writes one chunk per SSE event (keep-alive comments, v2 only, are chunks of
+ *    their own), so an SSE response can be ended after n events without parsing it.
+ * 4. The transport checks Host and Origin before anything else and answers a method it does not
+ *    support with 405, so an OPTIONS request asks only the DNS-rebinding question.
+ * 5. Where each SDK line exports the sessionful web-standard transport (public, but the one
+ *    place the integration imports an SDK value).
+ */
+import { McpSessionsError } from '../errors';
+import type { HandlerTransport, TransportClass } from './handler';
+
+/** 1. The SDK's id of the standalone GET stream (server-initiated messages). */
+export const STANDALONE_STREAM_ID = '_GET_stream';
+
+/** 2. A priming event as the transport stores it: an empty object that only carries an id. */
+export function isPrimingEvent(message: unknown): boolean {
+  return (
+    typeof message === 'object' &&
+    message !== null &&
+    !Array.isArray(message) &&
+    Object.keys(message).length === 0
+  );
+}
+
+/** 3. The same SSE response, ended after its first `events` events (comment chunks pass, uncounted). */
+export function endAfterEvents(response: Response, events: number): Response {
+  const reader = response.body!.getReader();
+  let left = events;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (left === 0) {
+        controller.close();
+        await reader.cancel();
+        return;
+      }
+      const { value, done } = await reader.read();
+      if (done) controller.close();
+      else {
+        if (!isSseComment(value)) left--;
+        controller.enqueue(value);
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+  return new Response(body, { status: response.status, headers: response.headers });
+}
+
+/** An SSE chunk made of comment lines only (`: keepalive`): no event. */
+function isSseComment(chunk: Uint8Array): boolean {
+  return chunk.length > 0 && chunk[0] === 0x3a; // ':'
+}
+
+/**
+ * 4. The SDK transport's own DNS-rebinding answer (403) for `request`, or undefined when it
+ * passes: an OPTIONS request with the same URL, Host and Origin is refused with 403 or, having
+ * passed the check, answered 405.
+ */
+export async function dnsRebindingRefusal(
+  guard: HandlerTransport,
+  request: Request,
+): Promise<Response | undefined> {
+  const headers: Record<string, string> = {};
+  for (const name of ['host', 'origin']) {
+    const value = request.headers.get(name);
+    if (value !== null) headers[name] = value;
+  }
+  const answer = await guard.handleRequest(new Request(request.url, { method: 'OPTIONS', headers }));
+  return answer.status === 403 ? answer : undefined;
+}
+
+/** 5. Where each SDK line exports `WebStandardStreamableHTTPServerTransport`, in the order tried. */
+export const SDK_TRANSPORT_MODULES = [
+  '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js',
+  '@modelcontextprotocol/server',
+] as const;
+
+/** Loads a module by name (`import()` by default; tests pass one that hides a line). */
+export type ModuleImporter = (specifier: string) => Promise<unknown>;
+
+const importModule: ModuleImporter = (specifier) => import(specifier);
+
+/**
+ * The installed SDK's `WebStandardStreamableHTTPServerTransport`: v1's when
+ * `@modelcontextprotocol/sdk` is installed (so v1 users see no change), else v2's from
+ * `@modelcontextprotocol/server`. With both installed and a v2 server, pass `transportClass`.
+ */
+export async function loadDefaultTransportClass(
+  importer: ModuleImporter = importModule,
+): Promise<TransportClass> {
+  const failures: string[] = [];
+  for (const specifier of SDK_TRANSPORT_MODULES) {
+    let loaded: unknown;
+    try {
+      loaded = await importer(specifier);
+    } catch (error) {
+      failures.push(`${specifier}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
+      continue;
+    }
+    const found = (loaded as { WebStandardStreamableHTTPServerTransport?: unknown } | null)
+      ?.WebStandardStreamableHTTPServerTransport;
+    if (typeof found === 'function') return found as TransportClass;
+    failures.push(`${specifier}: no WebStandardStreamableHTTPServerTransport export`);
+  }
+  throw new SdkNotFoundError(failures);
+}
+
+/**
+ * Neither SDK line is installed and no `transportClass` was given: a deployment fault (answered
+ * 500 and logged), not the client's.
+ */
+export class SdkNotFoundError extends McpSessionsError {
+  constructor(readonly tried: string[]) {
+    super(
+      'INVALID_ARGUMENT',
+      `no MCP SDK found: install @modelcontextprotocol/sdk 1.25+ or @modelcontextprotocol/server 2.x, or pass transportClass (tried ${tried.join('; ')})`,
+    );
+  }
+}

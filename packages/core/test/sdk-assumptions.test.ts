@@ -1,0 +1,240 @@
+/**
+ * Every assumption `src/http/sdk-assumptions.ts` makes about SDK internals, checked against each
+ * pinned SDK version (v1 1.32.2, v1 1.25.2 under an npm alias, v2 2.4.0): a release that breaks
+ * one fails here, by name, before any integration test goes strange. The transport is driven
+ * with web-standard `Request`s, a real server connected to it, and a recording event store.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { HandlerTransport, TransportClass, TransportEventStore } from '../src/http/handler';
+import type { WireMessage } from '../src/http/link';
+import {
+  dnsRebindingRefusal,
+  endAfterEvents,
+  isPrimingEvent,
+  loadDefaultTransportClass,
+  SDK_TRANSPORT_MODULES,
+  SdkNotFoundError,
+  STANDALONE_STREAM_ID,
+} from '../src/http/sdk-assumptions';
+
+type Version = '1.32.2' | '1.25.2' | '2.4.0';
+const VERSIONS: Version[] = ['1.32.2', '1.25.2', '2.4.0'];
+
+/** The low-level server surface used here (the same in both lines). */
+interface LowServer {
+  connect(transport: never): Promise<void>;
+  notification(notification: { method: string; params?: Record<string, unknown> }): Promise<void>;
+}
+interface Line {
+  Transport: TransportClass;
+  newServer(): LowServer;
+}
+
+async function line(version: Version): Promise<Line> {
+  const server = (McpServer: new (info: object, options: object) => { server: unknown }) => () =>
+    new McpServer({ name: 'assumptions', version: '1' }, { capabilities: { logging: {} } })
+      .server as LowServer;
+  if (version === '1.32.2') {
+    const [http, mcp] = await Promise.all([
+      import('@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'),
+      import('@modelcontextprotocol/sdk/server/mcp.js'),
+    ]);
+    return {
+      Transport: http.WebStandardStreamableHTTPServerTransport,
+      newServer: server(mcp.McpServer as never),
+    };
+  }
+  if (version === '1.25.2') {
+    const [http, mcp] = await Promise.all([
+      import('mcp-sdk-1-25/server/webStandardStreamableHttp.js'),
+      import('mcp-sdk-1-25/server/mcp.js'),
+    ]);
+    return {
+      Transport: http.WebStandardStreamableHTTPServerTransport as unknown as TransportClass,
+      newServer: server(mcp.McpServer as never),
+    };
+  }
+  const v2 = await import('@modelcontextprotocol/server');
+  return {
+    Transport: v2.WebStandardStreamableHTTPServerTransport as unknown as TransportClass,
+    newServer: server(v2.McpServer as never),
+  };
+}
+
+/** Records every `storeEvent` call; ids are `e<n>`. */
+function recordingStore(): TransportEventStore & { stored: { streamId: string; message: unknown }[] } {
+  const stored: { streamId: string; message: unknown }[] = [];
+  return {
+    stored,
+    storeEvent: async (streamId, message) => {
+      stored.push({ streamId, message });
+      return `e${stored.length}`;
+    },
+    replayEventsAfter: async () => '',
+  };
+}
+
+const URL_ = 'http://127.0.0.1/mcp';
+const PROTOCOL = '2025-11-25';
+const POST_HEADERS = { accept: 'application/json, text/event-stream', 'content-type': 'application/json' };
+
+function post(body: unknown, headers: Record<string, string> = {}): Request {
+  return new Request(URL_, {
+    method: 'POST',
+    headers: { ...POST_HEADERS, ...headers },
+    body: JSON.stringify(body),
+  });
+}
+
+/** An initialized session on a fresh transport and server. */
+async function session(version: Version) {
+  const { Transport, newServer } = await line(version);
+  const events = recordingStore();
+  const transport = new Transport({ sessionIdGenerator: () => 's1', eventStore: events });
+  const server = newServer();
+  await server.connect(transport as never);
+  const init = await transport.handleRequest(
+    post({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: PROTOCOL, capabilities: {}, clientInfo: { name: 'a', version: '1' } },
+    }),
+  );
+  expect(init.status).toBe(200);
+  await init.text();
+  const session = { 'mcp-session-id': 's1', 'mcp-protocol-version': PROTOCOL };
+  const ack = await transport.handleRequest(
+    post({ jsonrpc: '2.0', method: 'notifications/initialized' }, session),
+  );
+  expect(ack.status).toBe(202);
+  return { transport, server, events, session };
+}
+
+/** Every chunk of an SSE body until `count` chunks arrived (or the body ended). */
+async function chunks(response: Response, count: number): Promise<string[]> {
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  const out: string[] = [];
+  while (out.length < count) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out.push(decoder.decode(value));
+  }
+  await reader.cancel();
+  return out;
+}
+
+/** One complete SSE event: lines, one blank line at the end, nothing after it. */
+function isOneEvent(chunk: string): boolean {
+  return chunk.endsWith('\n\n') && chunk.slice(0, -2).split('\n\n').length === 1 && !chunk.startsWith(':');
+}
+
+describe.each(VERSIONS)('SDK internals the integration relies on, SDK %s', (version) => {
+  it('1. the standalone GET stream is stored under "_GET_stream"', async () => {
+    const { transport, server, events, session: headers } = await session(version);
+    const get = await transport.handleRequest(
+      new Request(URL_, { headers: { accept: 'text/event-stream', ...headers } }),
+    );
+    expect(get.status).toBe(200);
+    await server.notification({ method: 'notifications/message', params: { level: 'info', data: 'hi' } });
+    const written = await chunks(get, 1);
+    expect(written[0]).toContain('"data":"hi"');
+    const note = events.stored.find((e) => (e.message as WireMessage).method === 'notifications/message');
+    expect(note?.streamId).toBe(STANDALONE_STREAM_ID);
+  });
+
+  it('2. a request stream is primed with a stored {} (the event store skips it on replay)', async () => {
+    const { transport, events, session: headers } = await session(version);
+    const before = events.stored.length;
+    const response = await transport.handleRequest(post({ jsonrpc: '2.0', id: 2, method: 'ping' }, headers));
+    const written = await chunks(response, 2);
+    const primed = events.stored[before];
+    expect(primed?.message).toEqual({});
+    expect(isPrimingEvent(primed?.message)).toBe(true);
+    expect(written[0]).toContain('id: e');
+    expect(isPrimingEvent({ jsonrpc: '2.0', method: 'x' })).toBe(false);
+  });
+
+  it('3. the transport writes one chunk per SSE event', async () => {
+    const { transport, server, session: headers } = await session(version);
+    const get = await transport.handleRequest(
+      new Request(URL_, { headers: { accept: 'text/event-stream', ...headers } }),
+    );
+    for (let n = 0; n < 3; n++) {
+      await server.notification({ method: 'notifications/message', params: { level: 'info', data: n } });
+    }
+    const request = await transport.handleRequest(post({ jsonrpc: '2.0', id: 3, method: 'ping' }, headers));
+    const written = [...(await chunks(get, 3)), ...(await chunks(request, 2))];
+    expect(written).toHaveLength(5);
+    for (const chunk of written) expect(isOneEvent(chunk), JSON.stringify(chunk)).toBe(true);
+  });
+
+  it('4. OPTIONS asks only the DNS-rebinding question: 403 for a foreign Host or Origin, else 405', async () => {
+    const { Transport } = await line(version);
+    const guard: HandlerTransport = new Transport({
+      sessionIdGenerator: () => 'guard',
+      enableDnsRebindingProtection: true,
+      allowedHosts: ['good.example'],
+      allowedOrigins: ['http://good.example'],
+    });
+    const ask = (headers: Record<string, string>) =>
+      guard.handleRequest(new Request(URL_, { method: 'OPTIONS', headers }));
+    expect((await ask({ host: 'good.example' })).status).toBe(405);
+    expect((await ask({ host: 'evil.example' })).status).toBe(403);
+    expect((await ask({ host: 'good.example', origin: 'http://evil.example' })).status).toBe(403);
+    const request = (host: string) => new Request(URL_, { method: 'POST', headers: { host } });
+    expect((await dnsRebindingRefusal(guard, request('evil.example')))?.status).toBe(403);
+    expect(await dnsRebindingRefusal(guard, request('good.example'))).toBeUndefined();
+  });
+});
+
+describe('the helpers built on those assumptions', () => {
+  it('endAfterEvents passes n events (comment chunks uncounted) and then ends the body', async () => {
+    const encoder = new TextEncoder();
+    const parts = [
+      'id: 1\ndata: {}\n\n',
+      ': keepalive\n\n',
+      'id: 2\ndata: {"a":1}\n\n',
+      'id: 3\ndata: {}\n\n',
+    ];
+    let pulled = 0;
+    const source = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        const part = parts[pulled++];
+        if (part === undefined) return; // never ends by itself, like a live SSE stream
+        controller.enqueue(encoder.encode(part));
+      },
+    });
+    const ended = endAfterEvents(new Response(source, { status: 200 }), 2);
+    expect(await ended.text()).toBe(parts.slice(0, 3).join(''));
+  });
+
+  it('5. the default transport: v1 when installed, else v2; neither is a typed error', async () => {
+    const v1 = await import('@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js');
+    const v2 = await import('@modelcontextprotocol/server');
+    expect(await loadDefaultTransportClass()).toBe(v1.WebStandardStreamableHTTPServerTransport);
+    const withoutV1 = (specifier: string) =>
+      specifier.startsWith('@modelcontextprotocol/sdk')
+        ? Promise.reject(new Error(`Cannot find package '${specifier}'`))
+        : import(specifier);
+    expect(await loadDefaultTransportClass(withoutV1)).toBe(v2.WebStandardStreamableHTTPServerTransport);
+    const none = (specifier: string) => Promise.reject(new Error(`Cannot find package '${specifier}'`));
+    const error = await loadDefaultTransportClass(none).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SdkNotFoundError);
+    expect((error as SdkNotFoundError).tried).toHaveLength(SDK_TRANSPORT_MODULES.length);
+  });
+
+  it('the http integration imports no SDK value at load (types only), so it loads with either line alone', () => {
+    const dir = join(__dirname, '../src/http');
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
+      const source = readFileSync(join(dir, file), 'utf8');
+      const valueImports = [
+        ...source.matchAll(/^import\s+(?!type\b)[^;]*?from\s+'(@modelcontextprotocol\/[^']+)'/gms),
+      ];
+      expect(valueImports.map((m) => `${file}: ${m[1]}`)).toEqual([]);
+    }
+  });
+});
