@@ -1,5 +1,5 @@
 /** The suite's own machinery: skips by name and by capability, store lifecycle, durability. */
-import type { SessionStore, StoreCapabilities } from '@mcp-sessions/core';
+import { type SessionStore, type StoreCapabilities, StoreUnavailableError } from '@mcp-sessions/core';
 import { MemorySessionStore } from '@mcp-sessions/memory';
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
 import { type ConformanceOptions, conformanceTestNames, runConformance } from '../src/index';
@@ -11,9 +11,34 @@ class DeclaredMemory extends MemorySessionStore {
     super();
     this.capabilities = { atomic: true, durable: false, crossProcess: false, ...capabilities };
   }
+}
 
-  /** The durability test "reopens" by handing back this same store: closing must not end it. */
-  override async close(): Promise<void> {}
+/**
+ * A durable-looking memory store for the durability tests: each handle closes on its own (calls
+ * after close() reject), and reopening gives a new handle on the same data.
+ */
+const targets = new WeakMap<SessionStore, MemorySessionStore>();
+function durableHandle(target = new MemorySessionStore()): SessionStore {
+  let closed = false;
+  const capabilities: StoreCapabilities = { ...target.capabilities, durable: true };
+  const handle = new Proxy(target, {
+    get(t, key) {
+      if (key === 'capabilities') return capabilities;
+      if (key === 'close') {
+        return async () => {
+          closed = true;
+        };
+      }
+      const value: unknown = Reflect.get(t, key, t);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) =>
+        closed
+          ? Promise.reject(new StoreUnavailableError('store handle is closed'))
+          : (value as (...a: unknown[]) => unknown).apply(t, args);
+    },
+  });
+  targets.set(handle, target);
+  return handle;
 }
 
 async function run(
@@ -105,8 +130,8 @@ describe('conformance harness', () => {
 
   it('runs the durability tests when the store is durable and reopenStore is given', async () => {
     const results = await run({
-      createStore: () => new DeclaredMemory({ durable: true }),
-      reopenStore: async (store: SessionStore) => store, // close() keeps a memory store's data
+      createStore: () => durableHandle(),
+      reopenStore: async (store: SessionStore) => durableHandle(targets.get(store)),
     });
     const durability = conformanceTestNames.filter((n) => n.startsWith('durability: '));
     for (const name of durability) expect(results.get(name)).toEqual({ status: 'pass' });
