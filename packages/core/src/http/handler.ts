@@ -147,6 +147,26 @@ export interface SessionHandlerOptions {
   maxBodyBytes?: number;
   /** Default: warnings and errors on stderr; `false` silences it. Pino-style loggers fit too. */
   logger?: LoggerLike | false;
+  /** Hooks for metrics and traces: `createTelemetry().handlerObserver` (`@mcp-sessions/core/telemetry`). */
+  observer?: SessionHandlerObserver;
+}
+
+/**
+ * What the handler reports to metrics and traces, beyond the manager's events. Every hook is
+ * optional and must not throw; without an observer the handler does no extra work.
+ */
+export interface SessionHandlerObserver {
+  /**
+   * Runs around each rebuild of a session in this process (resume, a fresh server, the
+   * initialize replay) and must settle as `work()` does: for a span around it.
+   */
+  rebuild?<T>(sessionId: string, work: () => Promise<T>): Promise<T>;
+  /** A session rebuilt here, attached (no recovery counted) or recovered. Called inside `rebuild`. */
+  rebuilt?(sessionId: string, mode: 'attached' | 'recovered'): void;
+  /** The handler answered 404 (no such session for this caller) or 503 (store unavailable, shutting down). */
+  refused?(status: 404 | 503): void;
+  /** A message published on the bus for another instance serving the session. */
+  routed?(kind: 'answer' | 'cancel' | 'standalone'): void;
 }
 
 export interface HandleOptions {
@@ -282,6 +302,13 @@ class HandlerImpl {
   }
 
   async handle(request: Request, handleOptions: HandleOptions = {}): Promise<Response> {
+    if (!this.options.observer?.refused) return this.answer(request, handleOptions);
+    const response = await this.answer(request, handleOptions);
+    if (response.status === 404 || response.status === 503) this.options.observer.refused(response.status);
+    return response;
+  }
+
+  private async answer(request: Request, handleOptions: HandleOptions): Promise<Response> {
     if (this.closed) return jsonRpcError(503, -32000, 'Server shutting down');
     try {
       return await this.route(request, handleOptions);
@@ -475,7 +502,11 @@ class HandlerImpl {
     const key = `${principal ?? ''}\u0000${sessionId}`;
     let building = this.building.get(key);
     if (!building) {
-      building = this.rebuild(sessionId, principal, request).finally(() => this.building.delete(key));
+      const observer = this.options.observer;
+      const work = () => this.rebuild(sessionId, principal, request);
+      building = (observer?.rebuild ? observer.rebuild(sessionId, work) : work()).finally(() =>
+        this.building.delete(key),
+      );
       this.building.set(key, building);
     }
     try {
@@ -495,7 +526,7 @@ class HandlerImpl {
     try {
       if (!params) throw new SessionNotLiveError(sessionId, 'without stored initialize params');
       live = await this.connect(record, principal, mode, () => replaying);
-      await replayInitialize(live.transport, sessionId, params, request);
+      await replayInitialize(live, params, request);
       replaying = false;
     } catch (error) {
       if (live) {
@@ -509,6 +540,7 @@ class HandlerImpl {
       throw error;
     }
     this.live.set(sessionId, live);
+    this.options.observer?.rebuilt?.(sessionId, mode);
     this.logger.info('session rebuilt', {
       sessionId,
       mode,
@@ -562,6 +594,7 @@ class HandlerImpl {
       events,
       logger: this.logger,
       standalone,
+      onPublish: this.options.observer?.routed?.bind(this.options.observer),
     });
     const live: LiveSession = {
       id: sessionId,
@@ -679,6 +712,7 @@ const HANDLER_OPTIONS = Object.keys({
   maxInitializeBodyBytes: true,
   maxBodyBytes: true,
   logger: true,
+  observer: true,
 } satisfies Record<keyof SessionHandlerOptions, true>);
 
 interface InitializeMessage {
@@ -705,12 +739,7 @@ function isInitializeMessage(body: unknown): body is InitializeMessage {
  * The replayed requests carry the client request's URL, Host and Origin, so the transport's
  * DNS-rebinding check passes exactly when it passes for the client's own request.
  */
-async function replayInitialize(
-  transport: HandlerTransport,
-  sessionId: string,
-  params: JsonObject,
-  request: Request,
-): Promise<void> {
+async function replayInitialize(live: LiveSession, params: JsonObject, request: Request): Promise<void> {
   const headers: Record<string, string> = {
     accept: 'application/json, text/event-stream',
     'content-type': 'application/json',
@@ -719,23 +748,15 @@ async function replayInitialize(
     const value = request.headers.get(name);
     if (value !== null) headers[name] = value;
   }
-  const post = (body: unknown, extra: Record<string, string> = {}) =>
-    transport.handleRequest(
-      new Request(request.url, {
-        method: 'POST',
-        headers: { ...headers, ...extra },
-        body: JSON.stringify(body),
-      }),
-    );
-  const init = await post({ jsonrpc: '2.0', id: REPLAY_REQUEST_ID, method: 'initialize', params });
+  // The message goes as `parsedBody`: nothing to serialise and parse again.
+  const init = await live.transport.handleRequest(new Request(request.url, { method: 'POST', headers }), {
+    parsedBody: { jsonrpc: '2.0', id: REPLAY_REQUEST_ID, method: 'initialize', params },
+  });
   const initBody = await init.text();
   if (!init.ok) throw new ReplayRefusedError(init.status, initBody);
-  const notified = await post(
-    { jsonrpc: '2.0', method: 'notifications/initialized' },
-    { 'mcp-session-id': sessionId },
-  );
-  const notifiedBody = await notified.text();
-  if (!notified.ok) throw new ReplayRefusedError(notified.status, notifiedBody);
+  // Only the server needs `notifications/initialized` (the transport is initialized by the request
+  // above): handed to it as the transport would, without an HTTP round trip.
+  live.link.deliver({ jsonrpc: '2.0', method: 'notifications/initialized' });
 }
 
 /** The transport refused the replayed `initialize`: its answer is passed on to the client. */

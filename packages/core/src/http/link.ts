@@ -70,6 +70,8 @@ export interface SessionLinkOptions {
   logger: Logger;
   /** Shared with the session's event store. */
   standalone: StandaloneEvents;
+  /** Told of each message published on the bus (metrics). */
+  onPublish?: ((kind: Envelope['k']) => void) | undefined;
 }
 
 type Envelope =
@@ -89,6 +91,7 @@ export class SessionLink {
   private readonly events: SessionEventStore | undefined;
   private readonly logger: Logger;
   private readonly standalone: StandaloneEvents;
+  private readonly onPublish: ((kind: Envelope['k']) => void) | undefined;
   /** Client requests running in this process, until the server answers them. */
   private readonly running = new Set<RequestId>();
   /** Open GET streams of this session in this process. */
@@ -107,6 +110,7 @@ export class SessionLink {
     this.events = options.events;
     this.logger = options.logger;
     this.standalone = options.standalone;
+    this.onPublish = options.onPublish;
     this.transport.onmessage = ((message: WireMessage, extra?: unknown) => {
       if (isRequest(message)) this.running.add(message.id);
       else if (message.method === 'notifications/cancelled') this.running.delete(cancelledId(message)!);
@@ -170,6 +174,11 @@ export class SessionLink {
 
   // --- The handler's side ---
 
+  /** Hands a message to the server as if the transport had received it. */
+  deliver(message: WireMessage): void {
+    this.onmessage?.(message);
+  }
+
   /**
    * A client's POST body: what must run elsewhere (answers to other instances' requests,
    * cancellations of requests running elsewhere) is published; the rest is returned for this
@@ -181,7 +190,7 @@ export class SessionLink {
     const local: unknown[] = [];
     for (const message of messages) {
       const envelope = this.envelopeFor(message);
-      if (envelope) await this.bus.publish(this.sessionId, envelope as unknown as JsonValue);
+      if (envelope) await this.announce(envelope);
       else local.push(message);
     }
     if (local.length === 0) return undefined;
@@ -278,8 +287,9 @@ export class SessionLink {
     if (eventId !== undefined) this.written = eventId;
   }
 
-  private announce(envelope: Envelope): Promise<void> {
-    return this.bus!.publish(this.sessionId, envelope as unknown as JsonValue);
+  private async announce(envelope: Envelope): Promise<void> {
+    await this.bus!.publish(this.sessionId, envelope as unknown as JsonValue);
+    this.onPublish?.(envelope.k);
   }
 
   private serialized<T>(work: () => Promise<T>): Promise<T> {
