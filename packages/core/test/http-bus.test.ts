@@ -1,6 +1,6 @@
 /**
  * Every MCP feature on two instances as on one: two handlers over one store and one live bus,
- * behind a round-robin proxy, with the official SDK client (1.32.2 and 1.25.2). A client's answer
+ * behind a round-robin proxy, with the official SDK client (1.32.2, 1.25.2 and 2.4.0). A client's answer
  * lands on the other instance than the one that asked; a cancellation on the other instance than
  * the one running the request; standalone messages are sent where the GET stream is not held.
  * Cross-process buses (SQLite, Redis, Postgres) are proven by the same scenarios in
@@ -109,7 +109,12 @@ describe.each(SDK_VERSIONS)('live bus, two instances behind a round-robin proxy,
     const { client } = await connect(proxy.url);
     for (let round = 0; round < 2; round++) {
       const controller = new AbortController();
-      const call = client.callTool({ name: 'wait', arguments: {} }, undefined, { signal: controller.signal });
+      const params = { name: 'wait', arguments: {} };
+      // v1: callTool(params, resultSchema, options); v2: callTool(params, options).
+      const call =
+        sdk.line === 2
+          ? client.callTool(params, { signal: controller.signal } as never)
+          : client.callTool(params, undefined, { signal: controller.signal });
       await vi.waitFor(() => expect(proxy.routed().length).toBeGreaterThan(0));
       await new Promise((resolve) => setTimeout(resolve, 100));
       controller.abort('changed my mind');
