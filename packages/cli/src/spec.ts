@@ -1,0 +1,139 @@
+/**
+ * Store specs: one string naming a store, as `MCP_SESSIONS_STORE` and `--store` take it.
+ * `sqlite:<path>`, `memory:`, `redis://…`/`rediss://…`, `redis+cluster://host:port,host:port`
+ * (a Redis Cluster, by some of its nodes), `postgres://…`/`postgresql://…`. Each adapter is
+ * imported only when its spec is used, so only the one you use needs to be installed.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { InvalidArgumentError, redactUrl, type SessionStore } from '@mcp-sessions/core';
+
+export type StoreSpec =
+  | { readonly kind: 'memory' }
+  | { readonly kind: 'sqlite'; readonly filename: string }
+  | { readonly kind: 'redis'; readonly url: string }
+  | { readonly kind: 'redis-cluster'; readonly urls: readonly string[] }
+  | { readonly kind: 'postgres'; readonly connectionString: string };
+
+export interface OpenStoreOptions {
+  /** Bound on connecting and on each command (Redis, Postgres), in ms. Default: the adapter's (5 s). */
+  timeoutMs?: number;
+  /** SQLite: refuse a file that does not exist instead of creating it. Default false. */
+  mustExist?: boolean;
+  /**
+   * The prefix the servers gave their store: Redis key prefix (default `mcps:`), SQLite and
+   * Postgres table prefix (default `mcp_sessions_`). Default: the adapter's.
+   */
+  prefix?: string;
+  /** Postgres schema holding the tables. Default `public`. */
+  schema?: string;
+}
+
+/** The spec's forms, for error messages and help. */
+export const STORE_SPEC_FORMS =
+  'sqlite:<path>, memory:, redis://…, rediss://…, redis+cluster://h:p,h:p, postgres://…';
+
+/**
+ * What `spec` names; `InvalidArgumentError` (its message redacted) when it names nothing.
+ *
+ * @example
+ * parseStoreSpec('redis+cluster://:pw@10.0.0.1:7000,10.0.0.2:7000');
+ * // { kind: 'redis-cluster', urls: ['redis://:pw@10.0.0.1:7000', 'redis://:pw@10.0.0.2:7000'] }
+ */
+export function parseStoreSpec(spec: string, cwd: string = process.cwd()): StoreSpec {
+  if (spec === 'memory:' || spec === 'memory') return { kind: 'memory' };
+  if (spec.startsWith('sqlite:')) {
+    const path = spec.slice('sqlite:'.length);
+    if (path === '') throw invalid(spec, 'sqlite: needs a file path (sqlite:./sessions.db)');
+    return { kind: 'sqlite', filename: resolve(cwd, path) };
+  }
+  const cluster = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?#]+)/.exec(spec);
+  if (cluster) {
+    const [, scheme, auth, hosts] = cluster;
+    const urls = hosts!.split(',').map((host) => `${scheme}://${auth ? `${auth}@` : ''}${host}`);
+    return { kind: 'redis-cluster', urls };
+  }
+  if (/^rediss?:\/\/./.test(spec)) return { kind: 'redis', url: spec };
+  if (/^postgres(ql)?:\/\/./.test(spec)) return { kind: 'postgres', connectionString: spec };
+  throw invalid(spec, `use ${STORE_SPEC_FORMS}`);
+}
+
+/**
+ * Opens the store `spec` names, importing its adapter package (`@mcp-sessions/sqlite`, `redis`,
+ * `postgres`, `memory`) on demand. Stores log nothing: their failures reach the caller as errors.
+ */
+export async function openStore(
+  spec: string | StoreSpec,
+  options: OpenStoreOptions = {},
+): Promise<SessionStore> {
+  const parsed = typeof spec === 'string' ? parseStoreSpec(spec) : spec;
+  const timeouts = (connect: string, command: string) =>
+    options.timeoutMs === undefined ? {} : { [connect]: options.timeoutMs, [command]: options.timeoutMs };
+  switch (parsed.kind) {
+    case 'memory': {
+      const { MemorySessionStore } = await load('@mcp-sessions/memory', () => import('@mcp-sessions/memory'));
+      return new MemorySessionStore();
+    }
+    case 'sqlite': {
+      if (!existsSync(parsed.filename)) {
+        if (options.mustExist) {
+          throw new InvalidArgumentError('store', `no SQLite file at ${JSON.stringify(parsed.filename)}`);
+        }
+        mkdirSync(dirname(parsed.filename), { recursive: true });
+      }
+      const { SqliteSessionStore } = await load('@mcp-sessions/sqlite', () => import('@mcp-sessions/sqlite'));
+      return new SqliteSessionStore({
+        filename: parsed.filename,
+        ...given('prefix', options.prefix),
+        logger: false,
+      });
+    }
+    case 'redis':
+    case 'redis-cluster': {
+      const { RedisSessionStore } = await load('@mcp-sessions/redis', () => import('@mcp-sessions/redis'));
+      const target = parsed.kind === 'redis' ? { url: parsed.url } : { clusterUrls: parsed.urls };
+      return new RedisSessionStore({
+        ...target,
+        ...given('prefix', options.prefix),
+        ...timeouts('connectTimeoutMs', 'commandTimeoutMs'),
+        logger: false,
+      });
+    }
+    case 'postgres': {
+      const { PostgresSessionStore } = await load(
+        '@mcp-sessions/postgres',
+        () => import('@mcp-sessions/postgres'),
+      );
+      return new PostgresSessionStore({
+        connectionString: parsed.connectionString,
+        ...given('tablePrefix', options.prefix),
+        ...given('schema', options.schema),
+        ...timeouts('connectTimeoutMs', 'queryTimeoutMs'),
+        logger: false,
+      });
+    }
+  }
+}
+
+// --- Internal helpers ---
+
+/** `{ [name]: value }`, or nothing for an option not given (the adapters refuse `undefined` values). */
+function given<K extends string>(name: K, value: string | undefined): { [P in K]?: string } {
+  return (value === undefined ? {} : { [name]: value }) as { [P in K]?: string };
+}
+
+function invalid(spec: string, why: string): InvalidArgumentError {
+  return new InvalidArgumentError('store', `${JSON.stringify(redactUrl(spec))} is not a store spec: ${why}`);
+}
+
+async function load<T>(name: string, importer: () => Promise<T>): Promise<T> {
+  try {
+    return await importer();
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
+      throw new InvalidArgumentError('store', `needs the package ${name}: install it (npm i ${name})`);
+    }
+    throw error;
+  }
+}
