@@ -3,6 +3,7 @@
  * v1 (`@modelcontextprotocol/sdk` 1.25+) or v2 (`@modelcontextprotocol/server` 2.4+), or both.
  */
 export * from './agent-state';
+export * from './dual-era';
 export * from './event-store';
 export * from './handler';
 export * from './node';
