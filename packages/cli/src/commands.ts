@@ -231,8 +231,8 @@ export async function statsCommand(ctx: CommandContext, options: StatsOptions): 
     ),
   ];
   if (!options.recordsOnly) {
-    lines.push(`agent state  ${state.entries} entries, ${bytes(state.bytes)}`);
-    lines.push(`event log    ${events.count} events, ${bytes(events.bytes)}`);
+    lines.push(field('agent state', `${plural(state.entries, 'entry', 'entries')}, ${bytes(state.bytes)}`));
+    lines.push(field('event log', `${plural(events.count, 'event', 'events')}, ${bytes(events.bytes)}`));
   }
   return { json, text: `${lines.join('\n')}\n` };
 }
