@@ -41,7 +41,8 @@ export type LifecycleEvent =
   | { readonly type: 'resume'; readonly ownerId: string; readonly principal?: string | null }
   | { readonly type: 'hand_off' }
   | { readonly type: 'expire' }
-  | { readonly type: 'close' };
+  /** `by`: a client closing its own session (HTTP DELETE): only its principal, only while live. */
+  | { readonly type: 'close'; readonly by?: { readonly principal: string | null } };
 
 export type TransitionRefusal = RecoveryRefusal | 'not_live' | 'not_due';
 
@@ -207,6 +208,11 @@ export function transition(
       return next({ status: 'expired', endedAt: now, dueAt: now + policy.tombstoneMs });
     }
     case 'close': {
+      if (event.by) {
+        if (!samePrincipal(record, event.by.principal)) return { ok: false, reason: 'principal_mismatch' };
+        if (record.status !== 'active' && record.status !== 'disconnected')
+          return { ok: false, reason: 'not_live' };
+      }
       if (record.status === 'closed') return same;
       return next({ status: 'closed', endedAt: now, dueAt: now + policy.tombstoneMs });
     }

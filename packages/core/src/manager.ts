@@ -357,11 +357,16 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     return record;
   }
 
-  /** close: any → closed; state and events deleted now, the record kept as a tombstone. */
-  async close(sessionId: string): Promise<SessionRecord> {
+  /**
+   * close: any → closed; state and events deleted now, the record kept as a tombstone. With
+   * `{ principal }` (a client closing its own session), only a live session of that principal:
+   * `SessionNotFoundError` for another principal's, `SessionNotLiveError` for an ended one.
+   */
+  async close(sessionId: string, options?: PrincipalOptions): Promise<SessionRecord> {
     this.assertUsable();
     assertSessionId(sessionId);
-    const { record, changed } = await this.apply(sessionId, { type: 'close' });
+    const by = options === undefined ? undefined : { principal: options.principal ?? null };
+    const { record, changed } = await this.apply(sessionId, { type: 'close', by });
     this.unhold(sessionId);
     if (changed) {
       await this.store.purgeSessionData(sessionId);
@@ -667,7 +672,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
         throw new SessionNotFoundError(sessionId);
       }
       const result = transition(current, event, this.clock.now(), this.policy);
-      if (!result.ok) throw refusalError(sessionId, current, result.reason);
+      if (!result.ok) throw refusalError(sessionId, current, event, result.reason);
       if (!result.changed) return { record: current, changed: false, before: current };
       if (await this.store.compareAndSet(result.record, current.version)) {
         return { record: result.record, changed: true, before: current };
@@ -711,8 +716,15 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   }
 }
 
-function refusalError(sessionId: string, record: SessionRecord, reason: TransitionRefusal): McpSessionsError {
+function refusalError(
+  sessionId: string,
+  record: SessionRecord,
+  event: LifecycleEvent,
+  reason: TransitionRefusal,
+): McpSessionsError {
   if (reason === 'not_live' || reason === 'not_due') return new SessionNotLiveError(sessionId, record.status);
+  // Closing another principal's session: that caller learns nothing about it.
+  if (event.type === 'close') return new SessionNotFoundError(sessionId);
   return new RecoveryRefusedError(sessionId, reason);
 }
 

@@ -31,7 +31,10 @@ describe.each(SDK_VERSIONS)('live bus, two instances behind a round-robin proxy,
     aborted.length = 0;
   });
 
-  async function twoInstances(store: SessionStore = new MemorySessionStore()) {
+  async function twoInstances(
+    store: SessionStore = new MemorySessionStore(),
+    extra: { revalidate?: 'request' | 'heartbeat' } = {},
+  ) {
     const bus = new MemorySessionBus();
     const nodes: { manager: SessionManager; http: RunningHttp }[] = [];
     for (const id of ['A', 'B']) {
@@ -43,6 +46,7 @@ describe.each(SDK_VERSIONS)('live bus, two instances behind a round-robin proxy,
         createServer: () => busAppServer(sdk, manager, (id) => aborted.push(id)),
         transportClass: sdk.serverHttp.WebStandardStreamableHTTPServerTransport,
         logger: false,
+        ...extra,
       });
       const http = await listen(handler);
       cleanups.push(
@@ -150,5 +154,30 @@ describe.each(SDK_VERSIONS)('live bus, two instances behind a round-robin proxy,
     }
     await vi.waitFor(() => expect(one.notifications).toHaveLength(6));
     expect(two.notifications).toEqual([]);
+  });
+
+  it('a DELETE on one instance reaches the other at once, even when it does not read the record per request', async () => {
+    const { proxy } = await twoInstances(undefined, { revalidate: 'heartbeat' });
+    const { client, transport } = await connect(proxy.url);
+    await client.callTool({ name: 'broadcast', arguments: { n: 1 } });
+    await client.callTool({ name: 'broadcast', arguments: { n: 2 } }); // both instances hold it now
+    const sessionId = transport.sessionId!;
+    await transport.terminateSession();
+    for (let i = 0; i < 2; i++) {
+      await vi.waitFor(async () => {
+        const res = await fetch(proxy.url, {
+          method: 'POST',
+          headers: {
+            accept: 'application/json, text/event-stream',
+            'content-type': 'application/json',
+            'mcp-session-id': sessionId,
+            'mcp-protocol-version': '2025-06-18',
+          },
+          body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'ping' }),
+        });
+        await res.body?.cancel();
+        expect(res.status).toBe(404);
+      });
+    }
   });
 });

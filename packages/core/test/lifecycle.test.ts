@@ -318,6 +318,28 @@ describe('close: any → closed', () => {
     });
   });
 
+  it('by a client: only its own principal, only while live', () => {
+    const owned = active({ principal: 'alice' });
+    expect(transition(owned, { type: 'close', by: { principal: 'mallory' } }, T0, policy)).toEqual({
+      ok: false,
+      reason: 'principal_mismatch',
+    });
+    expect(
+      transition(active({ principal: null }), { type: 'close', by: { principal: 'alice' } }, T0, policy),
+    ).toEqual({
+      ok: false,
+      reason: 'principal_mismatch',
+    });
+    expect(ok(transition(owned, { type: 'close', by: { principal: 'alice' } }, T0, policy)).status).toBe(
+      'closed',
+    );
+    const ended = active({ status: 'expired', endedAt: T0, principal: 'alice' });
+    expect(transition(ended, { type: 'close', by: { principal: 'alice' } }, T0, policy)).toEqual({
+      ok: false,
+      reason: 'not_live',
+    });
+  });
+
   it('is idempotent on a closed session', () => {
     const closed = ok(transition(active(), { type: 'close' }, T0, policy));
     expect(transition(closed, { type: 'close' }, T0 + 5, policy)).toEqual({

@@ -594,6 +594,7 @@ class HandlerImpl {
       events,
       logger: this.logger,
       standalone,
+      onClosed: () => this.drop(sessionId, 'closed on another instance'),
       onPublish: this.options.observer?.routed?.bind(this.options.observer),
     });
     const live: LiveSession = {
@@ -622,19 +623,19 @@ class HandlerImpl {
     return live;
   }
 
+  /** DELETE: the lifecycle decides (the caller's principal, a live session); other instances are told. */
   private async delete(sessionId: string, principal: string | null): Promise<Response> {
-    const live = this.live.get(sessionId);
-    if (live && live.principal !== principal) return sessionNotFound();
-    const record = await this.manager.getSession(sessionId);
-    if (
-      !record ||
-      (record.principal ?? null) !== principal ||
-      (record.status !== 'active' && record.status !== 'disconnected')
-    ) {
-      return sessionNotFound();
+    try {
+      await this.manager.close(sessionId, { principal });
+    } catch (error) {
+      if (isGone(error)) return sessionNotFound();
+      throw error;
     }
-    await this.manager.close(sessionId);
     this.drop(sessionId, 'deleted');
+    await this.options.bus?.publish(sessionId, CLOSED).catch((error: unknown) =>
+      // Closed in the store all the same: other instances see it at their next revalidation.
+      this.logFailure('tell other instances of the close', sessionId, error),
+    );
     return new Response(null, { status: 200 });
   }
 
@@ -697,6 +698,9 @@ class HandlerImpl {
     this.logger.warn(`${what} failed`, { session: sessionTag(sessionId), error });
   }
 }
+
+/** Told to every instance serving a session that a client deleted it. */
+const CLOSED: JsonObject = { k: 'closed' };
 
 /** Every option's name (the type makes the list exhaustive). */
 const HANDLER_OPTIONS = Object.keys({

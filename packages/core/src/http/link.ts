@@ -70,14 +70,20 @@ export interface SessionLinkOptions {
   logger: Logger;
   /** Shared with the session's event store. */
   standalone: StandaloneEvents;
+  /** A client deleted the session through another instance. */
+  onClosed?: (() => void) | undefined;
   /** Told of each message published on the bus (metrics). */
-  onPublish?: ((kind: Envelope['k']) => void) | undefined;
+  onPublish?: ((kind: RoutedKind) => void) | undefined;
 }
 
 type Envelope =
   | { k: 'answer'; m: WireMessage }
   | { k: 'cancel'; m: WireMessage }
-  | { k: 'standalone'; m: WireMessage; e?: string; from: string };
+  | { k: 'standalone'; m: WireMessage; e?: string; from: string }
+  | { k: 'closed' };
+
+/** What a link publishes for another instance (a `closed` notice comes from the handler). */
+type RoutedKind = 'answer' | 'cancel' | 'standalone';
 
 export class SessionLink {
   onclose?: (() => void) | undefined;
@@ -91,7 +97,8 @@ export class SessionLink {
   private readonly events: SessionEventStore | undefined;
   private readonly logger: Logger;
   private readonly standalone: StandaloneEvents;
-  private readonly onPublish: ((kind: Envelope['k']) => void) | undefined;
+  private readonly onPublish: ((kind: RoutedKind) => void) | undefined;
+  private readonly onClosed: (() => void) | undefined;
   /** Client requests running in this process, until the server answers them. */
   private readonly running = new Set<RequestId>();
   /** Open GET streams of this session in this process. */
@@ -111,6 +118,7 @@ export class SessionLink {
     this.logger = options.logger;
     this.standalone = options.standalone;
     this.onPublish = options.onPublish;
+    this.onClosed = options.onClosed;
     this.transport.onmessage = ((message: WireMessage, extra?: unknown) => {
       if (isRequest(message)) this.running.add(message.id);
       else if (message.method === 'notifications/cancelled') this.running.delete(cancelledId(message)!);
@@ -223,7 +231,7 @@ export class SessionLink {
 
   // --- Internal helpers ---
 
-  private envelopeFor(message: unknown): Envelope | undefined {
+  private envelopeFor(message: unknown): (Envelope & { k: RoutedKind }) | undefined {
     if (!isWire(message)) return undefined;
     if (isResponse(message)) {
       return ownedBy(message.id, this.tag) ? undefined : { k: 'answer', m: message };
@@ -249,6 +257,9 @@ export class SessionLink {
         if (id !== undefined && this.running.delete(id)) this.onmessage?.(envelope.m);
         return;
       }
+      case 'closed':
+        this.onClosed?.();
+        return;
       case 'standalone':
         // Not held here: in the event log, replayed by the next GET. Sent here: written already.
         if (this.getStreams === 0 || envelope.from === this.tag) return;
@@ -287,7 +298,7 @@ export class SessionLink {
     if (eventId !== undefined) this.written = eventId;
   }
 
-  private async announce(envelope: Envelope): Promise<void> {
+  private async announce(envelope: Envelope & { k: RoutedKind }): Promise<void> {
     await this.bus!.publish(this.sessionId, envelope as unknown as JsonValue);
     this.onPublish?.(envelope.k);
   }
