@@ -3,7 +3,7 @@
 # (attw: node10, node16 CJS and ESM, bundler) and package.json passes publint's strict rules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for p in core memory sqlite redis postgres keyv conformance; do
+for p in core memory sqlite redis postgres keyv conformance cli; do
   (cd "packages/$p" && npx attw --pack . --format ascii >/tmp/mcp-sessions-attw.log 2>&1) ||
     { cat /tmp/mcp-sessions-attw.log; echo "attw: @mcp-sessions/$p has type problems" >&2; exit 1; }
   (cd "packages/$p" && npx publint --strict >/tmp/mcp-sessions-publint.log 2>&1) ||

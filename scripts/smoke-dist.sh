@@ -9,6 +9,7 @@ for p in core memory sqlite redis postgres keyv conformance; do
     import('@mcp-sessions/$p').then(() => console.log('dist ok: @mcp-sessions/$p (esm + cjs)'));")
 done
 (cd packages/core && node -e "require('@mcp-sessions/core/http'); import('@mcp-sessions/core/http').then(() => console.log('dist ok: @mcp-sessions/core/http (esm + cjs)'))")
+(cd packages/core && node -e "require('@mcp-sessions/core/telemetry'); import('@mcp-sessions/core/telemetry').then(() => console.log('dist ok: @mcp-sessions/core/telemetry (esm + cjs)'))")
 # One SessionManager and one set of error classes per format: the http entry must take the root
 # entry's (a bundled copy fails instanceof, and createEventStore(manager) takes the manager for a store).
 (cd packages/memory && node -e "
