@@ -2,7 +2,9 @@ import { type SessionManager, SessionNotLiveError } from '@mcp-sessions/core';
 import { agentState, type SessionContext } from '@mcp-sessions/core/http';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
+import { McpServer as StatelessMcpServer } from '@modelcontextprotocol/server';
 import { z } from 'zod';
+import { notebookState, openNotebook } from './notebook';
 
 /**
  * One JSON-schema validator for every session's server. The SDK otherwise builds a new Ajv per
@@ -14,8 +16,9 @@ const validator = new AjvJsonSchemaValidator();
 const DEFAULT_AGENT = 'default';
 
 /**
- * The example's MCP server, one per session: `remember`/`recall` (per-agent state that survives
- * restarts), `session_info`, and `countdown` (one notification per step, to show resumption).
+ * The example's MCP server for 2025-era clients, one per session: `remember`/`recall` (per-agent
+ * state that survives restarts, in the session or in a notebook `handle`), `notebook_open`,
+ * `session_info`, and `countdown` (one notification per step, to show resumption).
  */
 export function createAppServer(manager: SessionManager, ctx: SessionContext): McpServer {
   const server = new McpServer(
@@ -25,23 +28,36 @@ export function createAppServer(manager: SessionManager, ctx: SessionContext): M
   const agent = ctx.clientName ?? DEFAULT_AGENT;
   const json = (value: unknown) => ({ content: [{ type: 'text' as const, text: JSON.stringify(value) }] });
 
+  // Without a handle: the session's own state.
+  const state = async (handle: string | undefined, extra: { sessionId?: string | undefined }) =>
+    handle === undefined ? agentState(manager, extra, agent) : notebookState(manager, handle, agent);
+
   server.registerTool(
     'remember',
     {
-      description: 'Store a value under a key for this agent, in this session',
-      inputSchema: { key: z.string().min(1), value: z.string() },
+      description: 'Store a value under a key for this agent, in this session or in the notebook `handle`',
+      inputSchema: { key: z.string().min(1), value: z.string(), handle: z.string().min(1).optional() },
     },
-    async ({ key, value }, extra) => {
-      await agentState(manager, extra, agent).save(key, value);
+    async ({ key, value, handle }, extra) => {
+      await (await state(handle, extra)).save(key, value);
       return json({ remembered: key });
     },
   );
 
   server.registerTool(
     'recall',
-    { description: 'Read a value stored with remember', inputSchema: { key: z.string().min(1) } },
-    async ({ key }, extra) =>
-      json({ key, value: (await agentState(manager, extra, agent).load(key)) ?? null }),
+    {
+      description: 'Read a value stored with remember',
+      inputSchema: { key: z.string().min(1), handle: z.string().min(1).optional() },
+    },
+    async ({ key, handle }, extra) =>
+      json({ key, value: (await (await state(handle, extra)).load(key)) ?? null }),
+  );
+
+  server.registerTool(
+    'notebook_open',
+    { description: 'A new notebook: state both eras reach by its handle' },
+    async () => json({ handle: await openNotebook(manager) }),
   );
 
   server.registerTool(
@@ -73,6 +89,77 @@ export function createAppServer(manager: SessionManager, ctx: SessionContext): M
     async ({ from, intervalMs }, extra) => {
       for (let n = from; n >= 1; n--) {
         await extra.sendNotification({ method: 'notifications/message', params: { level: 'info', data: n } });
+        if (intervalMs > 0 && n > 1) await new Promise((resolve) => setTimeout(resolve, intervalMs));
+      }
+      return json({ done: true, from });
+    },
+  );
+
+  return server;
+}
+
+/**
+ * The example's MCP server for 2026-07-28 clients (stateless, one per request, through SDK v2's
+ * `createMcpHandler`): the same tools, except that with no session `remember` and `recall` need a
+ * notebook `handle` (from `notebook_open`), and `session_info` reports the era and instance.
+ */
+export function createStatelessServer(manager: SessionManager): StatelessMcpServer {
+  const server = new StatelessMcpServer(
+    { name: 'mcp-sessions-example', version: '0.1.0' },
+    { capabilities: { logging: {} } },
+  );
+  const json = (value: unknown) => ({ content: [{ type: 'text' as const, text: JSON.stringify(value) }] });
+  const agent = () => server.server.getClientVersion()?.name ?? DEFAULT_AGENT;
+  const handleRequired = z
+    .string({ error: 'handle is required without a session: call notebook_open' })
+    .min(1);
+
+  server.registerTool(
+    'remember',
+    {
+      description: 'Store a value under a key for this agent, in the notebook `handle`',
+      inputSchema: z.object({ key: z.string().min(1), value: z.string(), handle: handleRequired }),
+    },
+    async ({ key, value, handle }) => {
+      await (await notebookState(manager, handle, agent())).save(key, value);
+      return json({ remembered: key });
+    },
+  );
+
+  server.registerTool(
+    'recall',
+    {
+      description: 'Read a value stored with remember',
+      inputSchema: z.object({ key: z.string().min(1), handle: handleRequired }),
+    },
+    async ({ key, handle }) =>
+      json({ key, value: (await (await notebookState(manager, handle, agent())).load(key)) ?? null }),
+  );
+
+  server.registerTool(
+    'notebook_open',
+    { description: 'A new notebook: state both eras reach by its handle' },
+    async () => json({ handle: await openNotebook(manager) }),
+  );
+
+  server.registerTool(
+    'session_info',
+    { description: 'Which instance serves this call (no session in this era)' },
+    async () => json({ sessionId: null, era: '2026-07-28', instanceId: manager.instanceId, agent: agent() }),
+  );
+
+  server.registerTool(
+    'countdown',
+    {
+      description: 'Count down from `from`, one log notification every `intervalMs`',
+      inputSchema: z.object({
+        from: z.number().int().min(1).max(1000),
+        intervalMs: z.number().int().min(0).max(60_000),
+      }),
+    },
+    async ({ from, intervalMs }, ctx) => {
+      for (let n = from; n >= 1; n--) {
+        await ctx.mcpReq.notify({ method: 'notifications/message', params: { level: 'info', data: n } });
         if (intervalMs > 0 && n > 1) await new Promise((resolve) => setTimeout(resolve, intervalMs));
       }
       return json({ done: true, from });

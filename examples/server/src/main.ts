@@ -1,14 +1,16 @@
 /**
- * `pnpm start`: an MCP server at http://127.0.0.1:$PORT/mcp whose sessions survive restarts and
- * move between instances. Env: PORT (3000), MCP_SESSIONS_STORE (sqlite:./.data/sessions.db),
+ * `pnpm start`: an MCP server at http://127.0.0.1:$PORT/mcp for both protocol eras: 2025 clients
+ * get sessions that survive restarts and move between instances; 2026-07-28 clients are served
+ * statelessly (SDK v2's `createMcpHandler`), their state in notebooks reached by handle. Env: PORT (3000), MCP_SESSIONS_STORE (sqlite:./.data/sessions.db),
  * MCP_SESSIONS_INSTANCE_ID (host:pid:random), MCP_SESSIONS_SHUTDOWN (`hand-off`, the default:
  * SIGTERM leaves sessions for the next instance to attach without counting a recovery;
  * `disconnect`: marks them disconnected, so the next instance recovers them, counted).
  */
 import { createServer } from 'node:http';
 import { redactUrl, SessionManager } from '@mcp-sessions/core';
-import { createEventStore, createNodeSessionHandler } from '@mcp-sessions/core/http';
-import { createAppServer } from './app';
+import { createDualEraHandler, createEventStore, createNodeSessionHandler } from '@mcp-sessions/core/http';
+import { createMcpHandler } from '@modelcontextprotocol/server';
+import { createAppServer, createStatelessServer } from './app';
 import { stderrLogger } from './logger';
 import { DEFAULT_STORE, openBackend } from './store';
 
@@ -38,13 +40,23 @@ for (const event of ['initialized', 'disconnected', 'recovered', 'expired', 'clo
 manager.on('lost', (sessionId) => log.warn('session lost (closed or expired elsewhere)', { sessionId }));
 manager.on('error', (error) => log.error('background work failed', { error }));
 
-const handler = createNodeSessionHandler({
-  manager,
-  createServer: (ctx) => createAppServer(manager, ctx),
-  eventStore: createEventStore(manager),
-  bus, // elicitation, sampling, cancellations and standalone messages cross instances
-  logger: log,
-});
+const handler = createNodeSessionHandler(
+  createDualEraHandler({
+    // 2025 era: sessions in the store, on SDK v1's transport and McpServer.
+    sessions: {
+      manager,
+      createServer: (ctx) => createAppServer(manager, ctx),
+      eventStore: createEventStore(manager),
+      bus, // elicitation, sampling, cancellations and standalone messages cross instances
+      logger: log,
+    },
+    // 2026-07-28 era: stateless, one SDK v2 server per request; 2025 traffic never reaches it.
+    stateless: createMcpHandler(() => createStatelessServer(manager), {
+      legacy: 'reject',
+      onerror: (error) => log.warn('2026-07-28 request failed', { error }),
+    }),
+  }),
+);
 
 const http = createServer((req, res) => {
   if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/mcp') {

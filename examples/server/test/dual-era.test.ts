@@ -1,0 +1,100 @@
+/**
+ * `pnpm start` serves both protocol eras on /mcp, as real processes on one SQLite file: a 2025
+ * client (SDK v1) keeps its session across SIGKILL + restart; a 2026-07-28 client (SDK v2,
+ * pinned) is served statelessly and keeps its notebook (by handle) across the same restart; the
+ * 2025 client reads the notebook the 2026 client wrote.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  Client as ClientV2,
+  StreamableHTTPClientTransport as TransportV2,
+} from '@modelcontextprotocol/client';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
+import { freePort, type ServerProcess, startServer } from '../src/spawn';
+
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
+});
+
+async function server(env: Record<string, string>): Promise<ServerProcess> {
+  const s = await startServer(env);
+  cleanups.push(async () => {
+    s.child.kill('SIGKILL');
+    await s.exited;
+  });
+  return s;
+}
+
+function json(result: unknown): Record<string, unknown> {
+  return JSON.parse((result as { content: { text: string }[] }).content[0]!.text) as Record<string, unknown>;
+}
+
+describe('example server, both eras on one endpoint', () => {
+  it('a 2025 session and a 2026-07-28 notebook both survive SIGKILL + restart; the eras share the notebook', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcp-sessions-dual-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const env = { PORT: String(await freePort()), MCP_SESSIONS_STORE: `sqlite:${join(dir, 'sessions.db')}` };
+    const first = await server(env);
+
+    const legacy = new Client({ name: 'legacy-agent', version: '1.0.0' });
+    const legacyTransport = new StreamableHTTPClientTransport(new URL(first.url), {
+      reconnectionOptions: {
+        initialReconnectionDelay: 20,
+        maxReconnectionDelay: 200,
+        reconnectionDelayGrowFactor: 1.5,
+        maxRetries: 10,
+      },
+    });
+    await legacy.connect(legacyTransport);
+    cleanups.push(() => legacy.close());
+    const sessionId = legacyTransport.sessionId;
+    await legacy.callTool({ name: 'remember', arguments: { key: 'color', value: 'teal' } });
+
+    const modern = new ClientV2(
+      { name: 'modern-agent', version: '1.0.0' },
+      { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+    );
+    await modern.connect(new TransportV2(new URL(first.url)));
+    cleanups.push(() => modern.close());
+    expect(modern.getProtocolEra()).toBe('modern');
+    const { handle } = json(await modern.callTool({ name: 'notebook_open', arguments: {} })) as {
+      handle: string;
+    };
+    expect(handle).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    await modern.callTool({ name: 'remember', arguments: { key: 'plan', value: 'ship', handle } });
+    // Without a handle there is no state to reach in this era: a clear error, not a guess.
+    const refused = await modern.callTool({ name: 'remember', arguments: { key: 'x', value: 'y' } });
+    expect(refused.isError).toBe(true);
+    expect(JSON.stringify(refused.content)).toMatch(/handle/);
+    expect(json(await modern.callTool({ name: 'session_info', arguments: {} }))).toMatchObject({
+      sessionId: null,
+      era: '2026-07-28',
+    });
+
+    first.child.kill('SIGKILL');
+    await first.exited;
+    await server(env);
+
+    expect(json(await legacy.callTool({ name: 'recall', arguments: { key: 'color' } })).value).toBe('teal');
+    expect(legacyTransport.sessionId).toBe(sessionId);
+    expect(json(await modern.callTool({ name: 'recall', arguments: { key: 'plan', handle } })).value).toBe(
+      'ship',
+    );
+    // The 2025 client reaches the same notebook (its own agent's entries: none yet, then its write).
+    await legacy.callTool({ name: 'remember', arguments: { key: 'seen', value: 'yes', handle } });
+    expect(json(await legacy.callTool({ name: 'recall', arguments: { key: 'seen', handle } })).value).toBe(
+      'yes',
+    );
+    expect(
+      json(await legacy.callTool({ name: 'recall', arguments: { key: 'plan', handle } })).value,
+    ).toBeNull();
+  });
+});
