@@ -198,8 +198,13 @@ export class SessionLink {
     const local: unknown[] = [];
     for (const message of messages) {
       const envelope = this.envelopeFor(message);
-      if (envelope) await this.announce(envelope);
-      else local.push(message);
+      if (!envelope) {
+        local.push(message);
+        continue;
+      }
+      await this.announce(envelope);
+      // If the instance that asked is gone, nobody takes it: the answer is dropped, nothing waits.
+      this.logger.debug('routed to another instance over the bus', { kind: envelope.k });
     }
     if (local.length === 0) return undefined;
     return Array.isArray(body) ? local : local[0];
