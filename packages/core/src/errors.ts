@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'SESSION_EXISTS'
   | 'SESSION_NOT_LIVE'
   | 'RECOVERY_REFUSED'
+  | 'HANDLE_EXPIRED'
   | 'CONFLICT'
   | 'INVALID_VALUE'
   | 'INVALID_ARGUMENT'
@@ -64,6 +65,16 @@ export class RecoveryRefusedError extends McpSessionsError {
     readonly reason: RecoveryRefusal,
   ) {
     super('RECOVERY_REFUSED', `session ${quote(sessionId)} cannot be recovered: ${reason}`);
+  }
+}
+
+/**
+ * A handle (stateless-era state id) that existed and has expired or been closed. Given only to
+ * its own principal, and only until its tombstone is deleted; after that it is `SessionNotFoundError`.
+ */
+export class HandleExpiredError extends McpSessionsError {
+  constructor(readonly handle: string) {
+    super('HANDLE_EXPIRED', `handle ${quote(handle)} has expired`);
   }
 }
 

@@ -11,6 +11,14 @@
  * owner (`ownerId: null`), and the next instance to serve it attaches without counting a
  * recovery, stale or not, until its grace deadline. A crashed owner or a lost client still costs
  * a counted recovery.
+ *
+ * The same records carry two more kinds, marked by `RECORD_KIND_KEY` in their metadata and told
+ * apart by `recordKind` alone; neither is ever a session (recover, resume, attach and a client's
+ * close refuse them as not found):
+ *
+ *   handle (stateless era): mint → disconnected until its deadline ──extend──▶ later deadline
+ *                            └──(deadline over)──▶ expired ──(tombstone over)──▶ deleted
+ *   consume-once:           consume → closed ──(its own TTL over)──▶ deleted
  */
 import type { RecoveryRefusal } from './errors';
 import type { JsonObject } from './json';
@@ -42,7 +50,9 @@ export type LifecycleEvent =
   | { readonly type: 'hand_off' }
   | { readonly type: 'expire' }
   /** `by`: a client closing its own session (HTTP DELETE): only its principal, only while live. */
-  | { readonly type: 'close'; readonly by?: { readonly principal: string | null } };
+  | { readonly type: 'close'; readonly by?: { readonly principal: string | null } }
+  /** A handle's holder pushes its deadline to at least `now + ttlMs` (never earlier). */
+  | { readonly type: 'extend_handle'; readonly principal?: string | null; readonly ttlMs: number };
 
 export type TransitionRefusal = RecoveryRefusal | 'not_live' | 'not_due';
 
@@ -53,6 +63,34 @@ export type TransitionResult =
 
 /** What the sweep does with a due record. */
 export type SweepAction = 'expire' | 'delete' | 'none';
+
+/**
+ * Metadata key naming what a record is when it is not a session. Reserved: the manager refuses
+ * it in a session's metadata, so a client cannot turn its session into something else.
+ */
+export const RECORD_KIND_KEY = 'mcp-sessions:kind';
+
+/**
+ * `session`: a 2025-era MCP session. `handle`: state referenced by an explicit id in the stateless
+ * era (SEP-2567), never served over HTTP as a session. `once`: a consume-once marker.
+ */
+export type RecordKind = 'session' | 'handle' | 'once';
+
+/** What a record is. The one place the kind is read; every rule below asks this. */
+export function recordKind(record: SessionRecord): RecordKind {
+  const kind = record.metadata?.[RECORD_KIND_KEY];
+  return kind === 'handle' || kind === 'once' ? kind : 'session';
+}
+
+/** Why a handle may not be used: unknown, not a handle, or another principal's all read `not_found`. */
+export type HandleRefusal = 'not_found' | 'expired';
+
+export interface HandleInput {
+  /** At least 128 random bits (`generateSessionId()` gives 192): with no principal it is the only secret. */
+  readonly id: string;
+  readonly principal?: string | null;
+  readonly ttlMs: number;
+}
 
 /** initialize: (none) → active. */
 export function createRecord(input: InitializeInput, now: number, policy: LifecyclePolicy): SessionRecord {
@@ -74,6 +112,86 @@ export function createRecord(input: InitializeInput, now: number, policy: Lifecy
     metadata: input.metadata ?? null,
     initializeParams: input.initializeParams ?? null,
   };
+}
+
+/**
+ * mint: (none) → a handle. Modelled as a `disconnected` record whose grace deadline is the
+ * handle's own expiry: the indexed sweep expires it at `dueAt` like any disconnected session
+ * (state purged, tombstone, delete), heartbeats never extend it (`touch` only moves active
+ * records), and the store's "live" rule lets agent state be written under it until then.
+ */
+export function createHandleRecord(input: HandleInput, now: number): SessionRecord {
+  const expiresAt = now + input.ttlMs;
+  return {
+    id: input.id,
+    status: 'disconnected',
+    version: 1,
+    principal: input.principal ?? null,
+    ownerId: null,
+    createdAt: now,
+    lastHeartbeatAt: now,
+    disconnectedAt: now,
+    graceExpiresAt: expiresAt,
+    recoveryAttempts: 0,
+    recoveredAt: null,
+    endedAt: null,
+    dueAt: expiresAt,
+    workingDirectory: null,
+    metadata: { [RECORD_KIND_KEY]: 'handle' },
+    initializeParams: null,
+  };
+}
+
+/** The instant a handle stops being usable, or null when it has ended (or is not a handle). */
+export function handleDeadline(record: SessionRecord): number | null {
+  return recordKind(record) === 'handle' && record.status === 'disconnected' ? record.graceExpiresAt : null;
+}
+
+/** Whether `principal` may use the handle now; the reason when not. Every handle operation asks this. */
+export function handleRefusal(
+  record: SessionRecord | undefined,
+  principal: string | null | undefined,
+  now: number,
+): HandleRefusal | null {
+  // Another principal's handle reads as unknown: the caller learns nothing about it.
+  if (!record || recordKind(record) !== 'handle' || !samePrincipal(record, principal)) return 'not_found';
+  const deadline = handleDeadline(record);
+  return deadline === null || now >= deadline ? 'expired' : null;
+}
+
+/**
+ * consume: (none) → a closed marker for one consumed key. Inserting it is the atomic
+ * "first time?" test (a taken id is `SessionExistsError` on every store); it stays until the
+ * sweep deletes it `ttlMs` later (`tombstoneUntil`), and a key is consumable again only then.
+ * Closed, so no state or event can be written under it.
+ */
+export function createOnceRecord(id: string, now: number, ttlMs: number): SessionRecord {
+  return {
+    id,
+    status: 'closed',
+    version: 1,
+    principal: null,
+    ownerId: null,
+    createdAt: now,
+    lastHeartbeatAt: now,
+    disconnectedAt: null,
+    // A consume-once record keeps its own release instant here (no grace applies to it).
+    graceExpiresAt: now + ttlMs,
+    recoveryAttempts: 0,
+    recoveredAt: null,
+    endedAt: now,
+    dueAt: now + ttlMs,
+    workingDirectory: null,
+    metadata: { [RECORD_KIND_KEY]: 'once' },
+    initializeParams: null,
+  };
+}
+
+/** When the sweep deletes an ended record: `tombstoneMs` after it ended, or a consume-once record's own TTL. */
+export function tombstoneUntil(record: SessionRecord, policy: LifecyclePolicy): number | null {
+  if (record.endedAt === null) return null;
+  if (recordKind(record) === 'once' && record.graceExpiresAt !== null) return record.graceExpiresAt;
+  return record.endedAt + policy.tombstoneMs;
 }
 
 /** heartbeat keeps an active session's deadline this far ahead of its last heartbeat. */
@@ -105,7 +223,8 @@ export function recoveryRefusal(
   now: number,
   policy: LifecyclePolicy,
 ): RecoveryRefusal | null {
-  if (!record) return 'not_found';
+  // A handle or a consume-once record is not a session: it cannot be recovered or served as one.
+  if (!record || recordKind(record) !== 'session') return 'not_found';
   // A caller with the wrong principal learns nothing more about the session.
   if (!samePrincipal(record, principal)) return 'principal_mismatch';
   if (record.status === 'closed') return 'closed';
@@ -127,7 +246,8 @@ export function canAttach(
   now: number,
   policy: LifecyclePolicy,
 ): record is SessionRecord {
-  if (record === undefined || !samePrincipal(record, principal) || record.status !== 'active') return false;
+  if (record === undefined || recordKind(record) !== 'session') return false;
+  if (!samePrincipal(record, principal) || record.status !== 'active') return false;
   if (!isStale(record, now, policy)) return true;
   return isHandedOff(record) && now < activeDueAt(record.lastHeartbeatAt, policy);
 }
@@ -151,8 +271,10 @@ export function sweepAction(record: SessionRecord, now: number, policy: Lifecycl
       return stale && deadline !== null && now >= deadline ? 'expire' : 'none';
     }
     case 'expired':
-    case 'closed':
-      return record.endedAt !== null && now >= record.endedAt + policy.tombstoneMs ? 'delete' : 'none';
+    case 'closed': {
+      const until = tombstoneUntil(record, policy);
+      return until !== null && now >= until ? 'delete' : 'none';
+    }
   }
 }
 
@@ -209,12 +331,21 @@ export function transition(
     }
     case 'close': {
       if (event.by) {
+        if (recordKind(record) !== 'session') return { ok: false, reason: 'not_found' };
         if (!samePrincipal(record, event.by.principal)) return { ok: false, reason: 'principal_mismatch' };
         if (record.status !== 'active' && record.status !== 'disconnected')
           return { ok: false, reason: 'not_live' };
       }
       if (record.status === 'closed') return same;
       return next({ status: 'closed', endedAt: now, dueAt: now + policy.tombstoneMs });
+    }
+    case 'extend_handle': {
+      const refusal = handleRefusal(record, event.principal, now);
+      if (refusal) return { ok: false, reason: refusal };
+      const current = record.graceExpiresAt ?? now;
+      const expiresAt = Math.max(current, now + event.ttlMs);
+      if (expiresAt === current) return same;
+      return next({ lastHeartbeatAt: now, graceExpiresAt: expiresAt, dueAt: expiresAt });
     }
   }
 }

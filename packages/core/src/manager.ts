@@ -1,21 +1,31 @@
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import {
   ConflictError,
+  HandleExpiredError,
   InvalidArgumentError,
   type McpSessionsError,
   type RecoveryRefusal,
   RecoveryRefusedError,
+  SessionExistsError,
   SessionNotFoundError,
   SessionNotLiveError,
 } from './errors';
-import { assertName, assertSessionId, generateSessionId, sessionTag } from './ids';
+import type { AgentState } from './http/agent-state';
+import { assertName, assertSessionId, generateSessionId, isValidSessionId, sessionTag } from './ids';
 import { encodeJson, type JsonObject, type JsonValue } from './json';
 import {
+  createHandleRecord,
+  createOnceRecord,
   createRecord,
+  type HandleRefusal,
+  handleDeadline,
+  handleRefusal,
   heartbeatPatch,
   type LifecycleEvent,
   type LifecyclePolicy,
+  RECORD_KIND_KEY,
   recoveryRefusal,
   sweepAction,
   type TransitionRefusal,
@@ -123,6 +133,32 @@ export interface ResumeResult {
   record: SessionRecord;
   /** `attached`: the session was active and fresh elsewhere; no recovery counted. */
   mode: 'attached' | 'recovered';
+}
+
+/** How long a handle lives when `mintHandle` is given no `ttlMs`: 1 hour. `touchHandle` extends it. */
+export const DEFAULT_HANDLE_TTL_MS = 60 * 60 * 1000;
+
+export interface MintHandleOptions {
+  /** The authenticated subject the handle is bound to; null or absent for none (the id is then the only secret). */
+  principal?: string | null;
+  /** Lifetime from now. Default `DEFAULT_HANDLE_TTL_MS` (1 hour). */
+  ttlMs?: number;
+}
+
+export interface TouchHandleOptions extends PrincipalOptions {
+  /** The handle then lives at least this long from now (never shortened). Default `DEFAULT_HANDLE_TTL_MS`. */
+  ttlMs?: number;
+}
+
+export interface HandleInfo {
+  handle: string;
+  /** Epoch ms after which the handle is refused with `HandleExpiredError`. */
+  expiresAt: number;
+}
+
+export interface ConsumeOnceOptions {
+  /** How long the key stays consumed. Required: at least the lifetime of what the key names. */
+  ttlMs: number;
 }
 
 export interface SessionManagerEvents {
@@ -263,6 +299,9 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
    */
   prepareSession(sessionId: string, options: InitializeOptions = {}): SessionRecord {
     assertSessionId(sessionId);
+    if (options.metadata && Object.hasOwn(options.metadata, RECORD_KIND_KEY)) {
+      throw new InvalidArgumentError('metadata', `${RECORD_KIND_KEY} is reserved`);
+    }
     if (options.metadata) encodeJson(options.metadata);
     if (options.initializeParams) encodeJson(options.initializeParams);
     return createRecord(
@@ -482,6 +521,108 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
       this.sweeping = undefined;
     });
     return this.sweeping;
+  }
+
+  // --- Handles (stateless era): session + agent state without a session ---
+
+  /**
+   * Mints a handle: an id (192 random bits) for state that spans requests of the stateless MCP
+   * era (SEP-2567), bound to `principal` (or none) and expiring after `ttlMs` (default 1 hour).
+   * Stored as a record in the same store and swept by `cleanupExpired` with its state; it is
+   * never a session (recover, resume and HTTP requests refuse it as not found).
+   *
+   * @example
+   * ```ts
+   * const { handle } = await manager.mintHandle({ principal: auth?.clientId ?? null });
+   * const notes = await manager.handleState(handle, 'notebook', { principal: auth?.clientId ?? null });
+   * await notes.save('todo', ['write tests']);
+   * // Any instance, any later request carrying { handle }:
+   * await (await manager.handleState(handle, 'notebook', { principal })).load('todo');
+   * ```
+   */
+  async mintHandle(options: MintHandleOptions = {}): Promise<HandleInfo> {
+    this.assertUsable();
+    const ttlMs = positiveNumber('ttlMs', options.ttlMs, DEFAULT_HANDLE_TTL_MS);
+    const record = createHandleRecord(
+      { id: generateSessionId(), principal: options.principal ?? null, ttlMs },
+      this.clock.now(),
+    );
+    await this.store.insert(record);
+    return { handle: record.id, expiresAt: record.dueAt };
+  }
+
+  /**
+   * Whether `principal` may use the handle now. `HandleExpiredError` once it has expired (until
+   * its tombstone is swept); `SessionNotFoundError` for an unknown id, another principal's
+   * handle or a session id; `InvalidArgumentError` for a malformed one.
+   */
+  async checkHandle(handle: string, options: PrincipalOptions = {}): Promise<HandleInfo> {
+    this.assertUsable();
+    assertHandle(handle);
+    const record = await this.store.get(handle);
+    const refusal = handleRefusal(record, options.principal, this.clock.now());
+    if (refusal || !record) throw handleError(handle, refusal ?? 'not_found');
+    return { handle, expiresAt: handleDeadline(record) ?? record.dueAt };
+  }
+
+  /** Extends a live handle to at least `now + ttlMs` (never shortens it). Same refusals as `checkHandle`. */
+  async touchHandle(handle: string, options: TouchHandleOptions = {}): Promise<HandleInfo> {
+    this.assertUsable();
+    assertHandle(handle);
+    const ttlMs = positiveNumber('ttlMs', options.ttlMs, DEFAULT_HANDLE_TTL_MS);
+    const { record } = await this.apply(handle, {
+      type: 'extend_handle',
+      principal: options.principal,
+      ttlMs,
+    });
+    return { handle, expiresAt: handleDeadline(record) ?? record.dueAt };
+  }
+
+  /**
+   * Per-agent state under a handle, after `checkHandle`: the same `AgentState` that
+   * `agentState()` gives for a session (`sessionId` is the handle). The check is made once, here;
+   * state outlives no handle, since the sweep deletes it when the handle expires.
+   */
+  async handleState(handle: string, agentId: string, options: PrincipalOptions = {}): Promise<AgentState> {
+    assertName('agentId', agentId);
+    await this.checkHandle(handle, options);
+    return {
+      sessionId: handle,
+      agentId,
+      load: (key) => this.loadAgentState(agentId, handle, key),
+      save: (key, value, saveOptions) => this.saveAgentState(agentId, handle, key, value, saveOptions),
+      delete: (key) => this.deleteAgentState(agentId, handle, key),
+      list: () => this.listAgentState(handle, agentId),
+    };
+  }
+
+  /**
+   * True the first time `key` is consumed on any instance sharing the store, false afterwards
+   * until the sweep releases it `ttlMs` later: server-side enforcement of a single-use
+   * `requestState`. Atomic on atomic stores (one `insert` of a marker whose id is derived from
+   * `key`, so of concurrent callers exactly one wins). Keys share one space per store: prefix them
+   * by purpose. Any non-empty well-formed string; only its SHA-256 is stored.
+   *
+   * @example
+   * ```ts
+   * if (!(await manager.consumeOnce(`mrtr:${requestState}`, { ttlMs: 10 * 60_000 }))) {
+   *   throw new Error('this request state was already used');
+   * }
+   * ```
+   */
+  async consumeOnce(key: string, options: ConsumeOnceOptions): Promise<boolean> {
+    this.assertUsable();
+    if (typeof key !== 'string' || key.length === 0 || !key.isWellFormed()) {
+      throw new InvalidArgumentError('key', 'must be a non-empty, well-formed string');
+    }
+    const ttlMs = positiveNumber('ttlMs', options?.ttlMs, Number.NaN);
+    try {
+      await this.store.insert(createOnceRecord(onceRecordId(key), this.clock.now(), ttlMs));
+      return true;
+    } catch (error) {
+      if (error instanceof SessionExistsError) return false;
+      throw error;
+    }
   }
 
   /** Stops the timers and waits for a running tick or sweep. Closes nothing: the store is the caller's. */
@@ -723,9 +864,26 @@ function refusalError(
   reason: TransitionRefusal,
 ): McpSessionsError {
   if (reason === 'not_live' || reason === 'not_due') return new SessionNotLiveError(sessionId, record.status);
+  if (event.type === 'extend_handle')
+    return handleError(sessionId, reason === 'expired' ? 'expired' : 'not_found');
   // Closing another principal's session: that caller learns nothing about it.
   if (event.type === 'close') return new SessionNotFoundError(sessionId);
   return new RecoveryRefusedError(sessionId, reason);
+}
+
+function handleError(handle: string, refusal: HandleRefusal): McpSessionsError {
+  return refusal === 'expired' ? new HandleExpiredError(handle) : new SessionNotFoundError(handle);
+}
+
+function assertHandle(handle: unknown): asserts handle is string {
+  if (!isValidSessionId(handle)) {
+    throw new InvalidArgumentError('handle', 'must be 1-256 visible ASCII characters');
+  }
+}
+
+/** `once:` + base64url(SHA-256(key)): 48 characters, a valid session id for any key length. */
+function onceRecordId(key: string): string {
+  return `once:${createHash('sha256').update(key, 'utf8').digest('base64url')}`;
 }
 
 /** Merges two code-unit-sorted lists, keeping one of equal ids (one re-added after a release). */
