@@ -8,3 +8,4 @@ export * from './event-store';
 export * from './handler';
 export * from './node';
 export { loadDefaultTransportClass, SdkNotFoundError } from './sdk-assumptions';
+export * from './server-event-bus';
