@@ -19,6 +19,7 @@ import { durability } from './groups/durability';
 import { eventLog } from './groups/event-log';
 import { lifecycle } from './groups/lifecycle';
 import { listing } from './groups/listing';
+import { once } from './groups/once';
 import { records } from './groups/records';
 import { values } from './groups/values';
 import { type GroupDefinition, registerGroup, testNames } from './harness';
@@ -46,6 +47,7 @@ export const conformanceGroups: readonly GroupDefinition[] = [
   concurrency,
   values,
   lifecycle,
+  once,
   durability,
   bus,
 ];
@@ -96,6 +98,8 @@ export const concurrencyTests = (options: ConformanceOptions): void =>
 export const valueTests = (options: ConformanceOptions): void => registerGroup(values, options, true);
 /** `lifecycle: ...` — DESIGN.md's lifecycle table through a real SessionManager on a moved clock. */
 export const lifecycleTests = (options: ConformanceOptions): void => registerGroup(lifecycle, options, true);
+/** `once: ...` — atomic insert of one id, consume-once markers and handles through a SessionManager. */
+export const onceTests = (options: ConformanceOptions): void => registerGroup(once, options, true);
 /** `bus: ...` — the live bus from `createBus`: delivery, order, isolation, unsubscribe, large payloads, close. */
 export const busTests = (options: ConformanceOptions): void => registerGroup(bus, options, true);
 /** `durability: ...` — close, reopen, read back; needs `reopenStore` and a store declaring `durable`. */

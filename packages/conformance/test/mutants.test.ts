@@ -149,6 +149,17 @@ class InsertOverwrites extends MemorySessionStore {
   }
 }
 
+/** Checks the id is free, yields, then writes over whatever got there first: racing inserts all "win". */
+class RacyInsert extends MemorySessionStore {
+  override async insert(record: SessionRecord): Promise<void> {
+    if (await super.get(record.id)) return super.insert(record);
+    await new Promise((resolve) => setImmediate(resolve));
+    const current = await super.get(record.id);
+    if (current) await super.compareAndSet(record, current.version);
+    else await super.insert(record);
+  }
+}
+
 /** claimDue returns due records without leasing them. */
 class ClaimWithoutLease extends MemorySessionStore {
   override claimDue(query: ClaimDueQuery): Promise<SessionRecord[]> {
@@ -316,6 +327,14 @@ const mutants: Mutant[] = [
     name: 'insert overwrites duplicates',
     create: () => new InsertOverwrites(),
     caughtBy: ['records: insert rejects a duplicate id'],
+  },
+  {
+    name: 'insert overwrites under a race',
+    create: () => new RacyInsert(),
+    caughtBy: [
+      'once: 20 parallel inserts of one id: exactly one succeeds, the others SessionExistsError',
+      'once: consumeOnce through several managers: exactly one true per key, false afterwards',
+    ],
   },
   {
     name: 'claimDue without lease',

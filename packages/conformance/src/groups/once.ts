@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import {
+  createHandleRecord,
+  createOnceRecord,
+  HandleExpiredError,
+  SessionExistsError,
+  SessionNotFoundError,
+} from '@mcp-sessions/core';
+import { isErrorOf, rejectsWith } from '../assert';
+import { HOUR, MINUTE, makeRecord } from '../fixtures';
+import type { GroupDefinition } from '../harness';
+
+const ATOMIC = ['atomic'] as const;
+
+/**
+ * What the stateless era's records rely on: consume-once needs `insert` to be an atomic
+ * "first?" test; handles and consume-once markers are ordinary records the store keeps as
+ * written and the sweep finds through `dueAt`.
+ */
+export const once: GroupDefinition = {
+  id: 'once',
+  tests: [
+    {
+      title: '20 parallel inserts of one id: exactly one succeeds, the others SessionExistsError',
+      requires: ATOMIC,
+      async run({ store, clock }) {
+        const now = clock.now();
+        const attempts = Array.from({ length: 20 }, (_, i) =>
+          makeRecord('contended', now, { metadata: { writer: i } }),
+        );
+        const results = await Promise.allSettled(attempts.map((record) => store.insert(record)));
+        const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+        assert.equal(won.length, 1, `exactly one insert succeeds (${won.length} did)`);
+        for (const r of results) {
+          if (r.status === 'rejected') {
+            assert.ok(
+              isErrorOf(r.reason, SessionExistsError),
+              `a losing insert is SessionExistsError: ${r.reason}`,
+            );
+          }
+        }
+        assert.deepStrictEqual(
+          await store.get('contended'),
+          attempts[won[0]!],
+          'the winner is what is stored',
+        );
+      },
+    },
+    {
+      title: 'consumeOnce through several managers: exactly one true per key, false afterwards',
+      requires: ATOMIC,
+      async run(ctx) {
+        const managers = [ctx.manager(), ctx.manager(), ctx.manager(), ctx.manager()];
+        for (const key of ['k1', 'k2', 'a much longer key '.repeat(100)]) {
+          const results = await Promise.all(
+            managers.flatMap((m) => [
+              m.consumeOnce(key, { ttlMs: MINUTE }),
+              m.consumeOnce(key, { ttlMs: MINUTE }),
+            ]),
+          );
+          assert.equal(results.filter(Boolean).length, 1, `one winner for ${key.slice(0, 20)}`);
+          assert.equal(await managers[0]!.consumeOnce(key, { ttlMs: MINUTE }), false);
+        }
+      },
+    },
+    {
+      title: 'a consume-once marker is kept as written, takes no state, and is swept after its own TTL',
+      async run(ctx) {
+        const { store, clock } = ctx;
+        const start = clock.now();
+        const marker = createOnceRecord('once:direct', start, 5 * MINUTE);
+        await store.insert(marker);
+        assert.deepStrictEqual(await store.get(marker.id), marker);
+        await rejectsWith(
+          store.setState({
+            sessionId: marker.id,
+            agentId: 'a',
+            key: 'k',
+            value: 1,
+            updatedAt: start,
+            expiresAt: null,
+          }),
+          SessionNotFoundError,
+          'state under a consume-once marker',
+        );
+
+        const manager = ctx.manager();
+        assert.equal(await manager.consumeOnce('key', { ttlMs: 5 * MINUTE }), true);
+        clock.advance(5 * MINUTE - 1);
+        assert.deepEqual(await manager.cleanupExpired(), { expired: 0, deleted: 0, stateEntriesPurged: 0 });
+        assert.equal(await manager.consumeOnce('key', { ttlMs: 5 * MINUTE }), false, 'still consumed');
+        clock.advance(1);
+        const swept = await manager.cleanupExpired();
+        assert.equal(swept.deleted, 2, 'both markers deleted at their TTL, long before the tombstone time');
+        assert.equal(await store.get(marker.id), undefined);
+        assert.equal(
+          await manager.consumeOnce('key', { ttlMs: 5 * MINUTE }),
+          true,
+          'free again after the sweep',
+        );
+      },
+    },
+    {
+      title:
+        'a handle is kept as written, holds state until its deadline, and the sweep expires it with its state',
+      async run(ctx) {
+        const { store, clock } = ctx;
+        const start = clock.now();
+        const direct = createHandleRecord({ id: 'handle-direct', principal: 'p', ttlMs: HOUR }, start);
+        await store.insert(direct);
+        assert.deepStrictEqual(await store.get(direct.id), direct);
+        await store.setState({
+          sessionId: direct.id,
+          agentId: 'a',
+          key: 'k',
+          value: 1,
+          updatedAt: start,
+          expiresAt: null,
+        });
+
+        const manager = ctx.manager();
+        const { handle } = await manager.mintHandle({ principal: 'p', ttlMs: 10 * MINUTE });
+        await (await manager.handleState(handle, 'agent', { principal: 'p' })).save('page', { n: 1 });
+        assert.deepEqual(
+          await (await manager.handleState(handle, 'agent', { principal: 'p' })).load('page'),
+          { n: 1 },
+        );
+        await rejectsWith(
+          manager.checkHandle(handle, { principal: 'q' }),
+          SessionNotFoundError,
+          'another principal',
+        );
+
+        clock.advance(10 * MINUTE);
+        await rejectsWith(
+          manager.checkHandle(handle, { principal: 'p' }),
+          HandleExpiredError,
+          'at its deadline',
+        );
+        const swept = await manager.cleanupExpired();
+        assert.equal(swept.expired, 1, 'the minted handle expires; the one-hour handle does not');
+        assert.deepEqual(await store.listState(handle, undefined, clock.now()), [], 'its state is deleted');
+        assert.equal(
+          (await store.listState(direct.id, undefined, clock.now())).length,
+          1,
+          'the other keeps its state',
+        );
+        assert.equal((await store.get(handle))?.status, 'expired');
+      },
+    },
+  ],
+};
