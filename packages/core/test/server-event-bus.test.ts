@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidArgumentError, InvalidValueError, type SessionBus } from '@mcp-sessions/core';
 import {
+  createNodeSessionHandler,
   DEFAULT_SERVER_EVENT_CHANNEL,
   type ServerEventLike,
   SharedServerEventBus,
@@ -19,8 +20,15 @@ import { MemorySessionBus } from '@mcp-sessions/memory';
 import { PostgresSessionBus } from '@mcp-sessions/postgres';
 import { RedisSessionBus } from '@mcp-sessions/redis';
 import { SqliteSessionBus } from '@mcp-sessions/sqlite';
-import type { ServerEvent, ServerEventBus } from '@modelcontextprotocol/server';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import {
+  createMcpHandler,
+  McpServer,
+  type ServerEvent,
+  type ServerEventBus,
+} from '@modelcontextprotocol/server';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { listen } from './fixtures/http-app';
 
 const redisUrl = process.env.MCP_SESSIONS_TEST_REDIS_URL;
 const postgresUrl = process.env.MCP_SESSIONS_TEST_POSTGRES_URL;
@@ -211,5 +219,62 @@ describe('SharedServerEventBus input', () => {
     b.publish({ kind: 'tools_list_changed' });
     await open.count(1);
     expect(closedOne.events).toEqual([]);
+  });
+});
+
+describe('SharedServerEventBus behind SDK v2 createMcpHandler', () => {
+  it('a subscriptions/listen client on instance A is told of a change a tool published on instance B (SQLite)', async () => {
+    const filename = join(sqliteDir, `${randomBytes(4).toString('hex')}.db`);
+    const channel = `sdk-${randomBytes(4).toString('hex')}`;
+
+    async function instance() {
+      const bus = new SqliteSessionBus({ filename, pollIntervalMs: 5, logger: false });
+      const events = new SharedServerEventBus({ bus, channel });
+      await events.start();
+      const handler = createMcpHandler(
+        () => {
+          const server = new McpServer(
+            { name: 'events', version: '1.0.0' },
+            { capabilities: { resources: { subscribe: true } } },
+          );
+          server.registerTool('touch', { description: 'publishes a change' }, async () => {
+            await events.send({ kind: 'resource_updated', uri: 'notebook://n1' });
+            return { content: [{ type: 'text' as const, text: 'ok' }] };
+          });
+          return server;
+        },
+        { legacy: 'reject', bus: events },
+      );
+      const web = Object.assign((request: Request) => handler.fetch(request), {
+        liveSessionIds: () => [],
+        close: async () => handler.close(),
+      });
+      const http = await listen(createNodeSessionHandler(web));
+      toClose.push({ close: () => http.close() }, { close: async () => handler.close() }, events, bus);
+      return http;
+    }
+
+    async function client(url: string) {
+      const c = new Client(
+        { name: 'listener', version: '1.0.0' },
+        { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+      );
+      await c.connect(new StreamableHTTPClientTransport(new URL(url)));
+      toClose.push({ close: () => c.close() });
+      return c;
+    }
+
+    const a = await instance();
+    const b = await instance();
+    const listener = await client(a.url);
+    const told = new Promise<string>((resolve) => {
+      listener.setNotificationHandler('notifications/resources/updated', (n) => resolve(n.params.uri));
+    });
+    const subscription = await listener.listen({ resourceSubscriptions: ['notebook://n1'] });
+    toClose.push({ close: () => subscription.close() });
+
+    const caller = await client(b.url);
+    await caller.callTool({ name: 'touch', arguments: {} });
+    expect(await told).toBe('notebook://n1');
   });
 });
