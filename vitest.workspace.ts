@@ -6,7 +6,7 @@ const root = fileURLToPath(new URL('.', import.meta.url));
 export const sourceAliases = [
   { find: /^@mcp-sessions\/core\/http$/, replacement: `${root}packages/core/src/http/index.ts` },
   {
-    find: /^@mcp-sessions\/(core|memory|sqlite|redis|postgres|keyv|conformance)$/,
+    find: /^@mcp-sessions\/(core|memory|sqlite|redis|postgres|keyv|conformance|cli)$/,
     replacement: `${root}packages/$1/src/index.ts`,
   },
 ];

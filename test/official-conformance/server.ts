@@ -13,7 +13,7 @@
  */
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 // The workspace root has no SDK or zod dependency: take the example server's (it pins SDK 1.32.2).
 import { completable } from '../../examples/server/node_modules/@modelcontextprotocol/sdk/dist/esm/server/completable.js';
 import {
@@ -31,13 +31,10 @@ import {
 } from '../../examples/server/node_modules/@modelcontextprotocol/sdk/dist/esm/types.js';
 import { z } from '../../examples/server/node_modules/zod/index.js';
 import { stderrLogger } from '../../examples/server/src/logger';
-import { openStore } from '../../examples/server/src/store';
+import { openBackend } from '../../examples/server/src/store';
 import { createEventStore, createNodeSessionHandler } from '../../packages/core/src/http/index';
 import { type SessionBus, SessionManager } from '../../packages/core/src/index';
 import { MemorySessionBus } from '../../packages/memory/src/index';
-import { PostgresSessionBus } from '../../packages/postgres/src/index';
-import { RedisSessionBus } from '../../packages/redis/src/index';
-import { SqliteSessionBus } from '../../packages/sqlite/src/index';
 
 const port = Number(process.env.PORT);
 if (!Number.isInteger(port) || port <= 0) throw new Error('PORT must be a port number');
@@ -67,15 +64,6 @@ const WAV = Buffer.concat([
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 const text = (value: string) => ({ content: [{ type: 'text' as const, text: value }] });
-
-function openBus(spec: string): SessionBus {
-  if (spec.startsWith('sqlite:')) return new SqliteSessionBus({ filename: resolve(spec.slice(7)) });
-  if (spec.startsWith('redis://') || spec.startsWith('rediss://')) return new RedisSessionBus({ url: spec });
-  if (spec.startsWith('postgres://') || spec.startsWith('postgresql://')) {
-    return new PostgresSessionBus({ connectionString: spec });
-  }
-  return new MemorySessionBus();
-}
 
 function buildServer(): McpServer {
   const server = new McpServer(
@@ -406,8 +394,11 @@ function buildServer(): McpServer {
   return server;
 }
 
-const store = await openStore(storeSpec);
-const bus = openBus(storeSpec);
+// One process's memory store has no cross-process bus: the in-process one keeps the suite's
+// single-instance run on the same code path.
+const backend = await openBackend(storeSpec);
+const store = backend.store;
+const bus: SessionBus = backend.bus ?? new MemorySessionBus();
 const manager = new SessionManager({ store });
 const handler = createNodeSessionHandler({
   manager,

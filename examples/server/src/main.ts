@@ -1,13 +1,14 @@
 /**
  * `pnpm start`: an MCP server at http://127.0.0.1:$PORT/mcp for both protocol eras: 2025 clients
  * get sessions that survive restarts and move between instances; 2026-07-28 clients are served
- * statelessly (SDK v2's `createMcpHandler`), their state in notebooks reached by handle. Env: PORT (3000), MCP_SESSIONS_STORE (sqlite:./.data/sessions.db),
+ * statelessly (SDK v2's `createMcpHandler`), their state in notebooks reached by handle.
+ * Env: PORT (3000), MCP_SESSIONS_STORE (sqlite:./.data/sessions.db),
  * MCP_SESSIONS_INSTANCE_ID (host:pid:random), MCP_SESSIONS_SHUTDOWN (`hand-off`, the default:
  * SIGTERM leaves sessions for the next instance to attach without counting a recovery;
  * `disconnect`: marks them disconnected, so the next instance recovers them, counted).
  */
 import { createServer } from 'node:http';
-import { redactUrl, SessionManager } from '@mcp-sessions/core';
+import { redactUrl, SessionManager, sessionTag } from '@mcp-sessions/core';
 import { createDualEraHandler, createEventStore, createNodeSessionHandler } from '@mcp-sessions/core/http';
 import { createMcpHandler } from '@modelcontextprotocol/server';
 import { createAppServer, createStatelessServer } from './app';
@@ -25,7 +26,7 @@ if (shutdownMode !== 'hand-off' && shutdownMode !== 'disconnect') {
   process.exit(2);
 }
 
-const { store, bus } = await openBackend(storeSpec).catch((error: unknown) => {
+const { store, bus } = await openBackend(storeSpec, stderrLogger('store')).catch((error: unknown) => {
   // One line, the spec redacted: no stack trace with a connection string in it.
   process.stderr.write(`mcp-sessions example: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(2);
@@ -34,10 +35,15 @@ const manager = new SessionManager({ store, instanceId });
 const log = stderrLogger(manager.instanceId);
 for (const event of ['initialized', 'disconnected', 'recovered', 'expired', 'closed'] as const) {
   manager.on(event, (record) =>
-    log.info(`session ${event}`, { sessionId: record.id, recoveryAttempts: record.recoveryAttempts }),
+    log.info(`session ${event}`, {
+      session: sessionTag(record.id),
+      recoveryAttempts: record.recoveryAttempts,
+    }),
   );
 }
-manager.on('lost', (sessionId) => log.warn('session lost (closed or expired elsewhere)', { sessionId }));
+manager.on('lost', (sessionId) =>
+  log.warn('session lost (closed or expired elsewhere)', { session: sessionTag(sessionId) }),
+);
 manager.on('error', (error) => log.error('background work failed', { error }));
 
 const handler = createNodeSessionHandler(

@@ -3,4 +3,11 @@
  * (`openStore('sqlite:./sessions.db')`).
  */
 export { type CliIo, DEFAULT_LIST_LIMIT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, runCli } from './cli';
-export { type OpenStoreOptions, openStore, parseStoreSpec, STORE_SPEC_FORMS, type StoreSpec } from './spec';
+export {
+  type OpenStoreOptions,
+  openBus,
+  openStore,
+  parseStoreSpec,
+  STORE_SPEC_FORMS,
+  type StoreSpec,
+} from './spec';

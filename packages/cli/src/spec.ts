@@ -6,7 +6,13 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { InvalidArgumentError, redactUrl, type SessionStore } from '@mcp-sessions/core';
+import {
+  InvalidArgumentError,
+  type LoggerLike,
+  redactUrl,
+  type SessionBus,
+  type SessionStore,
+} from '@mcp-sessions/core';
 
 export type StoreSpec =
   | { readonly kind: 'memory' }
@@ -27,6 +33,8 @@ export interface OpenStoreOptions {
   prefix?: string;
   /** Postgres schema holding the tables. Default `public`. */
   schema?: string;
+  /** The adapter's logger. Default `false`: a store opened here reports its failures as errors only. */
+  logger?: LoggerLike | false;
 }
 
 /** The spec's forms, for error messages and help. */
@@ -60,13 +68,15 @@ export function parseStoreSpec(spec: string, cwd: string = process.cwd()): Store
 
 /**
  * Opens the store `spec` names, importing its adapter package (`@mcp-sessions/sqlite`, `redis`,
- * `postgres`, `memory`) on demand. Stores log nothing: their failures reach the caller as errors.
+ * `postgres`, `memory`) on demand. By default stores log nothing: their failures reach the caller
+ * as errors.
  */
 export async function openStore(
   spec: string | StoreSpec,
   options: OpenStoreOptions = {},
 ): Promise<SessionStore> {
   const parsed = typeof spec === 'string' ? parseStoreSpec(spec) : spec;
+  const logger = options.logger ?? false;
   const timeouts = (connect: string, command: string) =>
     options.timeoutMs === undefined ? {} : { [connect]: options.timeoutMs, [command]: options.timeoutMs };
   switch (parsed.kind) {
@@ -85,7 +95,7 @@ export async function openStore(
       return new SqliteSessionStore({
         filename: parsed.filename,
         ...given('prefix', options.prefix),
-        logger: false,
+        logger,
       });
     }
     case 'redis':
@@ -96,7 +106,7 @@ export async function openStore(
         ...target,
         ...given('prefix', options.prefix),
         ...timeouts('connectTimeoutMs', 'commandTimeoutMs'),
-        logger: false,
+        logger,
       });
     }
     case 'postgres': {
@@ -109,7 +119,46 @@ export async function openStore(
         ...given('tablePrefix', options.prefix),
         ...given('schema', options.schema),
         ...timeouts('connectTimeoutMs', 'queryTimeoutMs'),
-        logger: false,
+        logger,
+      });
+    }
+  }
+}
+
+/**
+ * The live bus on the backend `spec` names, for servers sharing that store (`undefined` for
+ * `memory:`, which is one process): SQLite polls the same file, Redis uses pub/sub (sharded on a
+ * cluster), Postgres LISTEN/NOTIFY. `prefix` and `schema` must be the store's.
+ */
+export async function openBus(
+  spec: string | StoreSpec,
+  options: Pick<OpenStoreOptions, 'prefix' | 'schema' | 'logger'> = {},
+): Promise<SessionBus | undefined> {
+  const parsed = typeof spec === 'string' ? parseStoreSpec(spec) : spec;
+  const logger = options.logger ?? false;
+  switch (parsed.kind) {
+    case 'memory':
+      return undefined;
+    case 'sqlite': {
+      const { SqliteSessionBus } = await load('@mcp-sessions/sqlite', () => import('@mcp-sessions/sqlite'));
+      return new SqliteSessionBus({ filename: parsed.filename, ...given('prefix', options.prefix), logger });
+    }
+    case 'redis':
+    case 'redis-cluster': {
+      const { RedisSessionBus } = await load('@mcp-sessions/redis', () => import('@mcp-sessions/redis'));
+      const target = parsed.kind === 'redis' ? { url: parsed.url } : { clusterUrls: parsed.urls };
+      return new RedisSessionBus({ ...target, ...given('prefix', options.prefix), logger });
+    }
+    case 'postgres': {
+      const { PostgresSessionBus } = await load(
+        '@mcp-sessions/postgres',
+        () => import('@mcp-sessions/postgres'),
+      );
+      return new PostgresSessionBus({
+        connectionString: parsed.connectionString,
+        ...given('tablePrefix', options.prefix),
+        ...given('schema', options.schema),
+        logger,
       });
     }
   }
