@@ -1,10 +1,13 @@
 import { type SessionManager, SessionNotLiveError } from '@mcp-sessions/core';
 import { agentState, type SessionContext } from '@mcp-sessions/core/http';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
-import { McpServer as StatelessMcpServer } from '@modelcontextprotocol/server';
+import {
+  McpServer as StatelessMcpServer,
+  ResourceTemplate as StatelessResourceTemplate,
+} from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import { notebookState, openNotebook } from './notebook';
+import { type Notebooks, notebooks } from './notebook';
 
 /**
  * One JSON-schema validator for every session's server. The SDK otherwise builds a new Ajv per
@@ -20,17 +23,21 @@ const DEFAULT_AGENT = 'default';
  * state that survives restarts, in the session or in a notebook `handle`), `notebook_open`,
  * `session_info`, and `countdown` (one notification per step, to show resumption).
  */
-export function createAppServer(manager: SessionManager, ctx: SessionContext): McpServer {
+export function createAppServer(
+  manager: SessionManager,
+  ctx: SessionContext,
+  notes: Notebooks = notebooks(manager, undefined),
+): McpServer {
   const server = new McpServer(
     { name: 'mcp-sessions-example', version: '0.1.0' },
-    { capabilities: { logging: {} }, jsonSchemaValidator: validator },
+    { capabilities: { logging: {}, resources: { subscribe: true } }, jsonSchemaValidator: validator },
   );
   const agent = ctx.clientName ?? DEFAULT_AGENT;
   const json = (value: unknown) => ({ content: [{ type: 'text' as const, text: JSON.stringify(value) }] });
 
   // Without a handle: the session's own state.
   const state = async (handle: string | undefined, extra: { sessionId?: string | undefined }) =>
-    handle === undefined ? agentState(manager, extra, agent) : notebookState(manager, handle, agent);
+    handle === undefined ? agentState(manager, extra, agent) : notes.state(handle, agent);
 
   server.registerTool(
     'remember',
@@ -40,6 +47,7 @@ export function createAppServer(manager: SessionManager, ctx: SessionContext): M
     },
     async ({ key, value, handle }, extra) => {
       await (await state(handle, extra)).save(key, value);
+      if (handle !== undefined) await notes.changed(handle);
       return json({ remembered: key });
     },
   );
@@ -57,7 +65,19 @@ export function createAppServer(manager: SessionManager, ctx: SessionContext): M
   server.registerTool(
     'notebook_open',
     { description: 'A new notebook: state both eras reach by its handle' },
-    async () => json({ handle: await openNotebook(manager) }),
+    async () => json({ handle: await notes.open() }),
+  );
+
+  server.registerResource(
+    'notebook',
+    new ResourceTemplate('notebook://{handle}', { list: undefined }),
+    {
+      description: 'A notebook from notebook_open: its entries by agent and key',
+      mimeType: 'application/json',
+    },
+    async (uri, { handle }) => ({
+      contents: [{ uri: uri.href, mimeType: 'application/json', text: await notes.read(String(handle)) }],
+    }),
   );
 
   server.registerTool(
@@ -103,10 +123,10 @@ export function createAppServer(manager: SessionManager, ctx: SessionContext): M
  * `createMcpHandler`): the same tools, except that with no session `remember` and `recall` need a
  * notebook `handle` (from `notebook_open`), and `session_info` reports the era and instance.
  */
-export function createStatelessServer(manager: SessionManager): StatelessMcpServer {
+export function createStatelessServer(manager: SessionManager, notes: Notebooks): StatelessMcpServer {
   const server = new StatelessMcpServer(
     { name: 'mcp-sessions-example', version: '0.1.0' },
-    { capabilities: { logging: {} } },
+    { capabilities: { logging: {}, resources: { subscribe: true } } },
   );
   const json = (value: unknown) => ({ content: [{ type: 'text' as const, text: JSON.stringify(value) }] });
   const agent = () => server.server.getClientVersion()?.name ?? DEFAULT_AGENT;
@@ -121,7 +141,8 @@ export function createStatelessServer(manager: SessionManager): StatelessMcpServ
       inputSchema: z.object({ key: z.string().min(1), value: z.string(), handle: handleRequired }),
     },
     async ({ key, value, handle }) => {
-      await (await notebookState(manager, handle, agent())).save(key, value);
+      await (await notes.state(handle, agent())).save(key, value);
+      await notes.changed(handle);
       return json({ remembered: key });
     },
   );
@@ -133,13 +154,25 @@ export function createStatelessServer(manager: SessionManager): StatelessMcpServ
       inputSchema: z.object({ key: z.string().min(1), handle: handleRequired }),
     },
     async ({ key, handle }) =>
-      json({ key, value: (await (await notebookState(manager, handle, agent())).load(key)) ?? null }),
+      json({ key, value: (await (await notes.state(handle, agent())).load(key)) ?? null }),
   );
 
   server.registerTool(
     'notebook_open',
     { description: 'A new notebook: state both eras reach by its handle' },
-    async () => json({ handle: await openNotebook(manager) }),
+    async () => json({ handle: await notes.open() }),
+  );
+
+  server.registerResource(
+    'notebook',
+    new StatelessResourceTemplate('notebook://{handle}', { list: undefined }),
+    {
+      description: 'A notebook from notebook_open: its entries by agent and key',
+      mimeType: 'application/json',
+    },
+    async (uri, { handle }) => ({
+      contents: [{ uri: uri.href, mimeType: 'application/json', text: await notes.read(String(handle)) }],
+    }),
   );
 
   server.registerTool(

@@ -9,10 +9,17 @@
  */
 import { createServer } from 'node:http';
 import { redactUrl, SessionManager, sessionTag } from '@mcp-sessions/core';
-import { createDualEraHandler, createEventStore, createNodeSessionHandler } from '@mcp-sessions/core/http';
+import {
+  createDualEraHandler,
+  createEventStore,
+  createNodeSessionHandler,
+  SharedServerEventBus,
+} from '@mcp-sessions/core/http';
+import { MemorySessionBus } from '@mcp-sessions/memory';
 import { createMcpHandler } from '@modelcontextprotocol/server';
 import { createAppServer, createStatelessServer } from './app';
 import { stderrLogger } from './logger';
+import { notebooks } from './notebook';
 import { DEFAULT_STORE, openBackend } from './store';
 
 const port = Number(process.env.PORT ?? 3000);
@@ -46,19 +53,25 @@ manager.on('lost', (sessionId) =>
 );
 manager.on('error', (error) => log.error('background work failed', { error }));
 
+// Changes (a notebook written) reach `subscriptions/listen` clients on every instance.
+const events = new SharedServerEventBus({ bus: bus ?? new MemorySessionBus() });
+await events.start();
+const notes = notebooks(manager, events);
+
 const handler = createNodeSessionHandler(
   createDualEraHandler({
     // 2025 era: sessions in the store, on SDK v1's transport and McpServer.
     sessions: {
       manager,
-      createServer: (ctx) => createAppServer(manager, ctx),
+      createServer: (ctx) => createAppServer(manager, ctx, notes),
       eventStore: createEventStore(manager),
       bus, // elicitation, sampling, cancellations and standalone messages cross instances
       logger: log,
     },
     // 2026-07-28 era: stateless, one SDK v2 server per request; 2025 traffic never reaches it.
-    stateless: createMcpHandler(() => createStatelessServer(manager), {
+    stateless: createMcpHandler(() => createStatelessServer(manager, notes), {
       legacy: 'reject',
+      bus: events,
       onerror: (error) => log.warn('2026-07-28 request failed', { error }),
     }),
   }),
@@ -89,6 +102,7 @@ async function shutdown(signal: string): Promise<void> {
   await manager.dispose();
   http.closeAllConnections();
   await closed;
+  await events.close();
   await bus?.close();
   await store.close();
   process.exit(0);

@@ -1,35 +1,56 @@
 /**
- * A minimal notebook handle: state reached by an explicit id instead of a session, so a
- * 2026-07-28 client (no sessions) and a 2025 client reach the same state. A handle is a session
- * record with no server behind it (192 random bits, like a session id), handed off at once so no
- * instance heartbeats it: it lives as an idle session does (stale after `staleAfterMs`, expired
- * after the grace period) and is swept with the sessions. Not yet: a principal bound to it, a TTL
- * of its own, renewal on use (issue #14, part 3).
+ * Notebooks: agent state reached by an explicit handle instead of a session, so a 2026-07-28
+ * client (no sessions) and a 2025 client reach the same state. A notebook is a handle minted by
+ * the manager (192 random bits, a TTL, swept with the sessions; the example serves no principals,
+ * so every handle is bound to none and anyone holding it may use it). Each notebook is the
+ * resource `notebook://<handle>`; a change is published on the shared event bus, so a client
+ * listening (`subscriptions/listen`) on any instance is told.
  */
-import { randomBytes } from 'node:crypto';
-import { InvalidArgumentError, type SessionManager } from '@mcp-sessions/core';
-import { type AgentState, agentState } from '@mcp-sessions/core/http';
+import { InvalidArgumentError, type SessionManager, SessionNotFoundError } from '@mcp-sessions/core';
+import type { AgentState, SharedServerEventBus } from '@mcp-sessions/core/http';
 
-/** A new notebook's handle. */
-export async function openNotebook(manager: SessionManager): Promise<string> {
-  const handle = randomBytes(24).toString('base64url');
-  await manager.initialize(handle, { metadata: { kind: 'notebook' } });
-  await manager.handOff(handle);
-  return handle;
+/** How long a notebook lives without being written. */
+export const NOTEBOOK_TTL_MS = 24 * 60 * 60 * 1000;
+
+export interface Notebooks {
+  /** A new notebook's handle. */
+  open(): Promise<string>;
+  /** The notebook's state for one agent; a clear error for an unknown or expired handle. */
+  state(handle: string, agentId: string): Promise<AgentState>;
+  /** Everything in the notebook, by agent then key, as the resource's text. */
+  read(handle: string): Promise<string>;
+  /** After a write: renews the notebook and tells listeners on every instance. */
+  changed(handle: string): Promise<void>;
 }
 
-/** The notebook's state for one agent; a clear error when the handle is unknown or expired. */
-export async function notebookState(
-  manager: SessionManager,
-  handle: string,
-  agentId: string,
-): Promise<AgentState> {
-  const record = await manager.getSession(handle);
-  if (!record || (record.status !== 'active' && record.status !== 'disconnected')) {
-    throw new InvalidArgumentError(
-      'handle',
-      'unknown or expired notebook: open a new one with notebook_open',
-    );
-  }
-  return agentState(manager, { sessionId: handle }, agentId);
+export function notebookUri(handle: string): string {
+  return `notebook://${handle}`;
+}
+
+export function notebooks(manager: SessionManager, events: SharedServerEventBus | undefined): Notebooks {
+  const principal = { principal: null };
+  const known = async <T>(work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof SessionNotFoundError) {
+        throw new InvalidArgumentError('handle', 'unknown notebook: open one with notebook_open');
+      }
+      throw error; // HandleExpiredError says so itself
+    }
+  };
+  return {
+    open: async () => (await manager.mintHandle({ ...principal, ttlMs: NOTEBOOK_TTL_MS })).handle,
+    state: (handle, agentId) => known(() => manager.handleState(handle, agentId, principal)),
+    read: (handle) =>
+      known(async () => {
+        await manager.checkHandle(handle, principal);
+        const entries = await manager.listAgentState(handle);
+        return JSON.stringify(entries.map(({ agentId, key, value }) => ({ agentId, key, value })));
+      }),
+    changed: async (handle) => {
+      await manager.touchHandle(handle, { ...principal, ttlMs: NOTEBOOK_TTL_MS });
+      await events?.send({ kind: 'resource_updated', uri: notebookUri(handle) });
+    },
+  };
 }

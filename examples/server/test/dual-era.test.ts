@@ -97,4 +97,44 @@ describe('example server, both eras on one endpoint', () => {
       json(await legacy.callTool({ name: 'recall', arguments: { key: 'plan', handle } })).value,
     ).toBeNull();
   });
+
+  it('a subscriptions/listen client on instance A is told of a remember served by instance B; the notebook reads back as a resource', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcp-sessions-dual-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const store = `sqlite:${join(dir, 'sessions.db')}`;
+    const a = await server({ PORT: String(await freePort()), MCP_SESSIONS_STORE: store });
+    const b = await server({ PORT: String(await freePort()), MCP_SESSIONS_STORE: store });
+
+    const modern = async (url: string) => {
+      const client = new ClientV2(
+        { name: 'modern-agent', version: '1.0.0' },
+        { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+      );
+      await client.connect(new TransportV2(new URL(url)));
+      cleanups.push(() => client.close());
+      return client;
+    };
+    const listener = await modern(a.url);
+    const { handle } = json(await listener.callTool({ name: 'notebook_open', arguments: {} })) as {
+      handle: string;
+    };
+    const uri = `notebook://${handle}`;
+    const told = new Promise<string>((resolve) => {
+      listener.setNotificationHandler('notifications/resources/updated', (n) => resolve(n.params.uri));
+    });
+    const subscription = await listener.listen({ resourceSubscriptions: [uri] });
+    cleanups.push(() => subscription.close());
+
+    // A 2025-era client on the other process writes to the notebook.
+    const legacy = new Client({ name: 'legacy-agent', version: '1.0.0' });
+    await legacy.connect(new StreamableHTTPClientTransport(new URL(b.url)));
+    cleanups.push(() => legacy.close());
+    await legacy.callTool({ name: 'remember', arguments: { key: 'plan', value: 'ship', handle } });
+    expect(await told).toBe(uri);
+
+    const read = await listener.readResource({ uri });
+    expect(JSON.parse((read.contents[0] as { text: string }).text)).toEqual([
+      { agentId: 'legacy-agent', key: 'plan', value: 'ship' },
+    ]);
+  });
 });
