@@ -7,6 +7,8 @@ import {
   type JsonObject,
   jsonByteLength,
   LIVE_STATUSES,
+  type RecordKind,
+  recordKind,
   SESSION_STATUSES,
   type SessionManager,
   type SessionRecord,
@@ -66,6 +68,7 @@ export async function listCommand(ctx: CommandContext, options: ListOptions): Pr
   }
   const rows = sessions.map((record) => [
     options.full ? record.id : shortId(record.id),
+    recordKind(record),
     record.status,
     record.principal ?? '-',
     clientName(record.initializeParams) ?? '-',
@@ -73,7 +76,8 @@ export async function listCommand(ctx: CommandContext, options: ListOptions): Pr
     ago(record.lastHeartbeatAt, ctx.now),
     String(record.recoveryAttempts),
   ]);
-  const header = ['ID', 'STATUS', 'PRINCIPAL', 'CLIENT', 'OWNER', 'HEARTBEAT', 'RECOVERIES'];
+  // Handles (2026-era state) and consume-once markers live in the same store as sessions.
+  const header = ['ID', 'KIND', 'STATUS', 'PRINCIPAL', 'CLIENT', 'OWNER', 'HEARTBEAT', 'RECOVERIES'];
   const summary =
     sessions.length === 0
       ? `no ${options.statuses.join(' or ')} sessions`
@@ -82,6 +86,7 @@ export async function listCommand(ctx: CommandContext, options: ListOptions): Pr
     json: {
       sessions: sessions.map((record) => ({
         ...summaryOf(record),
+        kind: recordKind(record),
         clientName: clientName(record.initializeParams),
       })),
       more,
@@ -179,6 +184,7 @@ export interface StatsOptions {
  */
 export async function statsCommand(ctx: CommandContext, options: StatsOptions): Promise<CommandResult> {
   const counts = Object.fromEntries(SESSION_STATUSES.map((s) => [s, 0])) as Record<SessionStatus, number>;
+  const kinds: Record<RecordKind, number> = { session: 0, handle: 0, once: 0 };
   let due = 0;
   let oldestHeartbeatAt: number | null = null;
   const state = { entries: 0, bytes: 0 };
@@ -190,6 +196,7 @@ export async function statsCommand(ctx: CommandContext, options: StatsOptions): 
       const page = await ctx.store.list({ statuses: [status], limit: PAGE_SIZE, after });
       for (const record of page) {
         counts[status]++;
+        kinds[recordKind(record)]++;
         if (record.dueAt <= ctx.now) due++;
         const live = (LIVE_STATUSES as readonly SessionStatus[]).includes(status);
         if (live && (oldestHeartbeatAt === null || record.lastHeartbeatAt < oldestHeartbeatAt)) {
@@ -216,6 +223,7 @@ export async function statsCommand(ctx: CommandContext, options: StatsOptions): 
   const json = {
     store: ctx.store.name,
     sessions: { ...counts, total },
+    kinds,
     dueBacklog: due,
     oldestHeartbeatAt,
     agentState: options.recordsOnly ? null : state,
@@ -224,6 +232,7 @@ export async function statsCommand(ctx: CommandContext, options: StatsOptions): 
   const lines = [
     field('store', ctx.store.name),
     field('sessions', `${total} (${SESSION_STATUSES.map((s) => `${counts[s]} ${s}`).join(', ')})`),
+    field('kinds', `${kinds.session} sessions, ${kinds.handle} handles, ${kinds.once} consume-once markers`),
     field('due backlog', `${due} (records the sweep would look at now)`),
     field(
       'oldest heartbeat',

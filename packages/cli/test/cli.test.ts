@@ -179,9 +179,11 @@ describe.each(backends)('mcp-sessions on $name', (backend) => {
       const listed = await cli(['list', ...flags]);
       expect(listed.code).toBe(0);
       const [header, first, second] = listed.stdout.split('\n');
-      expect(header).toMatch(/^ID\s+STATUS\s+PRINCIPAL\s+CLIENT\s+OWNER\s+HEARTBEAT\s+RECOVERIES$/);
+      expect(header).toMatch(/^ID\s+KIND\s+STATUS\s+PRINCIPAL\s+CLIENT\s+OWNER\s+HEARTBEAT\s+RECOVERIES$/);
       expect(first).toMatch(
-        new RegExp(`^${id.slice(0, 12)}…\\s+active\\s+alice\\s+probe-client\\s+node-a\\s+\\d+ s ago\\s+0$`),
+        new RegExp(
+          `^${id.slice(0, 12)}…\\s+session\\s+active\\s+alice\\s+probe-client\\s+node-a\\s+\\d+ s ago\\s+0$`,
+        ),
       );
       expect(second).toMatch(/ disconnected .* 2 h ago\s+0$/);
       expect(listed.stdout).not.toContain(id);
@@ -211,6 +213,7 @@ describe.each(backends)('mcp-sessions on $name', (backend) => {
       const stats = await json(['stats', ...flags]);
       expect(stats).toMatchObject({
         sessions: { active: 1, disconnected: 1, expired: 0, closed: 1, total: 3 },
+        kinds: { session: 3, handle: 0, once: 0 },
         dueBacklog: 2,
         oldestHeartbeatAt: now - 2 * HOUR,
         agentState: { entries: 2, bytes: planBytes + 14 },
