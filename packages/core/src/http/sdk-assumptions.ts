@@ -90,9 +90,19 @@ const importModule: ModuleImporter = (specifier) => import(specifier);
  * `@modelcontextprotocol/sdk` is installed (so v1 users see no change), else v2's from
  * `@modelcontextprotocol/server`. With both installed and a v2 server, pass `transportClass`.
  */
-export async function loadDefaultTransportClass(
-  importer: ModuleImporter = importModule,
-): Promise<TransportClass> {
+export function loadDefaultTransportClass(importer?: ModuleImporter): Promise<TransportClass> {
+  if (importer) return findTransportClass(importer);
+  // The installed SDK does not change while the process runs: resolve it once for every handler.
+  defaultTransportClass ??= findTransportClass(importModule).catch((error: unknown) => {
+    defaultTransportClass = undefined;
+    throw error;
+  });
+  return defaultTransportClass;
+}
+
+let defaultTransportClass: Promise<TransportClass> | undefined;
+
+async function findTransportClass(importer: ModuleImporter): Promise<TransportClass> {
   const failures: string[] = [];
   for (const specifier of SDK_TRANSPORT_MODULES) {
     let loaded: unknown;
