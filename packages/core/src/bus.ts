@@ -58,13 +58,26 @@ export interface SessionBus {
   close(): Promise<void>;
 }
 
+/** What a backend bus does when a session gets its first listener or loses its last. */
+export interface BackendSubscriptions {
+  /** Subscribes the session on the backend. */
+  open(sessionId: string): Promise<void>;
+  /** Unsubscribes it; reports its own failures (nothing reaches a listener any more either way). */
+  close(sessionId: string): Promise<void>;
+  /** What `subscribe` throws when `open` failed. */
+  fail(error: unknown): Error;
+}
+
 /**
  * The local half every bus shares: listeners by session, the order they were added in, and
  * delivery of one received message to each of them with errors contained. A backend bus keeps
- * one of these and subscribes on the backend when a session gets its first listener.
+ * one of these and subscribes through it (`subscribe`), which opens the session on the backend
+ * for its first listener and closes it after its last.
  */
 export class BusListeners {
   private readonly sessions = new Map<string, Set<BusListenerEntry>>();
+  /** Per session, the backend open/close in flight: they run one at a time, in order. */
+  private readonly pending = new Map<string, Promise<void>>();
 
   constructor(
     private readonly busName: string,
@@ -108,12 +121,50 @@ export class BusListeners {
     return true;
   }
 
+  /**
+   * Adds `listener` and resolves once its session is subscribed on the backend (opened for the
+   * session's first listener; later ones wait for that). Unsubscribing the last listener closes it,
+   * unless a new one came meanwhile.
+   */
+  async subscribe(
+    sessionId: string,
+    listener: BusListener,
+    backend: BackendSubscriptions,
+  ): Promise<BusSubscription> {
+    const { entry, first } = this.add(sessionId, listener);
+    const release = async () => {
+      if (!this.remove(sessionId, entry)) return;
+      await this.serial(sessionId, async () => {
+        if (!this.has(sessionId)) await backend.close(sessionId);
+      });
+    };
+    try {
+      if (first) await this.serial(sessionId, () => backend.open(sessionId));
+      else await this.pending.get(sessionId);
+    } catch (error) {
+      await release();
+      throw backend.fail(error);
+    }
+    return { unsubscribe: release };
+  }
+
   /** Removes every listener; returns the sessions that had some. */
   clear(): string[] {
     const ids = [...this.sessions.keys()];
     for (const set of this.sessions.values()) for (const entry of set) entry.active = false;
     this.sessions.clear();
     return ids;
+  }
+
+  /** Runs `work` after the session's previous backend open/close, keeping their order. */
+  private serial(sessionId: string, work: () => Promise<void>): Promise<void> {
+    const next = (this.pending.get(sessionId) ?? Promise.resolve()).catch(() => undefined).then(work);
+    this.pending.set(sessionId, next);
+    const forget = () => {
+      if (this.pending.get(sessionId) === next) this.pending.delete(sessionId);
+    };
+    next.then(forget, forget);
+    return next;
   }
 
   /**

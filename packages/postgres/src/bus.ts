@@ -3,6 +3,7 @@ import {
   assertKnownOptions,
   assertListener,
   assertSessionId,
+  type BackendSubscriptions,
   type BusListener,
   BusListeners,
   type BusReach,
@@ -112,7 +113,11 @@ export class PostgresSessionBus implements SessionBus {
   private readonly retentionMs: number;
   private readonly connectTimeoutMs: number;
   /** Per session, the LISTEN/UNLISTEN in flight, so they reach the server in call order. */
-  private readonly pending = new Map<string, Promise<void>>();
+  private readonly backend: BackendSubscriptions = {
+    open: (sessionId) => this.listen(sessionId),
+    close: (sessionId) => this.unlisten(sessionId),
+    fail: (error) => wrapError(error, 'LISTEN'),
+  };
   /** Per session, deliveries waiting for a payload row, so later messages wait their turn. */
   private readonly deliveries = new Map<string, Promise<void>>();
   private client: pg.Client | undefined;
@@ -184,19 +189,7 @@ export class PostgresSessionBus implements SessionBus {
     assertSessionId(sessionId);
     assertListener(listener);
     if (this.closed) throw busClosed(this.name);
-    const { entry, first } = this.listeners.add(sessionId, listener);
-    try {
-      if (first) await this.serial(sessionId, () => this.listen(sessionId));
-      else await this.pending.get(sessionId);
-    } catch (error) {
-      if (this.listeners.remove(sessionId, entry)) await this.release(sessionId);
-      throw wrapError(error, 'LISTEN');
-    }
-    return {
-      unsubscribe: async () => {
-        if (this.listeners.remove(sessionId, entry)) await this.release(sessionId);
-      },
-    };
+    return this.listeners.subscribe(sessionId, listener, this.backend);
   }
 
   async close(): Promise<void> {
@@ -221,30 +214,16 @@ export class PostgresSessionBus implements SessionBus {
     await client.query(`LISTEN "${this.channel(sessionId)}"`);
   }
 
-  /** The session lost its last listener: UNLISTEN, unless it got a new one meanwhile. */
-  private async release(sessionId: string): Promise<void> {
-    await this.serial(sessionId, async () => {
-      const client = this.client;
-      if (this.listeners.has(sessionId) || this.closed || !client) return;
-      try {
-        await client.query(`UNLISTEN "${this.channel(sessionId)}"`);
-      } catch (error) {
-        // Nothing reaches a listener any more; the LISTEN goes with the next reconnect or close.
-        this.logger.warn('postgres bus: UNLISTEN failed', { session: sessionTag(sessionId), error });
-      }
-    });
-  }
-
-  /** Runs `work` after the session's previous LISTEN/UNLISTEN, keeping their order. */
-  private serial(sessionId: string, work: () => Promise<void>): Promise<void> {
-    const previous = this.pending.get(sessionId) ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(work);
-    this.pending.set(sessionId, next);
-    const forget = () => {
-      if (this.pending.get(sessionId) === next) this.pending.delete(sessionId);
-    };
-    next.then(forget, forget);
-    return next;
+  /** The session lost its last listener (and got no new one meanwhile). */
+  private async unlisten(sessionId: string): Promise<void> {
+    const client = this.client;
+    if (this.closed || !client) return;
+    try {
+      await client.query(`UNLISTEN "${this.channel(sessionId)}"`);
+    } catch (error) {
+      // Nothing reaches a listener any more; the LISTEN goes with the next reconnect or close.
+      this.logger.warn('postgres bus: UNLISTEN failed', { session: sessionTag(sessionId), error });
+    }
   }
 
   /** The live connection, or one attempt to open it (which fails fast while the server is down). */

@@ -2,6 +2,7 @@ import {
   assertKnownOptions,
   assertListener,
   assertSessionId,
+  type BackendSubscriptions,
   type BusListener,
   BusListeners,
   type BusReach,
@@ -94,7 +95,11 @@ export class RedisSessionBus implements SessionBus {
   /** Session id of each subscribed channel (the handler gets the channel name). */
   private readonly channels = new Map<string, string>();
   /** Per session, the backend (un)subscribe in flight, so they reach the server in call order. */
-  private readonly pending = new Map<string, Promise<void>>();
+  private readonly backend: BackendSubscriptions = {
+    open: (sessionId) => this.backendSubscribe(sessionId),
+    close: (sessionId) => this.backendUnsubscribe(sessionId),
+    fail: (error) => wrapError(error, 'SUBSCRIBE'),
+  };
   private readonly onMessage: MessageHandler;
   private readonly closeOwned: () => Promise<void>;
   /** Publisher and subscriber are one cluster object (so one of us connects it). */
@@ -201,19 +206,7 @@ export class RedisSessionBus implements SessionBus {
     assertSessionId(sessionId);
     assertListener(listener);
     if (this.closed) throw busClosed(this.name);
-    const { entry, first } = this.listeners.add(sessionId, listener);
-    try {
-      if (first) await this.serial(sessionId, () => this.backendSubscribe(sessionId));
-      else await this.pending.get(sessionId);
-    } catch (error) {
-      if (this.listeners.remove(sessionId, entry)) await this.release(sessionId);
-      throw wrapError(error, 'SUBSCRIBE');
-    }
-    return {
-      unsubscribe: async () => {
-        if (this.listeners.remove(sessionId, entry)) await this.release(sessionId);
-      },
-    };
+    return this.listeners.subscribe(sessionId, listener, this.backend);
   }
 
   async close(): Promise<void> {
@@ -246,21 +239,18 @@ export class RedisSessionBus implements SessionBus {
     await bounded(Promise.resolve(subscribe), this.timeoutMs, 'redis subscribe');
   }
 
-  /** The session lost its last listener: unsubscribe, unless it got a new one meanwhile. */
-  private async release(sessionId: string): Promise<void> {
-    await this.serial(sessionId, async () => {
-      if (this.listeners.has(sessionId)) return;
-      const channel = this.channel(sessionId);
-      this.channels.delete(channel);
-      if (this.closed) return;
-      try {
-        await bounded(this.unsubscribeChannel(channel), this.timeoutMs, 'redis unsubscribe');
-      } catch (error) {
-        // Nothing reaches a listener any more (the channel left the map); the server-side
-        // subscription goes with the next reconnect or close.
-        this.logger.warn('redis bus: unsubscribe failed', { session: sessionTag(sessionId), error });
-      }
-    });
+  /** The session lost its last listener (and got no new one meanwhile). */
+  private async backendUnsubscribe(sessionId: string): Promise<void> {
+    const channel = this.channel(sessionId);
+    this.channels.delete(channel);
+    if (this.closed) return;
+    try {
+      await bounded(this.unsubscribeChannel(channel), this.timeoutMs, 'redis unsubscribe');
+    } catch (error) {
+      // Nothing reaches a listener any more (the channel left the map); the server-side
+      // subscription goes with the next reconnect or close.
+      this.logger.warn('redis bus: unsubscribe failed', { session: sessionTag(sessionId), error });
+    }
   }
 
   private unsubscribeChannel(channel: string): Promise<void> {
@@ -269,18 +259,6 @@ export class RedisSessionBus implements SessionBus {
         ? this.subscriber.sUnsubscribe(channel, this.onMessage)
         : this.subscriber.unsubscribe(channel, this.onMessage),
     ).then(() => undefined);
-  }
-
-  /** Runs `work` after the session's previous backend step, keeping their order. */
-  private serial(sessionId: string, work: () => Promise<void>): Promise<void> {
-    const previous = this.pending.get(sessionId) ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(work);
-    this.pending.set(sessionId, next);
-    const forget = () => {
-      if (this.pending.get(sessionId) === next) this.pending.delete(sessionId);
-    };
-    next.then(forget, forget);
-    return next;
   }
 
   /** Connects the subscriber on first use; while it is reconnecting, fails at once. */
