@@ -24,8 +24,16 @@ export const agentState: GroupDefinition = {
         const expiring = entry('s', 'planner', 'draft', 'text', now, now + MINUTE);
         await store.setState(forever);
         await store.setState(expiring);
-        assert.deepStrictEqual(await store.getState(forever, now), forever);
-        assert.deepStrictEqual(await store.getState(expiring, now), expiring);
+        assert.deepStrictEqual(
+          await store.getState(forever, now),
+          forever,
+          'getState returns the whole entry setState wrote (no expiry)',
+        );
+        assert.deepStrictEqual(
+          await store.getState(expiring, now),
+          expiring,
+          'getState returns the whole entry setState wrote (expiring later)',
+        );
       },
     },
     {
@@ -36,9 +44,21 @@ export const agentState: GroupDefinition = {
         await store.setState(entry('s', 'a', 'k', { v: 1, old: true }, now, now + MINUTE));
         const second = entry('s', 'a', 'k', { v: 2 }, now + 5, null);
         await store.setState(second);
-        assert.deepStrictEqual(await store.getState(second, now + 5), second);
-        assert.deepStrictEqual(await store.getState(second, now + 2 * MINUTE), second, 'no longer expires');
-        assert.equal((await store.listState('s', undefined, now)).length, 1, 'one entry, not two');
+        assert.deepStrictEqual(
+          await store.getState(second, now + 5),
+          second,
+          'setState upserts: the second write replaces value, updatedAt and expiresAt',
+        );
+        assert.deepStrictEqual(
+          await store.getState(second, now + 2 * MINUTE),
+          second,
+          'an upsert with expiresAt null no longer expires',
+        );
+        assert.equal(
+          (await store.listState('s', undefined, now)).length,
+          1,
+          'an upsert replaces the entry, it does not add one',
+        );
       },
     },
     {
@@ -48,8 +68,15 @@ export const agentState: GroupDefinition = {
         await store.insert(makeRecord('s', now));
         await store.setState(entry('s', 'a', 'k', 'old', now, now + 1000));
         await store.setState(entry('s', 'a', 'k', 'new', now + 1, now + 10 * MINUTE));
-        assert.ok((await store.purgeExpiredState(now + 2000)) === 0, 'nothing is expired');
-        assert.equal((await store.getState(key('s', 'a', 'k'), now + 2000))?.value, 'new');
+        assert.ok(
+          (await store.purgeExpiredState(now + 2000)) === 0,
+          'purgeExpiredState goes by the latest expiresAt, not an overwritten one',
+        );
+        assert.equal(
+          (await store.getState(key('s', 'a', 'k'), now + 2000))?.value,
+          'new',
+          'getState returns the value of the latest setState',
+        );
       },
     },
     {
@@ -58,9 +85,21 @@ export const agentState: GroupDefinition = {
         const now = clock.now();
         await store.insert(makeRecord('s', now));
         await store.setState(entry('s', 'a', 'k', 1, now, null));
-        assert.equal(await store.getState(key('s', 'a', 'other'), now), undefined);
-        assert.equal(await store.getState(key('s', 'other', 'k'), now), undefined);
-        assert.equal(await store.getState(key('nobody', 'a', 'k'), now), undefined);
+        assert.equal(
+          await store.getState(key('s', 'a', 'other'), now),
+          undefined,
+          'getState of a missing key returns undefined',
+        );
+        assert.equal(
+          await store.getState(key('s', 'other', 'k'), now),
+          undefined,
+          'getState of a missing agentId returns undefined',
+        );
+        assert.equal(
+          await store.getState(key('nobody', 'a', 'k'), now),
+          undefined,
+          'getState of a missing session returns undefined',
+        );
       },
     },
     {
@@ -77,12 +116,28 @@ export const agentState: GroupDefinition = {
         ];
         for (const [s, a, k] of cells) await store.setState(entry(s, a, k, `${s}/${a}/${k}`, now, null));
         for (const [s, a, k] of cells) {
-          assert.equal((await store.getState(key(s, a, k), now))?.value, `${s}/${a}/${k}`);
+          assert.equal(
+            (await store.getState(key(s, a, k), now))?.value,
+            `${s}/${a}/${k}`,
+            `${s}/${a}/${k}: entries are keyed by (sessionId, agentId, key)`,
+          );
         }
-        assert.equal(await store.deleteState(key('s1', 'a', 'k')), true);
-        assert.equal(await store.getState(key('s1', 'a', 'k'), now), undefined);
+        assert.equal(
+          await store.deleteState(key('s1', 'a', 'k')),
+          true,
+          'deleteState of a stored entry returns true',
+        );
+        assert.equal(
+          await store.getState(key('s1', 'a', 'k'), now),
+          undefined,
+          'deleteState removes the entry',
+        );
         for (const [s, a, k] of cells.slice(1)) {
-          assert.equal((await store.getState(key(s, a, k), now))?.value, `${s}/${a}/${k}`, 'others stay');
+          assert.equal(
+            (await store.getState(key(s, a, k), now))?.value,
+            `${s}/${a}/${k}`,
+            'deleteState removes one entry, the others stay',
+          );
         }
       },
     },
@@ -106,12 +161,21 @@ export const agentState: GroupDefinition = {
         ];
         for (const [s, a, k] of cells) await store.setState(entry(s, a, k, [s, a, k], now, null));
         for (const [s, a, k] of cells) {
-          assert.deepStrictEqual((await store.getState(key(s, a, k), now))?.value, [s, a, k]);
+          assert.deepStrictEqual(
+            (await store.getState(key(s, a, k), now))?.value,
+            [s, a, k],
+            `${s}/${a}/${k}: no separator lets two (agentId, key) pairs or sessions collide`,
+          );
         }
-        assert.equal((await store.listState('s', undefined, now)).length, cells.length - 1);
+        assert.equal(
+          (await store.listState('s', undefined, now)).length,
+          cells.length - 1,
+          "listState of a session lists each of its entries once, not another session's",
+        );
         assert.deepStrictEqual(
           (await store.listState('s', 'a', now)).map((e) => e.key),
           ['b.c', 'b/c', 'b:c', 'b|c'],
+          'listState of one agent orders by key in code point order',
         );
       },
     },
@@ -122,21 +186,36 @@ export const agentState: GroupDefinition = {
         await store.insert(makeRecord('s', now));
         await store.setState(entry('s', 'a', 'k', 'v', now, now + MINUTE));
         await store.setState(entry('s', 'a', 'forever', 'v', now, null));
-        assert.equal((await store.getState(key('s', 'a', 'k'), now + MINUTE - 1))?.value, 'v');
+        assert.equal(
+          (await store.getState(key('s', 'a', 'k'), now + MINUTE - 1))?.value,
+          'v',
+          'getState returns an entry before its expiresAt',
+        );
         assert.deepStrictEqual(
           (await store.listState('s', undefined, now + MINUTE - 1)).map((e) => e.key),
           ['forever', 'k'],
+          'listState lists entries before their expiresAt',
         );
         clock.advance(MINUTE);
-        assert.equal(await store.getState(key('s', 'a', 'k'), clock.now()), undefined, 'at expiresAt');
-        assert.equal(await store.getState(key('s', 'a', 'k'), clock.advance(1)), undefined, 'after');
+        assert.equal(
+          await store.getState(key('s', 'a', 'k'), clock.now()),
+          undefined,
+          'getState returns undefined at expiresAt',
+        );
+        assert.equal(
+          await store.getState(key('s', 'a', 'k'), clock.advance(1)),
+          undefined,
+          'getState returns undefined after expiresAt',
+        );
         assert.deepStrictEqual(
           (await store.listState('s', undefined, clock.now())).map((e) => e.key),
           ['forever'],
+          'listState omits entries at or after their expiresAt',
         );
         assert.deepStrictEqual(
           (await store.listState('s', 'a', clock.now())).map((e) => e.key),
           ['forever'],
+          'listState of one agent omits entries at or after their expiresAt',
         );
       },
     },
@@ -146,10 +225,26 @@ export const agentState: GroupDefinition = {
         const now = clock.now();
         await store.insert(makeRecord('s', now));
         await store.setState(entry('s', 'a', 'k', 1, now, null));
-        assert.equal(await store.deleteState(key('s', 'a', 'k')), true);
-        assert.equal(await store.deleteState(key('s', 'a', 'k')), false);
-        assert.equal(await store.deleteState(key('nobody', 'a', 'k')), false);
-        assert.equal(await store.getState(key('s', 'a', 'k'), now), undefined);
+        assert.equal(
+          await store.deleteState(key('s', 'a', 'k')),
+          true,
+          'deleteState of a stored entry returns true',
+        );
+        assert.equal(
+          await store.deleteState(key('s', 'a', 'k')),
+          false,
+          'deleteState of an already deleted entry returns false',
+        );
+        assert.equal(
+          await store.deleteState(key('nobody', 'a', 'k')),
+          false,
+          'deleteState in a missing session returns false',
+        );
+        assert.equal(
+          await store.getState(key('s', 'a', 'k'), now),
+          undefined,
+          'deleteState removes the entry',
+        );
       },
     },
     {
@@ -168,23 +263,33 @@ export const agentState: GroupDefinition = {
         assert.deepStrictEqual(
           all.map((e) => e.value),
           expected,
+          'listState orders by agentId, then key (code point order)',
         );
         assert.ok(
           all.every((e) => e.sessionId === 's'),
-          'only the asked session',
+          'listState lists only the asked session',
         );
         const onlyA = await store.listState('s', 'a', now);
         assert.deepStrictEqual(
           onlyA.map((e) => e.key),
           [...keys].sort(),
+          "listState with an agentId lists that agent's entries, ordered by key",
         );
         assert.deepStrictEqual(
           onlyA[0],
           entry('s', 'a', '10', 'a.10', now, null),
-          'listed entries are whole',
+          'listState returns whole entries',
         );
-        assert.deepStrictEqual(await store.listState('s', 'nobody', now), []);
-        assert.deepStrictEqual(await store.listState('nobody', undefined, now), []);
+        assert.deepStrictEqual(
+          await store.listState('s', 'nobody', now),
+          [],
+          'listState of an agent with no entries is empty',
+        );
+        assert.deepStrictEqual(
+          await store.listState('nobody', undefined, now),
+          [],
+          'listState of a missing session is empty',
+        );
       },
     },
     {
@@ -196,8 +301,16 @@ export const agentState: GroupDefinition = {
         const keys = ['\u{1F600}', '\uFFFD', '\uE000', 'z', '\u00E9'];
         for (const k of keys) await store.setState(entry('s', 'a', k, k, now, null));
         const listed = (await store.listState('s', 'a', now)).map((e) => e.key);
-        assert.deepStrictEqual(listed, [...keys].sort(compareNames));
-        assert.deepStrictEqual(listed, ['z', '\u00E9', '\uE000', '\uFFFD', '\u{1F600}']);
+        assert.deepStrictEqual(
+          listed,
+          [...keys].sort(compareNames),
+          'listState orders keys by code point (compareNames)',
+        );
+        assert.deepStrictEqual(
+          listed,
+          ['z', '\u00E9', '\uE000', '\uFFFD', '\u{1F600}'],
+          'listState orders keys by code point, not UTF-16 code unit',
+        );
       },
     },
     {
@@ -229,12 +342,14 @@ export const agentState: GroupDefinition = {
         assert.deepStrictEqual(
           (await store.listState('s1', undefined, t)).map((e) => e.key),
           ['later', 'never'],
+          'purgeExpiredState keeps unexpired entries of s1',
         );
         assert.deepStrictEqual(
           (await store.listState('s2', undefined, t)).map((e) => e.key),
           ['later', 'never'],
+          'purgeExpiredState keeps unexpired entries of s2',
         );
-        assert.equal(await store.purgeExpiredState(t + 2000), 0, 'a second purge finds nothing');
+        assert.equal(await store.purgeExpiredState(t + 2000), 0, 'a second purgeExpiredState finds nothing');
       },
     },
     {
@@ -255,7 +370,11 @@ export const agentState: GroupDefinition = {
         for (const status of ['active', 'disconnected'] as SessionStatus[]) {
           await store.insert(recordWithStatus(status, now, status));
           await store.setState(entry(status, 'a', 'k', status, now, null));
-          assert.equal((await store.getState(key(status, 'a', 'k'), now))?.value, status);
+          assert.equal(
+            (await store.getState(key(status, 'a', 'k'), now))?.value,
+            status,
+            `setState on a ${status} session writes`,
+          );
         }
       },
     },
@@ -284,6 +403,14 @@ async function expectNotWritable(store: SessionStore, sessionId: string, now: nu
     SessionNotFoundError,
     `setState on a ${sessionId} session`,
   );
-  assert.equal(await store.getState(key(sessionId, 'a', 'k'), now), undefined, 'nothing written');
-  assert.deepStrictEqual(await store.listState(sessionId, undefined, now), []);
+  assert.equal(
+    await store.getState(key(sessionId, 'a', 'k'), now),
+    undefined,
+    'a refused setState writes nothing',
+  );
+  assert.deepStrictEqual(
+    await store.listState(sessionId, undefined, now),
+    [],
+    'listState lists nothing for a session that is not live',
+  );
 }

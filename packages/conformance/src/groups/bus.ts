@@ -40,7 +40,11 @@ export const bus: GroupDefinition = {
         publishing = false;
         await done;
         await inbox.until(1, 'the message');
-        assert.deepStrictEqual(inbox.messages, [message]);
+        assert.deepStrictEqual(
+          inbox.messages,
+          [message],
+          'a subscriber receives the published message whole',
+        );
         assert.deepStrictEqual(calledInPublish, [false], 'the listener ran inside publish()');
       },
     },
@@ -58,8 +62,16 @@ export const bus: GroupDefinition = {
         await b.publish(id, { from: 'b' });
         await onB.until(2, 'both messages on b');
         await onA.until(2, 'both messages on a');
-        assert.deepStrictEqual(onB.messages, [{ from: 'a' }, { from: 'b' }]);
-        assert.deepStrictEqual(onA.messages, [{ from: 'a' }, { from: 'b' }]);
+        assert.deepStrictEqual(
+          onB.messages,
+          [{ from: 'a' }, { from: 'b' }],
+          'a subscriber on instance b gets messages published on a and b, in publish order',
+        );
+        assert.deepStrictEqual(
+          onA.messages,
+          [{ from: 'a' }, { from: 'b' }],
+          'a subscriber on instance a gets messages published on a and b, in publish order',
+        );
       },
     },
     {
@@ -90,7 +102,7 @@ export const bus: GroupDefinition = {
         const receiver = publisher.reach === 'backend' ? await ctx.bus() : publisher;
         const base = `Ab${generateSessionId()}`;
         const ids = [base, base.toLowerCase(), base.toUpperCase(), `${base}x`, base.slice(0, -1), `${base}/`];
-        assert.equal(new Set(ids).size, ids.length);
+        assert.equal(new Set(ids).size, ids.length, "the test's session ids are distinct");
         const inboxes = ids.map(() => new Inbox());
         for (const [i, id] of ids.entries()) await receiver.subscribe(id, inboxes[i]!.listener);
         for (let round = 0; round < 3; round++) {
@@ -126,7 +138,11 @@ export const bus: GroupDefinition = {
         await publisher.publish(id, END);
         await second.untilEnd();
         assert.deepStrictEqual(first.messages, [{ m: 1 }], 'the unsubscribed listener got more');
-        assert.deepStrictEqual(second.messages, [{ m: 1 }, { m: 2 }]);
+        assert.deepStrictEqual(
+          second.messages,
+          [{ m: 1 }, { m: 2 }],
+          'unsubscribing one listener leaves the other subscribed',
+        );
 
         await sub2.unsubscribe();
         await publisher.publish(id, { m: 3 });
@@ -134,8 +150,16 @@ export const bus: GroupDefinition = {
         await publisher.publish(id, { m: 4 });
         await publisher.publish(id, END);
         await third.untilEnd();
-        assert.deepStrictEqual(third.messages, [{ m: 4 }], 'the new subscription');
-        assert.deepStrictEqual(second.messages, [{ m: 1 }, { m: 2 }], 'after its unsubscribe');
+        assert.deepStrictEqual(
+          third.messages,
+          [{ m: 4 }],
+          'a session subscribed again gets only what is published after',
+        );
+        assert.deepStrictEqual(
+          second.messages,
+          [{ m: 1 }, { m: 2 }],
+          'an unsubscribed listener gets nothing more',
+        );
       },
     },
     {
@@ -164,6 +188,7 @@ export const bus: GroupDefinition = {
         assert.deepStrictEqual(
           sameListener.messages.filter((m) => !isEnd(m)),
           expected.flatMap((m) => [m, m]),
+          'a function subscribed twice gets every message once per subscription',
         );
       },
     },
@@ -185,7 +210,7 @@ export const bus: GroupDefinition = {
         for (const m of messages) await publisher.publish(id, m);
         await publisher.publish(id, END);
         await inbox.untilEnd();
-        assert.equal(inbox.messages.length, messages.length, 'message count');
+        assert.equal(inbox.messages.length, messages.length, 'every large payload is delivered');
         for (const [i, m] of messages.entries()) {
           assert.ok(sameJson(inbox.messages[i], m), `message ${i} came back different`);
         }
@@ -209,8 +234,16 @@ export const bus: GroupDefinition = {
         await publisher.publish(id, END);
         await other.untilEnd();
         await thrower.untilEnd();
-        assert.deepStrictEqual(other.messages, [{ i: 0 }, { i: 1 }, { i: 2 }]);
-        assert.deepStrictEqual(thrower.messages, [{ i: 0 }, { i: 1 }, { i: 2 }]);
+        assert.deepStrictEqual(
+          other.messages,
+          [{ i: 0 }, { i: 1 }, { i: 2 }],
+          'a listener that throws does not stop delivery to other listeners',
+        );
+        assert.deepStrictEqual(
+          thrower.messages,
+          [{ i: 0 }, { i: 1 }, { i: 2 }],
+          'a listener that throws still gets the next messages',
+        );
       },
     },
     {

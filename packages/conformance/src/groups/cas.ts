@@ -16,8 +16,16 @@ export const cas: GroupDefinition = {
           disconnectedAt: clock.now(),
           dueAt: clock.now() + 5,
         });
-        assert.equal(await store.compareAndSet(next, 1), true);
-        assert.deepStrictEqual(await store.get('c'), next);
+        assert.equal(
+          await store.compareAndSet(next, 1),
+          true,
+          'compareAndSet returns true when the stored version is expectedVersion',
+        );
+        assert.deepStrictEqual(
+          await store.get('c'),
+          next,
+          'get returns the record compareAndSet wrote, exactly',
+        );
       },
     },
     {
@@ -26,10 +34,18 @@ export const cas: GroupDefinition = {
         const record = makeRecord('c', clock.now(), { metadata: { n: 0 } });
         await store.insert(record);
         const first = bump(record, { metadata: { n: 1 } });
-        assert.equal(await store.compareAndSet(first, 1), true);
+        assert.equal(await store.compareAndSet(first, 1), true, 'compareAndSet at the stored version writes');
         const stale = bump(record, { metadata: { n: 99 } });
-        assert.equal(await store.compareAndSet(stale, 1), false, 'expected version 1, stored 2');
-        assert.deepStrictEqual(await store.get('c'), first);
+        assert.equal(
+          await store.compareAndSet(stale, 1),
+          false,
+          'a compare-and-set on a stale version (1, stored 2) returns false',
+        );
+        assert.deepStrictEqual(
+          await store.get('c'),
+          first,
+          'a compare-and-set on a stale version writes nothing',
+        );
       },
     },
     {
@@ -37,23 +53,55 @@ export const cas: GroupDefinition = {
       async run({ store, clock }) {
         const record = makeRecord('c', clock.now(), { version: 5 });
         await store.insert(record);
-        assert.equal(await store.compareAndSet(bump(record, { metadata: { v: 4 } }), 4), false, 'lower');
-        assert.equal(await store.compareAndSet(bump(record, { metadata: { v: 6 } }), 6), false, 'higher');
-        assert.deepStrictEqual(await store.get('c'), record);
-        assert.equal(await store.compareAndSet(bump(record, { metadata: { v: 5 } }), 5), true);
-        assert.equal((await store.get('c'))?.version, 6);
+        assert.equal(
+          await store.compareAndSet(bump(record, { metadata: { v: 4 } }), 4),
+          false,
+          'an expectedVersion below the stored one writes nothing',
+        );
+        assert.equal(
+          await store.compareAndSet(bump(record, { metadata: { v: 6 } }), 6),
+          false,
+          'an expectedVersion above the stored one writes nothing',
+        );
+        assert.deepStrictEqual(
+          await store.get('c'),
+          record,
+          'a compare-and-set on a wrong version writes nothing',
+        );
+        assert.equal(
+          await store.compareAndSet(bump(record, { metadata: { v: 5 } }), 5),
+          true,
+          'compareAndSet at the stored version writes',
+        );
+        assert.equal((await store.get('c'))?.version, 6, 'compareAndSet sets version to next.version');
       },
     },
     {
       title: 'refuses a missing record and creates nothing',
       async run({ store, clock }) {
         const ghost = makeRecord('ghost', clock.now(), { version: 2 });
-        assert.equal(await store.compareAndSet(ghost, 1), false);
-        assert.equal(await store.get('ghost'), undefined);
+        assert.equal(
+          await store.compareAndSet(ghost, 1),
+          false,
+          'compareAndSet on a missing record returns false',
+        );
+        assert.equal(
+          await store.get('ghost'),
+          undefined,
+          'compareAndSet on a missing record creates nothing',
+        );
         await store.insert(makeRecord('deleted', clock.now()));
         await store.delete('deleted');
-        assert.equal(await store.compareAndSet(makeRecord('deleted', clock.now(), { version: 2 }), 1), false);
-        assert.equal(await store.get('deleted'), undefined);
+        assert.equal(
+          await store.compareAndSet(makeRecord('deleted', clock.now(), { version: 2 }), 1),
+          false,
+          'compareAndSet on a deleted record returns false',
+        );
+        assert.equal(
+          await store.get('deleted'),
+          undefined,
+          'compareAndSet on a deleted record creates nothing',
+        );
       },
     },
     {
@@ -61,11 +109,15 @@ export const cas: GroupDefinition = {
       async run({ store, clock }) {
         await store.insert(makeRecord('c', clock.now()));
         const read = await store.get('c');
-        assert.ok(read);
+        assert.ok(read, 'get returns the inserted record');
         const now = clock.advance(1000);
         await store.touch(['c'], { now, dueAt: now + MINUTE });
-        assert.equal(await store.compareAndSet(bump(read, { status: 'closed' }), read.version), false);
-        assert.equal((await store.get('c'))?.status, 'active');
+        assert.equal(
+          await store.compareAndSet(bump(read, { status: 'closed' }), read.version),
+          false,
+          'touch sets a higher version, so a compare-and-set on the read before it fails',
+        );
+        assert.equal((await store.get('c'))?.status, 'active', 'the failed compare-and-set wrote nothing');
       },
     },
     {
@@ -73,13 +125,18 @@ export const cas: GroupDefinition = {
       async run({ store, clock }) {
         await store.insert(makeRecord('c', clock.now(), { dueAt: clock.now() + 10 }));
         const read = await store.get('c');
-        assert.ok(read);
+        assert.ok(read, 'get returns the inserted record');
         const claimed = await store.claimDue({ now: clock.now() + 10, limit: 10, leaseMs: MINUTE });
-        assert.equal(claimed.length, 1);
-        assert.equal(await store.compareAndSet(bump(read, { status: 'expired' }), read.version), false);
+        assert.equal(claimed.length, 1, 'claimDue takes the record whose dueAt <= now');
+        assert.equal(
+          await store.compareAndSet(bump(read, { status: 'expired' }), read.version),
+          false,
+          'claimDue sets a higher version, so a compare-and-set on the read before it fails',
+        );
         assert.equal(
           await store.compareAndSet(bump(claimed[0]!, { status: 'expired' }), claimed[0]!.version),
           true,
+          'a compare-and-set on the record claimDue returned succeeds',
         );
       },
     },
@@ -91,12 +148,16 @@ export const cas: GroupDefinition = {
         await store.insert(record);
         const read = async () => {
           const r = await store.get('c');
-          assert.ok(r);
+          assert.ok(r, 'get returns the inserted record');
           versions.push(r.version);
           return r;
         };
         let r = await read();
-        assert.equal(await store.compareAndSet(bump(r, { metadata: { step: 1 } }), r.version), true);
+        assert.equal(
+          await store.compareAndSet(bump(r, { metadata: { step: 1 } }), r.version),
+          true,
+          'compareAndSet at the stored version writes',
+        );
         r = await read();
         await store.touch(['c'], { now: clock.now(), dueAt: clock.now() + 10 });
         r = await read();
@@ -105,9 +166,14 @@ export const cas: GroupDefinition = {
         assert.equal(
           await store.compareAndSet(bump(r, { status: 'closed', endedAt: clock.now() }), r.version),
           true,
+          'compareAndSet at the version claimDue returned writes',
         );
         await read();
-        assert.deepStrictEqual(versions, [1, 2, 3, 4, 5]);
+        assert.deepStrictEqual(
+          versions,
+          [1, 2, 3, 4, 5],
+          'insert sets version 1; compareAndSet, touch and claimDue each set a higher one',
+        );
       },
     },
     {
@@ -135,7 +201,11 @@ export const cas: GroupDefinition = {
           ownerId: 'other-instance',
           dueAt: now + 2 * MINUTE,
         });
-        assert.equal(await store.compareAndSet(next, record.version), true);
+        assert.equal(
+          await store.compareAndSet(next, record.version),
+          true,
+          'compareAndSet at the stored version writes',
+        );
         assert.deepStrictEqual(await store.get('c'), next, 'no field merged from the old record');
       },
     },

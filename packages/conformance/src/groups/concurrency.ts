@@ -27,7 +27,7 @@ export const concurrency: GroupDefinition = {
         const record = await store.get('counter');
         assert.deepStrictEqual(record?.metadata, { count: 50 }, 'every increment is counted once');
         assert.equal(record?.version, 51, 'one version per successful write');
-        assert.equal(wins.length, 50);
+        assert.equal(wins.length, 50, 'every parallel compare-and-set writer eventually wins once');
       },
     },
     {
@@ -41,7 +41,11 @@ export const concurrency: GroupDefinition = {
           ...Array.from({ length: 20 }, () => store.touch(['mixed'], { now, dueAt: now + MINUTE })),
         ]);
         const record = await store.get('mixed');
-        assert.deepStrictEqual(record?.metadata, { count: 20 });
+        assert.deepStrictEqual(
+          record?.metadata,
+          { count: 20 },
+          '20 parallel compare-and-set increments racing touch all land',
+        );
         assert.equal(record?.version, 41, '20 writes + 20 touches, each its own version');
         assert.equal(record?.lastHeartbeatAt, now, 'no compare-and-set overwrote a touch');
       },
@@ -63,24 +67,32 @@ export const concurrency: GroupDefinition = {
           ctx.clock.advance(1000);
           const { winners, refusals } = await recoverInParallel(managers, 'race', 20);
           const record = await ctx.store.get('race');
-          assert.ok(record);
+          assert.ok(record, `round ${round}: the session record still exists`);
           assert.ok(
             record.recoveryAttempts <= max,
             `recoveryAttempts ${record.recoveryAttempts} > limit ${max}`,
           );
           if (round <= max) {
             assert.equal(winners.length, 1, `round ${round}: exactly one recover() succeeds`);
-            assert.equal(refusals.length, 19);
-            assert.equal(record.recoveryAttempts, round);
-            assert.equal(record.status, 'active');
-            assert.equal(record.ownerId, winners[0]!.ownerId);
+            assert.equal(refusals.length, 19, `round ${round}: every other recover() is refused`);
+            assert.equal(record.recoveryAttempts, round, `round ${round}: each recovery counts one attempt`);
+            assert.equal(record.status, 'active', `round ${round}: the recovered session is active`);
+            assert.equal(
+              record.ownerId,
+              winners[0]!.ownerId,
+              `round ${round}: the stored owner is the winner's instance`,
+            );
           } else {
             assert.equal(winners.length, 0, 'no recovery past the limit');
             assert.ok(
               refusals.every((r) => r === 'attempts_exhausted'),
-              `refusals: ${[...new Set(refusals)].join(', ')}`,
+              `a recover() past the limit is refused as attempts_exhausted, got: ${[...new Set(refusals)].join(', ')}`,
             );
-            assert.equal(record.status, 'disconnected');
+            assert.equal(
+              record.status,
+              'disconnected',
+              'a recovery refused past the limit leaves the session disconnected',
+            );
           }
         }
       },
@@ -95,12 +107,16 @@ export const concurrency: GroupDefinition = {
         ctx.clock.advance(crashed.policy.staleAfterMs);
         const managers = [ctx.manager({ instanceId: 'm0' }), ctx.manager({ instanceId: 'm1' })];
         const { winners, refusals } = await recoverInParallel(managers, 'stale', 20);
-        assert.equal(winners.length, 1);
+        assert.equal(winners.length, 1, 'exactly one recover() of a stale session succeeds');
         assert.ok(
           refusals.every((r) => r === 'still_active'),
-          `refusals: ${[...new Set(refusals)].join(', ')}`,
+          `the losers see the session active again (still_active), got: ${[...new Set(refusals)].join(', ')}`,
         );
-        assert.equal((await ctx.store.get('stale'))?.recoveryAttempts, 1);
+        assert.equal(
+          (await ctx.store.get('stale'))?.recoveryAttempts,
+          1,
+          "the stale session's recovery counts one attempt",
+        );
       },
     },
     {
@@ -115,7 +131,11 @@ export const concurrency: GroupDefinition = {
         const ok = results.filter((r) => r.status === 'fulfilled');
         assert.equal(ok.length, 1, 'one insert wins');
         for (const r of results) {
-          if (r.status === 'rejected') assert.ok(isErrorOf(r.reason, SessionExistsError), `${r.reason}`);
+          if (r.status === 'rejected')
+            assert.ok(
+              isErrorOf(r.reason, SessionExistsError),
+              `a losing insert rejects with SessionExistsError, got ${r.reason}`,
+            );
         }
         const winner = results.findIndex((r) => r.status === 'fulfilled');
         assert.deepStrictEqual(
@@ -141,8 +161,16 @@ export const concurrency: GroupDefinition = {
         const claimed = batches.flat().map((r) => r.id);
         assert.equal(new Set(claimed).size, claimed.length, 'a record was claimed by two sweepers');
         const rest = (await store.claimDue({ now: t + 10, limit: n, leaseMs: MINUTE })).map((r) => r.id);
-        assert.deepStrictEqual(new Set([...claimed, ...rest]), new Set(ids));
-        assert.equal(claimed.length + rest.length, n);
+        assert.deepStrictEqual(
+          new Set([...claimed, ...rest]),
+          new Set(ids),
+          'parallel claims plus a final claim take every due record',
+        );
+        assert.equal(
+          claimed.length + rest.length,
+          n,
+          'no record is claimed twice across parallel and final claims',
+        );
       },
     },
     {
@@ -165,6 +193,7 @@ export const concurrency: GroupDefinition = {
         assert.deepStrictEqual(
           read.map((e) => e.seq),
           [...seqs].sort((a, b) => a - b),
+          'readEvents returns every appended seq, in seq order',
         );
         for (const e of read)
           assert.equal(e.seq, seqs[e.message as number], 'each seq names its own message');
@@ -185,10 +214,22 @@ export const concurrency: GroupDefinition = {
           ...writes.slice(15),
         ]);
         for (const r of results) {
-          if (r.status === 'rejected') assert.ok(isErrorOf(r.reason, SessionNotFoundError), `${r.reason}`);
+          if (r.status === 'rejected')
+            assert.ok(
+              isErrorOf(r.reason, SessionNotFoundError),
+              `setState on a deleted session rejects with SessionNotFoundError, got ${r.reason}`,
+            );
         }
-        assert.equal(await store.get('doomed'), undefined);
-        assert.deepStrictEqual(await store.listState('doomed', undefined, now), []);
+        assert.equal(
+          await store.get('doomed'),
+          undefined,
+          'delete removes the record despite racing setState',
+        );
+        assert.deepStrictEqual(
+          await store.listState('doomed', undefined, now),
+          [],
+          'no agent state outlives its session',
+        );
         for (let i = 0; i < 30; i++) {
           assert.equal(
             await store.getState(key('doomed', 'a', `k${i}`), now),

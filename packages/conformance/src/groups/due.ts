@@ -23,6 +23,7 @@ export const due: GroupDefinition = {
         assert.deepStrictEqual(
           claimed.map((r) => r.id),
           ['d5', 'd10', 'd15'],
+          'claimDue takes records with dueAt <= now, earliest dueAt first',
         );
       },
     },
@@ -31,8 +32,16 @@ export const due: GroupDefinition = {
       async run({ store, clock }) {
         const t = clock.now();
         await store.insert(makeRecord('edge', t, { dueAt: t + 100 }));
-        assert.deepStrictEqual(await store.claimDue({ now: t + 99, limit: 10, leaseMs: MINUTE }), []);
-        assert.equal((await store.claimDue({ now: t + 100, limit: 10, leaseMs: MINUTE })).length, 1);
+        assert.deepStrictEqual(
+          await store.claimDue({ now: t + 99, limit: 10, leaseMs: MINUTE }),
+          [],
+          'claimDue takes nothing before dueAt',
+        );
+        assert.equal(
+          (await store.claimDue({ now: t + 100, limit: 10, leaseMs: MINUTE })).length,
+          1,
+          'a record is due at dueAt exactly (dueAt <= now)',
+        );
       },
     },
     {
@@ -45,11 +54,13 @@ export const due: GroupDefinition = {
         assert.deepStrictEqual(
           first.map((r) => r.id),
           [sessionId('lim', 5), sessionId('lim', 4)],
+          'claimDue takes at most limit records, the earliest due',
         );
         const second = await store.claimDue({ now: t + 60, limit: 3, leaseMs: MINUTE });
         assert.deepStrictEqual(
           second.map((r) => r.id),
           [sessionId('lim', 3), sessionId('lim', 2), sessionId('lim', 1)],
+          'a second claimDue takes the next earliest, at most limit',
         );
       },
     },
@@ -61,13 +72,21 @@ export const due: GroupDefinition = {
         await store.insert(record);
         const now = t + 20;
         const [claimed] = await store.claimDue({ now, limit: 10, leaseMs: 5000 });
-        assert.deepStrictEqual(claimed, { ...record, dueAt: now + 5000, version: 2 }, 'returned as leased');
-        assert.deepStrictEqual(await store.get('lease'), claimed, 'stored as leased');
-        assert.deepStrictEqual(await store.claimDue({ now, limit: 10, leaseMs: 5000 }), [], 'same instant');
+        assert.deepStrictEqual(
+          claimed,
+          { ...record, dueAt: now + 5000, version: 2 },
+          'claimDue returns the record as leased: dueAt = now + leaseMs, version + 1',
+        );
+        assert.deepStrictEqual(await store.get('lease'), claimed, 'claimDue stores the lease');
+        assert.deepStrictEqual(
+          await store.claimDue({ now, limit: 10, leaseMs: 5000 }),
+          [],
+          'a leased record is not claimed again at the same instant',
+        );
         assert.deepStrictEqual(
           await store.claimDue({ now: now + 4999, limit: 10, leaseMs: 5000 }),
           [],
-          'in lease',
+          'a leased record is not claimed again before the lease ends',
         );
         const again = await store.claimDue({ now: now + 5000, limit: 10, leaseMs: 5000 });
         assert.deepStrictEqual(
@@ -85,12 +104,11 @@ export const due: GroupDefinition = {
           await store.insert({ ...recordWithStatus(status, t, status), dueAt: t + 1 });
         }
         const claimed = await store.claimDue({ now: t + 1, limit: 10, leaseMs: MINUTE });
-        assert.deepStrictEqual(claimed.map((r) => r.id).sort(), [
-          'active',
-          'closed',
-          'disconnected',
-          'expired',
-        ]);
+        assert.deepStrictEqual(
+          claimed.map((r) => r.id).sort(),
+          ['active', 'closed', 'disconnected', 'expired'],
+          'claimDue takes due records of every status',
+        );
       },
     },
     {
@@ -103,16 +121,26 @@ export const due: GroupDefinition = {
         await store.touch(['touched'], { now: t + 5, dueAt: t + 2000 });
         const later = await store.get('later');
         const sooner = await store.get('sooner');
-        assert.ok(later && sooner);
-        assert.equal(await store.compareAndSet(bump(later, { dueAt: t + 3000 }), later.version), true);
-        assert.equal(await store.compareAndSet(bump(sooner, { dueAt: t + 20 }), sooner.version), true);
+        assert.ok(later && sooner, 'get returns the inserted records');
+        assert.equal(
+          await store.compareAndSet(bump(later, { dueAt: t + 3000 }), later.version),
+          true,
+          'compareAndSet at the stored version writes',
+        );
+        assert.equal(
+          await store.compareAndSet(bump(sooner, { dueAt: t + 20 }), sooner.version),
+          true,
+          'compareAndSet at the stored version writes',
+        );
         assert.deepStrictEqual(
           (await store.claimDue({ now: t + 100, limit: 10, leaseMs: MINUTE })).map((r) => r.id),
           ['sooner'],
+          'claimDue goes by the dueAt last written (compareAndSet, touch), not the first',
         );
         assert.deepStrictEqual(
           (await store.claimDue({ now: t + 2500, limit: 10, leaseMs: MINUTE })).map((r) => r.id),
           ['touched'],
+          'a touched record is due at the dueAt touch set',
         );
       },
     },
@@ -126,6 +154,7 @@ export const due: GroupDefinition = {
         assert.deepStrictEqual(
           (await store.claimDue({ now: t + 10, limit: 10, leaseMs: MINUTE })).map((r) => r.id),
           ['here'],
+          'claimDue takes no deleted record',
         );
         assert.equal(await store.get('gone'), undefined, 'claimDue does not resurrect a deleted record');
       },
@@ -158,7 +187,11 @@ export const due: GroupDefinition = {
           if (batch.length < 64) break;
         }
         assert.equal(new Set(seen).size, seen.length, 'no record claimed twice');
-        assert.deepStrictEqual(new Set(seen), new Set(ids));
+        assert.deepStrictEqual(
+          new Set(seen),
+          new Set(ids),
+          'repeated claimDue calls take every due record, none that is not due',
+        );
       },
     },
   ],

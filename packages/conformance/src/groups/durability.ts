@@ -44,12 +44,20 @@ export const durability: GroupDefinition = {
         const store = await ctx.reopen();
         for (const r of records)
           assert.deepStrictEqual(await store.get(r.id), r, `record ${r.id} after reopen`);
-        assert.deepStrictEqual(await store.getState(key('live', 'a', 'k'), t), forever);
-        assert.deepStrictEqual(await store.getState(key('live', 'a', 'e'), t), expiring);
+        assert.deepStrictEqual(
+          await store.getState(key('live', 'a', 'k'), t),
+          forever,
+          'agent state without expiry survives close and reopen',
+        );
+        assert.deepStrictEqual(
+          await store.getState(key('live', 'a', 'e'), t),
+          expiring,
+          'agent state with expiry survives close and reopen',
+        );
         assert.equal(
           await store.getState(key('live', 'a', 'e'), t + 10 * MINUTE),
           undefined,
-          'expiry survives',
+          'expiresAt survives close and reopen',
         );
         assert.deepStrictEqual(
           (await store.readEvents({ sessionId: 'live', afterSeq: 0 })).map((e) => [e.seq, e.streamId]),
@@ -57,6 +65,7 @@ export const durability: GroupDefinition = {
             [seqs[1], 's1'],
             [seqs[2], 's2'],
           ],
+          'events and trims survive close and reopen',
         );
         const next = await store.appendEvent({
           sessionId: 'live',
@@ -70,6 +79,7 @@ export const durability: GroupDefinition = {
             .map((r) => r.id)
             .sort(),
           ['gone', 'live', 'tomb'],
+          'list finds every record after reopen',
         );
       },
     },
@@ -81,19 +91,28 @@ export const durability: GroupDefinition = {
         const record = makeRecord('v', t, { dueAt: t + 100 });
         await ctx.store.insert(record);
         const moved = bump(record, { metadata: { moved: true } });
-        assert.equal(await ctx.store.compareAndSet(moved, record.version), true);
+        assert.equal(
+          await ctx.store.compareAndSet(moved, record.version),
+          true,
+          'compareAndSet at the stored version writes',
+        );
         const store = await ctx.reopen();
         assert.equal(
           await store.compareAndSet(bump(record), record.version),
           false,
-          'the stale version still loses',
+          'after reopen, a compare-and-set on a stale version still writes nothing',
         );
         assert.deepStrictEqual(
           (await store.claimDue({ now: t + 100, limit: 10, leaseMs: MINUTE })).map((r) => [r.id, r.version]),
           [['v', 3]],
+          'after reopen, claimDue finds the due record and sets version + 1',
         );
-        assert.deepStrictEqual(await store.touch(['v'], { now: t + 1, dueAt: t + 2 }), ['v']);
-        assert.equal((await store.get('v'))?.version, 4);
+        assert.deepStrictEqual(
+          await store.touch(['v'], { now: t + 1, dueAt: t + 2 }),
+          ['v'],
+          'after reopen, touch updates the active record',
+        );
+        assert.equal((await store.get('v'))?.version, 4, 'after reopen, touch sets version + 1');
       },
     },
   ],
