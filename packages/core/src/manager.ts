@@ -31,7 +31,7 @@ import {
   type TransitionRefusal,
   transition,
 } from './lifecycle';
-import { type LoggerLike, resolveLogger } from './logger';
+import { type LoggerLike, resolveLogger, stderrLogger } from './logger';
 import {
   assertKnownOptions,
   CLEANUP_JITTER,
@@ -197,6 +197,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly silenced: boolean;
+  private readonly logsInfo: boolean;
   /** Sessions this instance serves; the heartbeat tick touches exactly these. */
   private readonly held = new Set<string>();
   /**
@@ -261,6 +262,8 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     this.clock = options.clock ?? systemClock;
     this.logger = resolveLogger(options.logger);
     this.silenced = this.logger === silentLogger || options.logger === false;
+    // The default logger prints warnings and errors only: lifecycle lines (and their fields) are skipped.
+    this.logsInfo = !this.silenced && this.logger !== stderrLogger;
     this.instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${generateSessionId().slice(0, 6)}`;
     if (options.timers !== false) this.startTimers();
   }
@@ -848,6 +851,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   }
 
   private log(level: 'info', message: string, record: SessionRecord): void {
+    if (!this.logsInfo) return;
     this.logger[level](message, {
       session: sessionTag(record.id),
       status: record.status,
