@@ -19,7 +19,7 @@ export const eventLog: GroupDefinition = {
       async run({ store, clock }) {
         await store.insert(makeRecord('s', clock.now()));
         const seqs = await appendMany(store, 's', 'stream', 5, clock.now());
-        assert.equal(seqs[0], 1);
+        assert.equal(seqs[0], 1, "a session's first seq is 1");
         for (let i = 1; i < seqs.length; i++)
           assert.ok(seqs[i]! > seqs[i - 1]!, `seq ${seqs[i]} after ${seqs[i - 1]}`);
       },
@@ -50,19 +50,27 @@ export const eventLog: GroupDefinition = {
             message: rpcMessage(i),
             createdAt: t + i,
           })),
+          'readEvents returns whole events after afterSeq, in seq order',
         );
         assert.deepStrictEqual(
           (await store.readEvents({ sessionId: 's', afterSeq: seqs[2]! })).map((e) => e.seq),
           seqs.slice(3),
+          'readEvents returns only events with seq > afterSeq',
         );
-        assert.deepStrictEqual(await store.readEvents({ sessionId: 's', afterSeq: seqs[4]! }), []);
+        assert.deepStrictEqual(
+          await store.readEvents({ sessionId: 's', afterSeq: seqs[4]! }),
+          [],
+          'readEvents after the last seq is empty',
+        );
         assert.deepStrictEqual(
           (await store.readEvents({ sessionId: 's', afterSeq: 0, limit: 2 })).map((e) => e.seq),
           seqs.slice(0, 2),
+          'readEvents returns at most limit events, the first in seq order',
         );
         assert.deepStrictEqual(
           (await store.readEvents({ sessionId: 's', afterSeq: seqs[0]!, limit: 2 })).map((e) => e.seq),
           seqs.slice(1, 3),
+          'readEvents applies limit after afterSeq',
         );
       },
     },
@@ -105,6 +113,7 @@ export const eventLog: GroupDefinition = {
         assert.deepStrictEqual(
           readA.map((e) => [e.sessionId, e.seq]),
           a.map((seq) => ['a', seq]),
+          "readEvents returns only the asked session's events, each with its own seqs",
         );
         assert.ok(
           readA.every((e) => (e.message as { from: string }).from === 'a'),
@@ -112,18 +121,24 @@ export const eventLog: GroupDefinition = {
         );
         assert.ok(
           (await store.readEvents({ sessionId: 'b', afterSeq: 0 })).every((e) => e.sessionId === 'b'),
+          "readEvents of session b returns only b's events",
         );
         assert.deepStrictEqual(
           await store.readEvents({ sessionId: 'a2', afterSeq: 0 }),
           [],
-          'a prefix is another id',
+          'readEvents of an id that is a prefix of another returns none of its events',
         );
         assert.deepStrictEqual(
           await store.readEvents({ sessionId: 'a', afterSeq: 0, streamId: 'only-b' }),
           [],
+          "readEvents never returns another session's stream",
         );
         assert.equal(await store.getEventStream('a', b[4]!), undefined, "b's last seq is not in a's log");
-        assert.equal(await store.getEventStream('a2', 1), undefined);
+        assert.equal(
+          await store.getEventStream('a2', 1),
+          undefined,
+          'getEventStream of a session with no events returns undefined',
+        );
       },
     },
     {
@@ -143,17 +158,20 @@ export const eventLog: GroupDefinition = {
         assert.deepStrictEqual(
           await read('one'),
           byStream.one!.map((seq) => ['one', seq]),
+          "readEvents with a streamId returns only that stream's events",
         );
         assert.deepStrictEqual(
           await read('two', byStream.two![1]!),
           byStream.two!.slice(2).map((seq) => ['two', seq]),
+          "readEvents with a streamId and afterSeq returns that stream's events after afterSeq",
         );
-        assert.deepStrictEqual(await read('three'), []);
+        assert.deepStrictEqual(await read('three'), [], 'readEvents of a stream with no events is empty');
         assert.deepStrictEqual(
           (await store.readEvents({ sessionId: 's', afterSeq: 0, streamId: 'two', limit: 1 })).map(
             (e) => e.seq,
           ),
           byStream.two!.slice(0, 1),
+          "readEvents with a streamId and limit returns that stream's first events",
         );
       },
     },
@@ -173,11 +191,31 @@ export const eventLog: GroupDefinition = {
           message: 2,
           createdAt: clock.now(),
         });
-        assert.equal(await store.getEventStream('s', first), 'alpha');
-        assert.equal(await store.getEventStream('s', second), 'beta');
-        assert.equal(await store.getEventStream('s', second + 1000), undefined);
-        assert.equal(await store.getEventStream('s', 0), undefined);
-        assert.equal(await store.getEventStream('nobody', first), undefined);
+        assert.equal(
+          await store.getEventStream('s', first),
+          'alpha',
+          'getEventStream names the stream the event was appended to',
+        );
+        assert.equal(
+          await store.getEventStream('s', second),
+          'beta',
+          'getEventStream names the stream the event was appended to',
+        );
+        assert.equal(
+          await store.getEventStream('s', second + 1000),
+          undefined,
+          'getEventStream of a seq never handed out returns undefined',
+        );
+        assert.equal(
+          await store.getEventStream('s', 0),
+          undefined,
+          'getEventStream of seq 0 returns undefined',
+        );
+        assert.equal(
+          await store.getEventStream('nobody', first),
+          undefined,
+          "getEventStream of another session's seq returns undefined",
+        );
       },
     },
     {
@@ -185,10 +223,15 @@ export const eventLog: GroupDefinition = {
       async run({ store, clock }) {
         await store.insert(makeRecord('s', clock.now()));
         const seqs = await appendMany(store, 's', 'x', 10, clock.now());
-        assert.equal(await store.trimEvents({ sessionId: 's', maxEvents: 3 }), 7);
+        assert.equal(
+          await store.trimEvents({ sessionId: 's', maxEvents: 3 }),
+          7,
+          'trimEvents with maxEvents returns how many it deleted',
+        );
         assert.deepStrictEqual(
           (await store.readEvents({ sessionId: 's', afterSeq: 0 })).map((e) => e.seq),
           seqs.slice(7),
+          'trimEvents with maxEvents keeps the newest events',
         );
         assert.equal(await store.getEventStream('s', seqs[0]!), undefined, 'a trimmed event is gone');
         const next = await store.appendEvent({
@@ -198,7 +241,11 @@ export const eventLog: GroupDefinition = {
           createdAt: clock.now(),
         });
         assert.ok(next > seqs[9]!, `seq ${next} reused after trim (last was ${seqs[9]})`);
-        assert.equal(await store.trimEvents({ sessionId: 's', maxEvents: 10 }), 0, 'nothing over the cap');
+        assert.equal(
+          await store.trimEvents({ sessionId: 's', maxEvents: 10 }),
+          0,
+          'trimEvents under maxEvents deletes nothing',
+        );
       },
     },
     {
@@ -214,7 +261,11 @@ export const eventLog: GroupDefinition = {
           );
         }
         await store.appendEvent({ sessionId: 'other', streamId: 'x', message: 'old', createdAt: t });
-        assert.equal(await store.trimEvents({ sessionId: 's', createdBefore: t + 5000 }), 5);
+        assert.equal(
+          await store.trimEvents({ sessionId: 's', createdBefore: t + 5000 }),
+          5,
+          'trimEvents with createdBefore deletes events created before it',
+        );
         assert.deepStrictEqual(
           (await store.readEvents({ sessionId: 's', afterSeq: 0 })).map((e) => e.seq),
           seqs.slice(5),
@@ -223,7 +274,7 @@ export const eventLog: GroupDefinition = {
         assert.equal(
           (await store.readEvents({ sessionId: 'other', afterSeq: 0 })).length,
           1,
-          'other sessions untouched',
+          "trimEvents deletes only the given session's events",
         );
         assert.equal(
           await store.trimEvents({ sessionId: 's', createdBefore: t + 7000, maxEvents: 1 }),
@@ -233,6 +284,7 @@ export const eventLog: GroupDefinition = {
         assert.deepStrictEqual(
           (await store.readEvents({ sessionId: 's', afterSeq: 0 })).map((e) => e.seq),
           seqs.slice(9),
+          'trimEvents deletes an event when either bound says so',
         );
       },
     },
@@ -244,33 +296,65 @@ export const eventLog: GroupDefinition = {
         const seqs: number[] = [];
         for (let i = 0; i < 10; i++) {
           const message = hundredBytes(i);
-          assert.equal(jsonByteLength(encodeJson(message)), 100);
+          assert.equal(
+            jsonByteLength(encodeJson(message)),
+            100,
+            "the test's message is 100 UTF-8 JSON bytes",
+          );
           seqs.push(await store.appendEvent({ sessionId: 's', streamId: 'x', message, createdAt: now }));
         }
         const stored = async () =>
           (await store.readEvents({ sessionId: 's', afterSeq: 0 })).map((e) => e.seq);
-        assert.equal(await store.trimEvents({ sessionId: 's', maxBytes: 1000 }), 0, 'exactly at the budget');
+        assert.equal(
+          await store.trimEvents({ sessionId: 's', maxBytes: 1000 }),
+          0,
+          'trimEvents exactly at maxBytes deletes nothing',
+        );
         assert.equal(
           await store.trimEvents({ sessionId: 's', maxBytes: 999 }),
           1,
-          'one byte over: the oldest goes',
+          'trimEvents one byte over maxBytes deletes the oldest event',
         );
-        assert.deepStrictEqual(await stored(), seqs.slice(1));
-        assert.equal(await store.trimEvents({ sessionId: 's', maxBytes: 350 }), 6, 'sizes are UTF-8 bytes');
-        assert.deepStrictEqual(await stored(), seqs.slice(7));
+        assert.deepStrictEqual(
+          await stored(),
+          seqs.slice(1),
+          'trimEvents by maxBytes deletes the oldest first',
+        );
+        assert.equal(
+          await store.trimEvents({ sessionId: 's', maxBytes: 350 }),
+          6,
+          'trimEvents counts sizes in UTF-8 bytes of the JSON text',
+        );
+        assert.deepStrictEqual(
+          await stored(),
+          seqs.slice(7),
+          'trimEvents by maxBytes keeps the newest events',
+        );
         assert.equal(
           await store.trimEvents({ sessionId: 's', maxBytes: 10_000, maxEvents: 2 }),
           1,
-          'any bound trims',
+          'trimEvents deletes an event when either bound (maxEvents) says so',
         );
-        assert.equal(await store.trimEvents({ sessionId: 's', maxBytes: 150, maxEvents: 10 }), 1);
-        assert.deepStrictEqual(await stored(), seqs.slice(9));
+        assert.equal(
+          await store.trimEvents({ sessionId: 's', maxBytes: 150, maxEvents: 10 }),
+          1,
+          'trimEvents deletes an event when either bound (maxBytes) says so',
+        );
+        assert.deepStrictEqual(
+          await stored(),
+          seqs.slice(9),
+          'trimEvents by maxBytes keeps the newest events',
+        );
         assert.equal(
           await store.trimEvents({ sessionId: 's', maxBytes: 99 }),
           1,
-          'an event over the budget goes',
+          'trimEvents by maxBytes deletes an event larger than the budget',
         );
-        assert.deepStrictEqual(await stored(), []);
+        assert.deepStrictEqual(
+          await stored(),
+          [],
+          'trimEvents by maxBytes deletes an event larger than the budget, even the newest',
+        );
         const next = await store.appendEvent({ sessionId: 's', streamId: 'x', message: 'n', createdAt: now });
         assert.ok(next > seqs[9]!, `seq ${next} reused after a trim by bytes`);
       },
@@ -288,20 +372,52 @@ export const eventLog: GroupDefinition = {
           await append('other', i);
         }
         // Trims by count and by age change what is stored; the byte count must follow.
-        assert.equal(await store.trimEvents({ sessionId: 's', maxEvents: 7 }), 3);
-        assert.equal(await store.trimEvents({ sessionId: 's', createdBefore: now + 5 }), 2);
+        assert.equal(
+          await store.trimEvents({ sessionId: 's', maxEvents: 7 }),
+          3,
+          'trimEvents with maxEvents returns how many it deleted',
+        );
+        assert.equal(
+          await store.trimEvents({ sessionId: 's', createdBefore: now + 5 }),
+          2,
+          'trimEvents with createdBefore returns how many it deleted',
+        );
         for (let i = 0; i < 5; i++) await append('s', i, now + 20);
-        assert.equal(await store.trimEvents({ sessionId: 's', maxBytes: 1000 }), 0, '10 events of 100 bytes');
-        assert.equal(await store.trimEvents({ sessionId: 's', maxBytes: 901 }), 1);
-        assert.equal((await store.readEvents({ sessionId: 's', afterSeq: 0 })).length, 9);
+        assert.equal(
+          await store.trimEvents({ sessionId: 's', maxBytes: 1000 }),
+          0,
+          'trimEvents by maxBytes counts only the events stored now (10 of 100 bytes)',
+        );
+        assert.equal(
+          await store.trimEvents({ sessionId: 's', maxBytes: 901 }),
+          1,
+          'trimEvents by maxBytes counts the bytes stored now and deletes the oldest over budget',
+        );
+        assert.equal(
+          (await store.readEvents({ sessionId: 's', afterSeq: 0 })).length,
+          9,
+          '9 events remain after the trim by maxBytes',
+        );
         assert.equal(
           (await store.readEvents({ sessionId: 'other', afterSeq: 0 })).length,
           10,
-          'other untouched',
+          "trimEvents deletes only the given session's events",
         );
-        assert.equal(await store.trimEvents({ sessionId: 'other', maxBytes: 1000 }), 0, "other's own bytes");
-        assert.equal(await store.trimEvents({ sessionId: 'other', maxBytes: 500 }), 5);
-        assert.equal(await store.trimEvents({ sessionId: 'missing', maxBytes: 0 }), 0, 'no such session');
+        assert.equal(
+          await store.trimEvents({ sessionId: 'other', maxBytes: 1000 }),
+          0,
+          "trimEvents by maxBytes counts only that session's events",
+        );
+        assert.equal(
+          await store.trimEvents({ sessionId: 'other', maxBytes: 500 }),
+          5,
+          "trimEvents by maxBytes counts only that session's events",
+        );
+        assert.equal(
+          await store.trimEvents({ sessionId: 'missing', maxBytes: 0 }),
+          0,
+          'trimEvents of a missing session deletes nothing',
+        );
       },
     },
     {
@@ -321,18 +437,37 @@ export const eventLog: GroupDefinition = {
           expiresAt: null,
         });
         const changed = bump(record, { metadata: { changed: true } });
-        assert.ok(await store.compareAndSet(changed, record.version));
-        assert.equal((await store.readEvents({ sessionId: 's', afterSeq: 0 })).length, 3, 'events kept');
-        assert.equal((await store.getState({ sessionId: 's', agentId: 'a', key: 'k' }, now))?.value, 1);
+        assert.ok(
+          await store.compareAndSet(changed, record.version),
+          'compareAndSet at the stored version writes',
+        );
+        assert.equal(
+          (await store.readEvents({ sessionId: 's', afterSeq: 0 })).length,
+          3,
+          "compareAndSet writes the record's fields only: events stay",
+        );
+        assert.equal(
+          (await store.getState({ sessionId: 's', agentId: 'a', key: 'k' }, now))?.value,
+          1,
+          "compareAndSet writes the record's fields only: agent state stays",
+        );
         const fourth = await store.appendEvent({ sessionId: 's', streamId: 'x', message: 4, createdAt: now });
         assert.ok(fourth > seqs[2]!, `seq ${fourth} after compareAndSet (last was ${seqs[2]})`);
         // Expire, purge, then (as a store-level step core never takes) make it live again.
         const expired = bump(changed, { status: 'expired', endedAt: now });
-        assert.ok(await store.compareAndSet(expired, changed.version));
+        assert.ok(
+          await store.compareAndSet(expired, changed.version),
+          'compareAndSet at the stored version writes',
+        );
         await store.purgeSessionData('s');
-        assert.deepStrictEqual(await store.readEvents({ sessionId: 's', afterSeq: 0 }), []);
+        assert.deepStrictEqual(
+          await store.readEvents({ sessionId: 's', afterSeq: 0 }),
+          [],
+          "purgeSessionData deletes the session's events",
+        );
         assert.ok(
           await store.compareAndSet(bump(expired, { status: 'active', endedAt: null }), expired.version),
+          'compareAndSet at the stored version writes',
         );
         const next = await store.appendEvent({ sessionId: 's', streamId: 'x', message: 5, createdAt: now });
         assert.ok(next > fourth, `seq ${next} reused after purgeSessionData (last was ${fourth})`);
@@ -358,6 +493,7 @@ export const eventLog: GroupDefinition = {
         assert.deepStrictEqual(
           a.map((e) => e.seq),
           [seqs[0], seqs[3], seqs[6], seqs[9]],
+          'readEvents limit counts the events of the filtered stream, not the events scanned',
         );
         const rest = await store.readEvents({
           sessionId: 's',
@@ -365,8 +501,12 @@ export const eventLog: GroupDefinition = {
           streamId: 'a',
           limit: 100,
         });
-        assert.equal(rest.length, 6);
-        assert.equal((await store.readEvents({ sessionId: 's', afterSeq: 0, limit: 4 })).length, 4);
+        assert.equal(rest.length, 6, "readEvents with a streamId returns that stream's remaining events");
+        assert.equal(
+          (await store.readEvents({ sessionId: 's', afterSeq: 0, limit: 4 })).length,
+          4,
+          'readEvents without a streamId returns at most limit events',
+        );
       },
     },
     {
@@ -374,8 +514,16 @@ export const eventLog: GroupDefinition = {
       async run({ store, clock }) {
         await store.insert(makeRecord('s', clock.now()));
         const seqs = await appendMany(store, 's', 'x', 3, clock.now());
-        assert.equal(await store.trimEvents({ sessionId: 's', maxEvents: 0 }), 3);
-        assert.deepStrictEqual(await store.readEvents({ sessionId: 's', afterSeq: 0 }), []);
+        assert.equal(
+          await store.trimEvents({ sessionId: 's', maxEvents: 0 }),
+          3,
+          'trimEvents with maxEvents 0 deletes every event',
+        );
+        assert.deepStrictEqual(
+          await store.readEvents({ sessionId: 's', afterSeq: 0 }),
+          [],
+          'trimEvents with maxEvents 0 leaves no event',
+        );
         const next = await store.appendEvent({
           sessionId: 's',
           streamId: 'x',
@@ -383,7 +531,11 @@ export const eventLog: GroupDefinition = {
           createdAt: clock.now(),
         });
         assert.ok(next > seqs[2]!, `seq ${next} reused after trimming all (last was ${seqs[2]})`);
-        assert.equal(await store.trimEvents({ sessionId: 'nobody', maxEvents: 0 }), 0);
+        assert.equal(
+          await store.trimEvents({ sessionId: 'nobody', maxEvents: 0 }),
+          0,
+          'trimEvents of a missing session deletes nothing',
+        );
       },
     },
     {
@@ -402,13 +554,14 @@ export const eventLog: GroupDefinition = {
           assert.deepStrictEqual(
             await store.readEvents({ sessionId: id, afterSeq: 0 }),
             [],
-            'nothing written',
+            'a refused appendEvent writes nothing',
           );
         }
         for (const id of ['active', 'disconnected']) {
           assert.equal(
             await store.appendEvent({ sessionId: id, streamId: 'x', message: 1, createdAt: now }),
             1,
+            `the first appendEvent on a ${id} session returns seq 1`,
           );
         }
       },

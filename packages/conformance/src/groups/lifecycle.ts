@@ -31,18 +31,27 @@ export const lifecycle: GroupDefinition = {
           metadata: { plan: 'pro' },
           initializeParams,
         });
-        assert.deepStrictEqual(await ctx.store.get('life'), created);
-        assert.equal(created.status, 'active');
-        assert.equal(created.version, 1);
-        assert.equal(created.principal, 'alice');
-        assert.equal(created.ownerId, 'alpha');
-        assert.deepStrictEqual(created.initializeParams, initializeParams);
+        assert.deepStrictEqual(
+          await ctx.store.get('life'),
+          created,
+          'initialize stores the record it returns',
+        );
+        assert.equal(created.status, 'active', 'initialize creates an active session');
+        assert.equal(created.version, 1, 'a new session starts at version 1');
+        assert.equal(created.principal, 'alice', 'initialize binds the session to its principal');
+        assert.equal(created.ownerId, 'alpha', 'initialize records the initializing manager as owner');
+        assert.deepStrictEqual(
+          created.initializeParams,
+          initializeParams,
+          "initialize stores the client's initialize params whole",
+        );
         await rejectsWith(m.initialize('life'), SessionExistsError, 'initialize of a taken id');
         assert.deepStrictEqual(await ctx.store.get('life'), created, 'the first session is untouched');
         const page = await m.getActiveSessions();
         assert.deepStrictEqual(
           page.sessions.map((s) => s.id),
           ['life'],
+          'getActiveSessions lists the new session',
         );
       },
     },
@@ -61,16 +70,28 @@ export const lifecycle: GroupDefinition = {
           assert.equal(await holder.tick(), 1, `tick ${i} touches the one held session`);
           if (i % 10 === 0) {
             const result = await sweeper.cleanupExpired();
-            assert.equal(result.deleted, 0);
+            assert.equal(result.deleted, 0, `sweep ${i / 10}: a heartbeated session is never deleted`);
             expired += result.expired;
           }
         }
         const alive = await ctx.store.get('alive');
         assert.equal(alive?.status, 'active', 'an hour of heartbeats kept it alive');
-        assert.equal(alive?.lastHeartbeatAt, ctx.clock.now());
-        assert.deepStrictEqual(await holder.loadAgentState('agent', 'alive', 'k'), { n: 1 });
+        assert.equal(
+          alive?.lastHeartbeatAt,
+          ctx.clock.now(),
+          'the last heartbeat set lastHeartbeatAt to now',
+        );
+        assert.deepStrictEqual(
+          await holder.loadAgentState('agent', 'alive', 'k'),
+          { n: 1 },
+          'agent state of a heartbeated session stays',
+        );
         assert.equal(expired, 1, 'the sweeps did run: the disconnected session expired');
-        assert.equal((await ctx.store.get('left'))?.status, 'expired');
+        assert.equal(
+          (await ctx.store.get('left'))?.status,
+          'expired',
+          'a disconnected session expires after its grace period',
+        );
       },
     },
     {
@@ -87,27 +108,47 @@ export const lifecycle: GroupDefinition = {
         });
         const t0 = ctx.clock.now();
         const disconnected = await m.markDisconnected('d');
-        assert.equal(disconnected.status, 'disconnected');
-        assert.equal(disconnected.graceExpiresAt, t0 + gracePeriodMs);
-        assert.deepStrictEqual(await ctx.store.get('d'), disconnected);
-        assert.equal(await m.loadAgentState('agent', 'd', 'k'), 'v', 'state stays during grace');
+        assert.equal(disconnected.status, 'disconnected', 'markDisconnected sets status disconnected');
+        assert.equal(
+          disconnected.graceExpiresAt,
+          t0 + gracePeriodMs,
+          'markDisconnected sets graceExpiresAt = now + gracePeriodMs',
+        );
+        assert.deepStrictEqual(
+          await ctx.store.get('d'),
+          disconnected,
+          'markDisconnected stores the record it returns',
+        );
+        assert.equal(await m.loadAgentState('agent', 'd', 'k'), 'v', 'agent state stays during grace');
 
         ctx.clock.advance(gracePeriodMs - 1);
         assert.equal((await m.cleanupExpired()).expired, 0, 'not before the grace period ends');
-        assert.deepStrictEqual(await m.canRecover('d', { principal: 'p' }), { ok: true });
+        assert.deepStrictEqual(
+          await m.canRecover('d', { principal: 'p' }),
+          { ok: true },
+          'a disconnected session can be recovered during grace',
+        );
 
         ctx.clock.advance(1);
-        assert.equal((await m.cleanupExpired()).expired, 1);
+        assert.equal((await m.cleanupExpired()).expired, 1, 'a disconnected session expires when grace ends');
         const expired = await ctx.store.get('d');
-        assert.equal(expired?.status, 'expired');
-        assert.equal(expired?.endedAt, ctx.clock.now());
+        assert.equal(expired?.status, 'expired', 'the sweep leaves an expired tombstone');
+        assert.equal(expired?.endedAt, ctx.clock.now(), 'an expired tombstone records endedAt = now');
         assert.equal(
           await m.loadAgentState('agent', 'd', 'k'),
           undefined,
-          'state of an expired session is gone',
+          'agent state of an expired session is gone',
         );
-        assert.deepStrictEqual(await m.listAgentState('d'), []);
-        assert.deepStrictEqual(await ctx.store.readEvents({ sessionId: 'd', afterSeq: 0 }), []);
+        assert.deepStrictEqual(
+          await m.listAgentState('d'),
+          [],
+          'listAgentState of an expired session is empty',
+        );
+        assert.deepStrictEqual(
+          await ctx.store.readEvents({ sessionId: 'd', afterSeq: 0 }),
+          [],
+          "an expired session's events are gone",
+        );
         await rejectsWith(
           m.saveAgentState('agent', 'd', 'k', 'again'),
           SessionNotFoundError,
@@ -122,10 +163,18 @@ export const lifecycle: GroupDefinition = {
 
         ctx.clock.advance(tombstoneMs - 1);
         assert.equal((await m.cleanupExpired()).deleted, 0, 'the tombstone stays for tombstoneMs');
-        assert.equal((await ctx.store.get('d'))?.status, 'expired');
+        assert.equal(
+          (await ctx.store.get('d'))?.status,
+          'expired',
+          'the expired tombstone stays until tombstoneMs',
+        );
         ctx.clock.advance(1);
-        assert.equal((await m.cleanupExpired()).deleted, 1);
-        assert.equal(await ctx.store.get('d'), undefined);
+        assert.equal(
+          (await m.cleanupExpired()).deleted,
+          1,
+          'the sweep deletes the tombstone after tombstoneMs',
+        );
+        assert.equal(await ctx.store.get('d'), undefined, 'a deleted tombstone leaves no record');
         await expectRefusal(m.recover('d', { principal: 'p' }), 'not_found');
       },
     },
@@ -137,19 +186,27 @@ export const lifecycle: GroupDefinition = {
         await a.initialize('s', { principal: 'p' });
         await a.saveAgentState('agent', 's', 'k', 'v');
         ctx.clock.advance(heartbeatIntervalMs);
-        assert.equal(await a.tick(), 1);
+        assert.equal(await a.tick(), 1, 'tick heartbeats the held session');
         await a.dispose(); // crash: no more heartbeats, no disconnect
 
         ctx.clock.advance(staleAfterMs - 1);
         await expectRefusal(b.recover('s', { principal: 'p' }), 'still_active');
-        assert.equal((await b.cleanupExpired()).expired, 0);
+        assert.equal(
+          (await b.cleanupExpired()).expired,
+          0,
+          'the sweep does not expire a session before staleAfterMs',
+        );
         ctx.clock.advance(1);
         const recovered = await b.recover('s', { principal: 'p' });
-        assert.equal(recovered.status, 'active');
-        assert.equal(recovered.ownerId, 'b');
-        assert.equal(recovered.recoveryAttempts, 1);
-        assert.deepStrictEqual(await ctx.store.get('s'), recovered);
-        assert.equal(await b.loadAgentState('agent', 's', 'k'), 'v', 'state survives the crash');
+        assert.equal(recovered.status, 'active', 'a recovered session is active');
+        assert.equal(recovered.ownerId, 'b', 'recover makes the recovering manager the owner');
+        assert.equal(recovered.recoveryAttempts, 1, 'a recovery counts one attempt');
+        assert.deepStrictEqual(await ctx.store.get('s'), recovered, 'recover stores the record it returns');
+        assert.equal(
+          await b.loadAgentState('agent', 's', 'k'),
+          'v',
+          "agent state survives the owner's crash",
+        );
         ctx.clock.advance(heartbeatIntervalMs);
         assert.equal(await b.tick(), 1, 'the new owner heartbeats it');
       },
@@ -164,11 +221,27 @@ export const lifecycle: GroupDefinition = {
         await a.dispose();
         const deadline = ctx.clock.now() + Math.max(staleAfterMs, gracePeriodMs);
         ctx.clock.set(deadline - 1);
-        assert.equal((await sweeper.cleanupExpired()).expired, 0);
+        assert.equal(
+          (await sweeper.cleanupExpired()).expired,
+          0,
+          'a stale session does not expire before grace from its last heartbeat',
+        );
         ctx.clock.set(deadline);
-        assert.equal((await sweeper.cleanupExpired()).expired, 1);
-        assert.equal((await ctx.store.get('s'))?.status, 'expired');
-        assert.deepStrictEqual(await ctx.store.listState('s', undefined, ctx.clock.now()), []);
+        assert.equal(
+          (await sweeper.cleanupExpired()).expired,
+          1,
+          'a stale session expires when grace from its last heartbeat runs out',
+        );
+        assert.equal(
+          (await ctx.store.get('s'))?.status,
+          'expired',
+          'the expired session stays as a tombstone',
+        );
+        assert.deepStrictEqual(
+          await ctx.store.listState('s', undefined, ctx.clock.now()),
+          [],
+          "an expired session's agent state is gone",
+        );
       },
     },
     {
@@ -179,17 +252,25 @@ export const lifecycle: GroupDefinition = {
         for (let i = 1; i <= maxRecoveryAttempts; i++) {
           await m.markDisconnected('r');
           ctx.clock.advance(1000);
-          assert.equal((await m.recover('r')).recoveryAttempts, i);
+          assert.equal((await m.recover('r')).recoveryAttempts, i, `recovery ${i} counts attempt ${i}`);
         }
         await m.markDisconnected('r');
         ctx.clock.advance(1000);
-        assert.deepStrictEqual(await m.canRecover('r'), { ok: false, reason: 'attempts_exhausted' });
+        assert.deepStrictEqual(
+          await m.canRecover('r'),
+          { ok: false, reason: 'attempts_exhausted' },
+          'canRecover refuses past maxRecoveryAttempts',
+        );
         await expectRefusal(m.recover('r'), 'attempts_exhausted');
         const record = await ctx.store.get('r');
-        assert.equal(record?.recoveryAttempts, maxRecoveryAttempts);
-        assert.equal(record?.status, 'disconnected');
+        assert.equal(record?.recoveryAttempts, maxRecoveryAttempts, 'a refused recovery is not counted');
+        assert.equal(record?.status, 'disconnected', 'a refused recovery leaves the session disconnected');
         ctx.clock.advance(gracePeriodMs);
-        assert.equal((await m.cleanupExpired()).expired, 1, 'it then expires as usual');
+        assert.equal(
+          (await m.cleanupExpired()).expired,
+          1,
+          'a session refused recovery then expires as usual',
+        );
       },
     },
     {
@@ -204,9 +285,21 @@ export const lifecycle: GroupDefinition = {
         await expectRefusal(m.recover('pm', { principal: 'mallory' }), 'principal_mismatch');
         await expectRefusal(m.recover('pm'), 'principal_mismatch');
         await expectRefusal(m.recover('anon', { principal: 'alice' }), 'principal_mismatch');
-        assert.equal((await ctx.store.get('pm'))?.recoveryAttempts, 0);
-        assert.equal((await m.recover('pm', { principal: 'alice' })).recoveryAttempts, 1);
-        assert.equal((await m.recover('anon')).recoveryAttempts, 1);
+        assert.equal(
+          (await ctx.store.get('pm'))?.recoveryAttempts,
+          0,
+          'a recovery refused for another principal is not counted',
+        );
+        assert.equal(
+          (await m.recover('pm', { principal: 'alice' })).recoveryAttempts,
+          1,
+          'the owning principal recovers, counting one attempt',
+        );
+        assert.equal(
+          (await m.recover('anon')).recoveryAttempts,
+          1,
+          'an unauthenticated session is recovered without a principal',
+        );
       },
     },
     {
@@ -222,17 +315,29 @@ export const lifecycle: GroupDefinition = {
           createdAt: ctx.clock.now(),
         });
         const closed = await m.close('c');
-        assert.equal(closed.status, 'closed');
-        assert.deepStrictEqual(await ctx.store.get('c'), closed);
-        assert.equal(await m.loadAgentState('agent', 'c', 'k'), undefined);
-        assert.deepStrictEqual(await ctx.store.readEvents({ sessionId: 'c', afterSeq: 0 }), []);
+        assert.equal(closed.status, 'closed', 'close returns a closed record');
+        assert.deepStrictEqual(await ctx.store.get('c'), closed, 'close stores the record it returns');
+        assert.equal(
+          await m.loadAgentState('agent', 'c', 'k'),
+          undefined,
+          "close deletes the session's agent state",
+        );
+        assert.deepStrictEqual(
+          await ctx.store.readEvents({ sessionId: 'c', afterSeq: 0 }),
+          [],
+          "close deletes the session's events",
+        );
         await rejectsWith(m.saveAgentState('agent', 'c', 'k', 'v'), SessionNotFoundError, 'save after close');
         await rejectsWith(m.heartbeat('c'), SessionNotLiveError, 'heartbeat after close');
         await expectRefusal(m.recover('c'), 'closed');
         assert.deepStrictEqual(await m.close('c'), closed, 'closing twice changes nothing');
         ctx.clock.advance(tombstoneMs);
-        assert.equal((await m.cleanupExpired()).deleted, 1);
-        assert.equal(await ctx.store.get('c'), undefined);
+        assert.equal(
+          (await m.cleanupExpired()).deleted,
+          1,
+          'the sweep deletes a closed tombstone after tombstoneMs',
+        );
+        assert.equal(await ctx.store.get('c'), undefined, 'a deleted tombstone leaves no record');
       },
     },
     {
@@ -246,9 +351,17 @@ export const lifecycle: GroupDefinition = {
         holder.on('lost', (id) => lost.push(id));
         await other.close('closed-elsewhere');
         ctx.clock.advance(heartbeatIntervalMs);
-        assert.equal(await holder.tick(), 1);
-        assert.deepStrictEqual(lost, ['closed-elsewhere']);
-        assert.deepStrictEqual([...holder.heldSessionIds], ['kept']);
+        assert.equal(await holder.tick(), 1, 'tick heartbeats only the sessions still live');
+        assert.deepStrictEqual(
+          lost,
+          ['closed-elsewhere'],
+          'the holder emits lost for a session closed elsewhere',
+        );
+        assert.deepStrictEqual(
+          [...holder.heldSessionIds],
+          ['kept'],
+          'the holder stops holding a session closed elsewhere',
+        );
       },
     },
     {
@@ -260,12 +373,21 @@ export const lifecycle: GroupDefinition = {
         await m.saveAgentState('agent', 'ttl', 'long', 2, { expiresAt: ctx.clock.now() + 5000 });
         await m.saveAgentState('agent', 'ttl', 'forever', 3);
         ctx.clock.advance(999);
-        assert.equal(await m.loadAgentState('agent', 'ttl', 'short'), 1);
+        assert.equal(
+          await m.loadAgentState('agent', 'ttl', 'short'),
+          1,
+          'agent state is readable until its ttl ends',
+        );
         ctx.clock.advance(1);
-        assert.equal(await m.loadAgentState('agent', 'ttl', 'short'), undefined);
+        assert.equal(
+          await m.loadAgentState('agent', 'ttl', 'short'),
+          undefined,
+          'agent state is gone at its expiry',
+        );
         assert.deepStrictEqual(
           (await m.listAgentState('ttl')).map((e) => e.key),
           ['forever', 'long'],
+          'listAgentState lists only unexpired entries, ordered by key',
         );
         ctx.clock.advance(4000);
         const { stateEntriesPurged } = await m.cleanupExpired();
@@ -273,6 +395,7 @@ export const lifecycle: GroupDefinition = {
         assert.deepStrictEqual(
           (await m.listAgentState('ttl')).map((e) => e.key),
           ['forever'],
+          'after the sweep, only the entry without expiry is listed',
         );
       },
     },
@@ -292,7 +415,11 @@ export const lifecycle: GroupDefinition = {
           .sort(compareListOrder)
           .map((r) => r.id);
         const seen = await allPages(m, 10);
-        assert.deepStrictEqual(seen, expected);
+        assert.deepStrictEqual(
+          seen,
+          expected,
+          'getActiveSessions pages through every live session once, in list order',
+        );
       },
     },
   ],
@@ -312,5 +439,5 @@ async function allPages(m: SessionManager, limit: number): Promise<string[]> {
 
 async function expectRefusal(work: Promise<unknown>, reason: string): Promise<void> {
   const error = await rejectsWith(work, RecoveryRefusedError, `recover (expecting ${reason})`);
-  assert.equal(error.reason, reason);
+  assert.equal(error.reason, reason, `recover is refused with reason ${reason}`);
 }

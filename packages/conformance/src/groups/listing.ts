@@ -17,7 +17,11 @@ export const listing: GroupDefinition = {
     {
       title: 'an empty store lists nothing',
       async run({ store }) {
-        assert.deepStrictEqual(await store.list({ statuses: SESSION_STATUSES, limit: 10 }), []);
+        assert.deepStrictEqual(
+          await store.list({ statuses: SESSION_STATUSES, limit: 10 }),
+          [],
+          'list of an empty store is empty',
+        );
       },
     },
     {
@@ -36,11 +40,12 @@ export const listing: GroupDefinition = {
         assert.deepStrictEqual(
           page.map((r) => r.id),
           ['d', 'b', 'a2', 'a', 'c'],
+          'list orders by lastHeartbeatAt descending, then id descending',
         );
         assert.deepStrictEqual(
           page.find((r) => r.id === 'd'),
           records[3],
-          'listed records are whole',
+          'list returns whole records',
         );
       },
     },
@@ -54,6 +59,7 @@ export const listing: GroupDefinition = {
         assert.deepStrictEqual(
           page.map((r) => r.id),
           expected,
+          'list orders ids by code point, descending, not by locale',
         );
       },
     },
@@ -67,15 +73,22 @@ export const listing: GroupDefinition = {
         }
         const ids = async (statuses: readonly SessionStatus[]) =>
           (await store.list({ statuses, limit: 100 })).map((r) => r.id);
-        assert.deepStrictEqual(await ids(['active']), ['active-2', 'active-1']);
-        assert.deepStrictEqual(await ids(['disconnected', 'closed']), [
-          'closed-2',
-          'closed-1',
-          'disconnected-2',
-          'disconnected-1',
-        ]);
-        assert.deepStrictEqual(await ids(['expired']), ['expired-2', 'expired-1']);
-        assert.equal((await ids(SESSION_STATUSES)).length, 8);
+        assert.deepStrictEqual(
+          await ids(['active']),
+          ['active-2', 'active-1'],
+          'list returns only records with one of the given statuses (active)',
+        );
+        assert.deepStrictEqual(
+          await ids(['disconnected', 'closed']),
+          ['closed-2', 'closed-1', 'disconnected-2', 'disconnected-1'],
+          'list returns only records with one of the given statuses (disconnected, closed), in list order',
+        );
+        assert.deepStrictEqual(
+          await ids(['expired']),
+          ['expired-2', 'expired-1'],
+          'list returns only records with one of the given statuses (expired)',
+        );
+        assert.equal((await ids(SESSION_STATUSES)).length, 8, 'list with every status returns every record');
       },
     },
     {
@@ -86,9 +99,18 @@ export const listing: GroupDefinition = {
         assert.deepStrictEqual(
           page.map((r) => r.id),
           [sessionId('l', 4), sessionId('l', 3), sessionId('l', 2)],
+          'list returns at most limit records, the first in list order',
         );
-        assert.equal((await store.list({ statuses: SESSION_STATUSES, limit: 1 })).length, 1);
-        assert.equal((await store.list({ statuses: SESSION_STATUSES, limit: 50 })).length, 5);
+        assert.equal(
+          (await store.list({ statuses: SESSION_STATUSES, limit: 1 })).length,
+          1,
+          'list with limit 1 returns one record',
+        );
+        assert.equal(
+          (await store.list({ statuses: SESSION_STATUSES, limit: 50 })).length,
+          5,
+          'list with a limit above the count returns every record',
+        );
       },
     },
     {
@@ -100,16 +122,36 @@ export const listing: GroupDefinition = {
         await store.insert(makeRecord('old', t - 10));
         const ids = async (after: ListAfter) =>
           (await store.list({ statuses: SESSION_STATUSES, limit: 10, after })).map((r) => r.id);
-        assert.deepStrictEqual(await ids({ lastHeartbeatAt: t, id: 'b' }), ['a', 'old']);
+        assert.deepStrictEqual(
+          await ids({ lastHeartbeatAt: t, id: 'b' }),
+          ['a', 'old'],
+          'list returns records strictly after the after position',
+        );
         assert.deepStrictEqual(
           await ids({ lastHeartbeatAt: t, id: 'bb' }),
           ['b', 'a', 'old'],
-          'between b and c',
+          'an after position need not be a stored record (between b and c)',
         );
-        assert.deepStrictEqual(await ids({ lastHeartbeatAt: t + 5, id: 'a' }), ['c', 'b', 'a', 'old']);
-        assert.deepStrictEqual(await ids({ lastHeartbeatAt: t + 10, id: 'z' }), ['c', 'b', 'a', 'old']);
-        assert.deepStrictEqual(await ids({ lastHeartbeatAt: t - 10, id: 'old' }), []);
-        assert.deepStrictEqual(await ids({ lastHeartbeatAt: t, id: '' }), ['old'], 'empty id sorts first');
+        assert.deepStrictEqual(
+          await ids({ lastHeartbeatAt: t + 5, id: 'a' }),
+          ['c', 'b', 'a', 'old'],
+          'an after position between heartbeats starts at the next lower heartbeat',
+        );
+        assert.deepStrictEqual(
+          await ids({ lastHeartbeatAt: t + 10, id: 'z' }),
+          ['c', 'b', 'a', 'old'],
+          'list after the first record returns the rest, in order',
+        );
+        assert.deepStrictEqual(
+          await ids({ lastHeartbeatAt: t - 10, id: 'old' }),
+          [],
+          'list after the last record is empty',
+        );
+        assert.deepStrictEqual(
+          await ids({ lastHeartbeatAt: t, id: '' }),
+          ['old'],
+          'an empty after id sorts before every id',
+        );
       },
     },
     {
@@ -122,6 +164,7 @@ export const listing: GroupDefinition = {
         assert.deepStrictEqual(
           (await store.list({ statuses: SESSION_STATUSES, limit: 10 })).map((r) => r.id),
           [sessionId('m', 0), sessionId('m', 3), sessionId('m', 1)],
+          'touch moves a record to the front; delete removes it from the list',
         );
       },
     },

@@ -42,7 +42,7 @@ export const once: GroupDefinition = {
         assert.deepStrictEqual(
           await store.get('contended'),
           attempts[won[0]!],
-          'the winner is what is stored',
+          'the winning insert is what is stored',
         );
       },
     },
@@ -59,7 +59,11 @@ export const once: GroupDefinition = {
             ]),
           );
           assert.equal(results.filter(Boolean).length, 1, `one winner for ${key.slice(0, 20)}`);
-          assert.equal(await managers[0]!.consumeOnce(key, { ttlMs: MINUTE }), false);
+          assert.equal(
+            await managers[0]!.consumeOnce(key, { ttlMs: MINUTE }),
+            false,
+            'consumeOnce of a consumed key returns false',
+          );
         }
       },
     },
@@ -70,7 +74,11 @@ export const once: GroupDefinition = {
         const start = clock.now();
         const marker = createOnceRecord('once:direct', start, 5 * MINUTE);
         await store.insert(marker);
-        assert.deepStrictEqual(await store.get(marker.id), marker);
+        assert.deepStrictEqual(
+          await store.get(marker.id),
+          marker,
+          'insert keeps a consume-once marker exactly as written',
+        );
         await rejectsWith(
           store.setState({
             sessionId: marker.id,
@@ -85,18 +93,34 @@ export const once: GroupDefinition = {
         );
 
         const manager = ctx.manager();
-        assert.equal(await manager.consumeOnce('key', { ttlMs: 5 * MINUTE }), true);
-        clock.advance(5 * MINUTE - 1);
-        assert.deepEqual(await manager.cleanupExpired(), { expired: 0, deleted: 0, stateEntriesPurged: 0 });
-        assert.equal(await manager.consumeOnce('key', { ttlMs: 5 * MINUTE }), false, 'still consumed');
-        clock.advance(1);
-        const swept = await manager.cleanupExpired();
-        assert.equal(swept.deleted, 2, 'both markers deleted at their TTL, long before the tombstone time');
-        assert.equal(await store.get(marker.id), undefined);
         assert.equal(
           await manager.consumeOnce('key', { ttlMs: 5 * MINUTE }),
           true,
-          'free again after the sweep',
+          'the first consumeOnce of a key returns true',
+        );
+        clock.advance(5 * MINUTE - 1);
+        assert.deepEqual(
+          await manager.cleanupExpired(),
+          { expired: 0, deleted: 0, stateEntriesPurged: 0 },
+          "the sweep touches nothing before the marker's TTL",
+        );
+        assert.equal(
+          await manager.consumeOnce('key', { ttlMs: 5 * MINUTE }),
+          false,
+          'a consumed key stays consumed until its TTL',
+        );
+        clock.advance(1);
+        const swept = await manager.cleanupExpired();
+        assert.equal(swept.deleted, 2, 'both markers deleted at their TTL, long before the tombstone time');
+        assert.equal(
+          await store.get(marker.id),
+          undefined,
+          'the sweep deletes a consume-once marker at its TTL',
+        );
+        assert.equal(
+          await manager.consumeOnce('key', { ttlMs: 5 * MINUTE }),
+          true,
+          'consumeOnce of a key is true again after the sweep deleted its marker',
         );
       },
     },
@@ -108,7 +132,11 @@ export const once: GroupDefinition = {
         const start = clock.now();
         const direct = createHandleRecord({ id: 'handle-direct', principal: 'p', ttlMs: HOUR }, start);
         await store.insert(direct);
-        assert.deepStrictEqual(await store.get(direct.id), direct);
+        assert.deepStrictEqual(
+          await store.get(direct.id),
+          direct,
+          'insert keeps a handle record exactly as written',
+        );
         await store.setState({
           sessionId: direct.id,
           agentId: 'a',
@@ -124,6 +152,7 @@ export const once: GroupDefinition = {
         assert.deepEqual(
           await (await manager.handleState(handle, 'agent', { principal: 'p' })).load('page'),
           { n: 1 },
+          'a handle holds agent state until its deadline',
         );
         await rejectsWith(
           manager.checkHandle(handle, { principal: 'q' }),
@@ -139,13 +168,21 @@ export const once: GroupDefinition = {
         );
         const swept = await manager.cleanupExpired();
         assert.equal(swept.expired, 1, 'the minted handle expires; the one-hour handle does not');
-        assert.deepEqual(await store.listState(handle, undefined, clock.now()), [], 'its state is deleted');
+        assert.deepEqual(
+          await store.listState(handle, undefined, clock.now()),
+          [],
+          "the sweep deletes an expired handle's state",
+        );
         assert.equal(
           (await store.listState(direct.id, undefined, clock.now())).length,
           1,
-          'the other keeps its state',
+          'a handle before its deadline keeps its state',
         );
-        assert.equal((await store.get(handle))?.status, 'expired');
+        assert.equal(
+          (await store.get(handle))?.status,
+          'expired',
+          'the sweep leaves an expired handle as a tombstone',
+        );
       },
     },
   ],

@@ -34,23 +34,43 @@ export const records: GroupDefinition = {
         const bare = makeRecord('rec-bare', now);
         await store.insert(full);
         await store.insert(bare);
-        assert.deepStrictEqual(await store.get('rec-full'), full);
-        assert.deepStrictEqual(await store.get('rec-bare'), bare);
+        assert.deepStrictEqual(
+          await store.get('rec-full'),
+          full,
+          'get returns the inserted record exactly, every field',
+        );
+        assert.deepStrictEqual(
+          await store.get('rec-bare'),
+          bare,
+          'get returns the inserted record exactly, nulls included',
+        );
         for (const status of SESSION_STATUSES) {
           const record = recordWithStatus(`rec-${status}`, now, status);
           await store.insert(record);
-          assert.deepStrictEqual(await store.get(record.id), record, `a ${status} record`);
+          assert.deepStrictEqual(
+            await store.get(record.id),
+            record,
+            `get returns a ${status} record exactly as inserted`,
+          );
         }
       },
     },
     {
       title: 'get of a missing id returns undefined',
       async run({ store, clock }) {
-        assert.equal(await store.get('missing'), undefined);
+        assert.equal(await store.get('missing'), undefined, 'get of an id never inserted returns undefined');
         await store.insert(makeRecord('present', clock.now()));
-        assert.equal(await store.get('missing'), undefined);
-        assert.equal(await store.get('presen'), undefined, 'a prefix of an id is not the id');
-        assert.equal(await store.get('present-'), undefined);
+        assert.equal(
+          await store.get('missing'),
+          undefined,
+          'get of a missing id returns undefined beside a stored one',
+        );
+        assert.equal(await store.get('presen'), undefined, 'a prefix of an id is another id');
+        assert.equal(
+          await store.get('present-'),
+          undefined,
+          'an id followed by more characters is another id',
+        );
       },
     },
     {
@@ -77,7 +97,11 @@ export const records: GroupDefinition = {
             SessionExistsError,
             `insert over a ${status} tombstone`,
           );
-          assert.deepStrictEqual(await store.get(tombstone.id), tombstone);
+          assert.deepStrictEqual(
+            await store.get(tombstone.id),
+            tombstone,
+            `a refused insert leaves the ${status} tombstone as it was`,
+          );
         }
       },
     },
@@ -104,13 +128,17 @@ export const records: GroupDefinition = {
         }
         for (const [i, id] of ids.entries()) {
           const record = await store.get(id);
-          assert.equal(record?.id, id);
-          assert.deepStrictEqual(record?.metadata, { i }, `record ${JSON.stringify(id.slice(0, 20))}`);
+          assert.equal(record?.id, id, 'get returns the record with exactly the asked id');
+          assert.deepStrictEqual(
+            record?.metadata,
+            { i },
+            `ids are exact: ${JSON.stringify(id.slice(0, 20))} reads its own record`,
+          );
         }
-        assert.equal(await store.get('abd'), undefined);
-        assert.equal(await store.get('a_c'), undefined, '_ is not a wildcard');
-        assert.equal(await store.get('a%'), undefined, '% is not a wildcard');
-        assert.equal(await store.get('a*'), undefined, '* is not a wildcard');
+        assert.equal(await store.get('abd'), undefined, 'an id differing in one character is another id');
+        assert.equal(await store.get('a_c'), undefined, 'ids are exact: _ is not a wildcard');
+        assert.equal(await store.get('a%'), undefined, 'ids are exact: % is not a wildcard');
+        assert.equal(await store.get('a*'), undefined, 'ids are exact: * is not a wildcard');
       },
     },
     {
@@ -118,11 +146,11 @@ export const records: GroupDefinition = {
       async run({ store, clock }) {
         await store.insert(makeRecord('del', clock.now()));
         await store.insert(makeRecord('keep', clock.now()));
-        assert.equal(await store.delete('del'), true);
-        assert.equal(await store.get('del'), undefined);
-        assert.equal(await store.delete('del'), false);
-        assert.equal(await store.delete('never-existed'), false);
-        assert.ok(await store.get('keep'), 'other records stay');
+        assert.equal(await store.delete('del'), true, 'delete of a stored record returns true');
+        assert.equal(await store.get('del'), undefined, 'delete removes the record');
+        assert.equal(await store.delete('del'), false, 'delete of an already deleted record returns false');
+        assert.equal(await store.delete('never-existed'), false, 'delete of a missing record returns false');
+        assert.ok(await store.get('keep'), 'delete removes only the given record');
         await store.insert(makeRecord('del', clock.now()));
         assert.ok(await store.get('del'), 'a deleted id can be inserted again');
       },
@@ -143,11 +171,27 @@ export const records: GroupDefinition = {
           });
           await store.appendEvent({ sessionId: id, streamId: 's', message: rpcMessage(1), createdAt: now });
         }
-        assert.equal(await store.delete('gone'), true);
-        assert.equal(await store.getState({ sessionId: 'gone', agentId: 'a', key: 'k' }, now), undefined);
-        assert.deepStrictEqual(await store.listState('gone', undefined, now), []);
-        assert.deepStrictEqual(await store.readEvents({ sessionId: 'gone', afterSeq: 0 }), []);
-        assert.equal(await store.getEventStream('gone', 1), undefined);
+        assert.equal(await store.delete('gone'), true, 'delete of a stored record returns true');
+        assert.equal(
+          await store.getState({ sessionId: 'gone', agentId: 'a', key: 'k' }, now),
+          undefined,
+          "delete removes the session's agent state",
+        );
+        assert.deepStrictEqual(
+          await store.listState('gone', undefined, now),
+          [],
+          "delete removes the session's agent state from listState",
+        );
+        assert.deepStrictEqual(
+          await store.readEvents({ sessionId: 'gone', afterSeq: 0 }),
+          [],
+          "delete removes the session's events",
+        );
+        assert.equal(
+          await store.getEventStream('gone', 1),
+          undefined,
+          "delete removes the session's events from getEventStream",
+        );
         await rejectsWith(
           store.setState({
             sessionId: 'gone',
@@ -167,10 +211,26 @@ export const records: GroupDefinition = {
         );
         // Re-creating the id must not resurrect the old data.
         await store.insert(makeRecord('gone', now));
-        assert.equal(await store.getState({ sessionId: 'gone', agentId: 'a', key: 'k' }, now), undefined);
-        assert.deepStrictEqual(await store.readEvents({ sessionId: 'gone', afterSeq: 0 }), []);
-        assert.equal((await store.getState({ sessionId: 'kept', agentId: 'a', key: 'k' }, now))?.value, 1);
-        assert.equal((await store.readEvents({ sessionId: 'kept', afterSeq: 0 })).length, 1);
+        assert.equal(
+          await store.getState({ sessionId: 'gone', agentId: 'a', key: 'k' }, now),
+          undefined,
+          "a re-created session has none of the deleted one's agent state",
+        );
+        assert.deepStrictEqual(
+          await store.readEvents({ sessionId: 'gone', afterSeq: 0 }),
+          [],
+          "a re-created session has none of the deleted one's events",
+        );
+        assert.equal(
+          (await store.getState({ sessionId: 'kept', agentId: 'a', key: 'k' }, now))?.value,
+          1,
+          "delete keeps another session's agent state",
+        );
+        assert.equal(
+          (await store.readEvents({ sessionId: 'kept', afterSeq: 0 })).length,
+          1,
+          "delete keeps another session's events",
+        );
       },
     },
     {
@@ -200,16 +260,36 @@ export const records: GroupDefinition = {
           await store.appendEvent({ sessionId: id, streamId: 's', message: rpcMessage(1), createdAt: now });
         }
         await store.purgeSessionData('purged');
-        assert.deepStrictEqual(await store.get('purged'), record, 'the record itself is unchanged');
-        assert.deepStrictEqual(await store.listState('purged', undefined, now), []);
-        assert.equal(await store.getState({ sessionId: 'purged', agentId: 'a', key: 'k' }, now), undefined);
-        assert.deepStrictEqual(await store.readEvents({ sessionId: 'purged', afterSeq: 0 }), []);
+        assert.deepStrictEqual(
+          await store.get('purged'),
+          record,
+          'purgeSessionData keeps the record unchanged',
+        );
+        assert.deepStrictEqual(
+          await store.listState('purged', undefined, now),
+          [],
+          "purgeSessionData deletes the session's agent state",
+        );
+        assert.equal(
+          await store.getState({ sessionId: 'purged', agentId: 'a', key: 'k' }, now),
+          undefined,
+          'purgeSessionData deletes every agent state entry, expiring or not',
+        );
+        assert.deepStrictEqual(
+          await store.readEvents({ sessionId: 'purged', afterSeq: 0 }),
+          [],
+          "purgeSessionData deletes the session's events",
+        );
         assert.equal(
           (await store.listState('other', undefined, now)).length,
           2,
           "another session's state stays",
         );
-        assert.equal((await store.readEvents({ sessionId: 'other', afterSeq: 0 })).length, 1);
+        assert.equal(
+          (await store.readEvents({ sessionId: 'other', afterSeq: 0 })).length,
+          1,
+          "purgeSessionData keeps another session's events",
+        );
         await store.purgeSessionData('never-existed'); // no error
       },
     },
@@ -227,13 +307,17 @@ export const records: GroupDefinition = {
           now: later,
           dueAt: later + 777,
         });
-        assert.deepStrictEqual([...touched].sort(), ['active', 'active-2']);
+        assert.deepStrictEqual(
+          [...touched].sort(),
+          ['active', 'active-2'],
+          'touch returns the ids of the active records it updated, no others',
+        );
         for (const id of ['active', 'active-2']) {
           const record = await store.get(id);
-          assert.equal(record?.lastHeartbeatAt, later);
-          assert.equal(record?.dueAt, later + 777);
+          assert.equal(record?.lastHeartbeatAt, later, `touch sets lastHeartbeatAt = now on ${id}`);
+          assert.equal(record?.dueAt, later + 777, `touch sets dueAt from the patch on ${id}`);
           assert.equal(record?.version, 2, 'touch sets version + 1');
-          assert.equal(record?.status, 'active');
+          assert.equal(record?.status, 'active', `touch leaves ${id} active`);
         }
         for (const status of ['disconnected', 'expired', 'closed'] as const) {
           assert.deepStrictEqual(
@@ -242,21 +326,29 @@ export const records: GroupDefinition = {
             `a ${status} record is not touched`,
           );
         }
-        assert.equal(await store.get('missing'), undefined, 'touch creates nothing');
+        assert.equal(await store.get('missing'), undefined, 'touch of a missing id creates nothing');
       },
     },
     {
       title: 'touch bumps the version on every call',
       async run({ store, clock }) {
         await store.insert(makeRecord('t', clock.now()));
-        assert.deepStrictEqual(await store.touch([], { now: clock.now(), dueAt: clock.now() }), []);
+        assert.deepStrictEqual(
+          await store.touch([], { now: clock.now(), dueAt: clock.now() }),
+          [],
+          'touch of no ids returns no ids',
+        );
         for (let i = 0; i < 3; i++) {
           const now = clock.advance(1000);
-          assert.deepStrictEqual(await store.touch(['t'], { now, dueAt: now + 1 }), ['t']);
+          assert.deepStrictEqual(
+            await store.touch(['t'], { now, dueAt: now + 1 }),
+            ['t'],
+            'touch returns the id of an active record',
+          );
         }
         const record = await store.get('t');
-        assert.equal(record?.version, 4);
-        assert.equal(record?.lastHeartbeatAt, clock.now());
+        assert.equal(record?.version, 4, 'each touch sets version + 1');
+        assert.equal(record?.lastHeartbeatAt, clock.now(), 'touch sets lastHeartbeatAt = now');
       },
     },
     {
@@ -268,10 +360,10 @@ export const records: GroupDefinition = {
         await store.insert(recordWithStatus('many-closed', clock.now(), 'closed'));
         const now = clock.advance(1000);
         const touched = await store.touch([...ids, 'many-closed'], { now, dueAt: now + 1 });
-        assert.equal(touched.length, n);
-        assert.deepStrictEqual(new Set(touched), new Set(ids));
+        assert.equal(touched.length, n, 'touch returns every active id, not the closed one');
+        assert.deepStrictEqual(new Set(touched), new Set(ids), 'touch returns each active id it was given');
         const sample = await store.get(ids[n - 1]!);
-        assert.equal(sample?.lastHeartbeatAt, now);
+        assert.equal(sample?.lastHeartbeatAt, now, 'touch sets lastHeartbeatAt = now on every id');
       },
     },
     {
@@ -286,11 +378,22 @@ export const records: GroupDefinition = {
           now: now + 1000,
           dueAt: now + MINUTE,
         });
-        assert.deepStrictEqual(touched, ['b', 'a', 'a', 'b']);
+        assert.deepStrictEqual(
+          touched,
+          ['b', 'a', 'a', 'b'],
+          'touch answers in input order, a duplicated id as often as given, skipping ids not active',
+        );
         const after = await store.get('a');
-        assert.equal(after?.lastHeartbeatAt, now + 1000);
-        assert.equal(after?.dueAt, now + MINUTE);
-        assert.ok(after && before && after.version > before.version, 'the version rose');
+        assert.equal(
+          after?.lastHeartbeatAt,
+          now + 1000,
+          'touch with a duplicated id sets lastHeartbeatAt = now',
+        );
+        assert.equal(after?.dueAt, now + MINUTE, 'touch with a duplicated id sets dueAt from the patch');
+        assert.ok(
+          after && before && after.version > before.version,
+          'touch of a duplicated id sets a higher version',
+        );
       },
     },
     {

@@ -35,16 +35,31 @@ export const values: GroupDefinition = {
             assert.deepStrictEqual(
               (await store.getState(key('u', a, k), now))?.value,
               { a, k, text: `${a}→${k} ✓` },
-              `${a}/${k}`,
+              `${a}/${k}: unicode agent ids, keys and values round-trip`,
             );
           }
           const listed = await store.listState('u', a, now);
-          assert.deepStrictEqual(new Set(listed.map((e) => e.key)), new Set(keys), `keys of agent ${a}`);
-          assert.ok(listed.every((e) => e.agentId === a));
+          assert.deepStrictEqual(
+            new Set(listed.map((e) => e.key)),
+            new Set(keys),
+            `listState of agent ${a} lists each unicode key`,
+          );
+          assert.ok(
+            listed.every((e) => e.agentId === a),
+            `listState with agentId ${a} lists only that agent's entries`,
+          );
         }
         const all = await store.listState('u', undefined, now);
-        assert.equal(all.length, agents.length * keys.length, 'é and e + combining accent are different ids');
-        assert.deepStrictEqual((await store.get('u'))?.metadata, { name: 'Zoë 🦊', rtl: 'مرحبا' });
+        assert.equal(
+          all.length,
+          agents.length * keys.length,
+          'names are kept exactly: é and e + combining accent are different ids',
+        );
+        assert.deepStrictEqual(
+          (await store.get('u'))?.metadata,
+          { name: 'Zoë 🦊', rtl: 'مرحبا' },
+          'record metadata with unicode round-trips',
+        );
       },
     },
     {
@@ -75,7 +90,7 @@ export const values: GroupDefinition = {
         assertPlainTricky((await store.get('proto'))?.initializeParams, tricky, 'record initializeParams');
         const [event] = await store.readEvents({ sessionId: 'proto', afterSeq: 0 });
         assertPlainTricky(event?.message, tricky, 'event message');
-        assert.equal(event?.streamId, '__proto__');
+        assert.equal(event?.streamId, '__proto__', "an event's streamId __proto__ round-trips as plain data");
         const listed = await store.listState('proto', undefined, now);
         assert.deepStrictEqual(
           listed.map((e) => `${e.agentId}/${e.key}`),
@@ -84,12 +99,18 @@ export const values: GroupDefinition = {
             .flatMap((a) =>
               ['__proto__', 'constructor', 'hasOwnProperty', 'prototype'].map((k) => `${a}/${k}`),
             ),
+          'listState orders __proto__-like names by agentId, then key (code point order)',
         );
         const byAgent = await store.listState('proto', 'constructor', now);
-        assert.equal(byAgent.length, 4);
-        for (const e of listed) assertPlainTricky(e.value, tricky, `${e.agentId}/${e.key}`);
+        assert.equal(byAgent.length, 4, 'listState of agent constructor lists its four entries');
+        for (const e of listed)
+          assertPlainTricky(e.value, tricky, `listState value of ${e.agentId}/${e.key}`);
         assert.equal(Reflect.get({}, 'polluted'), undefined, 'Object.prototype is not polluted');
-        assert.equal(Reflect.get(Object.prototype, 'polluted'), undefined);
+        assert.equal(
+          Reflect.get(Object.prototype, 'polluted'),
+          undefined,
+          'Object.prototype is not polluted',
+        );
       },
     },
     {
@@ -104,12 +125,20 @@ export const values: GroupDefinition = {
           list: Array.from({ length: 1000 }, (_, i) => ({ i })),
         };
         await store.setState(entry('big', 'a', 'k', value, now, null));
-        assert.deepStrictEqual((await store.getState(key('big', 'a', 'k'), now))?.value, value);
+        assert.deepStrictEqual(
+          (await store.getState(key('big', 'a', 'k'), now))?.value,
+          value,
+          'a 1 MiB state value round-trips',
+        );
         await store.setState(entry('big', 'a', 'plain', blob, now, null));
-        assert.equal((await store.getState(key('big', 'a', 'plain'), now))?.value, blob);
+        assert.equal(
+          (await store.getState(key('big', 'a', 'plain'), now))?.value,
+          blob,
+          'a 1 MiB string state value round-trips',
+        );
         await store.appendEvent({ sessionId: 'big', streamId: 's', message: { blob }, createdAt: now });
         const [event] = await store.readEvents({ sessionId: 'big', afterSeq: 0 });
-        assert.deepStrictEqual(event?.message, { blob });
+        assert.deepStrictEqual(event?.message, { blob }, 'a 1 MiB event message round-trips');
       },
     },
     {
@@ -119,12 +148,21 @@ export const values: GroupDefinition = {
         await store.insert(makeRecord('n', now, { metadata: { doc: nestedDocument() } }));
         await store.setState(entry('n', 'a', 'k', nestedDocument(), now, null));
         await store.appendEvent({ sessionId: 'n', streamId: 's', message: nestedDocument(), createdAt: now });
-        assert.deepStrictEqual((await store.getState(key('n', 'a', 'k'), now))?.value, nestedDocument());
+        assert.deepStrictEqual(
+          (await store.getState(key('n', 'a', 'k'), now))?.value,
+          nestedDocument(),
+          'a nested state value round-trips exactly',
+        );
         assert.deepStrictEqual(
           (await store.readEvents({ sessionId: 'n', afterSeq: 0 }))[0]?.message,
           nestedDocument(),
+          'a nested event message round-trips exactly',
         );
-        assert.deepStrictEqual((await store.get('n'))?.metadata, { doc: nestedDocument() });
+        assert.deepStrictEqual(
+          (await store.get('n'))?.metadata,
+          { doc: nestedDocument() },
+          'nested record metadata round-trips exactly',
+        );
       },
     },
     {
@@ -138,7 +176,7 @@ export const values: GroupDefinition = {
         for (const [i, v] of primitives.entries()) {
           const got = await store.getState(key('p', 'a', `k${i}`), now);
           assert.ok(got, `entry k${i} (${JSON.stringify(v)}) is present`);
-          assert.deepStrictEqual(got.value, v);
+          assert.deepStrictEqual(got.value, v, `state value ${JSON.stringify(v)} round-trips`);
         }
         for (const [i, v] of primitives.entries()) {
           await store.appendEvent({ sessionId: 'p', streamId: 's', message: v, createdAt: now + i });
@@ -146,6 +184,7 @@ export const values: GroupDefinition = {
         assert.deepStrictEqual(
           (await store.readEvents({ sessionId: 'p', afterSeq: 0 })).map((e) => e.message),
           primitives,
+          'top-level primitive event messages round-trip, in seq order',
         );
       },
     },
@@ -157,11 +196,21 @@ export const values: GroupDefinition = {
         await store.insert(makeRecord('ctl', now, { metadata: { text } }));
         await store.setState(entry('ctl', 'a', 'k', { text, [text]: 1 }, now, null));
         await store.appendEvent({ sessionId: 'ctl', streamId: 's', message: [text], createdAt: now });
-        assert.deepStrictEqual((await store.getState(key('ctl', 'a', 'k'), now))?.value, { text, [text]: 1 });
-        assert.deepStrictEqual((await store.readEvents({ sessionId: 'ctl', afterSeq: 0 }))[0]?.message, [
-          text,
-        ]);
-        assert.deepStrictEqual((await store.get('ctl'))?.metadata, { text });
+        assert.deepStrictEqual(
+          (await store.getState(key('ctl', 'a', 'k'), now))?.value,
+          { text, [text]: 1 },
+          'a state value with NUL and control characters round-trips',
+        );
+        assert.deepStrictEqual(
+          (await store.readEvents({ sessionId: 'ctl', afterSeq: 0 }))[0]?.message,
+          [text],
+          'an event message with NUL and control characters round-trips',
+        );
+        assert.deepStrictEqual(
+          (await store.get('ctl'))?.metadata,
+          { text },
+          'record metadata with NUL and control characters round-trips',
+        );
       },
     },
     {
@@ -181,13 +230,25 @@ export const values: GroupDefinition = {
         const record = await store.get('copy');
         if (record) (record as { status: string }).status = 'closed';
 
-        assert.deepStrictEqual((await store.getState(key('copy', 'a', 'k'), now))?.value, { list: [1] });
-        assert.deepStrictEqual((await store.readEvents({ sessionId: 'copy', afterSeq: 0 }))[0]?.message, {
-          list: [1],
-        });
+        assert.deepStrictEqual(
+          (await store.getState(key('copy', 'a', 'k'), now))?.value,
+          { list: [1] },
+          'mutating a returned state value changes nothing stored',
+        );
+        assert.deepStrictEqual(
+          (await store.readEvents({ sessionId: 'copy', afterSeq: 0 }))[0]?.message,
+          {
+            list: [1],
+          },
+          'mutating a returned event message changes nothing stored',
+        );
         const stored = await store.get('copy');
-        assert.deepStrictEqual(stored?.metadata, { list: [1] });
-        assert.equal(stored?.status, 'active');
+        assert.deepStrictEqual(
+          stored?.metadata,
+          { list: [1] },
+          'mutating returned record metadata changes nothing stored',
+        );
+        assert.equal(stored?.status, 'active', 'mutating a returned record changes nothing stored');
       },
     },
     {
@@ -206,18 +267,42 @@ export const values: GroupDefinition = {
         await store.appendEvent({ sessionId: 'in', streamId: 's', message, createdAt: now });
         mutate(message);
         const current = await store.get('in');
-        assert.ok(current);
-        assert.equal(current.status, 'active');
-        assert.deepStrictEqual(current.metadata, { list: [1] });
+        assert.ok(current, 'get returns the inserted record');
+        assert.equal(
+          current.status,
+          'active',
+          'mutating an inserted record afterwards changes nothing stored',
+        );
+        assert.deepStrictEqual(
+          current.metadata,
+          { list: [1] },
+          'mutating inserted metadata afterwards changes nothing stored',
+        );
         const nextMetadata = { list: [2] };
         const next = bump(current, { metadata: nextMetadata });
-        assert.equal(await store.compareAndSet(next, current.version), true);
+        assert.equal(
+          await store.compareAndSet(next, current.version),
+          true,
+          'compareAndSet at the stored version writes',
+        );
         mutate(nextMetadata);
-        assert.deepStrictEqual((await store.get('in'))?.metadata, { list: [2] });
-        assert.deepStrictEqual((await store.getState(key('in', 'a', 'k'), now))?.value, { list: [1] });
-        assert.deepStrictEqual((await store.readEvents({ sessionId: 'in', afterSeq: 0 }))[0]?.message, {
-          list: [1],
-        });
+        assert.deepStrictEqual(
+          (await store.get('in'))?.metadata,
+          { list: [2] },
+          'mutating metadata after compareAndSet changes nothing stored',
+        );
+        assert.deepStrictEqual(
+          (await store.getState(key('in', 'a', 'k'), now))?.value,
+          { list: [1] },
+          'mutating a state value after setState changes nothing stored',
+        );
+        assert.deepStrictEqual(
+          (await store.readEvents({ sessionId: 'in', afterSeq: 0 }))[0]?.message,
+          {
+            list: [1],
+          },
+          'mutating an event message after appendEvent changes nothing stored',
+        );
       },
     },
     {
@@ -236,7 +321,7 @@ export const values: GroupDefinition = {
           assert.deepStrictEqual(
             await store.getState(previous, now),
             previous,
-            `the previous value survives ${what}`,
+            `a refused setState of ${what} keeps the previous value`,
           );
           await rejectsWith(
             store.setState(entry('bad', 'a', 'fresh', value, now, null)),
@@ -246,10 +331,14 @@ export const values: GroupDefinition = {
           assert.equal(
             await store.getState(key('bad', 'a', 'fresh'), now),
             undefined,
-            `nothing written for ${what}`,
+            `a refused setState of ${what} writes nothing`,
           );
         }
-        assert.equal((await store.listState('bad', undefined, now)).length, 1);
+        assert.equal(
+          (await store.listState('bad', undefined, now)).length,
+          1,
+          'a refused setState adds no entry',
+        );
       },
     },
     {
@@ -273,6 +362,7 @@ export const values: GroupDefinition = {
         assert.deepStrictEqual(
           (await store.readEvents({ sessionId: 'bad', afterSeq: 0 })).map((e) => e.seq),
           [first],
+          'a refused appendEvent appends nothing',
         );
         const next = await store.appendEvent({
           sessionId: 'bad',
@@ -280,7 +370,7 @@ export const values: GroupDefinition = {
           message: 'ok',
           createdAt: now,
         });
-        assert.ok(next > first);
+        assert.ok(next > first, 'appendEvent after refused ones hands out a higher seq');
       },
     },
     {
@@ -297,14 +387,18 @@ export const values: GroupDefinition = {
             InvalidValueError,
             `insert of ${what}`,
           );
-          assert.equal(await store.get('bad'), undefined, `no record written for ${what}`);
+          assert.equal(await store.get('bad'), undefined, `a refused insert of ${what} writes nothing`);
           const next: SessionRecord = bump(good, { initializeParams: metadata });
           await rejectsWith(
             store.compareAndSet(next, good.version),
             InvalidValueError,
             `compareAndSet of ${what}`,
           );
-          assert.deepStrictEqual(await store.get('good'), good, `the record survives ${what}`);
+          assert.deepStrictEqual(
+            await store.get('good'),
+            good,
+            `a refused compareAndSet of ${what} writes nothing`,
+          );
         }
       },
     },
@@ -356,15 +450,23 @@ export const values: GroupDefinition = {
             `compareAndSet with initializeParams of ${what}`,
           );
         }
-        assert.deepStrictEqual(await store.getState(previous, now), previous, 'the previous value survives');
-        assert.equal(await store.getState(key('deep', 'a', 'fresh'), now), undefined, 'no new entry');
+        assert.deepStrictEqual(
+          await store.getState(previous, now),
+          previous,
+          'a refused setState keeps the previous value',
+        );
+        assert.equal(
+          await store.getState(key('deep', 'a', 'fresh'), now),
+          undefined,
+          'a refused setState adds no entry',
+        );
         assert.deepStrictEqual(
           (await store.readEvents({ sessionId: 'deep', afterSeq: 0 })).map((e) => e.seq),
           [first],
-          'no event appended',
+          'a refused appendEvent appends nothing',
         );
-        assert.equal(await store.get('deep-2'), undefined, 'no record inserted');
-        assert.deepStrictEqual(await store.get('deep'), good, 'the record is unchanged');
+        assert.equal(await store.get('deep-2'), undefined, 'a refused insert writes nothing');
+        assert.deepStrictEqual(await store.get('deep'), good, 'a refused compareAndSet writes nothing');
       },
     },
     {
@@ -379,15 +481,28 @@ export const values: GroupDefinition = {
         await store.setState(entry('deep', 'a', 'arrays', arrays, now, null));
         await store.setState(entry('deep', 'a', 'objects', objects, now, null));
         await store.appendEvent({ sessionId: 'deep', streamId: 's', message: arrays, createdAt: now });
-        assert.deepStrictEqual((await store.getState(key('deep', 'a', 'arrays'), now))?.value, arrays);
-        assert.deepStrictEqual((await store.getState(key('deep', 'a', 'objects'), now))?.value, objects);
+        assert.deepStrictEqual(
+          (await store.getState(key('deep', 'a', 'arrays'), now))?.value,
+          arrays,
+          'nested arrays at the depth limit round-trip as state',
+        );
+        assert.deepStrictEqual(
+          (await store.getState(key('deep', 'a', 'objects'), now))?.value,
+          objects,
+          'nested objects at the depth limit round-trip as state',
+        );
         assert.deepStrictEqual(
           (await store.readEvents({ sessionId: 'deep', afterSeq: 0 })).map((e) => e.message),
           [arrays],
+          'nested arrays at the depth limit round-trip as an event message',
         );
         const record = await store.get('deep');
-        assert.deepStrictEqual(record?.metadata, metadata, 'metadata');
-        assert.deepStrictEqual(record?.initializeParams, metadata, 'initializeParams');
+        assert.deepStrictEqual(record?.metadata, metadata, 'metadata at the depth limit round-trips');
+        assert.deepStrictEqual(
+          record?.initializeParams,
+          metadata,
+          'initializeParams at the depth limit round-trip',
+        );
       },
     },
     {
@@ -434,9 +549,17 @@ export const values: GroupDefinition = {
           );
         }
         for (const [a, k] of unique) {
-          assert.equal(await store.deleteState(key('names', a, k)), true, `delete ${JSON.stringify([a, k])}`);
+          assert.equal(
+            await store.deleteState(key('names', a, k)),
+            true,
+            `deleteState of ${JSON.stringify([a, k])} deletes exactly that entry`,
+          );
         }
-        assert.deepStrictEqual(await store.listState('names', undefined, now), [], 'all deleted');
+        assert.deepStrictEqual(
+          await store.listState('names', undefined, now),
+          [],
+          'deleteState of every name leaves none',
+        );
       },
     },
     {
@@ -471,29 +594,41 @@ export const values: GroupDefinition = {
           await store.appendEvent({ sessionId: id, streamId: 'st', message: id, createdAt: now });
         }
         for (const id of ids) {
-          assert.equal((await store.get(id))?.id, id, `record ${JSON.stringify(id)}`);
+          assert.equal(
+            (await store.get(id))?.id,
+            id,
+            `get of ${JSON.stringify(id)} returns that exact record`,
+          );
           assert.deepStrictEqual(
             (await store.listState(id, undefined, now)).map((e) => e.value),
             [id],
-            `state of ${JSON.stringify(id)} only`,
+            `listState of ${JSON.stringify(id)} lists only its own state (no pattern matching)`,
           );
           assert.deepStrictEqual(
             (await store.readEvents({ sessionId: id, afterSeq: 0 })).map((e) => e.message),
             [id],
-            `events of ${JSON.stringify(id)} only`,
+            `readEvents of ${JSON.stringify(id)} returns only its own events`,
           );
         }
-        assert.equal(await store.delete('s'), true);
+        assert.equal(await store.delete('s'), true, 'delete of a stored record returns true');
         for (const id of ids.slice(1)) {
           assert.equal(
             (await store.getState(key(id, 'a', 'k'), now))?.value,
             id,
-            `${JSON.stringify(id)} kept`,
+            `delete of one session keeps ${JSON.stringify(id)}'s state`,
           );
-          assert.equal((await store.readEvents({ sessionId: id, afterSeq: 0 })).length, 1);
+          assert.equal(
+            (await store.readEvents({ sessionId: id, afterSeq: 0 })).length,
+            1,
+            `delete of one session keeps ${JSON.stringify(id)}'s events`,
+          );
         }
         const listed = await store.list({ statuses: ['active'], limit: 100 });
-        assert.deepStrictEqual(new Set(listed.map((r) => r.id)), new Set(ids.slice(1)), 'list');
+        assert.deepStrictEqual(
+          new Set(listed.map((r) => r.id)),
+          new Set(ids.slice(1)),
+          'list returns every other session, exactly',
+        );
       },
     },
     {
@@ -517,7 +652,11 @@ export const values: GroupDefinition = {
             `loadAgentState(${JSON.stringify(agentId)}, ${JSON.stringify(k)})`,
           );
         }
-        assert.deepStrictEqual(await store.listState('nul', undefined, clock.now()), []);
+        assert.deepStrictEqual(
+          await store.listState('nul', undefined, clock.now()),
+          [],
+          'a refused name writes no agent state',
+        );
       },
     },
   ],
