@@ -1,0 +1,173 @@
+/**
+ * Both protocol eras on one endpoint (issue #14), over real HTTP on loopback with the official
+ * clients, the example's servers built in-process on one SQLite file:
+ * - a 2026-07-28 `tools/call` (SDK v2 client, pinned) of the example's `recall` with a notebook
+ *   handle through the dual-era endpoint, against SDK v2's own stateless `createMcpHandler`
+ *   serving a `recall` that reads nothing (goal <= 1.2x); a middle row serves the example's real
+ *   `recall` from `createMcpHandler` directly, to split the router's cost from the store read's;
+ * - a 2025 `tools/call` (SDK v1 client, a session) of `recall` through the dual-era endpoint,
+ *   against the plain session handler on the same store (goal <= 1.05x).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SessionManager } from '@mcp-sessions/core';
+import { createDualEraHandler, createEventStore, createNodeSessionHandler } from '@mcp-sessions/core/http';
+import { SqliteSessionStore } from '@mcp-sessions/sqlite';
+import {
+  Client as ClientV2,
+  StreamableHTTPClientTransport as TransportV2,
+} from '@modelcontextprotocol/client';
+import { toNodeHandler } from '@modelcontextprotocol/node';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
+import { z } from 'zod';
+import { createAppServer, createStatelessServer } from '../../examples/server/src/app';
+import { notebooks } from '../../examples/server/src/notebook';
+import type { BenchCase, BenchGroup, BenchSuite } from '../harness';
+
+const dir = mkdtempSync(join(tmpdir(), 'mcp-sessions-bench-eras-'));
+const closers: (() => Promise<unknown>)[] = [];
+/** Calls per client before measuring (JIT, SQLite page cache, each server's first-request work). */
+const WARMUP_CALLS = 200;
+/** Fixed runs per case rather than a time budget: a call takes milliseconds on a loaded machine. */
+const ITERATIONS = 1500;
+
+async function warmed(fn: BenchCase['fn']): Promise<BenchCase['fn']> {
+  for (let i = 0; i < WARMUP_CALLS; i++) await fn();
+  return fn;
+}
+
+type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+
+async function listen(listener: Listener): Promise<string> {
+  const server = createServer(listener);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  closers.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+}
+
+/** The baseline's server: `recall` with the example's input shape, answering without a read. */
+function readsNothing(): McpServer {
+  const server = new McpServer({ name: 'bench', version: '1.0.0' });
+  server.registerTool(
+    'recall',
+    { inputSchema: z.object({ key: z.string().min(1), handle: z.string().min(1) }) },
+    async ({ key }) => ({ content: [{ type: 'text', text: JSON.stringify({ key, value: 'ship' }) }] }),
+  );
+  return server;
+}
+
+/** SDK v2's stateless handler on `node:http` the SDK's way (`toNodeHandler`). */
+function sdkStateless(factory: () => McpServer): Listener {
+  const handler = createMcpHandler(factory, { legacy: 'reject' });
+  closers.push(() => handler.close());
+  const node = toNodeHandler(handler);
+  return (req, res) => void node(req, res);
+}
+
+async function modernClient(url: string, handle: string): Promise<BenchCase['fn']> {
+  const c = new ClientV2(
+    { name: 'bench-client', version: '1.0.0' },
+    { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+  );
+  await c.connect(new TransportV2(new URL(url)));
+  closers.push(() => c.close());
+  return warmed(async () => {
+    const result = await c.callTool({ name: 'recall', arguments: { key: 'plan', handle } });
+    if (!(result.content as { text: string }[])[0]?.text.includes('"ship"')) throw new Error('bad recall');
+  });
+}
+
+async function legacyClient(url: string): Promise<BenchCase['fn']> {
+  const c = new Client({ name: 'bench-client', version: '1.0.0' });
+  await c.connect(new StreamableHTTPClientTransport(new URL(url)));
+  closers.push(() => c.close());
+  await c.callTool({ name: 'remember', arguments: { key: 'plan', value: 'ship' } });
+  return warmed(async () => {
+    const result = await c.callTool({ name: 'recall', arguments: { key: 'plan' } });
+    if (!(result.content as { text: string }[])[0]?.text.includes('"ship"')) throw new Error('bad recall');
+  });
+}
+
+const suite: BenchSuite = {
+  name: 'eras',
+  async groups(): Promise<BenchGroup[]> {
+    const store = new SqliteSessionStore({ filename: join(dir, 'eras.db') });
+    closers.push(() => store.close());
+    const manager = (instanceId: string) => {
+      const m = new SessionManager({ store, timers: false, instanceId, logger: false });
+      closers.push(() => m.dispose());
+      return m;
+    };
+
+    // The example's endpoint as `pnpm start` builds it, without the shared event bus (a recall
+    // publishes nothing, and the SQLite bus's poller would only add background load).
+    const dual = manager('dual');
+    const notes = notebooks(dual, undefined);
+    const sessions = (m: SessionManager) => ({
+      manager: m,
+      createServer: (ctx: Parameters<typeof createAppServer>[1]) =>
+        createAppServer(m, ctx, notebooks(m, undefined)),
+      eventStore: createEventStore(m),
+      logger: false as const,
+    });
+    const stateless = createMcpHandler(() => createStatelessServer(dual, notes), { legacy: 'reject' });
+    const dualEra = createNodeSessionHandler(createDualEraHandler({ sessions: sessions(dual), stateless }));
+    closers.push(() => dualEra.close());
+    const dualUrl = await listen(dualEra);
+
+    const plain = createNodeSessionHandler(sessions(manager('plain')));
+    closers.push(() => plain.close());
+
+    const handle = await notes.open();
+    await (await notes.state(handle, 'bench-client')).save('plan', 'ship');
+
+    return [
+      {
+        name: '2026-07-28 tools/call (SDK v2 client, pinned)',
+        baseline: {
+          name: 'sdk v2 createMcpHandler, recall reading nothing',
+          fn: await modernClient(await listen(sdkStateless(readsNothing)), handle),
+        },
+        goal: 'dual-era <= 1.2',
+        iterations: ITERATIONS,
+        subjects: [
+          {
+            name: 'sdk v2 createMcpHandler, example recall by handle (sqlite)',
+            fn: await modernClient(
+              await listen(sdkStateless(() => createStatelessServer(dual, notes))),
+              handle,
+            ),
+          },
+          {
+            name: 'dual-era endpoint, example recall by handle (sqlite)',
+            fn: await modernClient(dualUrl, handle),
+          },
+        ],
+      },
+      {
+        name: '2025 tools/call (SDK v1 client, a session)',
+        baseline: { name: 'plain session handler (sqlite)', fn: await legacyClient(await listen(plain)) },
+        goal: '<= 1.05',
+        iterations: ITERATIONS,
+        subjects: [{ name: 'dual-era endpoint (sqlite)', fn: await legacyClient(dualUrl) }],
+      },
+    ];
+  },
+  async teardown() {
+    for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  },
+};
+
+export default suite;
