@@ -67,20 +67,47 @@ function readsNothing(): McpServer {
   return server;
 }
 
-/** SDK v2's stateless handler on `node:http` the SDK's way (`toNodeHandler`). */
-function sdkStateless(factory: () => McpServer): Listener {
+/** SDK v2's stateless handler, and on `node:http` the SDK's way (`toNodeHandler`). */
+function sdkStateless(factory: () => McpServer): {
+  fetch: (request: Request) => Promise<Response>;
+  listener: Listener;
+} {
   const handler = createMcpHandler(factory, { legacy: 'reject' });
   closers.push(() => handler.close());
   const node = toNodeHandler(handler);
-  return (req, res) => void node(req, res);
+  return { fetch: (request) => handler.fetch(request), listener: (req, res) => void node(req, res) };
 }
 
-async function modernClient(url: string, handle: string): Promise<BenchCase['fn']> {
+/** A client's last `tools/call` as sent on the wire, to replay straight into a web-standard handler. */
+interface Recorded {
+  request?: { url: string; headers: Record<string, string>; body: string };
+}
+
+function recordingFetch(into: Recorded): typeof fetch {
+  return async (input, init) => {
+    const body = typeof init?.body === 'string' ? init.body : '';
+    if (body.includes('"tools/call"')) {
+      into.request = { url: String(input), headers: Object.fromEntries(new Headers(init?.headers)), body };
+    }
+    return fetch(input, init);
+  };
+}
+
+/** Replays the recorded call into `handle` (no sockets, no client) and reads the answer to its end. */
+function replay(into: Recorded, handle: (request: Request) => Promise<Response>): BenchCase['fn'] {
+  const { url, headers, body } = into.request!;
+  return async () => {
+    const text = await (await handle(new Request(url, { method: 'POST', headers, body }))).text();
+    if (!text.includes('ship')) throw new Error(`bad recall: ${text}`);
+  };
+}
+
+async function modernClient(url: string, handle: string, into: Recorded = {}): Promise<BenchCase['fn']> {
   const c = new ClientV2(
     { name: 'bench-client', version: '1.0.0' },
     { versionNegotiation: { mode: { pin: '2026-07-28' } } },
   );
-  await c.connect(new TransportV2(new URL(url)));
+  await c.connect(new TransportV2(new URL(url), { fetch: recordingFetch(into) }));
   closers.push(() => c.close());
   return warmed(async () => {
     const result = await c.callTool({ name: 'recall', arguments: { key: 'plan', handle } });
@@ -88,9 +115,9 @@ async function modernClient(url: string, handle: string): Promise<BenchCase['fn'
   });
 }
 
-async function legacyClient(url: string): Promise<BenchCase['fn']> {
+async function legacyClient(url: string, into: Recorded = {}): Promise<BenchCase['fn']> {
   const c = new Client({ name: 'bench-client', version: '1.0.0' });
-  await c.connect(new StreamableHTTPClientTransport(new URL(url)));
+  await c.connect(new StreamableHTTPClientTransport(new URL(url), { fetch: recordingFetch(into) }));
   closers.push(() => c.close());
   await c.callTool({ name: 'remember', arguments: { key: 'plan', value: 'ship' } });
   return warmed(async () => {
@@ -132,35 +159,60 @@ const suite: BenchSuite = {
     const handle = await notes.open();
     await (await notes.state(handle, 'bench-client')).save('plan', 'ship');
 
+    const nothing = sdkStateless(readsNothing);
+    const example = sdkStateless(() => createStatelessServer(dual, notes));
+    const wire = { nothing: {}, example: {}, dual: {}, plain: {}, dualLegacy: {} } satisfies Record<
+      string,
+      Recorded
+    >;
+    const modern = {
+      nothing: await modernClient(await listen(nothing.listener), handle, wire.nothing),
+      example: await modernClient(await listen(example.listener), handle, wire.example),
+      dual: await modernClient(dualUrl, handle, wire.dual),
+    };
+    const legacy = {
+      plain: await legacyClient(await listen(plain), wire.plain),
+      dual: await legacyClient(dualUrl, wire.dualLegacy),
+    };
+
     return [
       {
         name: '2026-07-28 tools/call (SDK v2 client, pinned)',
-        baseline: {
-          name: 'sdk v2 createMcpHandler, recall reading nothing',
-          fn: await modernClient(await listen(sdkStateless(readsNothing)), handle),
-        },
+        baseline: { name: 'sdk v2 createMcpHandler, recall reading nothing', fn: modern.nothing },
         goal: 'dual-era <= 1.2',
         iterations: ITERATIONS,
         subjects: [
-          {
-            name: 'sdk v2 createMcpHandler, example recall by handle (sqlite)',
-            fn: await modernClient(
-              await listen(sdkStateless(() => createStatelessServer(dual, notes))),
-              handle,
-            ),
-          },
-          {
-            name: 'dual-era endpoint, example recall by handle (sqlite)',
-            fn: await modernClient(dualUrl, handle),
-          },
+          { name: 'sdk v2 createMcpHandler, example recall by handle (sqlite)', fn: modern.example },
+          { name: 'dual-era endpoint, example recall by handle (sqlite)', fn: modern.dual },
         ],
       },
       {
         name: '2025 tools/call (SDK v1 client, a session)',
-        baseline: { name: 'plain session handler (sqlite)', fn: await legacyClient(await listen(plain)) },
+        baseline: { name: 'plain session handler (sqlite)', fn: legacy.plain },
         goal: '<= 1.05',
         iterations: ITERATIONS,
-        subjects: [{ name: 'dual-era endpoint (sqlite)', fn: await legacyClient(dualUrl) }],
+        subjects: [{ name: 'dual-era endpoint (sqlite)', fn: legacy.dual }],
+      },
+      // The same calls replayed into the web-standard handlers: the handlers' own cost, without
+      // the client, sockets and HTTP parsing that dilute it (and add most of the noise) above.
+      {
+        name: '2026-07-28 tools/call, handler only (Request -> Response)',
+        baseline: {
+          name: 'sdk v2 createMcpHandler, recall reading nothing',
+          fn: replay(wire.nothing, nothing.fetch),
+        },
+        subjects: [
+          {
+            name: 'sdk v2 createMcpHandler, example recall by handle (sqlite)',
+            fn: replay(wire.example, example.fetch),
+          },
+          { name: 'dual-era handler, example recall by handle (sqlite)', fn: replay(wire.dual, dualEra.web) },
+        ],
+      },
+      {
+        name: '2025 tools/call, handler only (Request -> Response)',
+        baseline: { name: 'plain session handler (sqlite)', fn: replay(wire.plain, plain.web) },
+        subjects: [{ name: 'dual-era handler (sqlite)', fn: replay(wire.dualLegacy, dualEra.web) }],
       },
     ];
   },
