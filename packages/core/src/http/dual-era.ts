@@ -6,8 +6,10 @@
  * classification (`isLegacyRequest` from `@modelcontextprotocol/server`), the very code
  * `createMcpHandler` routes with, so the two legs can never disagree about a request.
  */
+
 import { InvalidArgumentError } from '../errors';
 import { assertKnownOptions } from '../options';
+import { readCapped } from './body';
 import {
   type CloseOptions,
   createSessionHandler,
@@ -104,6 +106,25 @@ export function createDualEraHandler(options: DualEraHandlerOptions): DualEraHan
   };
 
   const handler = async (request: Request, handleOptions: HandleOptions = {}): Promise<Response> => {
+    // Read and parse a POST body once, for the classifier and the leg it picks (each would again).
+    if (request.method === 'POST' && handleOptions.parsedBody === undefined && request.body) {
+      const text = await readCapped(request, MAX_BODY_BYTES);
+      if (text === undefined) {
+        return Response.json(
+          {
+            jsonrpc: '2.0',
+            error: { code: -32000, message: `Payload too large (max ${MAX_BODY_BYTES} bytes)` },
+            id: null,
+          },
+          { status: 413 },
+        );
+      }
+      const parsed = parseJson(text);
+      if (parsed === undefined) {
+        // Not JSON: each leg answers it its own way, from the body as sent.
+        request = new Request(request, { body: text });
+      } else handleOptions = { ...handleOptions, parsedBody: parsed };
+    }
     if (await isLegacy(request, handleOptions.parsedBody)) return sessions(request, handleOptions);
     return stateless.fetch(request, handleOptions);
   };
@@ -118,6 +139,17 @@ export function createDualEraHandler(options: DualEraHandlerOptions): DualEraHan
 }
 
 // --- Internal helpers ---
+
+/** What either leg accepts at most (both default to the SDK's 4 MiB). */
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined; // answered by the leg, which parses the body itself
+  }
+}
 
 const DUAL_ERA_OPTIONS = Object.keys({
   sessions: true,

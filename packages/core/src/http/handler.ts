@@ -14,6 +14,7 @@ import { type LoggerLike, resolveLogger } from '../logger';
 import type { SessionManager } from '../manager';
 import { assertKnownOptions, type Logger, positiveInteger } from '../options';
 import type { SessionRecord } from '../store';
+import { readCapped } from './body';
 import type { SessionEventStores } from './event-store';
 import { type LinkedTransport, SessionLink, type StandaloneEvents, type WireMessage } from './link';
 import {
@@ -852,26 +853,6 @@ async function parsedBody(
     return JSON.parse(text) as unknown;
   } catch {
     return jsonRpcError(400, -32700, 'Parse error: Invalid JSON');
-  }
-}
-
-/** The body as text, or undefined once it grows past `max` bytes (the rest is never read). */
-async function readCapped(request: Request, max: number): Promise<string | undefined> {
-  if (Number(request.headers.get('content-length') ?? '0') > max) return undefined;
-  if (!request.body) return '';
-  const reader = request.body.getReader();
-  const decoder = new TextDecoder();
-  let size = 0;
-  let text = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return text + decoder.decode();
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel();
-      return undefined;
-    }
-    text += decoder.decode(value, { stream: true });
   }
 }
 
