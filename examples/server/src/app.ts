@@ -1,12 +1,15 @@
-import { type SessionManager, SessionNotLiveError } from '@mcp-sessions/core';
+import { InvalidArgumentError, type SessionManager, SessionNotLiveError } from '@mcp-sessions/core';
 import { agentState, type SessionContext } from '@mcp-sessions/core/http';
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import {
+  acceptedContent,
+  inputRequired,
   McpServer as StatelessMcpServer,
   ResourceTemplate as StatelessResourceTemplate,
 } from '@modelcontextprotocol/server';
 import { z } from 'zod';
+import { type ForgetState, forgetStateCodec, newNonce, REQUEST_STATE_TTL_SECONDS } from './mrtr';
 import { type Notebooks, notebooks } from './notebook';
 
 /**
@@ -121,12 +124,18 @@ export function createAppServer(
 /**
  * The example's MCP server for 2026-07-28 clients (stateless, one per request, through SDK v2's
  * `createMcpHandler`): the same tools, except that with no session `remember` and `recall` need a
- * notebook `handle` (from `notebook_open`), and `session_info` reports the era and instance.
+ * notebook `handle` (from `notebook_open`), and `session_info` reports the era and instance; plus
+ * `forget`, a Multi Round-Trip Request whose `requestState` is single-use on every instance.
  */
 export function createStatelessServer(manager: SessionManager, notes: Notebooks): StatelessMcpServer {
+  const states = forgetStateCodec();
   const server = new StatelessMcpServer(
     { name: 'mcp-sessions-example', version: '0.1.0' },
-    { capabilities: { logging: {}, resources: { subscribe: true } } },
+    {
+      capabilities: { logging: {}, resources: { subscribe: true } },
+      // Every echoed requestState is checked (HMAC, expiry) before a handler runs.
+      requestState: { verify: states.verify },
+    },
   );
   const json = (value: unknown) => ({ content: [{ type: 'text' as const, text: JSON.stringify(value) }] });
   const agent = () => server.server.getClientVersion()?.name ?? DEFAULT_AGENT;
@@ -173,6 +182,47 @@ export function createStatelessServer(manager: SessionManager, notes: Notebooks)
     async (uri, { handle }) => ({
       contents: [{ uri: uri.href, mimeType: 'application/json', text: await notes.read(String(handle)) }],
     }),
+  );
+
+  const confirmation = z.object({ confirm: z.boolean() });
+  server.registerTool(
+    'forget',
+    {
+      description:
+        'Delete a key from the notebook `handle` once the user confirms (a multi round-trip request)',
+      inputSchema: z.object({ key: z.string().min(1), handle: handleRequired }),
+    },
+    async ({ key, handle }, ctx) => {
+      const state = ctx.mcpReq.requestState<ForgetState>();
+      if (state === undefined) {
+        await notes.state(handle, agent()); // an unknown notebook fails now, not after the user answers
+        return inputRequired({
+          inputRequests: {
+            confirm: inputRequired.elicit({
+              message: `Forget "${key}" from notebook ${handle}?`,
+              requestedSchema: confirmation,
+            }),
+          },
+          requestState: await states.mint({ nonce: newNonce(), handle, key }),
+        });
+      }
+      // The codec proved the state is ours and fresh; it must also be this call's.
+      if (state.handle !== handle || state.key !== key) {
+        throw new InvalidArgumentError('requestState', 'it confirms another forget call');
+      }
+      // The spec's single-use MUST: the first retry wins on any instance, a replay is refused.
+      if (
+        !(await manager.consumeOnce(`forget:${state.nonce}`, { ttlMs: REQUEST_STATE_TTL_SECONDS * 1000 }))
+      ) {
+        throw new InvalidArgumentError('requestState', 'already used: call forget again to confirm anew');
+      }
+      if (acceptedContent(ctx.mcpReq.inputResponses, 'confirm', confirmation)?.confirm !== true) {
+        return json({ forgotten: false, key });
+      }
+      const deleted = await (await notes.state(handle, agent())).delete(key);
+      if (deleted) await notes.changed(handle);
+      return json({ forgotten: deleted, key });
+    },
   );
 
   server.registerTool(
