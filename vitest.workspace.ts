@@ -4,6 +4,7 @@ const root = fileURLToPath(new URL('.', import.meta.url));
 
 /** Every package's tests run against its TypeScript source, not a stale build. */
 export const sourceAliases = [
+  { find: /^@mcp-sessions\/core\/adapter$/, replacement: `${root}packages/core/src/adapter.ts` },
   { find: /^@mcp-sessions\/core\/http$/, replacement: `${root}packages/core/src/http/index.ts` },
   {
     find: /^@mcp-sessions\/(core|memory|sqlite|redis|postgres|keyv|conformance|cli)$/,

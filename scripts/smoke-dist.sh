@@ -10,6 +10,22 @@ for p in core memory sqlite redis postgres keyv conformance; do
 done
 (cd packages/core && node -e "require('@mcp-sessions/core/http'); import('@mcp-sessions/core/http').then(() => console.log('dist ok: @mcp-sessions/core/http (esm + cjs)'))")
 (cd packages/core && node -e "require('@mcp-sessions/core/telemetry'); import('@mcp-sessions/core/telemetry').then(() => console.log('dist ok: @mcp-sessions/core/telemetry (esm + cjs)'))")
+(cd packages/core && node -e "require('@mcp-sessions/core/adapter'); import('@mcp-sessions/core/adapter').then(() => console.log('dist ok: @mcp-sessions/core/adapter (esm + cjs)'))")
+# The adapter entry creates and throws the root entry's error classes, not copies of them.
+(cd packages/core && node -e "
+  const check = (core, adapter, format) => {
+    const wrapped = adapter.toStoreError(new Error('boom'), 'x', () => false);
+    if (!(wrapped instanceof core.StoreError)) throw new Error(format + ': toStoreError gave a copy of StoreError');
+    try { adapter.assertSessionId(''); } catch (error) {
+      if (!(error instanceof core.InvalidArgumentError)) throw new Error(format + ': ' + error);
+      return console.log('dist ok: @mcp-sessions/core/adapter shares the root entry\\'s classes (' + format + ')');
+    }
+    throw new Error(format + ': assertSessionId accepted an empty id');
+  };
+  check(require('@mcp-sessions/core'), require('@mcp-sessions/core/adapter'), 'cjs');
+  Promise.all([import('@mcp-sessions/core'), import('@mcp-sessions/core/adapter')])
+    .then(([core, adapter]) => check(core, adapter, 'esm'))
+    .catch((error) => { console.error(error.message); process.exit(1); });")
 # One SessionManager and one set of error classes per format: the http entry must take the root
 # entry's (a bundled copy fails instanceof, and createEventStore(manager) takes the manager for a store).
 (cd packages/memory && node -e "

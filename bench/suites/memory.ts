@@ -5,14 +5,13 @@
  */
 import {
   type Clock,
-  createRecord,
   generateSessionId,
-  heartbeatPatch,
   type JsonValue,
   type LifecyclePolicy,
   SessionManager,
   type SessionRecord,
 } from '@mcp-sessions/core';
+import { createRecord, heartbeatPatch } from '@mcp-sessions/core/adapter';
 import { MemorySessionStore } from '@mcp-sessions/memory';
 import type { BenchGroup, BenchSuite } from '../harness';
 

@@ -7,7 +7,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { createRecord, SessionManager, type SessionRecord } from '@mcp-sessions/core';
+import { SessionManager, type SessionRecord } from '@mcp-sessions/core';
+import { createRecord } from '@mcp-sessions/core/adapter';
 import { RedisSessionStore } from '@mcp-sessions/redis';
 import { createClient } from '@redis/client';
 import { startRedis, which } from '../../test/services';

@@ -1,36 +1,56 @@
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'esbuild';
-import { defineConfig } from 'tsup';
+import { defineConfig, type Options } from 'tsup';
 
-const httpDir = fileURLToPath(new URL('./src/http/', import.meta.url));
-const telemetryFile = fileURLToPath(new URL('./src/telemetry.ts', import.meta.url));
+/** Modules holding the root entry's classes: the other entries import them, never copy them. */
+const rootClassModules = new Set(
+  ['./src/errors.ts', './src/manager.ts'].map((file) => fileURLToPath(new URL(file, import.meta.url))),
+);
 
 /**
- * `@mcp-sessions/core/http` imports the root entry by the package's own name instead of bundling a
- * copy of it: CJS builds share no chunks, so a copy would mean a second `SessionManager` and second
- * error classes, and `instanceof` would fail across the two entry points. Every module the http
- * files reach with `../x` is re-exported by `src/index.ts`, and Node resolves the self-reference
- * through the exports map (ESM and CJS alike). `@mcp-sessions/core/telemetry` likewise.
+ * `@mcp-sessions/core/http`, `/telemetry` and `/adapter` import the root entry by the package's own
+ * name for `errors.ts` and `manager.ts` instead of bundling a copy of them: CJS builds share no
+ * chunks, so a copy would mean a second `SessionManager` and second error classes, and `instanceof`
+ * would fail across entry points. Every value those two modules export that the other entries
+ * reach is re-exported by `src/index.ts`; Node resolves the self-reference through the exports map
+ * (ESM and CJS alike). The remaining modules (pure functions, constants, the bus classes that only
+ * `/adapter` exports) are bundled. This needs its own build: in one esbuild build the module graph
+ * is shared, so the root entry would import itself.
  */
-const httpImportsRootByName: Plugin = {
-  name: 'http-imports-root-by-name',
+const rootClassesByName: Plugin = {
+  name: 'root-classes-by-name',
   setup(build) {
     build.onResolve({ filter: /^\.\.?\// }, (args) => {
-      if (!args.importer.startsWith(httpDir) && args.importer !== telemetryFile) return undefined;
-      const target = path.resolve(path.dirname(args.importer), args.path);
-      if (target.startsWith(httpDir)) return undefined;
+      // Source imports name files without their extension (`'../errors'`).
+      const target = `${path.resolve(args.resolveDir, args.path)}.ts`;
+      if (!rootClassModules.has(target)) return undefined;
       return { path: '@mcp-sessions/core', external: true };
     });
   },
 };
 
-export default defineConfig({
-  entry: { index: 'src/index.ts', 'http/index': 'src/http/index.ts', telemetry: 'src/telemetry.ts' },
+const shared: Options = {
   format: ['esm', 'cjs'],
-  dts: true,
-  clean: true,
+  // The two builds run at once into one folder, so neither may clean it: it is emptied here, once.
+  clean: false,
   sourcemap: true,
   target: 'node20',
-  esbuildPlugins: [httpImportsRootByName],
+};
+
+const others = {
+  'http/index': 'src/http/index.ts',
+  telemetry: 'src/telemetry.ts',
+  adapter: 'src/adapter.ts',
+};
+
+export default defineConfig(() => {
+  rmSync(fileURLToPath(new URL('./dist', import.meta.url)), { recursive: true, force: true });
+  return [
+    // Declarations of every entry come from one build, so they share one declaration of each class
+    // (two would make `SessionManager` from the root entry unassignable to the http entry's).
+    { ...shared, entry: { index: 'src/index.ts' }, dts: { entry: { index: 'src/index.ts', ...others } } },
+    { ...shared, entry: others, dts: false, esbuildPlugins: [rootClassesByName] },
+  ];
 });

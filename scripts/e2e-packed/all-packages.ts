@@ -2,6 +2,7 @@
 // its .d.ts imports from a package the user does not get installed fails here (TS7016).
 import type * as conformance from '@mcp-sessions/conformance';
 import type * as core from '@mcp-sessions/core';
+import type * as adapter from '@mcp-sessions/core/adapter';
 import type * as http from '@mcp-sessions/core/http';
 import type * as keyv from '@mcp-sessions/keyv';
 import type * as memory from '@mcp-sessions/memory';
@@ -12,6 +13,7 @@ import type * as sqlite from '@mcp-sessions/sqlite';
 export type Packages = [
   typeof conformance,
   typeof core,
+  typeof adapter,
   typeof http,
   typeof keyv,
   typeof memory,

@@ -12,6 +12,15 @@
 import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import {
   type AgentStateEntry,
+  type JsonValue,
+  SessionExistsError,
+  SessionNotFoundError,
+  type SessionRecord,
+  type SessionStore,
+  StoreError,
+  StoreUnavailableError,
+} from '@mcp-sessions/core';
+import {
   type AgentStateKey,
   type AppendEvent,
   type ClaimDueQuery,
@@ -19,21 +28,14 @@ import {
   decodeJson,
   type EventEntry,
   encodeJson,
-  type JsonValue,
   jsonByteLength,
   type ListQuery,
   type ReadEventsQuery,
-  SessionExistsError,
-  SessionNotFoundError,
-  type SessionRecord,
-  type SessionStore,
   type StoreCapabilities,
-  StoreError,
-  StoreUnavailableError,
   type TouchPatch,
   type TrimEventsQuery,
   toStoreError,
-} from '@mcp-sessions/core';
+} from '@mcp-sessions/core/adapter';
 
 export interface JsonFileSessionStoreOptions {
   /** The journal file; created if missing. One store (one process) per file. */

@@ -6,17 +6,19 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import {
-  isSessionStatus,
-  isValidSessionId,
-  LIVE_STATUSES,
   McpSessionsError,
   redactUrl,
-  SESSION_STATUSES,
   SessionManager,
   type SessionStatus,
   type SessionStore,
   StoreUnavailableError,
 } from '@mcp-sessions/core';
+import {
+  isSessionStatus,
+  isValidSessionId,
+  LIVE_STATUSES,
+  SESSION_STATUSES,
+} from '@mcp-sessions/core/adapter';
 import {
   type CommandContext,
   type CommandResult,

@@ -2,19 +2,22 @@
  * The commands, each a function from a manager (over the store) to a result: a JSON document for
  * `--json` and the text a person reads. Every read is a keyset page; nothing loads a whole store.
  */
+
+import type {
+  JsonObject,
+  SessionManager,
+  SessionRecord,
+  SessionStatus,
+  SessionStore,
+} from '@mcp-sessions/core';
 import {
   encodeJson,
-  type JsonObject,
   jsonByteLength,
   LIVE_STATUSES,
   type RecordKind,
   recordKind,
   SESSION_STATUSES,
-  type SessionManager,
-  type SessionRecord,
-  type SessionStatus,
-  type SessionStore,
-} from '@mcp-sessions/core';
+} from '@mcp-sessions/core/adapter';
 
 export interface CommandContext {
   manager: SessionManager;

@@ -12,13 +12,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   type Clock,
-  encodeJson,
   type JsonValue,
-  jsonByteLength,
   SessionManager,
   type SessionRecord,
   type SessionStore,
 } from '@mcp-sessions/core';
+import { encodeJson, jsonByteLength } from '@mcp-sessions/core/adapter';
 import { PostgresSessionStore } from '@mcp-sessions/postgres';
 import { RedisSessionStore } from '@mcp-sessions/redis';
 import { SqliteSessionStore } from '@mcp-sessions/sqlite';

@@ -1,5 +1,6 @@
 /** The suite's own machinery: skips by name and by capability, store lifecycle, durability. */
-import { type SessionStore, type StoreCapabilities, StoreUnavailableError } from '@mcp-sessions/core';
+import { type SessionStore, StoreUnavailableError } from '@mcp-sessions/core';
+import type { StoreCapabilities } from '@mcp-sessions/core/adapter';
 import { MemorySessionStore } from '@mcp-sessions/memory';
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
 import { type ConformanceOptions, conformanceTestNames, runConformance } from '../src/index';

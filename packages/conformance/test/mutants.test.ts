@@ -2,20 +2,17 @@
  * The suite tested: deliberately broken variants of the memory adapter must each fail at least
  * one conformance test (and the one we expect), while the unbroken store fails none.
  */
+import type { AgentStateEntry, JsonValue, SessionRecord, SessionStore } from '@mcp-sessions/core';
 import type {
-  AgentStateEntry,
   AgentStateKey,
   AppendEvent,
   ClaimDueQuery,
   EventEntry,
-  JsonValue,
   ListQuery,
   ReadEventsQuery,
-  SessionRecord,
-  SessionStore,
   TouchPatch,
   TrimEventsQuery,
-} from '@mcp-sessions/core';
+} from '@mcp-sessions/core/adapter';
 import { MemorySessionStore } from '@mcp-sessions/memory';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HOUR, runConformance } from '../src/index';

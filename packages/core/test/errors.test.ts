@@ -1,10 +1,5 @@
-import {
-  isNetworkError,
-  SessionNotFoundError,
-  StoreError,
-  StoreUnavailableError,
-  toStoreError,
-} from '@mcp-sessions/core';
+import { SessionNotFoundError, StoreError, StoreUnavailableError } from '@mcp-sessions/core';
+import { isNetworkError, toStoreError } from '@mcp-sessions/core/adapter';
 import { describe, expect, it } from 'vitest';
 
 const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });

@@ -11,13 +11,13 @@ import { join } from 'node:path';
 import {
   HandleExpiredError,
   InvalidArgumentError,
-  RECORD_KIND_KEY,
   RecoveryRefusedError,
   SessionManager,
   SessionNotFoundError,
   SessionNotLiveError,
   type SessionStore,
 } from '@mcp-sessions/core';
+import { RECORD_KIND_KEY } from '@mcp-sessions/core/adapter';
 import { MemorySessionStore } from '@mcp-sessions/memory';
 import { PostgresSessionStore } from '@mcp-sessions/postgres';
 import { RedisSessionStore } from '@mcp-sessions/redis';

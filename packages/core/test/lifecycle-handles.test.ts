@@ -3,23 +3,24 @@
  * the handle's TTL, never a session) and consume-once markers (closed, deleted after their own
  * TTL). No store, no clock: every instant is an argument.
  */
+
+import { type LifecyclePolicy, type SessionRecord, transition } from '@mcp-sessions/core';
 import {
-  canAttach,
   createHandleRecord,
   createOnceRecord,
   createRecord,
-  handleDeadline,
-  handleRefusal,
-  type LifecyclePolicy,
   RECORD_KIND_KEY,
   recordKind,
+} from '@mcp-sessions/core/adapter';
+import { describe, expect, it } from 'vitest';
+import {
+  canAttach,
+  handleDeadline,
+  handleRefusal,
   recoveryRefusal,
-  type SessionRecord,
   sweepAction,
   tombstoneUntil,
-  transition,
-} from '@mcp-sessions/core';
-import { describe, expect, it } from 'vitest';
+} from '../src/lifecycle';
 
 const T0 = 1_700_000_000_000;
 const TTL = 60_000;

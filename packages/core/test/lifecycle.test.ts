@@ -2,22 +2,18 @@
  * DESIGN.md's lifecycle table, row by row, on the pure functions of `lifecycle.ts`. No store,
  * no clock: every instant is an argument.
  */
+
+import { generateSessionId, type LifecyclePolicy, type SessionRecord, transition } from '@mcp-sessions/core';
+import { createRecord, heartbeatPatch, isValidSessionId } from '@mcp-sessions/core/adapter';
+import { describe, expect, it } from 'vitest';
 import {
   activeDueAt,
   canAttach,
-  createRecord,
-  generateSessionId,
   graceDeadline,
-  heartbeatPatch,
   isStale,
-  isValidSessionId,
-  type LifecyclePolicy,
   recoveryRefusal,
-  type SessionRecord,
   sweepAction,
-  transition,
-} from '@mcp-sessions/core';
-import { describe, expect, it } from 'vitest';
+} from '../src/lifecycle';
 
 const T0 = 1_700_000_000_000;
 const policy: LifecyclePolicy = {

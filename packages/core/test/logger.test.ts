@@ -1,15 +1,13 @@
 import { Writable } from 'node:stream';
 import {
-  createLineLogger,
-  formatLogLine,
   InvalidArgumentError,
   type Logger,
   redactUrl,
   resolveLogger,
   StoreUnavailableError,
   silentLogger,
-  stderrLogger,
 } from '@mcp-sessions/core';
+import { createLineLogger, formatLogLine, stderrLogger } from '@mcp-sessions/core/adapter';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 

@@ -1,5 +1,7 @@
 /** `assertKnownOptions`: typos in option objects fail at construction, naming the nearest option. */
-import { assertKnownOptions, InvalidArgumentError } from '@mcp-sessions/core';
+
+import { InvalidArgumentError } from '@mcp-sessions/core';
+import { assertKnownOptions } from '@mcp-sessions/core/adapter';
 import { describe, expect, it } from 'vitest';
 
 const ALLOWED = ['gracePeriodMs', 'heartbeatIntervalMs', 'store', 'logger'] as const;

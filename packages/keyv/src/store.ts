@@ -1,6 +1,15 @@
 import { createHash } from 'node:crypto';
 import {
   type AgentStateEntry,
+  InvalidArgumentError,
+  SessionExistsError,
+  SessionNotFoundError,
+  type SessionRecord,
+  type SessionStore,
+  StoreError,
+  StoreUnavailableError,
+} from '@mcp-sessions/core';
+import {
   type AgentStateKey,
   type AppendEvent,
   assertKnownOptions,
@@ -9,7 +18,6 @@ import {
   decodeJson,
   type EventEntry,
   encodeJson,
-  InvalidArgumentError,
   isNetworkError,
   isSessionStatus,
   jsonByteLength,
@@ -17,17 +25,11 @@ import {
   nonNegativeNumber,
   positiveNumber,
   type ReadEventsQuery,
-  SessionExistsError,
-  SessionNotFoundError,
-  type SessionRecord,
-  type SessionStore,
   type StoreCapabilities,
-  StoreError,
-  StoreUnavailableError,
   type TouchPatch,
   type TrimEventsQuery,
   toStoreError,
-} from '@mcp-sessions/core';
+} from '@mcp-sessions/core/adapter';
 import type { Keyv } from 'keyv';
 import { BucketIndex, type IndexChange, type IndexKind, type KvIo, timeOf } from './buckets';
 import { KeyedMutex } from './mutex';

@@ -5,7 +5,8 @@
  */
 
 import KeyvRedis, { createClient } from '@keyv/redis';
-import { createRecord, type SessionRecord, StoreUnavailableError } from '@mcp-sessions/core';
+import { type SessionRecord, StoreUnavailableError } from '@mcp-sessions/core';
+import { createRecord } from '@mcp-sessions/core/adapter';
 import { KeyvSessionStore } from '@mcp-sessions/keyv';
 import Keyv from 'keyv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

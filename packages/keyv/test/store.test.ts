@@ -2,8 +2,8 @@
  * Focused behaviour of KeyvSessionStore over every promised backend: what the bridge adds on top
  * of Keyv (indexes, per-session serialisation, counters, key hashing) is where it can go wrong.
  */
+
 import {
-  createRecord,
   InvalidArgumentError,
   InvalidValueError,
   type LifecyclePolicy,
@@ -12,6 +12,7 @@ import {
   SessionNotFoundError,
   type SessionRecord,
 } from '@mcp-sessions/core';
+import { createRecord } from '@mcp-sessions/core/adapter';
 import { KeyvSessionStore } from '@mcp-sessions/keyv';
 import Keyv from 'keyv';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';

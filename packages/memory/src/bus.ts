@@ -1,4 +1,5 @@
-import { InProcessSessionBus, type LoggerLike } from '@mcp-sessions/core';
+import type { LoggerLike } from '@mcp-sessions/core';
+import { InProcessSessionBus } from '@mcp-sessions/core/adapter';
 
 export interface MemorySessionBusOptions {
   /** Told about listeners that throw (error). Default: stderr; `false` silences. */

@@ -2,6 +2,15 @@ export { MemorySessionBus, type MemorySessionBusOptions } from './bus';
 
 import {
   type AgentStateEntry,
+  type JsonObject,
+  SessionExistsError,
+  SessionNotFoundError,
+  type SessionRecord,
+  type SessionStatus,
+  type SessionStore,
+  StoreUnavailableError,
+} from '@mcp-sessions/core';
+import {
   type AgentStateKey,
   type AppendEvent,
   type ClaimDueQuery,
@@ -9,21 +18,14 @@ import {
   decodeJson,
   type EventEntry,
   encodeJson,
-  type JsonObject,
   jsonByteLength,
   type ListAfter,
   type ListQuery,
   type ReadEventsQuery,
-  SessionExistsError,
-  SessionNotFoundError,
-  type SessionRecord,
-  type SessionStatus,
-  type SessionStore,
   type StoreCapabilities,
-  StoreUnavailableError,
   type TouchPatch,
   type TrimEventsQuery,
-} from '@mcp-sessions/core';
+} from '@mcp-sessions/core/adapter';
 import { MinHeap } from './heap';
 import { HotFields } from './hot';
 

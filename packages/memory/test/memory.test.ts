@@ -4,14 +4,15 @@
  * heartbeats, and copies in and out. The contract itself is checked by the conformance suite
  * (packages/conformance/test/memory.conformance.test.ts).
  */
+
 import {
-  createRecord,
   InvalidValueError,
   type JsonObject,
   type LifecyclePolicy,
   SessionManager,
   type SessionRecord,
 } from '@mcp-sessions/core';
+import { createRecord } from '@mcp-sessions/core/adapter';
 import { MemorySessionStore } from '@mcp-sessions/memory';
 import { describe, expect, it } from 'vitest';
 

@@ -1,28 +1,30 @@
 import { createHash } from 'node:crypto';
 import {
-  assertKnownOptions,
-  assertListener,
-  assertSessionId,
-  type BackendSubscriptions,
   type BusListener,
-  BusListeners,
   type BusReach,
   type BusSubscription,
-  busClosed,
-  encodeJson,
   InvalidArgumentError,
-  isNetworkError,
   type JsonValue,
   type Logger,
   type LoggerLike,
-  positiveNumber,
   resolveLogger,
   type SessionBus,
   StoreUnavailableError,
   sessionTag,
+} from '@mcp-sessions/core';
+import {
+  assertKnownOptions,
+  assertListener,
+  assertSessionId,
+  type BackendSubscriptions,
+  BusListeners,
+  busClosed,
+  encodeJson,
+  isNetworkError,
+  positiveNumber,
   timerDelay,
   toStoreError,
-} from '@mcp-sessions/core';
+} from '@mcp-sessions/core/adapter';
 import pg from 'pg';
 import { type SchemaOptions, tableNames } from './schema';
 import type { PgPoolConfig, PgPoolLike } from './store';

@@ -1,5 +1,4 @@
 import {
-  createRecord,
   InvalidArgumentError,
   type LifecyclePolicy,
   SessionExistsError,
@@ -8,6 +7,7 @@ import {
   StoreError,
   StoreUnavailableError,
 } from '@mcp-sessions/core';
+import { createRecord } from '@mcp-sessions/core/adapter';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../../test/services';

@@ -1,4 +1,5 @@
-import { createRecord, type LifecyclePolicy, SessionManager, type SessionRecord } from '@mcp-sessions/core';
+import { type LifecyclePolicy, SessionManager, type SessionRecord } from '@mcp-sessions/core';
+import { createRecord } from '@mcp-sessions/core/adapter';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fileSchema, url, warnIfNoServer } from './support';
 

@@ -1,24 +1,26 @@
 import {
-  assertKnownOptions,
-  assertListener,
-  assertSessionId,
-  type BackendSubscriptions,
   type BusListener,
-  BusListeners,
   type BusReach,
   type BusSubscription,
-  busClosed,
-  encodeJson,
   InvalidArgumentError,
   type JsonValue,
   type Logger,
   type LoggerLike,
-  positiveNumber,
   resolveLogger,
   type SessionBus,
   StoreUnavailableError,
   sessionTag,
 } from '@mcp-sessions/core';
+import {
+  assertKnownOptions,
+  assertListener,
+  assertSessionId,
+  type BackendSubscriptions,
+  BusListeners,
+  busClosed,
+  encodeJson,
+  positiveNumber,
+} from '@mcp-sessions/core/adapter';
 import { createClient, createCluster } from '@redis/client';
 import { type AnyRedisClient, Connection, wrapError } from './connection';
 

@@ -1,11 +1,6 @@
 import { createHash } from 'node:crypto';
-import {
-  isNetworkError,
-  type Logger,
-  StoreError,
-  StoreUnavailableError,
-  toStoreError,
-} from '@mcp-sessions/core';
+import { type Logger, StoreError, StoreUnavailableError } from '@mcp-sessions/core';
+import { isNetworkError, toStoreError } from '@mcp-sessions/core/adapter';
 import { createClient, createCluster } from '@redis/client';
 
 /** What the store needs of a standalone `@redis/client` client (`createClient()`). */

@@ -7,6 +7,18 @@ export {
 
 import {
   type AgentStateEntry,
+  InvalidArgumentError,
+  type JsonObject,
+  type LoggerLike,
+  resolveLogger,
+  SessionExistsError,
+  SessionNotFoundError,
+  type SessionRecord,
+  type SessionStatus,
+  type SessionStore,
+  StoreError,
+} from '@mcp-sessions/core';
+import {
   type AgentStateKey,
   type AppendEvent,
   assertKnownOptions,
@@ -15,27 +27,17 @@ import {
   decodeJson,
   type EventEntry,
   encodeJson,
-  InvalidArgumentError,
-  type JsonObject,
   jsonByteLength,
   type ListAfter,
   type ListQuery,
-  type LoggerLike,
   nonNegativeNumber,
   positiveNumber,
   type ReadEventsQuery,
-  resolveLogger,
   SESSION_STATUSES,
-  SessionExistsError,
-  SessionNotFoundError,
-  type SessionRecord,
-  type SessionStatus,
-  type SessionStore,
   type StoreCapabilities,
-  StoreError,
   type TouchPatch,
   type TrimEventsQuery,
-} from '@mcp-sessions/core';
+} from '@mcp-sessions/core/adapter';
 import { type AnyRedisClient, Connection, evalScript, type Script } from './connection';
 import * as lua from './scripts';
 

@@ -4,12 +4,12 @@
  */
 import { createServer } from 'node:net';
 import {
-  createRecord,
   InvalidArgumentError,
   type SessionRecord,
   StoreError,
   StoreUnavailableError,
 } from '@mcp-sessions/core';
+import { createRecord } from '@mcp-sessions/core/adapter';
 import { createClient } from '@redis/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisSessionStore } from '../src/index';

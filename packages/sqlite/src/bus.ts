@@ -1,13 +1,7 @@
 import {
-  assertKnownOptions,
-  assertListener,
-  assertSessionId,
   type BusListener,
-  BusListeners,
   type BusReach,
   type BusSubscription,
-  busClosed,
-  encodeJson,
   InvalidArgumentError,
   type JsonValue,
   type Logger,
@@ -17,8 +11,16 @@ import {
   type SessionBus,
   StoreError,
   StoreUnavailableError,
-  timerDelay,
 } from '@mcp-sessions/core';
+import {
+  assertKnownOptions,
+  assertListener,
+  assertSessionId,
+  BusListeners,
+  busClosed,
+  encodeJson,
+  timerDelay,
+} from '@mcp-sessions/core/adapter';
 import Database from 'better-sqlite3';
 
 export interface SqliteSessionBusOptions {

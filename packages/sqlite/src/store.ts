@@ -2,6 +2,21 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import {
   type AgentStateEntry,
+  InvalidArgumentError,
+  type JsonObject,
+  type Logger,
+  type LoggerLike,
+  McpSessionsError,
+  resolveLogger,
+  SessionExistsError,
+  SessionNotFoundError,
+  type SessionRecord,
+  type SessionStatus,
+  type SessionStore,
+  StoreError,
+  StoreUnavailableError,
+} from '@mcp-sessions/core';
+import {
   type AgentStateKey,
   type AppendEvent,
   assertKnownOptions,
@@ -9,27 +24,14 @@ import {
   decodeJson,
   type EventEntry,
   encodeJson,
-  InvalidArgumentError,
-  type JsonObject,
   jsonByteLength,
   type ListQuery,
-  type Logger,
-  type LoggerLike,
-  McpSessionsError,
   type ReadEventsQuery,
-  resolveLogger,
   SESSION_STATUSES,
-  SessionExistsError,
-  SessionNotFoundError,
-  type SessionRecord,
-  type SessionStatus,
-  type SessionStore,
   type StoreCapabilities,
-  StoreError,
-  StoreUnavailableError,
   type TouchPatch,
   type TrimEventsQuery,
-} from '@mcp-sessions/core';
+} from '@mcp-sessions/core/adapter';
 import Database from 'better-sqlite3';
 import {
   DEFAULT_PREFIX,

@@ -1,5 +1,4 @@
 import {
-  compareNames,
   InvalidArgumentError,
   InvalidValueError,
   SessionExistsError,
@@ -9,6 +8,7 @@ import {
   StoreError,
   StoreUnavailableError,
 } from '@mcp-sessions/core';
+import { compareNames } from '@mcp-sessions/core/adapter';
 import { SqliteSessionStore } from '@mcp-sessions/sqlite';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import {
   type AgentStateEntry,
-  compareNames,
   type JsonValue,
   SessionNotFoundError,
   type SessionStatus,
   type SessionStore,
 } from '@mcp-sessions/core';
+import { compareNames } from '@mcp-sessions/core/adapter';
 import { rejectsWith } from '../assert';
 import { MINUTE, makeRecord, recordWithStatus } from '../fixtures';
 import type { GroupDefinition } from '../harness';

@@ -1,11 +1,6 @@
 import assert from 'node:assert/strict';
-import {
-  encodeJson,
-  type JsonValue,
-  jsonByteLength,
-  SessionNotFoundError,
-  type SessionStore,
-} from '@mcp-sessions/core';
+import { type JsonValue, SessionNotFoundError, type SessionStore } from '@mcp-sessions/core';
+import { encodeJson, jsonByteLength } from '@mcp-sessions/core/adapter';
 import { rejectsWith } from '../assert';
 import { bump, makeRecord, recordWithStatus, rpcMessage } from '../fixtures';
 import type { GroupDefinition } from '../harness';

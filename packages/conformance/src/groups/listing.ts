@@ -1,11 +1,6 @@
 import assert from 'node:assert/strict';
-import {
-  type ListAfter,
-  SESSION_STATUSES,
-  type SessionRecord,
-  type SessionStatus,
-  type SessionStore,
-} from '@mcp-sessions/core';
+import type { SessionRecord, SessionStatus, SessionStore } from '@mcp-sessions/core';
+import { type ListAfter, SESSION_STATUSES } from '@mcp-sessions/core/adapter';
 import { assertSameSequence } from '../assert';
 import { compareListOrder, inBatches, makeRecord, recordWithStatus, sessionId } from '../fixtures';
 import type { GroupDefinition } from '../harness';

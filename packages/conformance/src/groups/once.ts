@@ -1,11 +1,6 @@
 import assert from 'node:assert/strict';
-import {
-  createHandleRecord,
-  createOnceRecord,
-  HandleExpiredError,
-  SessionExistsError,
-  SessionNotFoundError,
-} from '@mcp-sessions/core';
+import { HandleExpiredError, SessionExistsError, SessionNotFoundError } from '@mcp-sessions/core';
+import { createHandleRecord, createOnceRecord } from '@mcp-sessions/core/adapter';
 import { isErrorOf, rejectsWith } from '../assert';
 import { HOUR, MINUTE, makeRecord } from '../fixtures';
 import type { GroupDefinition } from '../harness';

@@ -1,10 +1,6 @@
 import assert from 'node:assert/strict';
-import {
-  SESSION_STATUSES,
-  SessionExistsError,
-  SessionNotFoundError,
-  StoreUnavailableError,
-} from '@mcp-sessions/core';
+import { SessionExistsError, SessionNotFoundError, StoreUnavailableError } from '@mcp-sessions/core';
+import { SESSION_STATUSES } from '@mcp-sessions/core/adapter';
 import { rejectsWith } from '../assert';
 import { HOUR, MINUTE, makeRecord, recordWithStatus, rpcMessage } from '../fixtures';
 import type { GroupDefinition } from '../harness';

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import {
-  compareNames,
   InvalidArgumentError,
   InvalidValueError,
   type JsonObject,
@@ -8,6 +7,7 @@ import {
   MAX_JSON_DEPTH,
   type SessionRecord,
 } from '@mcp-sessions/core';
+import { compareNames } from '@mcp-sessions/core/adapter';
 import { rejectsWith } from '../assert';
 import { bump, MINUTE, makeRecord } from '../fixtures';
 import type { GroupDefinition } from '../harness';
