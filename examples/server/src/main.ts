@@ -5,7 +5,9 @@
  * Env: PORT (3000), MCP_SESSIONS_STORE (sqlite:./.data/sessions.db),
  * MCP_SESSIONS_INSTANCE_ID (host:pid:random), MCP_SESSIONS_SHUTDOWN (`hand-off`, the default:
  * SIGTERM leaves sessions for the next instance to attach without counting a recovery;
- * `disconnect`: marks them disconnected, so the next instance recovers them, counted).
+ * `disconnect`: marks them disconnected, so the next instance recovers them, counted),
+ * MCP_SESSIONS_STATE_KEY (the key every instance seals `requestState` with, 32+ bytes; derived from
+ * MCP_SESSIONS_STORE for the example: set a secret in production).
  */
 import { createServer } from 'node:http';
 import { redactUrl, SessionManager, sessionTag } from '@mcp-sessions/core';
