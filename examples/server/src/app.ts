@@ -78,9 +78,7 @@ export function createAppServer(
       description: 'A notebook from notebook_open: its entries by agent and key',
       mimeType: 'application/json',
     },
-    async (uri, { handle }) => ({
-      contents: [{ uri: uri.href, mimeType: 'application/json', text: await notes.read(String(handle)) }],
-    }),
+    (uri, { handle }) => readNotebook(notes, uri, handle),
   );
 
   server.registerTool(
@@ -179,9 +177,7 @@ export function createStatelessServer(manager: SessionManager, notes: Notebooks)
       description: 'A notebook from notebook_open: its entries by agent and key',
       mimeType: 'application/json',
     },
-    async (uri, { handle }) => ({
-      contents: [{ uri: uri.href, mimeType: 'application/json', text: await notes.read(String(handle)) }],
-    }),
+    (uri, { handle }) => readNotebook(notes, uri, handle),
   );
 
   const confirmation = z.object({ confirm: z.boolean() });
@@ -250,4 +246,11 @@ export function createStatelessServer(manager: SessionManager, notes: Notebooks)
   );
 
   return server;
+}
+
+/** A `notebook://<handle>` resource's contents: its entries, as JSON. Both eras serve it. */
+async function readNotebook(notes: Notebooks, uri: URL, handle: string | string[] | undefined) {
+  return {
+    contents: [{ uri: uri.href, mimeType: 'application/json', text: await notes.read(String(handle)) }],
+  };
 }

@@ -29,7 +29,7 @@ export interface BusSubscription {
  * @example
  * ```ts
  * const bus = new MemorySessionBus();
- * const sub = await bus.subscribe(sessionId, (message) => console.info(message));
+ * const sub = await bus.subscribe(sessionId, (message) => deliver(message));
  * await bus.publish(sessionId, { jsonrpc: '2.0', method: 'notifications/progress' });
  * await sub.unsubscribe();
  * await bus.close();
