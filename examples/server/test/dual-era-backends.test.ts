@@ -1,41 +1,19 @@
-/**
- * Issue #14's proof on every backend the example runs on (SQLite file, Redis, Postgres): two real
- * `pnpm start` processes behind a round-robin proxy, a 2025 client (SDK v1, a session) and a
- * 2026-07-28 client (SDK v2 pinned, a notebook by handle) on the proxy's one URL:
- * - both keep their state across the two instances (consecutive calls land on alternate
- *   processes) and across SIGKILL of one process and its restart on the same port;
- * - a `subscriptions/listen` client on one instance (the restarted one) is told of a `remember`
- *   served by the other, whichever era wrote it.
- */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   Client as ClientV2,
   StreamableHTTPClientTransport as TransportV2,
 } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import { startProxy } from '../../../packages/core/test/fixtures/http-proxy';
-import { freePort, type ServerProcess, startServer } from '../src/spawn';
+import { freePort } from '../src/spawn';
+import { cleanups, toolJson as json, server, tempSqlite } from './fixtures/processes';
 
 vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 });
 
 const REDIS_URL = process.env.MCP_SESSIONS_TEST_REDIS_URL;
 const POSTGRES_URL = process.env.MCP_SESSIONS_TEST_POSTGRES_URL;
-
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
-});
-
-function tempSqlite(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mcp-sessions-eras-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return `sqlite:${join(dir, 'sessions.db')}`;
-}
 
 const BACKENDS = [
   { name: 'sqlite', spec: tempSqlite, why: '' },
@@ -48,19 +26,6 @@ const BACKENDS = [
 ];
 for (const b of BACKENDS) {
   if (!b.spec) console.warn(`example-server dual-era backends: ${b.name} SKIPPED: ${b.why}`);
-}
-
-async function server(env: Record<string, string>): Promise<ServerProcess> {
-  const s = await startServer(env);
-  cleanups.push(async () => {
-    s.child.kill('SIGKILL');
-    await s.exited;
-  });
-  return s;
-}
-
-function json(result: unknown): Record<string, unknown> {
-  return JSON.parse((result as { content: { text: string }[] }).content[0]!.text) as Record<string, unknown>;
 }
 
 async function legacyClient(url: string) {

@@ -13,29 +13,12 @@ import {
 } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
-import { freePort, type ServerProcess, startServer } from '../src/spawn';
+import { freePort } from '../src/spawn';
+import { cleanups, toolJson as json, server } from './fixtures/processes';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
-
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
-});
-
-async function server(env: Record<string, string>): Promise<ServerProcess> {
-  const s = await startServer(env);
-  cleanups.push(async () => {
-    s.child.kill('SIGKILL');
-    await s.exited;
-  });
-  return s;
-}
-
-function json(result: unknown): Record<string, unknown> {
-  return JSON.parse((result as { content: { text: string }[] }).content[0]!.text) as Record<string, unknown>;
-}
 
 describe('example server, both eras on one endpoint', () => {
   it('a 2025 session and a 2026-07-28 notebook both survive SIGKILL + restart; the eras share the notebook', async () => {

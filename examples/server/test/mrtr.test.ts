@@ -8,30 +8,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  type CallToolResult,
   Client,
   type InputRequiredResult,
   StreamableHTTPClientTransport,
 } from '@modelcontextprotocol/client';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
-import { freePort, type ServerProcess, startServer } from '../src/spawn';
+import { freePort } from '../src/spawn';
+import { cleanups, toolJson as json, server } from './fixtures/processes';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
-
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
-});
-
-async function server(env: Record<string, string>): Promise<ServerProcess> {
-  const s = await startServer(env);
-  cleanups.push(async () => {
-    s.child.kill('SIGKILL');
-    await s.exited;
-  });
-  return s;
-}
 
 async function client(url: string, options: { autoFulfill?: boolean } = {}): Promise<Client> {
   const c = new Client(
@@ -45,10 +31,6 @@ async function client(url: string, options: { autoFulfill?: boolean } = {}): Pro
   await c.connect(new StreamableHTTPClientTransport(new URL(url)));
   cleanups.push(() => c.close());
   return c;
-}
-
-function json(result: unknown): Record<string, unknown> {
-  return JSON.parse((result as CallToolResult).content.map((c) => (c as { text: string }).text).join(''));
 }
 
 /** Two processes on one SQLite file, and a notebook holding `plan` for `modern-agent`. */

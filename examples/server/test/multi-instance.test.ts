@@ -1,17 +1,5 @@
-/**
- * Several real server processes on one backend (SQLite file, Redis, Redis Cluster, Postgres)
- * behind a round-robin proxy, with the official SDK client:
- * - every live message crosses instances: elicitation, sampling, roots (in a call and on the
- *   standalone stream), ping, cancellation, standalone notifications across a GET stream that is
- *   cut and resumed on the other process;
- * - the first requests of sessions whose owner shut down, landing on several processes at the
- *   same moment, are all served (never a 404) and each recovery is counted once.
- */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import {
   type BusSdk,
@@ -20,7 +8,8 @@ import {
   toolJson,
 } from '../../../packages/core/test/fixtures/bus-app';
 import { startProxy } from '../../../packages/core/test/fixtures/http-proxy';
-import { freePort, type ServerProcess, startServer } from '../src/spawn';
+import { freePort, type ServerProcess } from '../src/spawn';
+import { cleanups, server, tempSqlite } from './fixtures/processes';
 
 vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 });
 
@@ -29,21 +18,10 @@ const REDIS_URL = process.env.MCP_SESSIONS_TEST_REDIS_URL;
 const CLUSTER_URLS = process.env.MCP_SESSIONS_TEST_REDIS_CLUSTER_URLS;
 const POSTGRES_URL = process.env.MCP_SESSIONS_TEST_POSTGRES_URL;
 
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
-});
-
 interface Backend {
   name: string;
   spec: (() => string) | undefined;
   why: string;
-}
-
-function tempSqlite(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mcp-sessions-multi-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return `sqlite:${join(dir, 'sessions.db')}`;
 }
 
 const clusterSpec = CLUSTER_URLS
@@ -68,15 +46,6 @@ const BACKENDS: Backend[] = [
 ];
 for (const b of BACKENDS) {
   if (!b.spec) console.warn(`example-server multi-instance: ${b.name} SKIPPED: ${b.why}`);
-}
-
-async function server(env: Record<string, string>, entry?: string): Promise<ServerProcess> {
-  const s = await startServer(env, () => {}, entry);
-  cleanups.push(async () => {
-    s.child.kill('SIGKILL');
-    await s.exited;
-  });
-  return s;
 }
 
 async function busServers(spec: string, count: number) {

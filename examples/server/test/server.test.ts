@@ -1,18 +1,11 @@
-/**
- * The example server as real processes, with the official SDK client over real HTTP: a SIGKILLed
- * server replaced by a new process on the same SQLite file; two instances behind a round-robin
- * proxy sharing SQLite, Redis or Postgres; a countdown stream cut mid-way and resumed.
- */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import { startProxy } from '../../../packages/core/test/fixtures/http-proxy';
-import { freePort, type ServerProcess, startServer } from '../src/spawn';
+import { freePort } from '../src/spawn';
+import { cleanups, toolJson as json, server, tempSqlite } from './fixtures/processes';
 
 // Real processes and sockets on a shared 2-core machine: generous, never a speed assertion.
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
@@ -25,26 +18,6 @@ if (!POSTGRES_URL) {
   console.warn(
     'example-server: MCP_SESSIONS_TEST_POSTGRES_URL unset: the Postgres two-instance test is SKIPPED',
   );
-}
-
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
-});
-
-function tempStore(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mcp-sessions-example-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return `sqlite:${join(dir, 'sessions.db')}`;
-}
-
-async function server(env: Record<string, string>): Promise<ServerProcess> {
-  const s = await startServer(env);
-  cleanups.push(async () => {
-    s.child.kill('SIGKILL');
-    await s.exited;
-  });
-  return s;
 }
 
 async function connect(url: string) {
@@ -66,13 +39,9 @@ async function connect(url: string) {
   return { client, transport, notifications };
 }
 
-function json(result: unknown): Record<string, unknown> {
-  return JSON.parse((result as { content: { text: string }[] }).content[0]!.text) as Record<string, unknown>;
-}
-
 describe('example server, real processes', () => {
   it('restart: SIGKILL, a new process on the same SQLite file, same client, same session, recall works', async () => {
-    const env = { PORT: String(await freePort()), MCP_SESSIONS_STORE: tempStore() };
+    const env = { PORT: String(await freePort()), MCP_SESSIONS_STORE: tempSqlite() };
     const first = await server(env);
     const { client, transport } = await connect(first.url);
     const sessionId = transport.sessionId;
@@ -88,7 +57,7 @@ describe('example server, real processes', () => {
   });
 
   const shared: [string, () => string | undefined][] = [
-    ['SQLite', () => tempStore()],
+    ['SQLite', () => tempSqlite()],
     ['Redis', () => REDIS_URL],
     ['Postgres', () => POSTGRES_URL],
   ];
@@ -160,7 +129,7 @@ describe('example server, real processes', () => {
   }
 
   it('resumption: a countdown cut by the proxy is resumed with Last-Event-ID, each step once, in order', async () => {
-    const s = await server({ PORT: String(await freePort()), MCP_SESSIONS_STORE: tempStore() });
+    const s = await server({ PORT: String(await freePort()), MCP_SESSIONS_STORE: tempSqlite() });
     const proxy = await startProxy([Number(new URL(s.url).port)], {
       cutSseAfterEvents: 5,
       cutWhen: (body) => body.includes('"countdown"'),
@@ -185,7 +154,7 @@ describe('pnpm demo', () => {
       ['--import', 'tsx', '--conditions=@mcp-sessions/source', 'src/demo.ts'],
       {
         cwd: EXAMPLE_DIR,
-        env: { ...process.env, MCP_SESSIONS_STORE: tempStore() },
+        env: { ...process.env, MCP_SESSIONS_STORE: tempSqlite() },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
