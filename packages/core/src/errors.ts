@@ -1,3 +1,5 @@
+import type { SessionStatus } from './store';
+
 /**
  * One error hierarchy for the whole SDK. Every error has a stable `code`; adapters wrap driver
  * errors into these and keep the original as `cause`.
@@ -41,11 +43,13 @@ export class SessionExistsError extends McpSessionsError {
 
 /** The operation needs a live session (active or disconnected) and this one is not. */
 export class SessionNotLiveError extends McpSessionsError {
+  /** `detail`: why a session that is still live in the store cannot be served here. */
   constructor(
     readonly sessionId: string,
-    readonly status: string,
+    readonly status: SessionStatus,
+    detail?: string,
   ) {
-    super('SESSION_NOT_LIVE', `session ${quote(sessionId)} is ${status}`);
+    super('SESSION_NOT_LIVE', `session ${quote(sessionId)} is ${status}${detail ? `: ${detail}` : ''}`);
   }
 }
 

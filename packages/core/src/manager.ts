@@ -58,6 +58,8 @@ import {
 import {
   type AgentStateEntry,
   LIVE_STATUSES,
+  type ListAfter,
+  livenessOf,
   type SessionRecord,
   type SessionStatus,
   type SessionStore,
@@ -200,16 +202,6 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   private readonly logsInfo: boolean;
   /** Sessions this instance serves; the heartbeat tick touches exactly these. */
   private readonly held = new Set<string>();
-  /**
-   * The held ids as of the last tick, sorted and cut into `touch` batches (runs of at most
-   * `heartbeatBatchSize`). A run is replaced, never modified, when its ids change; the others
-   * keep their identity, which lets a store remember how it resolved them.
-   */
-  private runs: string[][] = [];
-  private runsValid = false;
-  /** Held ids added and released since the runs were last brought up to date. */
-  private added: string[] = [];
-  private released: string[] = [];
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private cleanupTimer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> = Promise.resolve();
@@ -423,7 +415,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     return this.store.get(sessionId);
   }
 
-  /** Live (active and disconnected) sessions, most recent heartbeat first, a keyset page at a time. */
+  /** Live (active and disconnected) sessions, newest first, a keyset page at a time. */
   async getActiveSessions(
     options: { limit?: number; cursor?: string; statuses?: readonly SessionStatus[] } = {},
   ): Promise<SessionPage> {
@@ -636,10 +628,6 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     this.heartbeatTimer = this.cleanupTimer = undefined;
     await this.running.catch(() => undefined);
     this.held.clear();
-    this.runs = [];
-    this.runsValid = false;
-    this.added = [];
-    this.released = [];
   }
 
   // --- Internal helpers ---
@@ -674,85 +662,19 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   /**
    * The held ids in code-unit order, cut into batches. A B-tree store (SQLite, Postgres) then
    * finds each batch in one key range of its index instead of all over it (SQLite, 100k random
-   * ids: 5 s a tick unsorted, 0.4 s sorted). Kept up to date run by run: a tick after a few
-   * sessions came or went rebuilds only the runs they fall in, not a sort of every id.
+   * ids: 5 s a tick unsorted, 0.4 s sorted); the sort itself costs a few ms per 100k ids.
    */
-  private heartbeatRuns(): readonly (readonly string[])[] {
-    const size = this.heartbeatBatchSize;
-    // Too many small runs left by releases: cut afresh (amortised over the changes that caused it).
-    if (
-      !this.runsValid ||
-      this.runs.length === 0 ||
-      this.runs.length > 2 * Math.ceil(this.held.size / size) + 1
-    ) {
-      this.runs = chunk([...this.held].sort(), size);
-      this.runsValid = true;
-    } else if (this.added.length > 0 || this.released.length > 0) {
-      const addedTo = new Map<number, string[]>();
-      for (const id of this.added) {
-        const r = this.runOf(id);
-        const ids = addedTo.get(r);
-        if (ids) ids.push(id);
-        else addedTo.set(r, [id]);
-      }
-      const dirty = new Set([...addedTo.keys(), ...this.released.map((id) => this.runOf(id))]);
-      const runs: string[][] = [];
-      for (const [r, run] of this.runs.entries()) {
-        if (!dirty.has(r)) {
-          runs.push(run);
-          continue;
-        }
-        const fresh = (addedTo.get(r) ?? []).filter((id) => this.held.has(id)).sort();
-        const merged = mergeSorted(
-          run.filter((id) => this.held.has(id)),
-          fresh,
-        );
-        if (merged.length === 0) continue;
-        const parts = Math.ceil(merged.length / size);
-        const length = Math.ceil(merged.length / parts);
-        for (let i = 0; i < merged.length; i += length) runs.push(merged.slice(i, i + length));
-      }
-      this.runs = runs;
-    }
-    this.added = [];
-    this.released = [];
-    return this.runs;
-  }
-
-  /** Index of the run an id belongs in: the last whose first id is not after it. */
-  private runOf(id: string): number {
-    let lo = 0;
-    let hi = this.runs.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (this.runs[mid]![0]! <= id) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
+  private heartbeatRuns(): string[][] {
+    return chunk([...this.held].sort(), this.heartbeatBatchSize);
   }
 
   private hold(sessionId: string): void {
-    if (this.held.has(sessionId)) return;
     this.held.add(sessionId);
-    this.noteChange(this.added, sessionId);
   }
 
   /** False when the session was not held. */
   private unhold(sessionId: string): boolean {
-    if (!this.held.delete(sessionId)) return false;
-    this.noteChange(this.released, sessionId);
-    return true;
-  }
-
-  private noteChange(list: string[], sessionId: string): void {
-    if (!this.runsValid) return;
-    list.push(sessionId);
-    // Without ticks (timers off) changes would pile up: cut afresh at the next tick instead.
-    if (this.added.length + this.released.length > this.held.size) {
-      this.runsValid = false;
-      this.added = [];
-      this.released = [];
-    }
+    return this.held.delete(sessionId);
   }
 
   /** Touches one batch; a held session the store no longer has active is dropped as `lost`. */
@@ -785,7 +707,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
         } else if (action === 'expire') {
           const next = transition(record, { type: 'expire' }, now, this.policy);
           // A lost compare-and-set means another writer (a recovery) got there first: not ours.
-          if (!next.ok || !(await this.store.compareAndSet(next.record, record.version))) continue;
+          if (!next.ok || !(await this.store.compareAndSet(record.id, livenessOf(next.record), record.version))) continue;
           await this.store.purgeSessionData(record.id);
           this.unhold(record.id);
           result.expired++;
@@ -818,7 +740,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
       const result = transition(current, event, this.clock.now(), this.policy);
       if (!result.ok) throw refusalError(sessionId, current, event, result.reason);
       if (!result.changed) return { record: current, changed: false, before: current };
-      if (await this.store.compareAndSet(result.record, current.version)) {
+      if (await this.store.compareAndSet(current.id, livenessOf(result.record), current.version)) {
         return { record: result.record, changed: true, before: current };
       }
     }
@@ -890,19 +812,6 @@ function onceRecordId(key: string): string {
   return `once:${createHash('sha256').update(key, 'utf8').digest('base64url')}`;
 }
 
-/** Merges two code-unit-sorted lists, keeping one of equal ids (one re-added after a release). */
-function mergeSorted(a: string[], b: string[]): string[] {
-  if (b.length === 0) return a;
-  const out: string[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length || j < b.length) {
-    const next = j >= b.length || (i < a.length && a[i]! <= b[j]!) ? a[i++]! : b[j++]!;
-    if (out.length === 0 || out[out.length - 1] !== next) out.push(next);
-  }
-  return out;
-}
-
 function chunk<T>(items: T[], size: number): T[][] {
   const chunks: T[][] = [];
   for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
@@ -923,13 +832,13 @@ function expiry(options: SaveStateOptions, now: number): number | null {
 }
 
 function encodeCursor(record: SessionRecord): string {
-  return Buffer.from(JSON.stringify([record.lastHeartbeatAt, record.id])).toString('base64url');
+  return Buffer.from(JSON.stringify([record.createdAt, record.id])).toString('base64url');
 }
 
-function decodeCursor(cursor: string): { lastHeartbeatAt: number; id: string } {
+function decodeCursor(cursor: string): ListAfter {
   try {
-    const [lastHeartbeatAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (typeof lastHeartbeatAt === 'number' && typeof id === 'string') return { lastHeartbeatAt, id };
+    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
+    if (typeof createdAt === 'number' && typeof id === 'string') return { createdAt, id };
   } catch {
     // fall through to the typed error below
   }

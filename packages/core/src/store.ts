@@ -2,6 +2,11 @@
  * The store contract: what an adapter implements. Three facets (session records, agent state,
  * event log) on one object. Adapters persist; every lifecycle decision is made in core.
  *
+ * A record has two parts: its identity (`SessionIdentity`), written once by `insert` and never
+ * again, and its liveness (`SessionLiveness`), the small part the lifecycle changes: `compareAndSet`
+ * and `touch` write only that. Nothing a heartbeat changes orders `list`, so a heartbeat maintains
+ * only the sweep's `dueAt` index.
+ *
  * Rules every adapter keeps (the conformance suite checks each):
  * - Times are epoch milliseconds chosen by the caller (`now` arguments); a store never reads
  *   its own clock to decide what is expired, so tests move an injected clock instead of sleeping.
@@ -17,13 +22,16 @@
  * - Driver errors are wrapped: unreachable backend → `StoreUnavailableError`, anything else →
  *   `StoreError`, the original as `cause`. Nothing is swallowed.
  * - Orders compare by Unicode code point (UTF-8 byte order, `compareNames`): `list` by
- *   `lastHeartbeatAt` descending then `id` descending; `listState` by `agentId` then `key`,
+ *   `createdAt` descending then `id` descending; `listState` by `agentId` then `key`,
  *   both ascending; `readEvents` by `seq` ascending; `claimDue` by `dueAt` ascending.
  * - The per-session event counter lives with the record (SQL: a column of the session row;
  *   Redis: a field of the record hash; Keyv: the session manifest; memory: the session's data):
  *   `compareAndSet`, `touch`, `purgeSessionData` and every trim keep it, so no seq is handed out
  *   twice while the record exists; `delete` removes it with the record.
- * - `compareAndSet` writes the record's fields only: agent state and events stay as they are.
+ * - `compareAndSet` writes the record's liveness only: identity, agent state and events stay as
+ *   they are.
+ * - Live means `endedAt === null` (active or disconnected: the lifecycle sets `endedAt` when a
+ *   record ends). `setState` and `appendEvent` guard on that field, never on status names.
  * - `close()` is idempotent; every call after it rejects with `StoreUnavailableError` (a pool or
  *   client passed in by the user stays open, but this store no longer uses it).
  */
@@ -39,41 +47,64 @@ export function isSessionStatus(value: unknown): value is SessionStatus {
   return (SESSION_STATUSES as readonly unknown[]).includes(value);
 }
 
-/** Statuses of a session that may still be used or recovered. */
+/** Statuses of a session that may still be used or recovered: those whose `endedAt` is null. */
 export const LIVE_STATUSES: readonly SessionStatus[] = ['active', 'disconnected'];
 
-export interface SessionRecord {
+/** The part of a record `insert` writes once and nothing changes afterwards. */
+export interface SessionIdentity {
   readonly id: string;
-  readonly status: SessionStatus;
-  /** Starts at 1; every write sets a higher value. The compare-and-set token. */
-  readonly version: number;
   /** Who the session belongs to (an auth subject), or null for unauthenticated sessions. */
   readonly principal: string | null;
-  /** `instanceId` of the manager that last initialized or recovered it. Informational. */
-  readonly ownerId: string | null;
   readonly createdAt: number;
-  readonly lastHeartbeatAt: number;
-  readonly disconnectedAt: number | null;
-  /** Set on disconnect: recovery is allowed before this instant. */
-  readonly graceExpiresAt: number | null;
-  readonly recoveryAttempts: number;
-  readonly recoveredAt: number | null;
-  /** When the session became expired or closed. */
-  readonly endedAt: number | null;
-  /**
-   * When the sweep must next look at this record: end of grace (disconnected, or active
-   * without heartbeats), end of tombstone (expired, closed). Always set; stores index it.
-   */
-  readonly dueAt: number;
   readonly workingDirectory: string | null;
   readonly metadata: JsonObject | null;
   /** The client's `initialize` request params (protocolVersion, capabilities, clientInfo). */
   readonly initializeParams: JsonObject | null;
 }
 
+/** The part of a record the lifecycle changes: all that `compareAndSet` and `touch` write. */
+export interface SessionLiveness {
+  readonly status: SessionStatus;
+  /** Starts at 1; every write sets a higher value. The compare-and-set token. */
+  readonly version: number;
+  /** `instanceId` of the manager that last initialized or recovered it. Informational. */
+  readonly ownerId: string | null;
+  readonly lastHeartbeatAt: number;
+  readonly disconnectedAt: number | null;
+  /** Set on disconnect: recovery is allowed before this instant. */
+  readonly graceExpiresAt: number | null;
+  readonly recoveryAttempts: number;
+  readonly recoveredAt: number | null;
+  /** When the session became expired or closed; null while it is live. */
+  readonly endedAt: number | null;
+  /**
+   * When the sweep must next look at this record: end of grace (disconnected, or active
+   * without heartbeats), end of tombstone (expired, closed). Always set; stores index it.
+   */
+  readonly dueAt: number;
+}
+
+export interface SessionRecord extends SessionIdentity, SessionLiveness {}
+
+/** The liveness part of a record: what `compareAndSet` is given. */
+export function livenessOf(record: SessionLiveness): SessionLiveness {
+  return {
+    status: record.status,
+    version: record.version,
+    ownerId: record.ownerId,
+    lastHeartbeatAt: record.lastHeartbeatAt,
+    disconnectedAt: record.disconnectedAt,
+    graceExpiresAt: record.graceExpiresAt,
+    recoveryAttempts: record.recoveryAttempts,
+    recoveredAt: record.recoveredAt,
+    endedAt: record.endedAt,
+    dueAt: record.dueAt,
+  };
+}
+
 /** Keyset position for `list`: the last record of the previous page. */
 export interface ListAfter {
-  readonly lastHeartbeatAt: number;
+  readonly createdAt: number;
   readonly id: string;
 }
 
@@ -171,8 +202,11 @@ export interface SessionStore {
   /** Throws `SessionExistsError` when the id is taken (by any record, tombstones included). */
   insert(record: SessionRecord): Promise<void>;
   get(id: string): Promise<SessionRecord | undefined>;
-  /** Writes `next` if the stored version is `expectedVersion`; false when it is not (or no record). */
-  compareAndSet(next: SessionRecord, expectedVersion: number): Promise<boolean>;
+  /**
+   * Writes `next` as record `id`'s liveness if the stored version is `expectedVersion`; false when
+   * it is not (or there is no record). The identity part is never rewritten.
+   */
+  compareAndSet(id: string, next: SessionLiveness, expectedVersion: number): Promise<boolean>;
   /**
    * Heartbeat for many records in one round trip: for each id whose record is `active`, sets
    * `lastHeartbeatAt = now`, `dueAt`, `version + 1`. Returns the ids it touched, in input order.
@@ -182,7 +216,10 @@ export interface SessionStore {
   touch(ids: readonly string[], patch: TouchPatch): Promise<string[]>;
   /** Deletes the record with its agent state and events. False when there was none. */
   delete(id: string): Promise<boolean>;
-  /** Keyset page ordered by `lastHeartbeatAt` descending, then `id` descending. Never OFFSET. */
+  /**
+   * Keyset page ordered by `createdAt` descending, then `id` descending: an order no heartbeat
+   * changes, so a record never moves between pages while they are read. Never OFFSET.
+   */
   list(query: ListQuery): Promise<SessionRecord[]>;
   /**
    * Records with `dueAt <= now`, earliest first, at most `limit`, found through an index.
@@ -202,7 +239,7 @@ export interface SessionStore {
   // --- Agent state ---
   /**
    * Upsert. Throws `SessionNotFoundError` unless a record with `sessionId` exists and is live
-   * (`active` or `disconnected`), checked atomically with the write: no state outlives its session.
+   * (`endedAt` null), checked atomically with the write: no state outlives its session.
    */
   setState(entry: AgentStateEntry): Promise<void>;
   /** The entry, unless missing or `expiresAt <= now`. */

@@ -520,12 +520,12 @@ class HandlerImpl {
 
   private async rebuild(sessionId: string, principal: string | null, request: Request): Promise<LiveSession> {
     const { record, mode } = await this.manager.resume(sessionId, { principal });
-    if (this.closed) throw new SessionNotLiveError(sessionId, 'held by a closing handler');
+    if (this.closed) throw new SessionNotLiveError(sessionId, record.status, 'its handler is closing');
     const params = record.initializeParams;
     let replaying = true;
     let live: LiveSession | undefined;
     try {
-      if (!params) throw new SessionNotLiveError(sessionId, 'without stored initialize params');
+      if (!params) throw new SessionNotLiveError(sessionId, record.status, 'no initialize params were stored');
       live = await this.connect(record, principal, mode, () => replaying);
       await replayInitialize(live, params, request);
       replaying = false;
