@@ -74,6 +74,8 @@ export type {
   ListAfter,
   ListQuery,
   ReadEventsQuery,
+  SessionIdentity,
+  SessionLiveness,
   SessionRecord,
   SessionStatus,
   SessionStore,
@@ -81,4 +83,4 @@ export type {
   TouchPatch,
   TrimEventsQuery,
 } from './store';
-export { isSessionStatus, LIVE_STATUSES, SESSION_STATUSES } from './store';
+export { isSessionStatus, LIVE_STATUSES, livenessOf, SESSION_STATUSES } from './store';
