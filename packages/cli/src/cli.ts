@@ -356,7 +356,7 @@ const HELP = `mcp-sessions: look at and act on the MCP sessions in a store
 Usage: mcp-sessions <command> [options]
 
 Commands:
-  list           sessions, latest heartbeat first (live ones unless --status)
+  list           sessions, newest first (live ones unless --status)
   show <id>      one session: record, initialize params, agent state, event log size
   close <id>     close a session through its lifecycle (tombstone; 404 on every instance)
   sweep          one sweep now: expire what is past grace, delete old tombstones
@@ -381,7 +381,7 @@ Examples:
 const COMMAND_HELP: Record<Command, string> = {
   list: `Usage: mcp-sessions list [--status s1,s2] [--limit N] [--full] [--json]
 
-Sessions, most recent heartbeat first, read a keyset page at a time (never the whole store).
+Sessions, newest first, read a keyset page at a time (never the whole store).
 Columns: id (shortened unless --full), status, principal, client name, owner instance, last
 heartbeat ("12 s ago"), recovery attempts.
 

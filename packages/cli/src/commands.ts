@@ -13,6 +13,7 @@ import type {
 import {
   encodeJson,
   jsonByteLength,
+  type ListAfter,
   LIVE_STATUSES,
   type RecordKind,
   recordKind,
@@ -48,7 +49,7 @@ export interface ListOptions {
   full: boolean;
 }
 
-/** Sessions, most recent heartbeat first, `limit` at most, a keyset page at a time. */
+/** Sessions, newest first, `limit` at most, a keyset page at a time. */
 export async function listCommand(ctx: CommandContext, options: ListOptions): Promise<CommandResult> {
   const sessions: SessionRecord[] = [];
   let cursor: string | undefined;
@@ -194,7 +195,7 @@ export async function statsCommand(ctx: CommandContext, options: StatsOptions): 
   const events = { count: 0, bytes: 0 };
   let read = 0;
   for (const status of SESSION_STATUSES) {
-    let after: { lastHeartbeatAt: number; id: string } | undefined;
+    let after: ListAfter | undefined;
     for (;;) {
       const page = await ctx.store.list({ statuses: [status], limit: PAGE_SIZE, after });
       for (const record of page) {
@@ -219,7 +220,7 @@ export async function statsCommand(ctx: CommandContext, options: StatsOptions): 
       ctx.progress('sessions scanned', read);
       const last = page[page.length - 1];
       if (page.length < PAGE_SIZE || !last) break;
-      after = { lastHeartbeatAt: last.lastHeartbeatAt, id: last.id };
+      after = { createdAt: last.createdAt, id: last.id };
     }
   }
   const total = SESSION_STATUSES.reduce((sum, s) => sum + counts[s], 0);

@@ -174,7 +174,7 @@ describe.each(backends)('mcp-sessions on $name', (backend) => {
       }
       const flags = ['--store', backend.spec(), ...backend.flags(prefix)];
 
-      // list: the live sessions, latest heartbeat first; ids shortened unless --full.
+      // list: the live sessions, newest first; ids shortened unless --full.
       const listed = await cli(['list', ...flags]);
       expect(listed.code).toBe(0);
       const [header, first, second] = listed.stdout.split('\n');

@@ -413,7 +413,7 @@ describe('defect: listing and cleanup scan whole tables', () => {
     const list = vi.spyOn(store, 'list');
     const m = manager(store, clock);
     for (let i = 0; i < 10_000; i++) {
-      if (i % 7 === 0) clock.t += 1; // many ties on lastHeartbeatAt
+      if (i % 7 === 0) clock.t += 1; // many ties on createdAt
       await m.initialize(`s${i}`);
     }
     const seen = new Set<string>();

@@ -372,7 +372,7 @@ describe('getSession', () => {
 describe('getActiveSessions', () => {
   async function seed(manager: SessionManager, clock: { t: number }, n: number) {
     for (let i = 0; i < n; i++) {
-      clock.t += i % 3 === 0 ? 1 : 0; // ties on lastHeartbeatAt, broken by id
+      clock.t += i % 3 === 0 ? 1 : 0; // ties on createdAt, broken by id
       await manager.initialize(`s${String(i).padStart(4, '0')}`);
     }
   }
@@ -388,7 +388,7 @@ describe('getActiveSessions', () => {
     return pages;
   }
 
-  it('pages by cursor, most recent heartbeat first, ties by id descending, no cursor on the last page', async () => {
+  it('pages by cursor, newest first, ties by id descending, no cursor on the last page', async () => {
     const { manager, clock } = setup();
     await seed(manager, clock, 250);
     const pages = await all(manager, 100);
@@ -396,7 +396,7 @@ describe('getActiveSessions', () => {
     const flat = pages.flat();
     expect(new Set(flat.map((r) => r.id)).size).toBe(250);
     const sorted = [...flat].sort(
-      (a, b) => b.lastHeartbeatAt - a.lastHeartbeatAt || (b.id < a.id ? -1 : b.id > a.id ? 1 : 0),
+      (a, b) => b.createdAt - a.createdAt || (b.id < a.id ? -1 : b.id > a.id ? 1 : 0),
     );
     expect(flat.map((r) => r.id)).toEqual(sorted.map((r) => r.id));
   });
