@@ -37,7 +37,6 @@ export { type LoggerLike, redactUrl, resolveLogger } from './logger';
 export {
   type CleanupResult,
   type ConsumeOnceOptions,
-  DEFAULT_HANDLE_TTL_MS,
   type HandleInfo,
   type InitializeOptions,
   type MintHandleOptions,
@@ -57,6 +56,7 @@ export {
   DEFAULT_CLEANUP_BATCH_SIZE,
   DEFAULT_CLEANUP_INTERVAL_MS,
   DEFAULT_GRACE_PERIOD_MS,
+  DEFAULT_HANDLE_TTL_MS,
   DEFAULT_HEARTBEAT_BATCH_SIZE,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_MAX_RECOVERY_ATTEMPTS,

@@ -39,6 +39,7 @@ import {
   DEFAULT_CLEANUP_BATCH_SIZE,
   DEFAULT_CLEANUP_INTERVAL_MS,
   DEFAULT_GRACE_PERIOD_MS,
+  DEFAULT_HANDLE_TTL_MS,
   DEFAULT_HEARTBEAT_BATCH_SIZE,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_MAX_CAS_RETRIES,
@@ -136,9 +137,6 @@ export interface ResumeResult {
   /** `attached`: the session was active and fresh elsewhere; no recovery counted. */
   mode: 'attached' | 'recovered';
 }
-
-/** How long a handle lives when `mintHandle` is given no `ttlMs`: 1 hour. `touchHandle` extends it. */
-export const DEFAULT_HANDLE_TTL_MS = 60 * 60 * 1000;
 
 export interface MintHandleOptions {
   /** The authenticated subject the handle is bound to; null or absent for none (the id is then the only secret). */

@@ -16,6 +16,23 @@ export const DEFAULT_CLEANUP_BATCH_SIZE = 500;
 export const DEFAULT_SWEEP_LEASE_MS = 60 * 1000;
 /** Compare-and-set retries against concurrent writers before `ConflictError`. */
 export const DEFAULT_MAX_CAS_RETRIES = 10;
+/** A handle's lifetime when `mintHandle` is given no `ttlMs`. */
+export const DEFAULT_HANDLE_TTL_MS = 60 * 60 * 1000;
+
+/** What `SessionManager` uses for an option left out (and `mintHandle`/`touchHandle` for `ttlMs`). */
+export const SESSION_DEFAULTS = Object.freeze({
+  gracePeriodMs: DEFAULT_GRACE_PERIOD_MS,
+  heartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
+  maxRecoveryAttempts: DEFAULT_MAX_RECOVERY_ATTEMPTS,
+  cleanupIntervalMs: DEFAULT_CLEANUP_INTERVAL_MS,
+  /** `staleAfterMs` defaults to this many heartbeat intervals. */
+  staleAfterHeartbeats: DEFAULT_STALE_AFTER_HEARTBEATS,
+  tombstoneMs: DEFAULT_TOMBSTONE_MS,
+  heartbeatBatchSize: DEFAULT_HEARTBEAT_BATCH_SIZE,
+  cleanupBatchSize: DEFAULT_CLEANUP_BATCH_SIZE,
+  handleTtlMs: DEFAULT_HANDLE_TTL_MS,
+});
+
 /** Cleanup runs at interval × (1 ± this), so a fleet's instances do not sweep in lockstep. */
 export const CLEANUP_JITTER = 0.2;
 
