@@ -2,7 +2,8 @@
  * Shared fixtures for conformance tests and adapters' own tests: a clock the test moves by hand,
  * record builders, and batching for the big counts.
  */
-import type { Clock, JsonObject, SessionRecord, SessionStatus } from '@mcp-sessions/core';
+import type { Clock, JsonObject, SessionRecord, SessionStatus, SessionStore } from '@mcp-sessions/core';
+import { livenessOf, type SessionLiveness } from '@mcp-sessions/core/adapter';
 
 export const SECOND = 1000;
 export const MINUTE = 60 * SECOND;
@@ -71,9 +72,24 @@ export function recordWithStatus(id: string, now: number, status: SessionStatus)
   }
 }
 
-/** The next version of `record` with `patch` applied, as a writer about to compare-and-set builds it. */
-export function bump(record: SessionRecord, patch: Partial<SessionRecord> = {}): SessionRecord {
+/**
+ * The next version of `record` with `patch` applied, as a writer about to compare-and-set builds it.
+ * Only liveness fields may change: a record's identity is written once, by `insert`.
+ */
+export function bump(record: SessionRecord, patch: Partial<SessionLiveness> = {}): SessionRecord {
   return { ...record, ...patch, version: record.version + 1 };
+}
+
+/**
+ * `store.compareAndSet(next.id, livenessOf(next), expectedVersion)`: writes `next` as the manager
+ * does, its liveness only.
+ */
+export function compareAndSetRecord(
+  store: SessionStore,
+  next: SessionRecord,
+  expectedVersion: number,
+): Promise<boolean> {
+  return store.compareAndSet(next.id, livenessOf(next), expectedVersion);
 }
 
 /** `prefix-000042`: ASCII ids whose binary order is their numeric order. */
@@ -99,12 +115,12 @@ export async function inBatches<T, R>(
   return out;
 }
 
-/** The order `list` promises: `lastHeartbeatAt` descending, then `id` descending, binary. */
+/** The order `list` promises: `createdAt` descending, then `id` descending, binary. */
 export function compareListOrder(
-  a: Pick<SessionRecord, 'lastHeartbeatAt' | 'id'>,
-  b: Pick<SessionRecord, 'lastHeartbeatAt' | 'id'>,
+  a: Pick<SessionRecord, 'createdAt' | 'id'>,
+  b: Pick<SessionRecord, 'createdAt' | 'id'>,
 ): number {
-  return b.lastHeartbeatAt - a.lastHeartbeatAt || compareBinary(b.id, a.id);
+  return b.createdAt - a.createdAt || compareBinary(b.id, a.id);
 }
 
 /** Code-unit order: SQL's binary collation (`COLLATE "C"`), Redis, JS `<`. */

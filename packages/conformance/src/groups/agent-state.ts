@@ -8,7 +8,7 @@ import {
 } from '@mcp-sessions/core';
 import { compareNames } from '@mcp-sessions/core/adapter';
 import { rejectsWith } from '../assert';
-import { MINUTE, makeRecord, recordWithStatus } from '../fixtures';
+import { bump, compareAndSetRecord, MINUTE, makeRecord, recordWithStatus } from '../fixtures';
 import type { GroupDefinition } from '../harness';
 
 /** Agent state: (sessionId, agentId, key) → JSON, with absolute expiry decided by the `now` argument. */
@@ -378,6 +378,45 @@ export const agentState: GroupDefinition = {
         }
       },
     },
+    {
+      title: 'live means endedAt null: setState and appendEvent refuse an ended record, whatever its status',
+      async run({ store, clock }) {
+        const now = clock.now();
+        const record = makeRecord('ended', now);
+        await store.insert(record);
+        await store.setState(entry('ended', 'a', 'before', 1, now, null));
+        assert.ok(
+          await compareAndSetRecord(
+            store,
+            bump(record, { status: 'expired', endedAt: now + 1, dueAt: now + MINUTE }),
+            record.version,
+          ),
+          'compareAndSet at the stored version writes',
+        );
+        await expectNotWritable(store, 'ended', now, 1);
+        await rejectsWith(
+          store.appendEvent({ sessionId: 'ended', streamId: 's', message: 1, createdAt: now }),
+          SessionNotFoundError,
+          'appendEvent on a session compareAndSet ended',
+        );
+        // The lifecycle never writes these; they show the guard reads endedAt, not a list of statuses.
+        for (const status of ['active', 'disconnected'] as const) {
+          const id = `${status}-but-ended`;
+          await store.insert({ ...recordWithStatus(id, now, status), endedAt: now });
+          await expectNotWritable(store, id, now);
+          await rejectsWith(
+            store.appendEvent({ sessionId: id, streamId: 's', message: 1, createdAt: now }),
+            SessionNotFoundError,
+            `appendEvent on a ${status} record whose endedAt is set`,
+          );
+          assert.deepStrictEqual(
+            await store.readEvents({ sessionId: id, afterSeq: 0 }),
+            [],
+            'a refused appendEvent writes nothing',
+          );
+        }
+      },
+    },
   ],
 };
 
@@ -397,7 +436,13 @@ export function key(sessionId: string, agentId: string, k: string) {
   return { sessionId, agentId, key: k };
 }
 
-async function expectNotWritable(store: SessionStore, sessionId: string, now: number): Promise<void> {
+/** setState on `sessionId` is refused and writes nothing; `stored` entries were there before. */
+async function expectNotWritable(
+  store: SessionStore,
+  sessionId: string,
+  now: number,
+  stored = 0,
+): Promise<void> {
   await rejectsWith(
     store.setState(entry(sessionId, 'a', 'k', 'v', now, null)),
     SessionNotFoundError,
@@ -408,9 +453,9 @@ async function expectNotWritable(store: SessionStore, sessionId: string, now: nu
     undefined,
     'a refused setState writes nothing',
   );
-  assert.deepStrictEqual(
-    await store.listState(sessionId, undefined, now),
-    [],
-    'listState lists nothing for a session that is not live',
+  assert.equal(
+    (await store.listState(sessionId, undefined, now)).length,
+    stored,
+    'a refused setState adds no entry',
   );
 }

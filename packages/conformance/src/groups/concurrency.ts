@@ -8,7 +8,7 @@ import {
   type SessionStore,
 } from '@mcp-sessions/core';
 import { isErrorOf } from '../assert';
-import { bump, inBatches, MINUTE, makeRecord, sessionId } from '../fixtures';
+import { bump, compareAndSetRecord, inBatches, MINUTE, makeRecord, sessionId } from '../fixtures';
 import type { GroupDefinition } from '../harness';
 import { entry, key } from './agent-state';
 
@@ -22,10 +22,10 @@ export const concurrency: GroupDefinition = {
       title: '50 parallel compare-and-set writers lose no update',
       requires: ATOMIC,
       async run({ store, clock }) {
-        await store.insert(makeRecord('counter', clock.now(), { metadata: { count: 0 } }));
+        await store.insert(makeRecord('counter', clock.now()));
         const wins = await Promise.all(Array.from({ length: 50 }, () => increment(store, 'counter')));
         const record = await store.get('counter');
-        assert.deepStrictEqual(record?.metadata, { count: 50 }, 'every increment is counted once');
+        assert.equal(record?.recoveryAttempts, 50, 'every increment is counted once');
         assert.equal(record?.version, 51, 'one version per successful write');
         assert.equal(wins.length, 50, 'every parallel compare-and-set writer eventually wins once');
       },
@@ -34,16 +34,16 @@ export const concurrency: GroupDefinition = {
       title: 'parallel touch and compare-and-set both land',
       requires: ATOMIC,
       async run({ store, clock }) {
-        await store.insert(makeRecord('mixed', clock.now(), { metadata: { count: 0 } }));
+        await store.insert(makeRecord('mixed', clock.now()));
         const now = clock.advance(1000);
         await Promise.all([
           ...Array.from({ length: 20 }, () => increment(store, 'mixed')),
           ...Array.from({ length: 20 }, () => store.touch(['mixed'], { now, dueAt: now + MINUTE })),
         ]);
         const record = await store.get('mixed');
-        assert.deepStrictEqual(
-          record?.metadata,
-          { count: 20 },
+        assert.equal(
+          record?.recoveryAttempts,
+          20,
           '20 parallel compare-and-set increments racing touch all land',
         );
         assert.equal(record?.version, 41, '20 writes + 20 touches, each its own version');
@@ -242,14 +242,13 @@ export const concurrency: GroupDefinition = {
   ],
 };
 
-/** Read, bump `metadata.count`, compare-and-set; again on a lost race. Returns the winning record. */
+/** Read, add 1 to `recoveryAttempts`, compare-and-set; again on a lost race. Returns the winning record. */
 async function increment(store: SessionStore, id: string): Promise<SessionRecord> {
   for (let attempt = 0; attempt < 10_000; attempt++) {
     const current = await store.get(id);
     assert.ok(current, `${id} vanished`);
-    const count = (current.metadata?.count as number | undefined) ?? 0;
-    const next = bump(current, { metadata: { ...current.metadata, count: count + 1 } });
-    if (await store.compareAndSet(next, current.version)) return next;
+    const next = bump(current, { recoveryAttempts: current.recoveryAttempts + 1 });
+    if (await compareAndSetRecord(store, next, current.version)) return next;
   }
   assert.fail('compare-and-set never succeeded in 10000 attempts');
 }

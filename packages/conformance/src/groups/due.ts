@@ -1,5 +1,13 @@
 import assert from 'node:assert/strict';
-import { bump, inBatches, MINUTE, makeRecord, recordWithStatus, sessionId } from '../fixtures';
+import {
+  bump,
+  compareAndSetRecord,
+  inBatches,
+  MINUTE,
+  makeRecord,
+  recordWithStatus,
+  sessionId,
+} from '../fixtures';
 import type { GroupDefinition } from '../harness';
 
 /** claimDue: due records, earliest first, limited, leased. Index use is not observable: behaviour only. */
@@ -68,7 +76,7 @@ export const due: GroupDefinition = {
       title: 'claimed records are leased: dueAt = now + leaseMs, version + 1, not claimed again before',
       async run({ store, clock }) {
         const t = clock.now();
-        const record = makeRecord('lease', t, { dueAt: t + 10, metadata: { keep: 'me' } });
+        const record = makeRecord('lease', t, { dueAt: t + 10, metadata: { keep: 'me' }, principal: 'p' });
         await store.insert(record);
         const now = t + 20;
         const [claimed] = await store.claimDue({ now, limit: 10, leaseMs: 5000 });
@@ -123,12 +131,12 @@ export const due: GroupDefinition = {
         const sooner = await store.get('sooner');
         assert.ok(later && sooner, 'get returns the inserted records');
         assert.equal(
-          await store.compareAndSet(bump(later, { dueAt: t + 3000 }), later.version),
+          await compareAndSetRecord(store, bump(later, { dueAt: t + 3000 }), later.version),
           true,
           'compareAndSet at the stored version writes',
         );
         assert.equal(
-          await store.compareAndSet(bump(sooner, { dueAt: t + 20 }), sooner.version),
+          await compareAndSetRecord(store, bump(sooner, { dueAt: t + 20 }), sooner.version),
           true,
           'compareAndSet at the stored version writes',
         );
@@ -191,6 +199,34 @@ export const due: GroupDefinition = {
           new Set(seen),
           new Set(ids),
           'repeated claimDue calls take every due record, none that is not due',
+        );
+      },
+    },
+    {
+      title: 'records due at the same instant: each claimed by one call only, the rest stay due',
+      async run({ store, clock }) {
+        const t = clock.now();
+        const ids = Array.from({ length: 10 }, (_, i) => sessionId('tie', i));
+        for (const id of [...ids].reverse()) await store.insert(makeRecord(id, t, { dueAt: t + 5 }));
+        await store.insert(makeRecord('earlier', t, { dueAt: t + 4 }));
+        const first = await store.claimDue({ now: t + 5, limit: 4, leaseMs: MINUTE });
+        assert.equal(first[0]?.id, 'earlier', 'claimDue takes the earlier dueAt before the tie');
+        const claimed = first.slice(1).map((r) => r.id);
+        for (let round = 0; round < 10 && claimed.length < ids.length; round++) {
+          const batch = await store.claimDue({ now: t + 5, limit: 4, leaseMs: MINUTE });
+          assert.ok(batch.length > 0, 'records of the tie not yet claimed stay due');
+          claimed.push(...batch.map((r) => r.id));
+        }
+        assert.equal(new Set(claimed).size, claimed.length, 'no record of a tie is claimed by two calls');
+        assert.deepStrictEqual(
+          [...claimed].sort(),
+          ids,
+          'a limit cutting through a tie leaves the rest due: later calls take every one',
+        );
+        assert.deepStrictEqual(
+          await store.claimDue({ now: t + 5, limit: 10, leaseMs: MINUTE }),
+          [],
+          'once all are leased, none is claimed again before the lease ends',
         );
       },
     },

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { bump, MINUTE, makeRecord, recordWithStatus, rpcMessage } from '../fixtures';
+import { bump, compareAndSetRecord, MINUTE, makeRecord, recordWithStatus, rpcMessage } from '../fixtures';
 import type { GroupDefinition } from '../harness';
 import { entry, key } from './agent-state';
 
@@ -90,15 +90,15 @@ export const durability: GroupDefinition = {
         const t = ctx.clock.now();
         const record = makeRecord('v', t, { dueAt: t + 100 });
         await ctx.store.insert(record);
-        const moved = bump(record, { metadata: { moved: true } });
+        const moved = bump(record, { ownerId: 'moved' });
         assert.equal(
-          await ctx.store.compareAndSet(moved, record.version),
+          await compareAndSetRecord(ctx.store, moved, record.version),
           true,
           'compareAndSet at the stored version writes',
         );
         const store = await ctx.reopen();
         assert.equal(
-          await store.compareAndSet(bump(record), record.version),
+          await compareAndSetRecord(store, bump(record), record.version),
           false,
           'after reopen, a compare-and-set on a stale version still writes nothing',
         );

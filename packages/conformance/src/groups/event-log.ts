@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { type JsonValue, SessionNotFoundError, type SessionStore } from '@mcp-sessions/core';
 import { encodeJson, jsonByteLength } from '@mcp-sessions/core/adapter';
 import { rejectsWith } from '../assert';
-import { bump, makeRecord, recordWithStatus, rpcMessage } from '../fixtures';
+import { bump, compareAndSetRecord, MINUTE, makeRecord, recordWithStatus, rpcMessage } from '../fixtures';
 import type { GroupDefinition } from '../harness';
 
 /** The event log: per-session seqs from 1, never reused; reads scoped to one session. */
@@ -417,7 +417,7 @@ export const eventLog: GroupDefinition = {
     },
     {
       title:
-        'the seq counter survives compareAndSet and purgeSessionData; compareAndSet keeps state and events',
+        'the seq counter survives compareAndSet, touch and purgeSessionData; compareAndSet keeps state and events',
       async run({ store, clock }) {
         const now = clock.now();
         const record = makeRecord('s', now);
@@ -431,27 +431,36 @@ export const eventLog: GroupDefinition = {
           updatedAt: now,
           expiresAt: null,
         });
-        const changed = bump(record, { metadata: { changed: true } });
+        const moved = bump(record, { ownerId: 'other-instance', recoveryAttempts: 1 });
         assert.ok(
-          await store.compareAndSet(changed, record.version),
+          await compareAndSetRecord(store, moved, record.version),
           'compareAndSet at the stored version writes',
         );
         assert.equal(
           (await store.readEvents({ sessionId: 's', afterSeq: 0 })).length,
           3,
-          "compareAndSet writes the record's fields only: events stay",
+          "compareAndSet writes the record's liveness only: events stay",
         );
         assert.equal(
           (await store.getState({ sessionId: 's', agentId: 'a', key: 'k' }, now))?.value,
           1,
-          "compareAndSet writes the record's fields only: agent state stays",
+          "compareAndSet writes the record's liveness only: agent state stays",
+        );
+        const third = await store.appendEvent({ sessionId: 's', streamId: 'x', message: 4, createdAt: now });
+        assert.ok(third > seqs[2]!, `seq ${third} after compareAndSet (last was ${seqs[2]})`);
+        assert.deepStrictEqual(
+          await store.touch(['s'], { now: now + 1, dueAt: now + MINUTE }),
+          ['s'],
+          'touch updates the active record',
         );
         const fourth = await store.appendEvent({ sessionId: 's', streamId: 'x', message: 4, createdAt: now });
-        assert.ok(fourth > seqs[2]!, `seq ${fourth} after compareAndSet (last was ${seqs[2]})`);
+        assert.ok(fourth > third, `seq ${fourth} after touch (last was ${third})`);
+        const changed = await store.get('s');
+        assert.ok(changed, 'get returns the touched record');
         // Expire, purge, then (as a store-level step core never takes) make it live again.
         const expired = bump(changed, { status: 'expired', endedAt: now });
         assert.ok(
-          await store.compareAndSet(expired, changed.version),
+          await compareAndSetRecord(store, expired, changed.version),
           'compareAndSet at the stored version writes',
         );
         await store.purgeSessionData('s');
@@ -461,7 +470,11 @@ export const eventLog: GroupDefinition = {
           "purgeSessionData deletes the session's events",
         );
         assert.ok(
-          await store.compareAndSet(bump(expired, { status: 'active', endedAt: null }), expired.version),
+          await compareAndSetRecord(
+            store,
+            bump(expired, { status: 'active', endedAt: null }),
+            expired.version,
+          ),
           'compareAndSet at the stored version writes',
         );
         const next = await store.appendEvent({ sessionId: 's', streamId: 'x', message: 5, createdAt: now });

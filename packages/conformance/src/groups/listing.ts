@@ -2,10 +2,22 @@ import assert from 'node:assert/strict';
 import type { SessionRecord, SessionStatus, SessionStore } from '@mcp-sessions/core';
 import { type ListAfter, SESSION_STATUSES } from '@mcp-sessions/core/adapter';
 import { assertSameSequence } from '../assert';
-import { compareListOrder, inBatches, makeRecord, recordWithStatus, sessionId } from '../fixtures';
+import {
+  bump,
+  compareAndSetRecord,
+  compareListOrder,
+  inBatches,
+  MINUTE,
+  makeRecord,
+  recordWithStatus,
+  sessionId,
+} from '../fixtures';
 import type { GroupDefinition } from '../harness';
 
-/** `list`: keyset pages ordered by lastHeartbeatAt desc, id desc (binary), filtered by status. */
+/**
+ * `list`: keyset pages ordered by createdAt desc, id desc (binary), filtered by status. Nothing a
+ * heartbeat changes is in the order, so records never move between pages.
+ */
 export const listing: GroupDefinition = {
   id: 'listing',
   tests: [
@@ -20,22 +32,23 @@ export const listing: GroupDefinition = {
       },
     },
     {
-      title: 'orders by lastHeartbeatAt descending, then id descending',
+      title: 'orders by createdAt descending, then id descending; never by heartbeat',
       async run({ store, clock }) {
         const t = clock.now();
+        // Heartbeats in the opposite order to creation: a store ordering by lastHeartbeatAt fails.
         const records = [
-          makeRecord('b', t + 1),
-          makeRecord('a', t + 1),
-          makeRecord('c', t),
-          makeRecord('d', t + 2),
-          makeRecord('a2', t + 1),
+          makeRecord('b', t + 1, { lastHeartbeatAt: t + 30 }),
+          makeRecord('a', t + 1, { lastHeartbeatAt: t + 40 }),
+          makeRecord('c', t, { lastHeartbeatAt: t + 50 }),
+          makeRecord('d', t + 2, { lastHeartbeatAt: t + 10 }),
+          makeRecord('a2', t + 1, { lastHeartbeatAt: t + 20 }),
         ];
         for (const r of records) await store.insert(r);
         const page = await store.list({ statuses: SESSION_STATUSES, limit: 10 });
         assert.deepStrictEqual(
           page.map((r) => r.id),
           ['d', 'b', 'a2', 'a', 'c'],
-          'list orders by lastHeartbeatAt descending, then id descending',
+          'list orders by createdAt descending, then id descending, whatever the heartbeats',
         );
         assert.deepStrictEqual(
           page.find((r) => r.id === 'd'),
@@ -118,48 +131,117 @@ export const listing: GroupDefinition = {
         const ids = async (after: ListAfter) =>
           (await store.list({ statuses: SESSION_STATUSES, limit: 10, after })).map((r) => r.id);
         assert.deepStrictEqual(
-          await ids({ lastHeartbeatAt: t, id: 'b' }),
+          await ids({ createdAt: t, id: 'b' }),
           ['a', 'old'],
           'list returns records strictly after the after position',
         );
         assert.deepStrictEqual(
-          await ids({ lastHeartbeatAt: t, id: 'bb' }),
+          await ids({ createdAt: t, id: 'bb' }),
           ['b', 'a', 'old'],
           'an after position need not be a stored record (between b and c)',
         );
         assert.deepStrictEqual(
-          await ids({ lastHeartbeatAt: t + 5, id: 'a' }),
+          await ids({ createdAt: t + 5, id: 'a' }),
           ['c', 'b', 'a', 'old'],
-          'an after position between heartbeats starts at the next lower heartbeat',
+          'an after position between creation times starts at the next lower createdAt',
         );
         assert.deepStrictEqual(
-          await ids({ lastHeartbeatAt: t + 10, id: 'z' }),
+          await ids({ createdAt: t + 10, id: 'z' }),
           ['c', 'b', 'a', 'old'],
           'list after the first record returns the rest, in order',
         );
         assert.deepStrictEqual(
-          await ids({ lastHeartbeatAt: t - 10, id: 'old' }),
+          await ids({ createdAt: t - 10, id: 'old' }),
           [],
           'list after the last record is empty',
         );
         assert.deepStrictEqual(
-          await ids({ lastHeartbeatAt: t, id: '' }),
+          await ids({ createdAt: t, id: '' }),
           ['old'],
           'an empty after id sorts before every id',
         );
       },
     },
     {
-      title: 'a touched record moves to the front; a deleted one leaves the list',
+      title: 'touch and compareAndSet do not move a record; a deleted one leaves the list',
       async run({ store, clock }) {
-        for (let i = 0; i < 4; i++) await store.insert(makeRecord(sessionId('m', i), clock.now() + i));
+        const t = clock.now();
+        for (let i = 0; i < 4; i++) await store.insert(makeRecord(sessionId('m', i), t + i));
         const now = clock.advance(1000);
-        await store.touch([sessionId('m', 0)], { now, dueAt: now + 1 });
-        await store.delete(sessionId('m', 2));
         assert.deepStrictEqual(
-          (await store.list({ statuses: SESSION_STATUSES, limit: 10 })).map((r) => r.id),
-          [sessionId('m', 0), sessionId('m', 3), sessionId('m', 1)],
-          'touch moves a record to the front; delete removes it from the list',
+          await store.touch([sessionId('m', 0)], { now, dueAt: now + MINUTE }),
+          [sessionId('m', 0)],
+          'touch updates the active record',
+        );
+        const m1 = await store.get(sessionId('m', 1));
+        assert.ok(m1, 'get returns the inserted record');
+        assert.equal(
+          await compareAndSetRecord(
+            store,
+            bump(m1, {
+              status: 'disconnected',
+              lastHeartbeatAt: now,
+              disconnectedAt: now,
+              dueAt: now + MINUTE,
+            }),
+            m1.version,
+          ),
+          true,
+          'compareAndSet at the stored version writes',
+        );
+        await store.delete(sessionId('m', 2));
+        const listed = await store.list({ statuses: SESSION_STATUSES, limit: 10 });
+        assert.deepStrictEqual(
+          listed.map((r) => r.id),
+          [sessionId('m', 3), sessionId('m', 1), sessionId('m', 0)],
+          'touch and compareAndSet leave a record at its createdAt position; delete removes it from the list',
+        );
+        assert.deepStrictEqual(
+          listed.map((r) => r.lastHeartbeatAt),
+          [t + 3, now, now],
+          'list returns the records as touch and compareAndSet left them',
+        );
+      },
+    },
+    {
+      title: 'pages read while records are touched and written: every record exactly once, none moved',
+      async run({ store, clock, count }) {
+        const t = clock.now();
+        const n = count(600);
+        // Creation times with ties, inserted in a scrambled order.
+        const records = scramble(
+          Array.from({ length: n }, (_, j) => makeRecord(sessionId('hb', j), t + (j % 7))),
+        );
+        await inBatches(records, 200, (r) => store.insert(r));
+        const expected = [...records].sort(compareListOrder).map((r) => r.id);
+        const ids: string[] = [];
+        let after: ListAfter | undefined;
+        for (let page = 0; ; page++) {
+          const got = await store.list({ statuses: SESSION_STATUSES, limit: 37, after });
+          ids.push(...got.map((r) => r.id));
+          if (got.length < 37 || ids.length > n) break;
+          const last = got[got.length - 1]!;
+          after = { createdAt: last.createdAt, id: last.id };
+          // Between pages, heartbeat records already read and records not read yet, as a live
+          // manager would; every other page, also write a liveness change through compareAndSet.
+          const now = clock.advance(1000);
+          const touched = [ids[page]!, expected[(page * 53) % n]!, expected[n - 1 - page]!];
+          await store.touch(touched, { now, dueAt: now + MINUTE });
+          if (page % 2 === 0) {
+            const current = await store.get(expected[(page * 31 + 7) % n]!);
+            assert.ok(current, 'get returns the inserted record');
+            await compareAndSetRecord(
+              store,
+              bump(current, { ownerId: `writer-${page}`, lastHeartbeatAt: now }),
+              current.version,
+            );
+          }
+        }
+        assertSameSequence(ids, expected, 'pages of 37 read between heartbeats and compare-and-sets');
+        assertSameSequence(
+          (await store.list({ statuses: SESSION_STATUSES, limit: n + 1 })).map((r) => r.id),
+          expected,
+          'one page after the heartbeats: the order as inserted',
         );
       },
     },
@@ -168,11 +250,13 @@ export const listing: GroupDefinition = {
       async run({ store, clock, count }) {
         const t = clock.now();
         const n = count(10_000);
-        // Few distinct heartbeats (many ties), statuses interleaved, inserted in a scrambled order.
+        // Few distinct creation times (many ties), heartbeats in another order, statuses
+        // interleaved, inserted in a scrambled order.
         const records = scramble(
-          Array.from({ length: n }, (_, j) =>
-            recordWithStatus(sessionId('k', j), t + (j % 53), SESSION_STATUSES[(j >> 1) % 4]!),
-          ),
+          Array.from({ length: n }, (_, j) => ({
+            ...recordWithStatus(sessionId('k', j), t + (j % 53), SESSION_STATUSES[(j >> 1) % 4]!),
+            lastHeartbeatAt: t + ((j * 7) % 31),
+          })),
         );
         await inBatches(records, 200, (r) => store.insert(r));
         const filters: readonly (readonly SessionStatus[])[] = [
@@ -191,7 +275,7 @@ export const listing: GroupDefinition = {
       },
     },
     {
-      title: 'keyset pagination when every record has the same lastHeartbeatAt',
+      title: 'keyset pagination when every record has the same createdAt',
       async run({ store, clock, count }) {
         const n = count(1000);
         const ids = scramble(Array.from({ length: n }, (_, i) => sessionId('tie', i)));
@@ -224,7 +308,7 @@ async function paginate(
     ids.push(...page.map((r) => r.id));
     if (page.length < limit || ids.length >= expected + limit) return ids;
     const last = page[page.length - 1]!;
-    after = { lastHeartbeatAt: last.lastHeartbeatAt, id: last.id };
+    after = { createdAt: last.createdAt, id: last.id };
   }
 }
 

@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { SessionExistsError, SessionNotFoundError, StoreUnavailableError } from '@mcp-sessions/core';
 import { SESSION_STATUSES } from '@mcp-sessions/core/adapter';
 import { rejectsWith } from '../assert';
-import { HOUR, MINUTE, makeRecord, recordWithStatus, rpcMessage } from '../fixtures';
+import {
+  bump,
+  compareAndSetRecord,
+  HOUR,
+  MINUTE,
+  makeRecord,
+  recordWithStatus,
+  rpcMessage,
+} from '../fixtures';
 import type { GroupDefinition } from '../harness';
 
 /** Session records: insert, get, delete, touch, purgeSessionData. */
@@ -218,6 +226,16 @@ export const records: GroupDefinition = {
           "a re-created session has none of the deleted one's events",
         );
         assert.equal(
+          await store.appendEvent({
+            sessionId: 'gone',
+            streamId: 's',
+            message: rpcMessage(3),
+            createdAt: now,
+          }),
+          1,
+          'delete removes the event counter with the record: a re-created session counts from seq 1',
+        );
+        assert.equal(
           (await store.getState({ sessionId: 'kept', agentId: 'a', key: 'k' }, now))?.value,
           1,
           "delete keeps another session's agent state",
@@ -296,7 +314,9 @@ export const records: GroupDefinition = {
         for (const status of SESSION_STATUSES) await store.insert(recordWithStatus(status, now, status));
         await store.insert(recordWithStatus('active-2', now, 'active'));
         const before = new Map(
-          await Promise.all(SESSION_STATUSES.map(async (s) => [s, await store.get(s)] as const)),
+          await Promise.all(
+            [...SESSION_STATUSES, 'active-2'].map(async (id) => [id, await store.get(id)] as const),
+          ),
         );
         const later = clock.advance(5000);
         const touched = await store.touch([...SESSION_STATUSES, 'active-2', 'missing'], {
@@ -314,6 +334,13 @@ export const records: GroupDefinition = {
           assert.equal(record?.dueAt, later + 777, `touch sets dueAt from the patch on ${id}`);
           assert.equal(record?.version, 2, 'touch sets version + 1');
           assert.equal(record?.status, 'active', `touch leaves ${id} active`);
+          const was = before.get(id);
+          assert.ok(was, 'get returns the inserted record');
+          assert.deepStrictEqual(
+            record,
+            { ...was, lastHeartbeatAt: later, dueAt: later + 777, version: was.version + 1 },
+            `touch writes lastHeartbeatAt, dueAt and version only: every other field of ${id} stays`,
+          );
         }
         for (const status of ['disconnected', 'expired', 'closed'] as const) {
           assert.deepStrictEqual(
@@ -399,18 +426,29 @@ export const records: GroupDefinition = {
         await store.insert(makeRecord('a', now));
         await store.close();
         await store.close();
+        const key = { sessionId: 'a', agentId: 'g', key: 'k' };
+        // Every method of the contract: none may answer from what it still holds.
         const calls: [string, () => Promise<unknown>][] = [
-          ['get', () => store.get('a')],
           ['insert', () => store.insert(makeRecord('b', now))],
+          ['get', () => store.get('a')],
+          ['compareAndSet', () => compareAndSetRecord(store, bump(makeRecord('a', now)), 1)],
           ['touch', () => store.touch(['a'], { now, dueAt: now + MINUTE })],
+          ['delete', () => store.delete('a')],
           ['list', () => store.list({ statuses: ['active'], limit: 10 })],
           ['claimDue', () => store.claimDue({ now: now + HOUR, limit: 10, leaseMs: MINUTE })],
+          ['purgeSessionData', () => store.purgeSessionData('a')],
+          ['setState', () => store.setState({ ...key, value: 1, updatedAt: now, expiresAt: null })],
+          ['getState', () => store.getState(key, now)],
+          ['deleteState', () => store.deleteState(key)],
           ['listState', () => store.listState('a', undefined, now)],
+          ['purgeExpiredState', () => store.purgeExpiredState(now)],
           [
             'appendEvent',
             () => store.appendEvent({ sessionId: 'a', streamId: 's', message: 1, createdAt: now }),
           ],
           ['readEvents', () => store.readEvents({ sessionId: 'a', afterSeq: 0 })],
+          ['getEventStream', () => store.getEventStream('a', 1)],
+          ['trimEvents', () => store.trimEvents({ sessionId: 'a', maxEvents: 0 })],
         ];
         for (const [name, call] of calls) {
           await rejectsWith(call(), StoreUnavailableError, `${name} after close()`);

@@ -5,9 +5,8 @@ import {
   type JsonObject,
   type JsonValue,
   MAX_JSON_DEPTH,
-  type SessionRecord,
 } from '@mcp-sessions/core';
-import { compareNames } from '@mcp-sessions/core/adapter';
+import { compareNames, livenessOf } from '@mcp-sessions/core/adapter';
 import { rejectsWith } from '../assert';
 import { bump, MINUTE, makeRecord } from '../fixtures';
 import type { GroupDefinition } from '../harness';
@@ -278,18 +277,17 @@ export const values: GroupDefinition = {
           { list: [1] },
           'mutating inserted metadata afterwards changes nothing stored',
         );
-        const nextMetadata = { list: [2] };
-        const next = bump(current, { metadata: nextMetadata });
+        const liveness = livenessOf(bump(current, { ownerId: 'writer' }));
         assert.equal(
-          await store.compareAndSet(next, current.version),
+          await store.compareAndSet('in', liveness, current.version),
           true,
           'compareAndSet at the stored version writes',
         );
-        mutate(nextMetadata);
-        assert.deepStrictEqual(
-          (await store.get('in'))?.metadata,
-          { list: [2] },
-          'mutating metadata after compareAndSet changes nothing stored',
+        (liveness as { ownerId: string }).ownerId = 'mutated';
+        assert.equal(
+          (await store.get('in'))?.ownerId,
+          'writer',
+          'mutating the liveness given to compareAndSet afterwards changes nothing stored',
         );
         assert.deepStrictEqual(
           (await store.getState(key('in', 'a', 'k'), now))?.value,
@@ -374,32 +372,34 @@ export const values: GroupDefinition = {
       },
     },
     {
-      title: 'records with unstorable metadata are rejected with InvalidValueError and nothing is written',
+      title:
+        'records with unstorable metadata or initializeParams are rejected with InvalidValueError and nothing is written',
       async run({ store, clock }) {
         const now = clock.now();
-        const good = makeRecord('good', now, { metadata: { ok: true } });
-        await store.insert(good);
+        // JSON reaches a record through insert only: compareAndSet carries liveness, no JSON.
         for (const [what, value] of unstorable()) {
           if (value === undefined) continue; // an undefined property is dropped, as JSON.stringify does
-          const metadata = { value } as unknown as JsonObject;
+          const json = { value } as unknown as JsonObject;
           await rejectsWith(
-            store.insert(makeRecord('bad', now, { metadata })),
+            store.insert(makeRecord('bad', now, { metadata: json })),
             InvalidValueError,
-            `insert of ${what}`,
+            `insert with metadata of ${what}`,
+          );
+          await rejectsWith(
+            store.insert(makeRecord('bad', now, { initializeParams: json })),
+            InvalidValueError,
+            `insert with initializeParams of ${what}`,
           );
           assert.equal(await store.get('bad'), undefined, `a refused insert of ${what} writes nothing`);
-          const next: SessionRecord = bump(good, { initializeParams: metadata });
-          await rejectsWith(
-            store.compareAndSet(next, good.version),
-            InvalidValueError,
-            `compareAndSet of ${what}`,
-          );
-          assert.deepStrictEqual(
-            await store.get('good'),
-            good,
-            `a refused compareAndSet of ${what} writes nothing`,
-          );
         }
+        assert.deepStrictEqual(
+          await store.list({ statuses: ['active'], limit: 10 }),
+          [],
+          'a refused insert leaves nothing to list',
+        );
+        const good = makeRecord('bad', now, { metadata: { ok: true } });
+        await store.insert(good);
+        assert.deepStrictEqual(await store.get('bad'), good, 'a refused insert does not take the id');
       },
     },
     {
@@ -445,9 +445,9 @@ export const values: GroupDefinition = {
             `insert with metadata of ${what}`,
           );
           await rejectsWith(
-            store.compareAndSet(bump(good, { initializeParams: metadata }), good.version),
+            store.insert(makeRecord('deep-2', now, { initializeParams: metadata })),
             InvalidValueError,
-            `compareAndSet with initializeParams of ${what}`,
+            `insert with initializeParams of ${what}`,
           );
         }
         assert.deepStrictEqual(
@@ -466,7 +466,7 @@ export const values: GroupDefinition = {
           'a refused appendEvent appends nothing',
         );
         assert.equal(await store.get('deep-2'), undefined, 'a refused insert writes nothing');
-        assert.deepStrictEqual(await store.get('deep'), good, 'a refused compareAndSet writes nothing');
+        assert.deepStrictEqual(await store.get('deep'), good, 'refused writes leave the record as inserted');
       },
     },
     {
