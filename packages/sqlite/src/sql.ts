@@ -5,7 +5,7 @@
  */
 
 /** Bump when the schema changes, and add the step from the previous version to `MIGRATIONS`. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Default table-name prefix: tables are `mcp_sessions_sessions`, `mcp_sessions_agent_state`, ... */
 export const DEFAULT_PREFIX = 'mcp_sessions_';
@@ -28,15 +28,19 @@ export function tables(prefix: string) {
 }
 
 /**
- * Version 1. Times are epoch milliseconds. `event_seq` is the per-session event counter: it
- * lives on the session row and only grows, so trimmed seqs are never reused.
+ * The current schema, created whole on a new file (older files get `MIGRATIONS`). Times are
+ * epoch milliseconds. `event_seq` is the per-session event counter: it lives on the session row
+ * and only grows, so trimmed seqs are never reused.
  *
  * A record is split in two rows: `sessions` holds the small columns that heartbeats and sweeps
- * rewrite, `session_data` the bulky JSON written at initialize (client capabilities, metadata).
- * A heartbeat tick then dirties a few pages per thousand sessions instead of one page per few
- * sessions: with 500-byte initialize params in the same row, a 100k tick took 1.5x as long.
- * Small rows also suit `WITHOUT ROWID`: a lookup by id is one b-tree descent instead of two
- * (with random ids, a 100k tick went from about 3 s to 0.7 s).
+ * rewrite, `session_data` the bulky JSON written once at insert (client capabilities, metadata).
+ * SQLite rewrites a whole row on any UPDATE, so a heartbeat tick dirties a few pages per thousand
+ * sessions instead of one page per few sessions: with 500-byte initialize params in the same
+ * row, a 100k tick took 1.5x as long. Small rows also suit `WITHOUT ROWID`: a lookup by id is
+ * one b-tree descent instead of two (with random ids, a 100k tick went from about 3 s to 0.7 s).
+ *
+ * `list` walks `(created_at, id)`, which only insert and delete change: no heartbeat or
+ * compare-and-set writes that index.
  */
 export function schema(prefix: string): string {
   const t = tables(prefix);
@@ -63,8 +67,7 @@ CREATE TABLE IF NOT EXISTS ${t.data} (
   metadata           TEXT,
   initialize_params  TEXT
 );
-CREATE INDEX IF NOT EXISTS ${prefix}sessions_by_status_heartbeat
-  ON ${t.sessions} (status, last_heartbeat_at, id);
+CREATE INDEX IF NOT EXISTS ${prefix}sessions_by_created ON ${t.sessions} (created_at, id);
 CREATE INDEX IF NOT EXISTS ${prefix}sessions_by_due ON ${t.sessions} (due_at, id);
 
 CREATE TABLE IF NOT EXISTS ${t.state} (
@@ -100,6 +103,10 @@ export const MIGRATIONS: Readonly<Record<number, (prefix: string) => string>> = 
     return `ALTER TABLE ${t.events} ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
 UPDATE ${t.events} SET size = length(CAST(message AS BLOB));`;
   },
+  // Version 3 (contract v2): `list` is ordered by creation, so its index no longer holds what
+  // heartbeats and lifecycle changes write.
+  3: (prefix) => `DROP INDEX IF EXISTS ${prefix}sessions_by_status_heartbeat;
+CREATE INDEX IF NOT EXISTS ${prefix}sessions_by_created ON ${tables(prefix).sessions} (created_at, id);`,
 };
 
 const HOT_COLUMNS = `id, status, version, principal, owner_id, created_at, last_heartbeat_at,
@@ -114,7 +121,8 @@ function recordSelect(prefix: string): string {
     FROM ${t.sessions} AS s JOIN ${t.data} AS d ON d.id = s.id`;
 }
 
-const LIVE = `('active', 'disconnected')`;
+/** Live means not ended (contract v2): the lifecycle sets `ended_at`, no status name is spelled here. */
+const LIVE = 'ended_at IS NULL';
 
 /** The statements the store prepares once, by name. Positional parameters, documented inline. */
 export function statements(prefix: string) {
@@ -130,23 +138,14 @@ export function statements(prefix: string) {
     /** (id, workingDirectory, metadata, initializeParams) */
     insertData: `INSERT INTO ${t.data} (id, working_directory, metadata, initialize_params) VALUES (?, ?, ?, ?)`,
     get: `${recordSelect(prefix)} WHERE s.id = ?`,
-    /** The hot columns (as insert, minus id), then id, then the expected version. */
-    compareAndSet: `UPDATE ${t.sessions} SET status = ?, version = ?, principal = ?, owner_id = ?,
-      created_at = ?, last_heartbeat_at = ?, disconnected_at = ?, grace_expires_at = ?,
-      recovery_attempts = ?, recovered_at = ?, ended_at = ?, due_at = ?
-      WHERE id = ? AND version = ?`,
     /**
-     * compareAndSet's usual case, a lifecycle change that leaves the bulky data alone, in one
-     * statement and no transaction: as `compareAndSet`, then (id, workingDirectory, metadata,
-     * initializeParams), matching only while the stored data is exactly that.
+     * (status, version, ownerId, lastHeartbeatAt, disconnectedAt, graceExpiresAt, recoveryAttempts,
+     * recoveredAt, endedAt, dueAt, id, expectedVersion): the liveness columns only.
      */
-    compareAndSetSameData: `UPDATE ${t.sessions} SET status = ?, version = ?, principal = ?, owner_id = ?,
-      created_at = ?, last_heartbeat_at = ?, disconnected_at = ?, grace_expires_at = ?,
-      recovery_attempts = ?, recovered_at = ?, ended_at = ?, due_at = ?
-      WHERE id = ? AND version = ? AND EXISTS (SELECT 1 FROM ${t.data} AS d WHERE d.id = ?
-        AND d.working_directory IS ? AND d.metadata IS ? AND d.initialize_params IS ?)`,
-    /** (workingDirectory, metadata, initializeParams, id) */
-    updateData: `UPDATE ${t.data} SET working_directory = ?, metadata = ?, initialize_params = ? WHERE id = ?`,
+    compareAndSet: `UPDATE ${t.sessions} SET status = ?, version = ?, owner_id = ?, last_heartbeat_at = ?,
+      disconnected_at = ?, grace_expires_at = ?, recovery_attempts = ?, recovered_at = ?, ended_at = ?,
+      due_at = ?
+      WHERE id = ? AND version = ?`,
     /** (now, dueAt, id) */
     touchOne: `UPDATE ${t.sessions} SET last_heartbeat_at = ?, due_at = ?, version = version + 1
       WHERE id = ? AND status = 'active'`,
@@ -171,7 +170,7 @@ export function statements(prefix: string) {
      */
     setState: `INSERT INTO ${t.state} (session_id, agent_id, key, value, updated_at, expires_at)
       SELECT ?, ?, ?, ?, ?, ?
-      WHERE EXISTS (SELECT 1 FROM ${t.sessions} WHERE id = ? AND status IN ${LIVE})
+      WHERE EXISTS (SELECT 1 FROM ${t.sessions} WHERE id = ? AND ${LIVE})
       ON CONFLICT (session_id, agent_id, key) DO UPDATE SET
         value = excluded.value, updated_at = excluded.updated_at, expires_at = excluded.expires_at`,
     /** (sessionId, agentId, key, now) */
@@ -192,7 +191,7 @@ export function statements(prefix: string) {
     // --- Event log ---
     /** (sessionId): bumps the session's counter only while it is live; returns the new seq. */
     nextSeq: `UPDATE ${t.sessions} SET event_seq = event_seq + 1
-      WHERE id = ? AND status IN ${LIVE} RETURNING event_seq`,
+      WHERE id = ? AND ${LIVE} RETURNING event_seq`,
     /** (sessionId, seq, streamId, size, message, createdAt) */
     appendEvent: `INSERT INTO ${t.events} (session_id, seq, stream_id, size, message, created_at)
       VALUES (?, ?, ?, ?, ?, ?)`,
@@ -224,14 +223,12 @@ export function statements(prefix: string) {
 export type StatementName = keyof ReturnType<typeof statements>;
 
 /**
- * `list` for `count` distinct statuses: one keyset branch per status, each reading at most
- * `limit` rows off the (status, last_heartbeat_at, id) index, merged. Parameters per branch:
- * (status[, afterHeartbeat, afterId], limit), then the outer limit.
+ * `list`: newest first down the (created_at, id) index, keeping the rows whose status is one of
+ * `count` given. Parameters: the statuses, [afterCreatedAt, afterId,] limit.
  */
 export function listSql(prefix: string, count: number, keyset: boolean): string {
-  const after = keyset ? ' AND (s.last_heartbeat_at, s.id) < (?, ?)' : '';
-  const branch = `SELECT * FROM (${recordSelect(prefix)}
-    WHERE s.status = ?${after} ORDER BY s.last_heartbeat_at DESC, s.id DESC LIMIT ?)`;
-  const branches = Array.from({ length: count }, () => branch).join('\nUNION ALL\n');
-  return `${branches}\nORDER BY last_heartbeat_at DESC, id DESC LIMIT ?`;
+  const statuses = Array.from({ length: count }, () => '?').join(', ');
+  const after = keyset ? ' AND (s.created_at, s.id) < (?, ?)' : '';
+  return `${recordSelect(prefix)} WHERE s.status IN (${statuses})${after}
+    ORDER BY s.created_at DESC, s.id DESC LIMIT ?`;
 }

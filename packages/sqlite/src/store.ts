@@ -28,6 +28,7 @@ import {
   type ListQuery,
   type ReadEventsQuery,
   SESSION_STATUSES,
+  type SessionLiveness,
   type StoreCapabilities,
   type TouchPatch,
   type TrimEventsQuery,
@@ -255,19 +256,12 @@ export class SqliteSessionStore implements SessionStore {
     return row && toRecord(row);
   }
 
-  async compareAndSet(next: SessionRecord, expectedVersion: number): Promise<boolean> {
-    const hot = hotParams(next);
-    const data = dataParams(next);
-    return this.run('compareAndSet', () => {
-      const same = this.stmt.compareAndSetSameData.run(...hot, next.id, expectedVersion, next.id, ...data);
-      if (same.changes === 1) return true;
-      // The version moved on, or the data changes too: both rows in one transaction.
-      return this.immediate(() => {
-        if (this.stmt.compareAndSet.run(...hot, next.id, expectedVersion).changes !== 1) return false;
-        this.stmt.updateData.run(...data, next.id);
-        return true;
-      });
-    });
+  async compareAndSet(id: string, next: SessionLiveness, expectedVersion: number): Promise<boolean> {
+    const params = livenessParams(next);
+    return this.run(
+      'compareAndSet',
+      () => this.stmt.compareAndSet.run(...params, id, expectedVersion).changes === 1,
+    );
   }
 
   async touch(ids: readonly string[], patch: TouchPatch): Promise<string[]> {
@@ -298,12 +292,8 @@ export class SqliteSessionStore implements SessionStore {
     const statuses = [...new Set(query.statuses)].filter((s) => SESSION_STATUSES.includes(s));
     if (statuses.length === 0 || query.limit <= 0) return [];
     const after = query.after;
-    const params: unknown[] = [];
-    for (const status of statuses) {
-      params.push(status);
-      if (after) params.push(after.lastHeartbeatAt, after.id);
-      params.push(query.limit);
-    }
+    const params: unknown[] = [...statuses];
+    if (after) params.push(after.createdAt, after.id);
     params.push(query.limit);
     const rows = this.run(
       'list',
@@ -602,7 +592,7 @@ function migrate(db: SqliteDatabaseLike, prefix: string, logger: Logger): void {
   }).immediate();
 }
 
-/** The `sessions` columns after `id`, in the order of `insert` and `compareAndSet`. */
+/** The `sessions` columns after `id`, in the order of `insert`. */
 function hotParams(r: SessionRecord): unknown[] {
   return [
     r.status,
@@ -610,6 +600,25 @@ function hotParams(r: SessionRecord): unknown[] {
     r.principal,
     r.ownerId,
     r.createdAt,
+    r.lastHeartbeatAt,
+    r.disconnectedAt,
+    r.graceExpiresAt,
+    r.recoveryAttempts,
+    r.recoveredAt,
+    r.endedAt,
+    r.dueAt,
+  ];
+}
+
+/**
+ * The ten liveness fields by name, in the order of `compareAndSet`: a caller passing a whole
+ * record still writes nothing else.
+ */
+function livenessParams(r: SessionLiveness): unknown[] {
+  return [
+    r.status,
+    r.version,
+    r.ownerId,
     r.lastHeartbeatAt,
     r.disconnectedAt,
     r.graceExpiresAt,

@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { StoreError } from '@mcp-sessions/core';
+import { SessionManager, SessionNotFoundError, StoreError } from '@mcp-sessions/core';
 import { SCHEMA_VERSION, SqliteOpenError, SqliteSessionStore } from '@mcp-sessions/sqlite';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Child } from './child';
 import { fixture, record, tempDir } from './helpers';
@@ -107,28 +108,60 @@ describe('bad paths: a typed error naming the path, nothing created or changed',
 });
 
 describe('schema', () => {
-  it('version 1 files gain event sizes on open, counted in UTF-8 bytes', async () => {
+  it('opens a version 1 file and uses it: event sizes added, list index by creation', async () => {
     const filename = tmp.file();
-    const v1 = new SqliteSessionStore({ filename });
-    await v1.insert(record('a'));
-    for (const message of ['x'.repeat(98), 'é'.repeat(49), 'y'.repeat(98)]) {
-      await v1.appendEvent({ sessionId: 'a', streamId: 's', message, createdAt: 1000 });
-    }
-    // Back to the version 1 layout: no size column.
-    v1.db.exec(`ALTER TABLE mcp_sessions_events DROP COLUMN size;
-      UPDATE mcp_sessions_meta SET value = '1' WHERE key = 'schema_version'`);
-    await v1.close();
-    const store = new SqliteSessionStore({ filename });
+    const v1 = new Database(filename);
+    v1.exec(readFileSync(fixture('schema-v1.sql'), 'utf8'));
+    v1.close();
+    const infos: unknown[] = [];
+    const logger = { debug() {}, info: (_: string, f: unknown) => infos.push(f), warn() {}, error() {} };
+    const store = new SqliteSessionStore({ filename, logger });
+    expect(infos).toEqual([{ prefix: 'mcp_sessions_', from: 1, to: SCHEMA_VERSION }]);
     expect(
       store.db.prepare("SELECT value FROM mcp_sessions_meta WHERE key = 'schema_version'").get(),
-    ).toEqual({
-      value: String(SCHEMA_VERSION),
+    ).toEqual({ value: String(SCHEMA_VERSION) });
+    const indexes = store.db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'mcp_sessions_sessions'")
+      .all();
+    expect(indexes).toEqual(
+      expect.arrayContaining([
+        { name: 'mcp_sessions_sessions_by_created' },
+        { name: 'mcp_sessions_sessions_by_due' },
+      ]),
+    );
+    expect(indexes).not.toContainEqual({ name: 'mcp_sessions_sessions_by_status_heartbeat' });
+
+    // Records read back whole; list goes by creation, not by the heartbeat the v1 index held.
+    expect(await store.get('old')).toMatchObject({
+      principal: 'alice',
+      version: 4,
+      metadata: { team: 'a' },
+      initializeParams: { protocolVersion: '2025-06-18' },
     });
-    expect(await store.trimEvents({ sessionId: 'a', maxBytes: 300 })).toBe(0);
-    expect(await store.trimEvents({ sessionId: 'a', maxBytes: 299 })).toBe(1);
-    expect(await store.appendEvent({ sessionId: 'a', streamId: 's', message: 1, createdAt: 1000 })).toBe(4);
-    expect(await store.trimEvents({ sessionId: 'a', maxBytes: 101 })).toBe(1);
-    expect((await store.readEvents({ sessionId: 'a', afterSeq: 0 })).map((e) => e.seq)).toEqual([3, 4]);
+    const page = await store.list({ statuses: ['active', 'disconnected'], limit: 1 });
+    expect(page.map((r) => r.id)).toEqual(['new']);
+    const rest = await store.list({ statuses: ['active', 'disconnected'], limit: 5, after: page[0]! });
+    expect(rest.map((r) => r.id)).toEqual(['old']);
+
+    // The lifecycle through a manager: recover, state, events (seq after v1's), sweep.
+    let now = 3000;
+    const manager = new SessionManager({ store, timers: false, clock: { now: () => now } });
+    expect(await manager.recover('new')).toMatchObject({ status: 'active', recoveryAttempts: 1, version: 3 });
+    expect(await manager.loadAgentState('planner', 'old', 'plan')).toEqual({ step: 2 });
+    await manager.saveAgentState('planner', 'new', 'plan', { step: 1 });
+    await expect(manager.saveAgentState('planner', 'gone', 'plan', 1)).rejects.toBeInstanceOf(
+      SessionNotFoundError,
+    );
+    // Sizes were computed on migration (UTF-8 bytes of each stored message: 100 each).
+    expect(await store.trimEvents({ sessionId: 'old', maxBytes: 300 })).toBe(0);
+    expect(await store.trimEvents({ sessionId: 'old', maxBytes: 299 })).toBe(1);
+    expect(await store.appendEvent({ sessionId: 'old', streamId: 's', message: 1, createdAt: 3000 })).toBe(4);
+    expect(await store.trimEvents({ sessionId: 'old', maxBytes: 101 })).toBe(1);
+    expect((await store.readEvents({ sessionId: 'old', afterSeq: 0 })).map((e) => e.seq)).toEqual([3, 4]);
+    // Long after every grace and tombstone: the due index found them all.
+    now = 10 ** 10;
+    expect(await manager.cleanupExpired()).toMatchObject({ expired: 2, deleted: 1 });
+    await manager.dispose();
     await store.close();
   });
 

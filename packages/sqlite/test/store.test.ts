@@ -62,38 +62,50 @@ describe('session records', () => {
 
   it('compare-and-set writes only over the expected version', async () => {
     await store.insert(record('a'));
-    expect(await store.compareAndSet(record('a', { version: 2, status: 'disconnected' }), 2)).toBe(false);
-    expect(await store.compareAndSet(record('a', { version: 2, status: 'disconnected' }), 1)).toBe(true);
+    expect(await store.compareAndSet('a', record('a', { version: 2, status: 'disconnected' }), 2)).toBe(
+      false,
+    );
+    expect(await store.compareAndSet('a', record('a', { version: 2, status: 'disconnected' }), 1)).toBe(true);
     expect(await store.get('a')).toMatchObject({ version: 2, status: 'disconnected' });
-    expect(await store.compareAndSet(record('a', { version: 3 }), 1)).toBe(false);
-    expect(await store.compareAndSet(record('nope', { version: 2 }), 1)).toBe(false);
+    expect(await store.compareAndSet('a', record('a', { version: 3 }), 1)).toBe(false);
+    expect(await store.compareAndSet('nope', record('nope', { version: 2 }), 1)).toBe(false);
   });
 
-  it('compare-and-set writes the bulky fields too, or nothing', async () => {
-    await store.insert(
-      record('a', { metadata: { m: 1 }, initializeParams: { p: 1 }, workingDirectory: '/w' }),
-    );
-    // Same data: the one-statement path.
-    expect(
-      await store.compareAndSet(
-        record('a', { version: 2, metadata: { m: 1 }, initializeParams: { p: 1 }, workingDirectory: '/w' }),
-        1,
-      ),
-    ).toBe(true);
-    // New data: the transaction path.
-    const changed = record('a', {
-      version: 3,
-      metadata: { m: 2 },
-      initializeParams: null,
-      workingDirectory: null,
+  it('compare-and-set writes the liveness only, even when handed a whole record', async () => {
+    const identity = {
+      principal: 'alice',
+      createdAt: 1000,
+      metadata: { m: 1 },
+      initializeParams: { p: 1 },
+      workingDirectory: '/w',
+    };
+    await store.insert(record('a', identity));
+    const next = record('a', {
+      version: 2,
+      status: 'closed',
+      ownerId: 'other',
+      lastHeartbeatAt: 2000,
+      disconnectedAt: 1500,
+      graceExpiresAt: 1600,
+      recoveryAttempts: 3,
+      recoveredAt: 1700,
+      endedAt: 2000,
+      dueAt: 9000,
     });
-    expect(await store.compareAndSet(changed, 2)).toBe(true);
-    expect(await store.get('a')).toEqual(changed);
-    // A stale version with new data writes neither row.
-    expect(
-      await store.compareAndSet(record('a', { version: 4, metadata: { m: 3 }, status: 'closed' }), 2),
-    ).toBe(false);
-    expect(await store.get('a')).toEqual(changed);
+    // A JS caller passing more than the liveness: the extra fields are not written.
+    const carrying = {
+      ...next,
+      principal: 'mallory',
+      createdAt: 1,
+      metadata: { m: 2 },
+      workingDirectory: null,
+    };
+    expect(await store.compareAndSet('a', carrying, 1)).toBe(true);
+    expect(await store.get('a')).toEqual({ ...next, ...identity });
+    // The id is the argument's, not a field of `next`.
+    expect(await store.compareAndSet('a', record('b', { version: 3 }), 2)).toBe(true);
+    expect(await store.get('a')).toMatchObject({ id: 'a', version: 3 });
+    expect(await store.get('b')).toBeUndefined();
   });
 
   it('touches only active records, one or many, bumping the version', async () => {
@@ -109,30 +121,26 @@ describe('session records', () => {
     expect(await store.touch([], { now: 4000, dueAt: 1 })).toEqual([]);
   });
 
-  it('lists by heartbeat then id, descending, a keyset page at a time', async () => {
+  it('lists by creation then id, descending, a keyset page at a time; heartbeats move nothing', async () => {
     const statuses: SessionStatus[] = ['active', 'disconnected', 'closed'];
-    for (let i = 0; i < 60; i++) {
-      await store.insert(
-        record(`s${String(i).padStart(2, '0')}`, {
-          lastHeartbeatAt: 1000 + (i % 7),
-          status: statuses[i % 3],
-        }),
-      );
+    const ids = Array.from({ length: 60 }, (_, i) => `s${String(i).padStart(2, '0')}`);
+    for (const [i, id] of ids.entries()) {
+      await store.insert(record(id, { createdAt: 1000 + (i % 7), status: statuses[i % 3] }));
     }
-    const live = (
-      await Promise.all(Array.from({ length: 60 }, (_, i) => store.get(`s${String(i).padStart(2, '0')}`)))
-    )
+    const live = (await Promise.all(ids.map((id) => store.get(id))))
       .filter((r) => r!.status !== 'closed')
-      .sort((a, b) => b!.lastHeartbeatAt - a!.lastHeartbeatAt || (a!.id < b!.id ? 1 : -1))
+      .sort((a, b) => b!.createdAt - a!.createdAt || compareNames(b!.id, a!.id))
       .map((r) => r!.id);
     const seen: string[] = [];
-    let after: { lastHeartbeatAt: number; id: string } | undefined;
-    for (;;) {
-      const page = await store.list({ statuses: ['active', 'disconnected'], limit: 7, after });
-      seen.push(...page.map((r) => r.id));
-      if (page.length < 7) break;
-      const last = page[page.length - 1]!;
-      after = { lastHeartbeatAt: last.lastHeartbeatAt, id: last.id };
+    let after: { createdAt: number; id: string } | undefined;
+    for (let page = 0; ; page++) {
+      const rows = await store.list({ statuses: ['active', 'disconnected'], limit: 7, after });
+      seen.push(...rows.map((r) => r.id));
+      if (rows.length < 7) break;
+      const last = rows[rows.length - 1]!;
+      after = { createdAt: last.createdAt, id: last.id };
+      // A heartbeat between pages changes nothing the order depends on.
+      if (page === 1) await store.touch(ids, { now: 5000 + page, dueAt: 99_999 });
     }
     expect(seen).toEqual(live);
     expect((await store.list({ statuses: ['closed'], limit: 100 })).every((r) => r.status === 'closed')).toBe(
@@ -196,7 +204,7 @@ describe('agent state', () => {
       expiresAt: null,
     });
     for (const status of ['expired', 'closed'] as const) {
-      await store.insert(record(status, { status }));
+      await store.insert(record(status, { status, endedAt: 1 }));
       await expect(
         store.setState({
           sessionId: status,
@@ -208,6 +216,14 @@ describe('agent state', () => {
         }),
       ).rejects.toBeInstanceOf(SessionNotFoundError);
     }
+    // Live is `endedAt === null`, whatever the status says: the guard reads no status name.
+    await store.insert(record('ended', { endedAt: 1 }));
+    await expect(
+      store.setState({ sessionId: 'ended', agentId: 'g', key: 'k', value: 1, updatedAt: 1, expiresAt: null }),
+    ).rejects.toBeInstanceOf(SessionNotFoundError);
+    await expect(
+      store.appendEvent({ sessionId: 'ended', streamId: 's', message: 1, createdAt: 1 }),
+    ).rejects.toBeInstanceOf(SessionNotFoundError);
     await expect(
       store.setState({
         sessionId: 'nobody',
@@ -319,7 +335,7 @@ describe('event log', () => {
   });
 
   it('appends only to live sessions', async () => {
-    await store.insert(record('c', { status: 'closed' }));
+    await store.insert(record('c', { status: 'closed', endedAt: 1 }));
     await expect(
       store.appendEvent({ sessionId: 'c', streamId: 's', message: 1, createdAt: 1 }),
     ).rejects.toBeInstanceOf(SessionNotFoundError);
