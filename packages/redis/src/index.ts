@@ -8,13 +8,13 @@ export {
 import {
   type AgentStateEntry,
   InvalidArgumentError,
+  InvalidValueError,
   type JsonObject,
   type LoggerLike,
   resolveLogger,
   SessionExistsError,
   SessionNotFoundError,
   type SessionRecord,
-  type SessionStatus,
   type SessionStore,
   StoreError,
 } from '@mcp-sessions/core';
@@ -27,19 +27,24 @@ import {
   decodeJson,
   type EventEntry,
   encodeJson,
+  isSessionStatus,
   jsonByteLength,
   type ListAfter,
   type ListQuery,
+  type Logger,
   nonNegativeNumber,
   positiveNumber,
   type ReadEventsQuery,
   SESSION_STATUSES,
+  type SessionIdentity,
+  type SessionLiveness,
   type StoreCapabilities,
   type TouchPatch,
   type TrimEventsQuery,
 } from '@mcp-sessions/core/adapter';
 import { type AnyRedisClient, Connection, evalScript, type Script } from './connection';
 import * as lua from './scripts';
+import { RECORD_WIDTH } from './scripts';
 
 export type { AnyRedisClient, RedisClientLike, RedisClusterLike, RedisSentinelLike } from './connection';
 
@@ -112,6 +117,12 @@ const READ_EVENTS_CHUNK = 500;
 const PURGE_BATCH = 1_000;
 /** `claimDue` re-peeks this many times when other sweepers took some of its candidates. */
 const CLAIM_ROUNDS = 3;
+/** Ids one `list` script looks at, at most, in one shard (a bound on the script's run time). */
+const LIST_SCAN = 1_000;
+/** The key layout this code writes, recorded under `<prefix>layout`; older layouts are migrated. */
+const LAYOUT = 2;
+/** Records one migration script moves. */
+const MIGRATE_BATCH = 500;
 
 /**
  * Sessions in Redis or Redis Cluster. Every multi-key step is one Lua script over the keys of one
@@ -131,6 +142,7 @@ export class RedisSessionStore implements SessionStore {
   private readonly nativeExpiryMarginMs: number;
   private readonly layoutKey: string;
   private readonly shards: number;
+  private readonly logger: Logger;
   /** The first call's check that the data under this prefix was written with the same `shards`. */
   private layoutChecked: Promise<void> | undefined;
 
@@ -157,6 +169,7 @@ export class RedisSessionStore implements SessionStore {
       DEFAULT_NATIVE_EXPIRY_MARGIN_MS,
     );
     this.capabilities = { atomic: true, durable: options.durable ?? false, crossProcess: true };
+    this.logger = resolveLogger(options.logger);
     this.connection = new Connection({
       url: options.url,
       clusterUrls: options.clusterUrls,
@@ -171,31 +184,35 @@ export class RedisSessionStore implements SessionStore {
         options.commandTimeoutMs,
         DEFAULT_COMMAND_TIMEOUT_MS,
       ),
-      logger: resolveLogger(options.logger),
+      logger: this.logger,
     });
   }
 
   // --- Session records ---
 
   async insert(record: SessionRecord): Promise<void> {
-    const fields = recordFields(record);
-    const inserted = await this.run(lua.INSERT, this.recordKeys(record.id), [record.id, ...fields]);
+    const identity = encodeJson(identityOf(record), 1);
+    const k = this.keys;
+    const shard = k.shardOf(record.id);
+    const inserted = await this.run(
+      lua.INSERT,
+      [k.record(record.id), k.due(shard), k.created(shard)],
+      [record.id, identity, String(finite('createdAt', record.createdAt)), ...livenessArgs(record)],
+    );
     if (inserted !== 1) throw new SessionExistsError(record.id);
   }
 
   async get(id: string): Promise<SessionRecord | undefined> {
-    const shard = this.keys.shardOf(id);
-    const reply = await this.run(lua.GET_RECORDS, [...this.shardIndexes(shard), this.keys.record(id)], [id]);
-    return parseRecord(array(reply), 0);
+    const key = this.keys.record(id);
+    return parseRecord(array(await this.command(key, ['HMGET', key, 'j', ...lua.LIVENESS_FIELDS])), 0);
   }
 
-  async compareAndSet(next: SessionRecord, expectedVersion: number): Promise<boolean> {
-    const fields = recordFields(next);
-    const written = await this.run(lua.COMPARE_AND_SET, this.recordKeys(next.id), [
-      next.id,
-      ...fields,
-      String(expectedVersion),
-    ]);
+  async compareAndSet(id: string, next: SessionLiveness, expectedVersion: number): Promise<boolean> {
+    const written = await this.run(
+      lua.COMPARE_AND_SET,
+      [this.keys.record(id), this.keys.due(this.keys.shardOf(id))],
+      [id, String(expectedVersion), ...livenessArgs(next)],
+    );
     return written === 1;
   }
 
@@ -204,11 +221,7 @@ export class RedisSessionStore implements SessionStore {
       [...this.byShard(ids)].map(([shard, group]) =>
         this.run(
           lua.TOUCH,
-          [
-            this.keys.due(shard),
-            this.keys.byHeartbeat(shard, 'active'),
-            ...group.map((id) => this.keys.record(id)),
-          ],
+          [this.keys.due(shard), ...group.map((id) => this.keys.record(id))],
           [String(patch.now), String(patch.dueAt), ...group],
         ),
       ),
@@ -219,12 +232,15 @@ export class RedisSessionStore implements SessionStore {
 
   async delete(id: string): Promise<boolean> {
     const k = this.keys;
+    const shard = k.shardOf(id);
     const existed = await this.run(
       lua.DELETE,
       [
-        ...this.recordKeys(id),
+        k.record(id),
+        k.due(shard),
+        k.created(shard),
         k.stateIndex(id),
-        k.stateExpiry(k.shardOf(id)),
+        k.stateExpiry(shard),
         k.events(id),
         k.eventBytes(id),
       ],
@@ -237,65 +253,56 @@ export class RedisSessionStore implements SessionStore {
     const statuses = SESSION_STATUSES.filter((s) => query.statuses.includes(s));
     const limit = query.limit;
     if (limit <= 0 || statuses.length === 0) return [];
-    // One stream per (shard, status) index, each read in (hb desc, id desc) order from its own
-    // cursor. Each stream first gives a small quota; a stream whose whole share made the top
-    // `limit` may hold more, so only those are asked again (distributed top-k, usually 1 round).
-    const streams = this.keys.allShards.flatMap((shard) =>
-      statuses.map((status) => ({
-        shard,
-        key: this.keys.byHeartbeat(shard, status),
-        cursor: query.after as ListAfter | undefined,
-        rows: [] as ListRow[],
-        exhausted: false,
-      })),
-    );
+    // Each shard's created index is a stream in list order, read from its own cursor by a script
+    // that keeps the wanted statuses and returns whole records. Each stream first gives a small
+    // quota; only a stream whose unread part could still reach the top `limit` is asked again
+    // (distributed top-k: usually one round).
+    const streams = this.keys.allShards.map((shard) => ({
+      shard,
+      cursor: query.after as ListAfter | undefined,
+      rows: [] as SessionRecord[],
+      exhausted: false,
+    }));
     const quota = Math.min(limit, Math.ceil((2 * limit) / streams.length) + 4);
     let wanted = streams;
-    let top: ListRow[] = [];
+    let top: SessionRecord[] = [];
     while (wanted.length > 0) {
-      const byShard = new Map<number, typeof streams>();
-      for (const s of wanted) byShard.set(s.shard, [...(byShard.get(s.shard) ?? []), s]);
       await Promise.all(
-        [...byShard.values()].map(async (group) => {
-          const args = [String(quota)];
-          for (const s of group)
-            args.push(s.cursor ? String(s.cursor.lastHeartbeatAt) : '', s.cursor?.id ?? '');
+        wanted.map(async (s) => {
           const reply = array(
             await this.run(
               lua.LIST_PAGE,
-              group.map((s) => s.key),
-              args,
+              [this.keys.created(s.shard)],
+              [
+                String(quota),
+                String(LIST_SCAN),
+                s.cursor ? String(s.cursor.createdAt) : '',
+                s.cursor?.id ?? '',
+                this.keys.tag(s.shard),
+                ...statuses,
+              ],
             ),
           );
-          let at = 0;
-          for (const s of group) {
-            const count = integer(reply[at++]);
-            for (let i = 0; i < count; i++, at += 2) {
-              const row = { id: text(reply[at]), lastHeartbeatAt: Number(text(reply[at + 1])), stream: s };
-              s.rows.push(row);
-              s.cursor = row;
-            }
-            if (count < quota) s.exhausted = true;
+          s.exhausted = integer(reply[0]) === 1;
+          const lastId = optionalText(reply[2]);
+          if (lastId !== undefined) s.cursor = { createdAt: num(text(reply[1])), id: lastId };
+          for (let at = 3; at < reply.length; at += RECORD_WIDTH) {
+            const record = parseRecord(reply, at);
+            if (record) s.rows.push(record);
           }
         }),
       );
       top = streams
         .flatMap((s) => s.rows)
-        .sort(byHeartbeatDesc)
+        .sort(listOrder)
         .slice(0, limit);
-      const inTop = new Map<object, number>();
-      for (const row of top) inTop.set(row.stream, (inTop.get(row.stream) ?? 0) + 1);
-      wanted = streams.filter((s) => !s.exhausted && (top.length < limit || inTop.get(s) === s.rows.length));
+      const last = top[top.length - 1];
+      // A stream's unread ids all come after its cursor: it matters only if that is before `last`.
+      wanted = streams.filter(
+        (s) => !s.exhausted && (top.length < limit || !last || !s.cursor || listOrder(s.cursor, last) < 0),
+      );
     }
-    const records = await this.getMany(top.map((r) => r.id));
-    const { after } = query;
-    // A record written between the two round trips is re-checked against the query.
-    return records
-      .filter(
-        (r): r is SessionRecord =>
-          r !== undefined && statuses.includes(r.status) && (!after || byHeartbeatDesc(after, r) < 0),
-      )
-      .sort(byHeartbeatDesc);
+    return top;
   }
 
   async claimDue(query: ClaimDueQuery): Promise<SessionRecord[]> {
@@ -319,7 +326,7 @@ export class RedisSessionStore implements SessionStore {
         [...this.byShard(candidates.map((c) => c.id))].map(([shard, group]) =>
           this.run(
             lua.CLAIM,
-            [...this.shardIndexes(shard), ...group.map((id) => this.keys.record(id))],
+            [this.keys.due(shard), ...group.map((id) => this.keys.record(id))],
             [String(query.now), leasedDue, ...group],
           ),
         ),
@@ -508,6 +515,17 @@ export class RedisSessionStore implements SessionStore {
   // --- Internal helpers ---
 
   private async run(script: Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    await this.layoutReady();
+    return evalScript(this.connection, script, keys, args);
+  }
+
+  /** A plain command on data whose layout matters (records). */
+  private async command(key: string, args: string[]): Promise<unknown> {
+    await this.layoutReady();
+    return this.connection.command(key, args);
+  }
+
+  private layoutReady(): Promise<void> {
     if (!this.layoutChecked) {
       this.layoutChecked = this.checkLayout();
       // A failed check (server down) is tried again by the next call.
@@ -515,52 +533,67 @@ export class RedisSessionStore implements SessionStore {
         this.layoutChecked = undefined;
       });
     }
-    await this.layoutChecked;
-    return evalScript(this.connection, script, keys, args);
+    return this.layoutChecked;
   }
 
   /**
-   * Records where the prefix's data lives (`shards`), or checks it: a store opened with another
-   * `shards` would look for every session in the wrong shard and find nothing, silently.
+   * Records how the prefix's data is laid out (`shards`, layout version), or checks it: a store
+   * opened with another `shards` would look for every session in the wrong shard and find
+   * nothing, silently. Data of layout 1 is migrated here, before the first call runs.
    */
   private async checkLayout(): Promise<void> {
-    const layout = `shards=${this.shards}`;
-    const found = await this.connection.command(this.layoutKey, ['SET', this.layoutKey, layout, 'NX', 'GET']);
-    if (found !== null && found !== undefined && String(found) !== layout) {
+    const layout = `shards=${this.shards} layout=${LAYOUT}`;
+    const found = optionalText(
+      await this.connection.command(this.layoutKey, ['SET', this.layoutKey, layout, 'NX', 'GET']),
+    );
+    if (found === undefined || found === layout) return;
+    const prefix = JSON.stringify(this.layoutKey.slice(0, -'layout'.length));
+    const parsed = /^shards=(\d+)(?: layout=(\d+))?$/.exec(found);
+    if (!parsed) {
+      throw new StoreError(`${this.layoutKey} holds ${JSON.stringify(found)}, not a layout this store knows`);
+    }
+    if (Number(parsed[1]) !== this.shards) {
       throw new StoreError(
-        `data under ${JSON.stringify(this.layoutKey.slice(0, -'layout'.length))} was written with ${String(found)}, ` +
-          `but this store is configured with ${layout}: give it the same shards option`,
+        `data under ${prefix} was written with shards=${parsed[1]}, ` +
+          `but this store is configured with shards=${this.shards}: give it the same shards option`,
       );
     }
-  }
-
-  /** Records by id, one script call per shard, all shards at once. */
-  private async getMany(ids: readonly string[]): Promise<Array<SessionRecord | undefined>> {
-    const replies = await Promise.all(
-      [...this.byShard(ids)].map(([shard, group]) =>
-        this.run(
-          lua.GET_RECORDS,
-          [...this.shardIndexes(shard), ...group.map((id) => this.keys.record(id))],
-          group,
-        ),
-      ),
-    );
-    const out: Array<SessionRecord | undefined> = [];
-    for (const reply of replies) {
-      const fields = array(reply);
-      for (let i = 0; i < fields.length; i += RECORD_WIDTH) out.push(parseRecord(fields, i));
+    const version = Number(parsed[2] ?? 1);
+    if (version > LAYOUT) {
+      throw new StoreError(
+        `data under ${prefix} has layout ${version}, newer than this @mcp-sessions/redis knows (${LAYOUT}): upgrade the package`,
+      );
     }
-    return out;
+    await this.migrateLayout1();
+    await this.connection.command(this.layoutKey, ['SET', this.layoutKey, layout]);
   }
 
-  /** KEYS of the record scripts: rec, due, and the four status indexes of the record's shard. */
-  private recordKeys(id: string): string[] {
-    return [this.keys.record(id), ...this.shardIndexes(this.keys.shardOf(id))];
-  }
-
-  /** A shard's due index and its four status indexes, in the order the scripts expect. */
-  private shardIndexes(shard: number): readonly string[] {
-    return this.keys.indexes[shard]!;
+  /** Layout 1 → 2 on every shard, batch by batch (see `MIGRATE_LAYOUT_1`). */
+  private async migrateLayout1(): Promise<void> {
+    const started = Date.now();
+    const moved = await Promise.all(
+      this.keys.allShards.map(async (shard) => {
+        const keys = [this.keys.due(shard), ...SESSION_STATUSES.map((s) => this.keys.layout1Index(shard, s))];
+        let total = 0;
+        for (;;) {
+          const n = integer(
+            await evalScript(
+              this.connection,
+              lua.MIGRATE_LAYOUT_1,
+              [this.keys.created(shard), ...keys],
+              [String(MIGRATE_BATCH), this.keys.tag(shard)],
+            ),
+          );
+          total += n;
+          if (n < MIGRATE_BATCH) return total;
+        }
+      }),
+    );
+    this.logger.info('redis session store migrated to layout 2', {
+      prefix: this.layoutKey.slice(0, -'layout'.length),
+      records: moved.reduce((a, b) => a + b, 0),
+      ms: Date.now() - started,
+    });
   }
 
   /** Ids grouped by shard, input order kept within each group. */
@@ -574,15 +607,6 @@ export class RedisSessionStore implements SessionStore {
     }
     return groups;
   }
-}
-
-/** Values per record in script replies: j, v, s, hb, due. */
-const RECORD_WIDTH = 5;
-
-interface ListRow {
-  id: string;
-  lastHeartbeatAt: number;
-  stream: object;
 }
 
 /**
@@ -599,17 +623,17 @@ function keySpace(prefix: string, shards: number) {
     `${encodeName(k.agentId)}:${encodeName(k.key)}`;
   return {
     allShards: tags.map((_, n) => n),
-    /** Per shard: its due index, then its four status indexes (the order the scripts expect). */
-    indexes: tags.map((tag) => [`${tag}due`, ...SESSION_STATUSES.map((s) => `${tag}hb:${s}`)]),
     shardOf,
     /** `{<prefix>s<n>}:`, the start of every key of shard n. */
     tag: (shard: number) => tags[shard]!,
-    /** Hash: the record (fields j, v, s, seq); hb and due are index scores. */
+    /** Hash: the record (`j` identity JSON, the liveness fields, `seq`); see scripts.ts. */
     record: (id: string) => session('r', id),
-    /** Sorted set: ids of shard n with this status, scored by lastHeartbeatAt. */
-    byHeartbeat: (shard: number, status: SessionStatus) => `${tags[shard]}hb:${status}`,
+    /** Sorted set: ids of shard n scored by createdAt (the list order; written by insert only). */
+    created: (shard: number) => `${tags[shard]}created`,
     /** Sorted set: ids of shard n scored by dueAt. */
     due: (shard: number) => `${tags[shard]}due`,
+    /** Layout 1's "by heartbeat" index of one status, read only to migrate it. */
+    layout1Index: (shard: number, status: string) => `${tags[shard]}hb:${status}`,
     /** Set: the session's state members (`<agent>:<key>`, encoded). */
     stateIndex: (id: string) => session('sk', id),
     /** String: one state entry, `updatedAt|expiresAt|json`. */
@@ -671,43 +695,76 @@ function fnv1a(text: string): number {
   return h >>> 0;
 }
 
-function recordFields(record: SessionRecord): string[] {
-  if (!SESSION_STATUSES.includes(record.status))
-    throw new InvalidArgumentError('status', `unknown status ${record.status}`);
+function identityOf(record: SessionIdentity): SessionIdentity {
+  return {
+    id: record.id,
+    principal: record.principal,
+    createdAt: record.createdAt,
+    workingDirectory: record.workingDirectory,
+    metadata: record.metadata,
+    initializeParams: record.initializeParams,
+  };
+}
+
+/** The liveness fields' values in `LIVENESS_FIELDS` order, taken by name (a caller may pass more). */
+function livenessArgs(l: SessionLiveness): string[] {
+  if (!isSessionStatus(l.status))
+    throw new InvalidArgumentError('status', `unknown status ${String(l.status)}`);
   return [
-    encodeJson(record, 1),
-    String(record.version),
-    record.status,
-    String(record.lastHeartbeatAt),
-    String(record.dueAt),
+    l.status,
+    String(finite('version', l.version)),
+    l.ownerId === null ? 'null' : JSON.stringify(String(l.ownerId)),
+    String(finite('lastHeartbeatAt', l.lastHeartbeatAt)),
+    nullable('disconnectedAt', l.disconnectedAt),
+    nullable('graceExpiresAt', l.graceExpiresAt),
+    String(finite('recoveryAttempts', l.recoveryAttempts)),
+    nullable('recoveredAt', l.recoveredAt),
+    nullable('endedAt', l.endedAt),
+    String(finite('dueAt', l.dueAt)),
   ];
 }
 
-/** The record whose reply values (j, v, s, hb, due) start at `at`, or undefined when absent. */
+/** A number that the scripts and a reader can take back (JSON's rule: finite). */
+function finite(field: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new InvalidValueError(field, `${String(value)} is not a finite number`);
+  }
+  return value;
+}
+
+function nullable(field: string, value: number | null): string {
+  return value === null ? '' : String(finite(field, value));
+}
+
+/** The record whose reply values (`j`, then `LIVENESS_FIELDS`) start at `at`, or undefined when absent. */
 function parseRecord(fields: unknown[], at: number): SessionRecord | undefined {
   const json = optionalText(fields[at]);
   if (json === undefined) return undefined;
   const doc = decodeJson(json);
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw corrupt('record is not an object');
-  const status = text(fields[at + 2]);
-  if (!SESSION_STATUSES.includes(status as SessionStatus)) throw corrupt(`unknown status ${status}`);
+  const [status, version, owner, hb, dc, g, ra, rc, e, due] = lua.LIVENESS_FIELDS.map((_, i) =>
+    text(fields[at + 1 + i]),
+  ) as [string, string, string, string, string, string, string, string, string, string];
+  if (!isSessionStatus(status)) throw corrupt(`unknown status ${status}`);
+  const ownerId: unknown = decodeJson(owner);
+  if (ownerId !== null && typeof ownerId !== 'string') throw corrupt('ownerId');
   return {
     id: str(doc, 'id'),
-    status: status as SessionStatus,
-    version: num(text(fields[at + 1])),
     principal: strOrNull(doc, 'principal'),
-    ownerId: strOrNull(doc, 'ownerId'),
     createdAt: num(doc.createdAt),
-    lastHeartbeatAt: num(text(fields[at + 3])),
-    disconnectedAt: numOrNull(doc.disconnectedAt),
-    graceExpiresAt: numOrNull(doc.graceExpiresAt),
-    recoveryAttempts: num(doc.recoveryAttempts),
-    recoveredAt: numOrNull(doc.recoveredAt),
-    endedAt: numOrNull(doc.endedAt),
-    dueAt: num(text(fields[at + 4])),
     workingDirectory: strOrNull(doc, 'workingDirectory'),
     metadata: objOrNull(doc.metadata),
     initializeParams: objOrNull(doc.initializeParams),
+    status,
+    version: num(version),
+    ownerId,
+    lastHeartbeatAt: num(hb),
+    disconnectedAt: numOrEmpty(dc),
+    graceExpiresAt: numOrEmpty(g),
+    recoveryAttempts: num(ra),
+    recoveredAt: numOrEmpty(rc),
+    endedAt: numOrEmpty(e),
+    dueAt: num(due),
   };
 }
 
@@ -745,11 +802,9 @@ function isFresh(entry: AgentStateEntry, now: number): boolean {
   return entry.expiresAt === null || entry.expiresAt > now;
 }
 
-function byHeartbeatDesc(
-  a: { lastHeartbeatAt: number; id: string },
-  b: { lastHeartbeatAt: number; id: string },
-) {
-  return b.lastHeartbeatAt - a.lastHeartbeatAt || compareNames(b.id, a.id);
+/** The list order: createdAt descending, then id descending (code points). */
+function listOrder(a: ListAfter, b: ListAfter): number {
+  return b.createdAt - a.createdAt || compareNames(b.id, a.id);
 }
 
 // Replies are parsed at the boundary: a user's client may map strings to Buffers (typeMapping).
@@ -788,8 +843,8 @@ function num(value: unknown): number {
   return n;
 }
 
-function numOrNull(value: unknown): number | null {
-  return value === null || value === undefined ? null : num(value);
+function numOrEmpty(value: string): number | null {
+  return value === '' ? null : num(value);
 }
 
 function str(doc: { [key: string]: unknown }, field: string): string {

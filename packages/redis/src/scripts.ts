@@ -1,25 +1,58 @@
 /**
  * The Lua scripts, one per atomic step. Every script touches the keys of ONE shard only (they share
  * the hash tag `{<prefix>s<n>}`), so each runs atomically on Redis Cluster too. Keys a script
- * derives from index members (state entries of a session) carry the same tag by construction.
+ * derives from index members (records of a shard, state entries of a session) carry the same tag
+ * by construction.
  *
- * Record hash fields: j (record JSON), v (version), s (status), seq (last event seq).
- * lastHeartbeatAt and dueAt live only as the scores of the shard's `hb:<status>` and `due`
- * indexes (so a heartbeat writes one hash field per session); v and s override `j`.
+ * Record hash fields: `j` the identity as JSON, written once by insert; then the liveness, one
+ * plain field each (`LIVENESS_FIELDS`), which compare-and-set, touch and claim write; `seq` the
+ * event counter. A field holding null is ''.
  */
 import { Script } from './connection';
 
-/** KEYS[2..6] of record scripts: the shard's due index and its four "by heartbeat" indexes. */
-const STATUS_INDEXES = `
-local DUE = KEYS[2]
-local HB = { active = KEYS[3], disconnected = KEYS[4], expired = KEYS[5], closed = KEYS[6] }
-local function index(id, status, hb, due)
-  redis.call('ZADD', HB[status], hb, id)
-  redis.call('ZADD', DUE, due, id)
+/**
+ * The liveness fields of a record hash, in the order the scripts take and return them: status,
+ * version, ownerId (as JSON: `null` or a string), lastHeartbeatAt, disconnectedAt,
+ * graceExpiresAt, recoveryAttempts, recoveredAt, endedAt, dueAt.
+ */
+export const LIVENESS_FIELDS = ['s', 'v', 'o', 'hb', 'dc', 'g', 'ra', 'rc', 'e', 'due'] as const;
+
+/** Values per record in script replies: `j`, then the liveness fields. */
+export const RECORD_WIDTH = 1 + LIVENESS_FIELDS.length;
+
+const FIELD_LIST = LIVENESS_FIELDS.map((f) => `'${f}'`).join(', ');
+
+/** Writing and reading whole records. */
+const RECORDS = `
+local FIELDS = { ${FIELD_LIST} }
+-- Sets the liveness fields from ARGV[from], ARGV[from + 1], ...
+local function write_liveness(rec, from)
+  local args = {}
+  for i, f in ipairs(FIELDS) do args[#args + 1] = f; args[#args + 1] = ARGV[from + i - 1] end
+  redis.call('HSET', rec, unpack(args))
 end
-local function unindex(id)
-  for _, key in pairs(HB) do redis.call('ZREM', key, id) end
-  redis.call('ZREM', DUE, id)
+-- Appends j and the liveness fields (all false when there is no record).
+local function read(out, rec)
+  local f = redis.call('HMGET', rec, 'j', unpack(FIELDS))
+  for i = 1, #FIELDS + 1 do out[#out + 1] = f[i] end
+end
+`;
+
+/**
+ * The record key of an id, built in Lua where ids come from an index: \`<tag>r:<base64url(id)>\`,
+ * as \`keySpace().record\` builds it (unpadded base64url of the UTF-8 bytes).
+ */
+const RECORD_KEY = `
+local B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+local function record_key(tag, id)
+  local out = {}
+  for i = 1, #id, 3 do
+    local a, b, c = string.byte(id, i, i + 2)
+    local n = a * 65536 + (b or 0) * 256 + (c or 0)
+    local d = { math.floor(n / 262144), math.floor(n / 4096) % 64, math.floor(n / 64) % 64, n % 64 }
+    for k = 1, (c and 4) or (b and 3) or 2 do out[#out + 1] = string.sub(B64, d[k] + 1, d[k] + 1) end
+  end
+  return tag .. 'r:' .. table.concat(out)
 end
 `;
 
@@ -38,80 +71,53 @@ local function purge_data(sk, sx, ev, eb, entry_prefix, expiry_prefix)
 end
 `;
 
-/** KEYS: rec, due, hb x4. ARGV: id, json, version, status, hb, due. → 1 inserted, 0 exists. */
-export const INSERT = new Script(`${STATUS_INDEXES}
+/**
+ * KEYS: rec, due, created. ARGV: id, identityJson, createdAt, then the liveness fields.
+ * → 1 inserted, 0 the id is taken.
+ */
+export const INSERT = new Script(`${RECORDS}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'j', ARGV[2], 'v', ARGV[3], 's', ARGV[4])
-index(ARGV[1], ARGV[4], ARGV[5], ARGV[6])
-return 1
-`);
-
-/** KEYS: rec, due, hb x4. ARGV: id, json, version, status, hb, due, expectedVersion. → 1 written, 0 not. */
-export const COMPARE_AND_SET = new Script(`${STATUS_INDEXES}
-local cur = redis.call('HMGET', KEYS[1], 'v', 's')
-if not cur[1] or tonumber(cur[1]) ~= tonumber(ARGV[7]) then return 0 end
-if cur[2] ~= ARGV[4] then redis.call('ZREM', HB[cur[2]], ARGV[1]) end
-redis.call('HSET', KEYS[1], 'j', ARGV[2], 'v', ARGV[3], 's', ARGV[4])
-index(ARGV[1], ARGV[4], ARGV[5], ARGV[6])
+redis.call('HSET', KEYS[1], 'j', ARGV[2])
+write_liveness(KEYS[1], 4)
+redis.call('ZADD', KEYS[2], ARGV[13], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 return 1
 `);
 
 /**
- * KEYS: due, hb:active, rec1..recN. ARGV: now, dueAt, id1..idN.
- * For each record that is active (a member of hb:active): v + 1, and in the indexes hb = now,
- * due = dueAt. Status by one ZMSCORE per 1000 ids, the indexes by one ZADD each.
- * → the ids NOT touched (usually none, so the reply stays small).
+ * KEYS: rec, due. ARGV: id, expectedVersion, then the liveness fields. Writes the liveness only
+ * (the identity stays as inserted). → 1 written, 0 not (other version, or no record).
+ */
+export const COMPARE_AND_SET = new Script(`${RECORDS}
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v or tonumber(v) ~= tonumber(ARGV[2]) then return 0 end
+write_liveness(KEYS[1], 3)
+redis.call('ZADD', KEYS[2], ARGV[12], ARGV[1])
+return 1
+`);
+
+/**
+ * KEYS: due, rec1..recN. ARGV: now, dueAt, id1..idN. For each record that is active: v + 1,
+ * hb = now, due = dueAt, and its due index score (one ZADD per 1000). The list index is ordered by
+ * creation, so a heartbeat leaves it alone. → the ids NOT touched (usually none: a small reply).
  */
 export const TOUCH = new Script(`
-local touched, missed = {}, {}
-for from = 3, #ARGV, 1000 do
-  local to = math.min(from + 999, #ARGV)
-  local live = redis.call('ZMSCORE', KEYS[2], unpack(ARGV, from, to))
-  for i = from, to do
-    if live[i - from + 1] then
-      redis.call('HINCRBY', KEYS[i], 'v', 1)
-      touched[#touched + 1] = ARGV[i]
-    else
-      missed[#missed + 1] = ARGV[i]
+local missed, due = {}, {}
+for i = 2, #KEYS do
+  local f = redis.call('HMGET', KEYS[i], 's', 'v')
+  if f[1] == 'active' then
+    redis.call('HSET', KEYS[i], 'v', tonumber(f[2]) + 1, 'hb', ARGV[1], 'due', ARGV[2])
+    due[#due + 1] = ARGV[2]; due[#due + 1] = ARGV[i + 1]
+    if #due >= 2000 then
+      redis.call('ZADD', KEYS[1], unpack(due))
+      due = {}
     end
+  else
+    missed[#missed + 1] = ARGV[i + 1]
   end
 end
-for from = 1, #touched, 1000 do
-  local hb, due = {}, {}
-  for j = from, math.min(from + 999, #touched) do
-    hb[#hb + 1] = ARGV[1]; hb[#hb + 1] = touched[j]
-    due[#due + 1] = ARGV[2]; due[#due + 1] = touched[j]
-  end
-  redis.call('ZADD', KEYS[2], unpack(hb))
-  redis.call('ZADD', KEYS[1], unpack(due))
-end
+if #due > 0 then redis.call('ZADD', KEYS[1], unpack(due)) end
 return missed
-`);
-
-/** Reads records of one shard: KEYS[1..5] its due and hb x4 indexes, the records from KEYS[6]. */
-const READ_RECORDS = `
-local DUE = KEYS[1]
-local HB = { active = KEYS[2], disconnected = KEYS[3], expired = KEYS[4], closed = KEYS[5] }
-local function read(out, rec, id)
-  local f = redis.call('HMGET', rec, 'j', 'v', 's')
-  if not f[1] then
-    for k = 1, 5 do out[#out + 1] = false end
-    return
-  end
-  out[#out + 1] = f[1]; out[#out + 1] = f[2]; out[#out + 1] = f[3]
-  out[#out + 1] = redis.call('ZSCORE', HB[f[3]], id)
-  out[#out + 1] = redis.call('ZSCORE', DUE, id)
-end
-`;
-
-/**
- * KEYS: due, hb x4, rec1..recN (one shard). ARGV: id1..idN.
- * → flat [j, v, s, hb, due, ...], nils for a missing record (read only).
- */
-export const GET_RECORDS = new Script(`${READ_RECORDS}
-local out = {}
-for i = 6, #KEYS do read(out, KEYS[i], ARGV[i - 5]) end
-return out
 `);
 
 /** KEYS: due. ARGV: now, limit. → flat [id, dueAt, ...] earliest first (read only). */
@@ -120,33 +126,35 @@ return redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARG
 `);
 
 /**
- * KEYS: due, hb x4, rec1..recN. ARGV: now, leasedDue, id1..idN. Leases each record still due
- * (another sweeper may have taken it since the peek). → flat [j, v, s, hb, due, ...] of leased records.
+ * KEYS: due, rec1..recN. ARGV: now, leasedDue, id1..idN. Leases each record still due (another
+ * sweeper may have taken it since the peek). → flat records (`RECORD_WIDTH` values each) as leased.
  */
-export const CLAIM = new Script(`${READ_RECORDS}
+export const CLAIM = new Script(`${RECORDS}
 local out = {}
-for i = 6, #KEYS do
-  local id = ARGV[i - 3]
-  local due = redis.call('ZSCORE', DUE, id)
+for i = 2, #KEYS do
+  local id = ARGV[i + 1]
+  local due = redis.call('ZSCORE', KEYS[1], id)
   if due and redis.call('EXISTS', KEYS[i]) == 0 then
-    redis.call('ZREM', DUE, id)
+    redis.call('ZREM', KEYS[1], id)
   elseif due and tonumber(due) <= tonumber(ARGV[1]) then
     redis.call('HINCRBY', KEYS[i], 'v', 1)
-    redis.call('ZADD', DUE, ARGV[2], id)
-    read(out, KEYS[i], id)
+    redis.call('HSET', KEYS[i], 'due', ARGV[2])
+    redis.call('ZADD', KEYS[1], ARGV[2], id)
+    read(out, KEYS[i])
   end
 end
 return out
 `);
 
 /**
- * KEYS: rec, due, hb x4, sk, sx, ev, eb. ARGV: id, entryPrefix, expiryPrefix.
+ * KEYS: rec, due, created, sk, sx, ev, eb. ARGV: id, entryPrefix, expiryPrefix.
  * Deletes the record, its index entries, agent state and events. → 1 if there was a record.
  */
-export const DELETE = new Script(`${STATUS_INDEXES}${PURGE_DATA}
+export const DELETE = new Script(`${PURGE_DATA}
 local existed = redis.call('DEL', KEYS[1])
-unindex(ARGV[1])
-purge_data(KEYS[7], KEYS[8], KEYS[9], KEYS[10], ARGV[2], ARGV[3])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+purge_data(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[2], ARGV[3])
 return existed
 `);
 
@@ -158,15 +166,15 @@ return 1
 
 /**
  * KEYS: rec, entry, sk, sx. ARGV: indexMember, expiryMember, value, expiresAt|'', nativeExpiryAt.
- * Writes only while the record is active or disconnected. → 1 written, 0 no live session.
+ * Writes only while the record is live (its endedAt is ''; a missing record reads false).
+ * → 1 written, 0 no live session.
  * Native expiry (PXAT) is set only when still in the future by the server's clock, so it can never
  * drop an entry a caller's `now` still sees; the expiry index is what the contract relies on.
  * `SET ... GET` tells whether the index set and the expiry index need touching at all, so an
  * overwrite of an entry without expiry is two calls.
  */
 export const SET_STATE = new Script(`
-local s = redis.call('HGET', KEYS[1], 's')
-if s ~= 'active' and s ~= 'disconnected' then return 0 end
+if redis.call('HGET', KEYS[1], 'e') ~= '' then return 0 end
 local old
 if ARGV[4] == '' then
   old = redis.call('SET', KEYS[2], ARGV[3], 'GET')
@@ -234,12 +242,11 @@ end
 
 /**
  * KEYS: rec, ev, eb. ARGV: createdAt, encodedStreamId, messageJson, messageBytes. Appends while
- * the session is live. → the new seq (from the record's counter, never reused), or 0 when there
- * is no live session. A log written before the byte total existed gets it at its next trim.
+ * the session is live (endedAt ''). → the new seq (from the record's counter, never reused), or 0
+ * when there is no live session. A log written before the byte total existed gets it at its next trim.
  */
 export const APPEND_EVENT = new Script(`
-local s = redis.call('HGET', KEYS[1], 's')
-if s ~= 'active' and s ~= 'disconnected' then return 0 end
+if redis.call('HGET', KEYS[1], 'e') ~= '' then return 0 end
 if redis.call('EXISTS', KEYS[3]) == 1 or redis.call('ZCARD', KEYS[2]) == 0 then
   redis.call('INCRBY', KEYS[3], ARGV[4])
 end
@@ -295,13 +302,18 @@ return at
 `);
 
 /**
- * KEYS: "by heartbeat" indexes of one shard. ARGV: limit, then per key: afterHb|'', afterId.
- * For each index, up to `limit` members strictly after its cursor in (score desc, member desc)
- * order, found by binary search on rank (never a scan). → per key: count, then id, hb, ... (read only).
- * Members are compared byte by byte: Lua's `<` on strings follows the server's locale.
+ * KEYS: created (one shard's list index: ids scored by createdAt). ARGV: quota, maxScan,
+ * afterCreatedAt|'', afterId, tag, status1..statusN.
+ * Walks the index in (createdAt desc, id desc) order from strictly after the cursor (found by
+ * binary search on rank, never a scan or OFFSET) and keeps the records with one of the statuses,
+ * until `quota` are kept or `maxScan` ids were looked at.
+ * → { exhausted 0|1, lastCreatedAt, lastId (the last id looked at, false if none), records... }
+ * (read only). Ids are compared byte by byte: Lua's `<` on strings follows the server's locale.
  */
-export const LIST_PAGE = new Script(`
-local limit = tonumber(ARGV[1])
+export const LIST_PAGE = new Script(`${RECORDS}${RECORD_KEY}
+local quota, max_scan, after_at, after_id, tag = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+local wanted = {}
+for i = 6, #ARGV do wanted[ARGV[i]] = true end
 local function less(a, b)
   local n = math.min(#a, #b)
   for i = 1, n do
@@ -310,27 +322,77 @@ local function less(a, b)
   end
   return #a < #b
 end
-local out = {}
-for k = 1, #KEYS do
-  local key, hb, id = KEYS[k], ARGV[2 * k], ARGV[2 * k + 1]
-  local stop
-  if hb == '' then
-    stop = redis.call('ZCARD', key)
-  else
-    local lo = redis.call('ZCOUNT', key, '-inf', '(' .. hb)
-    local hi = redis.call('ZCOUNT', key, '-inf', hb)
-    while lo < hi do
-      local mid = math.floor((lo + hi) / 2)
-      if less(redis.call('ZRANGE', key, mid, mid)[1], id) then lo = mid + 1 else hi = mid end
-    end
-    stop = lo
+-- Ranks below stop are after the cursor.
+local stop
+if after_at == '' then
+  stop = redis.call('ZCARD', KEYS[1])
+else
+  local lo = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. after_at)
+  local hi = redis.call('ZCOUNT', KEYS[1], '-inf', after_at)
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if less(redis.call('ZRANGE', KEYS[1], mid, mid)[1], after_id) then lo = mid + 1 else hi = mid end
   end
-  local start = math.max(stop - limit, 0)
-  out[#out + 1] = stop - start
-  if stop > start then
-    local items = redis.call('ZRANGE', key, start, stop - 1, 'WITHSCORES')
-    for i = #items - 1, 1, -2 do out[#out + 1] = items[i]; out[#out + 1] = items[i + 1] end
+  stop = lo
+end
+local records, kept, scanned, last_at, last_id = {}, 0, 0, false, false
+while stop > 0 and kept < quota and scanned < max_scan do
+  local start = math.max(stop - math.min(100, max_scan - scanned), 0)
+  local items = redis.call('ZRANGE', KEYS[1], start, stop - 1, 'WITHSCORES')
+  for i = #items - 1, 1, -2 do
+    local id = items[i]
+    local rec = record_key(tag, id)
+    stop, scanned, last_at, last_id = stop - 1, scanned + 1, items[i + 1], id
+    if wanted[redis.call('HGET', rec, 's')] then
+      read(records, rec)
+      kept = kept + 1
+      if kept == quota then break end
+    end
   end
 end
+local out = { stop == 0 and 1 or 0, last_at, last_id }
+for _, v in ipairs(records) do out[#out + 1] = v end
 return out
+`);
+
+/**
+ * Layout 1 → 2, one batch of one shard. KEYS: created, due, then the layout-1 "by heartbeat"
+ * indexes (one per status). ARGV: batch, tag.
+ * Layout 1 kept the whole record as JSON in \`j\` (liveness as of its last compare-and-set), its
+ * version and status in \`v\` and \`s\`, and lastHeartbeatAt only as the score of its status's index.
+ * Each record moved gets its liveness fields (from those), joins the created index, and leaves the
+ * old index, in one script: a batch is all or nothing, and a stopped migration resumes where it
+ * stopped. \`j\` stays as it is: its identity keys are the identity; the rest is ignored.
+ * → how many records were moved (fewer than batch: the shard is done).
+ */
+export const MIGRATE_LAYOUT_1 = new Script(`${RECORD_KEY}
+local batch, tag, moved = tonumber(ARGV[1]), ARGV[2], 0
+local function num(x)
+  if x == nil or x == cjson.null then return '' end
+  return string.format('%.17g', x)
+end
+for k = 3, #KEYS do
+  local items = redis.call('ZRANGE', KEYS[k], 0, batch - moved - 1, 'WITHSCORES')
+  for i = 1, #items, 2 do
+    local id, hb = items[i], items[i + 1]
+    local rec = record_key(tag, id)
+    local j = redis.call('HGET', rec, 'j')
+    if j then
+      local doc = cjson.decode(j)
+      local owner = 'null'
+      if type(doc.ownerId) == 'string' then owner = cjson.encode(doc.ownerId) end
+      -- A record missing from the due index (never written so) is made due: the sweep decides.
+      local due = redis.call('ZSCORE', KEYS[2], id) or '0'
+      redis.call('HSET', rec, 'o', owner, 'hb', hb, 'dc', num(doc.disconnectedAt),
+        'g', num(doc.graceExpiresAt), 'ra', num(doc.recoveryAttempts), 'rc', num(doc.recoveredAt),
+        'e', num(doc.endedAt), 'due', due)
+      redis.call('ZADD', KEYS[2], due, id)
+      redis.call('ZADD', KEYS[1], num(doc.createdAt), id)
+    end
+    redis.call('ZREM', KEYS[k], id)
+    moved = moved + 1
+  end
+  if moved >= batch then break end
+end
+return moved
 `);
