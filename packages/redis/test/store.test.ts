@@ -65,6 +65,9 @@ for (const target of targets) {
         });
         await s.appendEvent({ sessionId: id, streamId: id, message: { id }, createdAt: NOW });
       }
+      // list reads records by ids taken from its index: the script builds their key names itself.
+      const listed = await s.list({ statuses: ['active'], limit: 100 });
+      expect(listed.map((r) => r.id)).toEqual([...NASTY].sort(binary).reverse());
       for (const id of NASTY) {
         expect((await s.get(id))?.metadata).toEqual({ id });
         expect(await s.getState({ sessionId: id, agentId: id, key: id }, NOW)).toMatchObject({
@@ -258,6 +261,26 @@ for (const target of targets) {
       } finally {
         await raw.close();
       }
+    });
+
+    it('list keeps the wanted statuses past more other records than one script call looks at', async () => {
+      const s = store({ shards: 2 });
+      const live = ['old1', 'old2', 'old3'];
+      for (const [i, id] of live.entries()) await s.insert(record(id, { createdAt: NOW - 10 + i }));
+      const ended = Array.from({ length: 2_500 }, (_, i) => `t${i}`);
+      for (let i = 0; i < ended.length; i += 500) {
+        await Promise.all(
+          ended
+            .slice(i, i + 500)
+            .map((id) => s.insert(record(id, { status: 'closed', endedAt: NOW, createdAt: NOW + i }))),
+        );
+      }
+      const first = await s.list({ statuses: ['active'], limit: 2 });
+      expect(first.map((r) => r.id)).toEqual(['old3', 'old2']);
+      const rest = await s.list({ statuses: ['active'], limit: 2, after: first[1] });
+      expect(rest.map((r) => r.id)).toEqual(['old1']);
+      const tombstones = await s.list({ statuses: ['closed'], limit: 3_000 });
+      expect(tombstones).toHaveLength(ended.length);
     });
 
     it('claimDue takes the earliest due records over all shards and leases exactly the limit', async () => {
