@@ -5,7 +5,7 @@
 import { InvalidArgumentError } from '@mcp-sessions/core';
 
 /** The schema version this package writes and reads. Stored in the `<prefix>schema_version` table. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 export const DEFAULT_SCHEMA = 'public';
 export const DEFAULT_TABLE_PREFIX = 'mcp_sessions_';
@@ -30,7 +30,7 @@ export interface TableNames {
 }
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-/** Leaves room for the longest suffix (`schema_version`, `sessions_list_idx`) within 63 bytes. */
+/** Leaves room for the longest suffix (`sessions_created_idx`) within 63 bytes. */
 const TABLE_PREFIX = /^[A-Za-z0-9_]{0,40}$/;
 
 export function tableNames(options: SchemaOptions = {}): TableNames {
@@ -123,6 +123,15 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE ${t.events} ADD COLUMN size integer`,
       `UPDATE ${t.events} SET size = octet_length(message::text)`,
       `ALTER TABLE ${t.events} ALTER COLUMN size SET NOT NULL`,
+    ],
+  },
+  {
+    // Contract v2: `list` is ordered by creation, then id. That index holds nothing a heartbeat
+    // or a lifecycle change writes; the (status, last_heartbeat_at, id) one it replaces did.
+    version: 3,
+    statements: (t) => [
+      `DROP INDEX IF EXISTS ${t.schema}.${ident(`${t.prefix}sessions_list_idx`)}`,
+      `CREATE INDEX IF NOT EXISTS ${ident(`${t.prefix}sessions_created_idx`)} ON ${t.sessions} (created_at, id)`,
     ],
   },
 ];

@@ -28,6 +28,7 @@ import {
   MAX_TIMER_DELAY_MS,
   nonNegativeInteger,
   type ReadEventsQuery,
+  type SessionLiveness,
   type StoreCapabilities,
   type TouchPatch,
   type TrimEventsQuery,
@@ -148,7 +149,8 @@ export const DEFAULT_QUERY_TIMEOUT_MS = 5_000;
 const SESSION_COLUMNS = `id, status, version, principal, owner_id, created_at, last_heartbeat_at,
   disconnected_at, grace_expires_at, recovery_attempts, recovered_at, ended_at, due_at,
   working_directory, metadata::text AS metadata, initialize_params::text AS initialize_params`;
-const LIVE = `status IN ('active', 'disconnected')`;
+/** Live means not ended (contract v2): the lifecycle sets `ended_at`; no status name is spelled here. */
+const LIVE = 'ended_at IS NULL';
 
 /**
  * Sessions, agent state and events in three Postgres tables. Every operation is one statement
@@ -253,9 +255,10 @@ export class PostgresSessionStore implements SessionStore {
     return rows[0] && toRecord(rows[0]);
   }
 
-  async compareAndSet(next: SessionRecord, expectedVersion: number): Promise<boolean> {
-    const values = recordValues(next);
-    values.push(expectedVersion);
+  async compareAndSet(id: string, next: SessionLiveness, expectedVersion: number): Promise<boolean> {
+    if (hasNul(id)) return false;
+    const values = livenessValues(next);
+    values.push(id, expectedVersion);
     const result = await this.query('compareAndSet', this.sql.compareAndSet, values);
     return result.rowCount === 1;
   }
@@ -281,7 +284,7 @@ export class PostgresSessionStore implements SessionStore {
       ? await this.query('list', this.sql.listAfter, [
           statuses,
           query.limit,
-          query.after.lastHeartbeatAt,
+          query.after.createdAt,
           query.after.id,
         ])
       : await this.query('list', this.sql.list, [statuses, query.limit]);
@@ -507,13 +510,11 @@ export function statements(t: TableNames) {
   const recordColumns = `status, version, principal, owner_id, created_at, last_heartbeat_at,
     disconnected_at, grace_expires_at, recovery_attempts, recovered_at, ended_at, due_at,
     working_directory, metadata, initialize_params`;
-  const list = (after: boolean) => `SELECT r.* FROM unnest($1::text[]) AS st(status)
-  CROSS JOIN LATERAL (
-    SELECT ${SESSION_COLUMNS} FROM ${s}
-    WHERE status = st.status${after ? ' AND (last_heartbeat_at, id) < ($3::bigint, $4::text COLLATE "C")' : ''}
-    ORDER BY last_heartbeat_at DESC, id DESC LIMIT $2
-  ) AS r
-  ORDER BY r.last_heartbeat_at DESC, r.id DESC LIMIT $2`;
+  // Newest first down (created_at, id), an index only insert and delete write; the status filter
+  // drops rows on the way.
+  const list = (after: boolean) => `SELECT ${SESSION_COLUMNS} FROM ${s}
+    WHERE status = ANY($1::text[])${after ? ' AND (created_at, id) < ($3::bigint, $4::text COLLATE "C")' : ''}
+    ORDER BY created_at DESC, id DESC LIMIT $2`;
   const trim = (where: string) => `DELETE FROM ${t.events} WHERE session_id = $1 AND (${where})`;
   // Every seq up to the newest one that falls outside the newest $2 events.
   const beyondCount = `seq <= (SELECT seq FROM ${t.events} WHERE session_id = $1 ORDER BY seq DESC OFFSET $2 LIMIT 1)`;
@@ -523,9 +524,11 @@ export function statements(t: TableNames) {
       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::json, $16::json)
       ON CONFLICT (id) DO NOTHING`,
     get: `SELECT ${SESSION_COLUMNS} FROM ${s} WHERE id = $1`,
-    compareAndSet: `UPDATE ${s} SET (${recordColumns}) =
-      ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::json, $16::json)
-      WHERE id = $1 AND version = $17`,
+    // The liveness columns only: identity and the JSON columns are written once, by insert.
+    compareAndSet: `UPDATE ${s} SET (status, version, owner_id, last_heartbeat_at, disconnected_at,
+      grace_expires_at, recovery_attempts, recovered_at, ended_at, due_at) =
+      ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+      WHERE id = $11 AND version = $12`,
     touch: `UPDATE ${s} SET last_heartbeat_at = $2, due_at = $3, version = version + 1
       WHERE id = ANY($1::text[]) AND status = 'active' RETURNING id`,
     delete: `DELETE FROM ${s} WHERE id = $1`,
@@ -611,6 +614,26 @@ function recordValues(r: SessionRecord): unknown[] {
     r.workingDirectory,
     r.metadata === null ? null : encodeJson(r.metadata),
     r.initializeParams === null ? null : encodeJson(r.initializeParams),
+  ];
+}
+
+/**
+ * The ten liveness fields by name, in the order of `compareAndSet`: a caller passing a whole
+ * record still writes nothing else.
+ */
+function livenessValues(r: SessionLiveness): unknown[] {
+  if (r.ownerId !== null) assertNoNul('ownerId', r.ownerId);
+  return [
+    r.status,
+    r.version,
+    r.ownerId,
+    r.lastHeartbeatAt,
+    r.disconnectedAt,
+    r.graceExpiresAt,
+    r.recoveryAttempts,
+    r.recoveredAt,
+    r.endedAt,
+    r.dueAt,
   ];
 }
 

@@ -13,7 +13,7 @@ describe.skipIf(!url)('query plans', () => {
   const db = fileSchema('plan_test');
   afterAll(() => db.drop());
 
-  it('claimDue, list, touch and purgeExpiredState go through their indexes', async () => {
+  it('claimDue, list, touch, compareAndSet and purgeExpiredState go through their indexes', async () => {
     const store = db.store({ tablePrefix: 'plan_' });
     try {
       await store.migrate();
@@ -45,13 +45,25 @@ describe.skipIf(!url)('query plans', () => {
         await client.query('BEGIN'); // EXPLAIN of data-modifying statements does not run them
         const claim = await plan(sql.claimDue.text, '100, 10, 1000');
         expect(claim).toContain('plan_sessions_due_idx');
-        const list = await plan(sql.listAfter.text, `'{active,disconnected}', 10, 500, 's500'`);
-        expect(list).toContain('plan_sessions_list_idx');
+        // list walks the creation index newest first and stops at the limit: no sort of every row.
+        const lists = [
+          await plan(sql.list.text, `'{active,disconnected}', 10`),
+          await plan(sql.listAfter.text, `'{active,disconnected}', 10, 500, 's500'`),
+        ];
+        for (const list of lists) {
+          expect(list).toContain('Index Scan Backward using plan_sessions_created_idx');
+          expect(list).not.toMatch(/Sort/);
+        }
         const touch = await plan(sql.touch.text, `'{s1,s2,s3}', 1, 2`);
         expect(touch).toContain('plan_sessions_pkey');
+        const cas = await plan(
+          sql.compareAndSet.text,
+          `'active', 2, 'o', 1, null, null, 0, null, null, 9, 's1', 1`,
+        );
+        expect(cas).toContain('plan_sessions_pkey');
         const purge = await plan(sql.purgeExpiredState.text, '100');
         expect(purge).toContain('plan_state_expires_idx');
-        for (const p of [claim, list, touch, purge]) expect(p).not.toMatch(/Seq Scan/);
+        for (const p of [claim, ...lists, touch, cas, purge]) expect(p).not.toMatch(/Seq Scan/);
         await client.query('ROLLBACK');
       } finally {
         client.release();

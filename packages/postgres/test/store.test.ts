@@ -2,6 +2,7 @@ import {
   InvalidArgumentError,
   type LifecyclePolicy,
   SessionExistsError,
+  SessionManager,
   SessionNotFoundError,
   type SessionRecord,
   StoreError,
@@ -12,6 +13,7 @@ import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../../test/services';
 import { migrationSql, PostgresSessionStore, SCHEMA_VERSION } from '../src/index';
+import { MIGRATIONS, tableNames, versionTableSql } from '../src/schema';
 import { fileSchema, uniqueName, url, warnIfNoServer } from './support';
 
 warnIfNoServer('store.test.ts');
@@ -62,10 +64,48 @@ describe.skipIf(!url)('PostgresSessionStore', () => {
   it('compare-and-set writes only over the expected version', async () => {
     const store = open();
     await store.insert(record('a'));
-    expect(await store.compareAndSet(record('a', { version: 2, status: 'disconnected' }), 1)).toBe(true);
-    expect(await store.compareAndSet(record('a', { version: 3, status: 'closed' }), 1)).toBe(false);
-    expect(await store.compareAndSet(record('nope', { version: 2 }), 1)).toBe(false);
+    expect(await store.compareAndSet('a', record('a', { version: 2, status: 'disconnected' }), 1)).toBe(true);
+    expect(await store.compareAndSet('a', record('a', { version: 3, status: 'closed' }), 1)).toBe(false);
+    expect(await store.compareAndSet('nope', record('nope', { version: 2 }), 1)).toBe(false);
     expect((await store.get('a'))?.status).toBe('disconnected');
+  });
+
+  it('compare-and-set writes the liveness only, even when handed a whole record', async () => {
+    const store = open();
+    const identity = {
+      principal: 'alice',
+      createdAt: T0,
+      metadata: { m: 1 },
+      initializeParams: { p: 1 },
+      workingDirectory: '/w',
+    };
+    await store.insert(record('a', identity));
+    const next = record('a', {
+      version: 2,
+      status: 'closed',
+      ownerId: 'other',
+      lastHeartbeatAt: T0 + 20,
+      disconnectedAt: T0 + 5,
+      graceExpiresAt: T0 + 6,
+      recoveryAttempts: 3,
+      recoveredAt: T0 + 7,
+      endedAt: T0 + 20,
+      dueAt: T0 + 90,
+    });
+    // A JS caller passing more than the liveness: the extra fields are not written.
+    const carrying = {
+      ...next,
+      principal: 'mallory',
+      createdAt: 1,
+      metadata: { m: 2 },
+      workingDirectory: null,
+    };
+    expect(await store.compareAndSet('a', carrying, 1)).toBe(true);
+    expect(await store.get('a')).toEqual({ ...next, ...identity });
+    // The id is the argument's, not a field of `next`.
+    expect(await store.compareAndSet('a', record('b', { version: 3 }), 2)).toBe(true);
+    expect(await store.get('a')).toMatchObject({ id: 'a', version: 3 });
+    expect(await store.get('b')).toBeUndefined();
   });
 
   it('touch heartbeats active records only, in one statement, in input order', async () => {
@@ -79,20 +119,22 @@ describe.skipIf(!url)('PostgresSessionStore', () => {
     expect((await store.get('b'))?.version).toBe(1);
   });
 
-  it('lists in binary order of id on equal heartbeats, keyset pages without overlap', async () => {
+  it('lists by creation, then binary order of id, keyset pages that heartbeats do not move', async () => {
     const store = open();
     // Binary order: 'B' < 'a' < 'b' < 'é'; a linguistic collation would put 'a' before 'B'.
     for (const id of ['a', 'B', 'b', '\u00e9']) await store.insert(record(id));
-    await store.insert(record('late', { lastHeartbeatAt: T0 + 1 }));
-    await store.insert(record('gone', { status: 'closed' }));
+    await store.insert(record('late', { createdAt: T0 + 1 }));
+    await store.insert(record('gone', { status: 'closed', endedAt: T0 }));
     const all = await store.list({ statuses: ['active', 'disconnected'], limit: 10 });
     expect(all.map((r) => r.id)).toEqual(['late', '\u00e9', 'b', 'a', 'B']);
     const first = await store.list({ statuses: ['active'], limit: 2 });
+    // A heartbeat between pages changes nothing the order depends on.
+    await store.touch(['B', 'a'], { now: T0 + 50, dueAt: T0 + 99 });
     const last = first[1]!;
     const next = await store.list({
       statuses: ['active'],
       limit: 10,
-      after: { lastHeartbeatAt: last.lastHeartbeatAt, id: last.id },
+      after: { createdAt: last.createdAt, id: last.id },
     });
     expect([...first, ...next].map((r) => r.id)).toEqual(['late', '\u00e9', 'b', 'a', 'B']);
     expect((await store.list({ statuses: ['closed'], limit: 10 })).map((r) => r.id)).toEqual(['gone']);
@@ -129,7 +171,14 @@ describe.skipIf(!url)('PostgresSessionStore', () => {
     await expect(
       store.setState({ sessionId: 'none', agentId: 'a', key: 'k', value: 1, updatedAt: T0, expiresAt: null }),
     ).rejects.toBeInstanceOf(SessionNotFoundError);
-    await store.compareAndSet(record('s', { status: 'expired', version: 2 }), 1);
+    // Live is `endedAt === null`: the guard reads no status name (so an active status with an
+    // end time set is refused too, as is an expired one).
+    await store.compareAndSet('s', record('s', { version: 2, endedAt: T0 + 1 }), 1);
+    await expect(put('a', 'k')).rejects.toBeInstanceOf(SessionNotFoundError);
+    await expect(
+      store.appendEvent({ sessionId: 's', streamId: 'x', message: 1, createdAt: T0 }),
+    ).rejects.toBeInstanceOf(SessionNotFoundError);
+    await store.compareAndSet('s', record('s', { status: 'expired', version: 3, endedAt: T0 + 1 }), 2);
     await expect(put('a', 'k')).rejects.toBeInstanceOf(SessionNotFoundError);
   });
 
@@ -171,32 +220,102 @@ describe.skipIf(!url)('PostgresSessionStore', () => {
     expect(await store.getState({ sessionId: 's', agentId: 'a\u0000', key: 'k' }, T0)).toBeUndefined();
   });
 
-  it('version 1 tables gain exact event sizes (UTF-8 bytes of the JSON) when migrated', async () => {
+  it('opens version 1 tables and uses them: exact event sizes added, list index by creation', async () => {
     const schema = uniqueName('v1');
-    const first = new PostgresSessionStore({ connectionString: url!, schema, tablePrefix: 'v_' });
-    opened.push(first);
-    await first.insert(record('a'));
-    for (const message of ['x'.repeat(98), 'é'.repeat(49), { e: `${'😀'.repeat(22)}abcd` }]) {
-      await first.appendEvent({ sessionId: 'a', streamId: 's', message, createdAt: T0 });
-    }
+    const t = tableNames({ schema, tablePrefix: 'v_' });
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     try {
-      // Back to the version 1 layout: no size column.
-      await client.query(`ALTER TABLE "${schema}".v_events DROP COLUMN size`);
-      await client.query(`DELETE FROM "${schema}".v_schema_version WHERE version > 1`);
-      const store = new PostgresSessionStore({ connectionString: url!, schema, tablePrefix: 'v_' });
-      opened.push(store);
-      expect(await store.trimEvents({ sessionId: 'a', maxBytes: 300 })).toBe(0);
-      expect(await store.trimEvents({ sessionId: 'a', maxBytes: 299 })).toBe(1);
-      expect((await store.readEvents({ sessionId: 'a', afterSeq: 0 })).map((e) => e.seq)).toEqual([2, 3]);
-      const { rows } = await client.query(
-        `SELECT version FROM "${schema}".v_schema_version ORDER BY version`,
+      // The tables as version 1 made them: a released migration's statements never change.
+      await client.query(`CREATE SCHEMA ${t.schema}`);
+      await client.query(versionTableSql(t));
+      for (const sql of MIGRATIONS.find((m) => m.version === 1)!.statements(t)) await client.query(sql);
+      await client.query(`INSERT INTO ${t.versions} (version) VALUES (1)`);
+      // 'old' was created first but heartbeats last: the v1 list order (by heartbeat) differs.
+      await client.query(
+        `INSERT INTO ${t.sessions} (id, status, version, principal, owner_id, created_at, last_heartbeat_at,
+           disconnected_at, grace_expires_at, recovery_attempts, recovered_at, ended_at, due_at,
+           working_directory, metadata, initialize_params, last_event_seq)
+         VALUES ('old', 'active', 4, 'alice', 'i1', ${T0}, ${T0 + 9000}, NULL, NULL, 0, NULL, NULL, ${T0 + 20_000},
+             '/w', '{"team":"a"}', '{"protocolVersion":"2025-06-18"}', 3),
+           ('new', 'disconnected', 2, NULL, 'i1', ${T0 + 2000}, ${T0 + 2500}, ${T0 + 2500}, ${T0 + 12_500}, 0,
+             NULL, NULL, ${T0 + 12_500}, NULL, NULL, NULL, 0),
+           ('gone', 'closed', 3, NULL, 'i1', ${T0 - 500}, ${T0 - 400}, NULL, NULL, 0, NULL, ${T0 - 300},
+             ${T0 + 50_000}, NULL, NULL, NULL, 0)`,
       );
-      expect(rows.map((r) => r.version)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
+      await client.query(
+        `INSERT INTO ${t.state} (session_id, agent_id, key, value, updated_at, expires_at)
+         VALUES ('old', 'planner', 'plan', '{"step":2}', ${T0}, NULL)`,
+      );
+      // Three messages of 100 UTF-8 bytes each as JSON text (1, 2 and 4 bytes per character).
+      const messages = ['x'.repeat(98), 'é'.repeat(49), { e: `${'😀'.repeat(22)}abcd` }];
+      for (const [i, message] of messages.entries()) {
+        await client.query(
+          `INSERT INTO ${t.events} (session_id, seq, stream_id, message, created_at) VALUES ('old', $1, 's', $2, $3)`,
+          [i + 1, JSON.stringify(message), T0],
+        );
+      }
+
+      const infos: unknown[] = [];
+      const logger = { debug() {}, info: (_: string, f: unknown) => infos.push(f), warn() {}, error() {} };
+      const store = new PostgresSessionStore({ connectionString: url!, schema, tablePrefix: 'v_', logger });
+      opened.push(store);
+      await store.migrate();
+      expect(infos.map((f) => (f as { version: number }).version)).toEqual([2, 3]);
+      const versions = await client.query(`SELECT version FROM ${t.versions} ORDER BY version`);
+      expect(versions.rows.map((r) => r.version)).toEqual(
+        Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1),
+      );
+      const indexes = await client.query(
+        `SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = 'v_sessions' ORDER BY indexname`,
+        [schema],
+      );
+      expect(indexes.rows.map((r) => r.indexname)).toEqual([
+        'v_sessions_created_idx',
+        'v_sessions_due_idx',
+        'v_sessions_pkey',
+      ]);
+
+      expect(await store.get('old')).toMatchObject({
+        principal: 'alice',
+        version: 4,
+        workingDirectory: '/w',
+        metadata: { team: 'a' },
+        initializeParams: { protocolVersion: '2025-06-18' },
+      });
+      const page = await store.list({ statuses: ['active', 'disconnected'], limit: 1 });
+      expect(page.map((r) => r.id)).toEqual(['new']);
+      const rest = await store.list({ statuses: ['active', 'disconnected'], limit: 5, after: page[0]! });
+      expect(rest.map((r) => r.id)).toEqual(['old']);
+
+      // The lifecycle through a manager: recover, state, events (seq after v1's), sweep.
+      let now = T0 + 3000;
+      const manager = new SessionManager({ store, timers: false, clock: { now: () => now } });
+      expect(await manager.recover('new')).toMatchObject({
+        status: 'active',
+        recoveryAttempts: 1,
+        version: 3,
+      });
+      expect(await manager.loadAgentState('planner', 'old', 'plan')).toEqual({ step: 2 });
+      await manager.saveAgentState('planner', 'new', 'plan', { step: 1 });
+      await expect(manager.saveAgentState('planner', 'gone', 'plan', 1)).rejects.toBeInstanceOf(
+        SessionNotFoundError,
+      );
+      expect(await store.trimEvents({ sessionId: 'old', maxBytes: 300 })).toBe(0);
+      expect(await store.trimEvents({ sessionId: 'old', maxBytes: 299 })).toBe(1);
+      expect(await store.appendEvent({ sessionId: 'old', streamId: 's', message: 1, createdAt: now })).toBe(
+        4,
+      );
+      expect((await store.readEvents({ sessionId: 'old', afterSeq: 0 })).map((e) => e.seq)).toEqual([
+        2, 3, 4,
+      ]);
+      // Long after every grace and tombstone: the due index finds them all.
+      now = T0 + 10 ** 10;
+      expect(await manager.cleanupExpired()).toMatchObject({ expired: 2, deleted: 1 });
+      await manager.dispose();
     } finally {
       await Promise.all(opened.splice(0).map((s) => s.close()));
-      await client.query(`DROP SCHEMA "${schema}" CASCADE`);
+      await client.query(`DROP SCHEMA ${t.schema} CASCADE`);
       await client.end();
     }
   });
@@ -322,7 +441,7 @@ describe.skipIf(!url)('PostgresSessionStore', () => {
     try {
       await locker.query('BEGIN');
       await locker.query(`SELECT 1 FROM "${db.schema}".timeout_sessions WHERE id = 'a' FOR UPDATE`);
-      const error = await store.compareAndSet(record('a', { version: 2 }), 1).catch((e: unknown) => e);
+      const error = await store.compareAndSet('a', record('a', { version: 2 }), 1).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(StoreUnavailableError);
       expect((error as StoreUnavailableError).cause).toMatchObject({ code: '57014' });
     } finally {
