@@ -1,17 +1,18 @@
 /**
- * Secondary indexes (due records, records by last heartbeat, expiring agent state) kept as
- * ordinary Keyv entries, since Keyv has none. An index is a set of `(ids..., time)` entries cut
+ * Secondary indexes (due records, records by creation, expiring agent state) kept as ordinary
+ * Keyv entries, since Keyv has none. An index is a set of `(ids..., time)` entries cut
  * into time buckets of `bucketMs`, each bucket split into `shards` values by a hash of the session
  * id (so a single-session write rewrites one small value), plus one directory value listing the
  * non-empty buckets with their entry counts. A lookup up to an instant reads the directory and
  * then only the buckets up to it: never a scan of the whole keyspace.
  *
- * Only the owning store writes these values, always under its index lock, so a write-through
- * cache of them stays exact in this process; it is dropped after any failed write.
+ * Only the owning store writes these values, one `apply` at a time, so a write-through cache of
+ * them stays exact in this process; it is dropped after any failed write.
  */
 import { StoreError } from '@mcp-sessions/core';
 
-export type IndexKind = 'due' | 'heartbeat' | 'expiry';
+/** `heartbeat` is layout 1's list index, read only to migrate it. */
+export type IndexKind = 'due' | 'created' | 'expiry' | 'heartbeat';
 
 /** Ids then the indexed time: `[sessionId, at]` or `[sessionId, agentId, key, at]`. */
 export type IndexEntry = readonly [string, ...string[], number];
@@ -35,6 +36,8 @@ type Shard = Map<string, IndexEntry>;
 export class BucketIndex {
   private readonly cache = new Map<string, Directory | Shard>();
   private readonly dirKeys = new Set<string>();
+  /** The running `apply`: the next one waits, so writes of one value land in order. */
+  private tail: Promise<unknown> = Promise.resolve();
 
   constructor(
     /** Builds the Keyv key of a directory (`part` = 'dir') or of a shard (`bucket:shard`). */
@@ -48,8 +51,37 @@ export class BucketIndex {
   }
 
   /** Adds and removes entries (adding one present, or removing one absent, is a no-op). */
-  async apply(io: KvIo, changes: readonly IndexChange[]): Promise<void> {
-    if (changes.length === 0) return;
+  apply(io: KvIo, changes: readonly IndexChange[]): Promise<void> {
+    if (changes.length === 0) return Promise.resolve();
+    const run = this.tail.then(() => this.write(io, changes));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Non-empty buckets, ascending, up to and including `maxBucket`. */
+  async bucketsUpTo(io: KvIo, kind: IndexKind, maxBucket: number): Promise<number[]> {
+    return [...(await this.directory(io, kind)).keys()].filter((b) => b <= maxBucket).sort((a, b) => a - b);
+  }
+
+  /** Non-empty buckets, descending, from `startBucket` down. */
+  async bucketsDownFrom(io: KvIo, kind: IndexKind, startBucket: number): Promise<number[]> {
+    return [...(await this.directory(io, kind)).keys()].filter((b) => b <= startBucket).sort((a, b) => b - a);
+  }
+
+  /** Every entry of one bucket (all shards, one round trip when not cached). Unordered. */
+  async entries(io: KvIo, kind: IndexKind, bucket: number): Promise<IndexEntry[]> {
+    const keys = Array.from({ length: this.shards }, (_, s) => this.shardKey(kind, bucket, s));
+    return (await this.load(io, keys)).flatMap((shard) => [...shard.values()]) as IndexEntry[];
+  }
+
+  /** Forgets the cache (the next access reads the backend again). */
+  reset(): void {
+    this.cache.clear();
+  }
+
+  // --- Internal helpers ---
+
+  private async write(io: KvIo, changes: readonly IndexChange[]): Promise<void> {
     const keys = new Set<string>();
     for (const c of changes) {
       keys.add(this.dirKey(c.kind));
@@ -89,45 +121,20 @@ export class BucketIndex {
     }
   }
 
-  /** Non-empty buckets, ascending, up to and including `maxBucket`. */
-  async bucketsUpTo(io: KvIo, kind: IndexKind, maxBucket: number): Promise<number[]> {
-    return [...(await this.directory(io, kind)).keys()].filter((b) => b <= maxBucket).sort((a, b) => a - b);
-  }
-
-  /** Non-empty buckets, descending, from `startBucket` down. */
-  async bucketsDownFrom(io: KvIo, kind: IndexKind, startBucket: number): Promise<number[]> {
-    return [...(await this.directory(io, kind)).keys()].filter((b) => b <= startBucket).sort((a, b) => b - a);
-  }
-
-  /** Every entry of one bucket (all shards, one round trip when not cached). Unordered. */
-  async entries(io: KvIo, kind: IndexKind, bucket: number): Promise<IndexEntry[]> {
-    const keys = Array.from({ length: this.shards }, (_, s) => this.shardKey(kind, bucket, s));
-    await this.load(io, keys);
-    return keys.flatMap((k) => [...(this.cache.get(k) as Shard).values()]);
-  }
-
-  /** Forgets the cache (the next access reads the backend again). */
-  reset(): void {
-    this.cache.clear();
-  }
-
-  // --- Internal helpers ---
-
   private async directory(io: KvIo, kind: IndexKind): Promise<Directory> {
-    const key = this.dirKey(kind);
-    await this.load(io, [key]);
-    return this.cache.get(key) as Directory;
+    return (await this.load(io, [this.dirKey(kind)]))[0] as Directory;
   }
 
-  private async load(io: KvIo, keys: string[]): Promise<void> {
+  /** The values of `keys`, read from the backend when not cached (a failed write clears the cache). */
+  private async load(io: KvIo, keys: string[]): Promise<Array<Directory | Shard>> {
     const missing = keys.filter((k) => !this.cache.has(k));
-    if (missing.length === 0) return;
-    const values = await io.getMany(missing);
+    const values = missing.length === 0 ? [] : await io.getMany(missing);
     missing.forEach((key, i) => {
       if (this.cache.has(key)) return;
       const text = values[i];
       this.cache.set(key, this.dirKeys.has(key) ? parseDirectory(key, text) : parseShard(key, text));
     });
+    return keys.map((k) => this.cache.get(k)!);
   }
 
   private dirKey(kind: IndexKind): string {

@@ -22,9 +22,12 @@ import {
   isSessionStatus,
   jsonByteLength,
   type ListQuery,
+  livenessOf,
   nonNegativeNumber,
   positiveNumber,
   type ReadEventsQuery,
+  type SessionIdentity,
+  type SessionLiveness,
   type StoreCapabilities,
   type TouchPatch,
   type TrimEventsQuery,
@@ -36,7 +39,7 @@ import { KeyedMutex } from './mutex';
 
 /** Every key this store writes starts with this (inside the Keyv's own namespace). */
 export const DEFAULT_KEY_PREFIX = 'mcp-sessions';
-/** Width of the time buckets of the due, heartbeat and expiry indexes. */
+/** Width of the time buckets of the due, creation and expiry indexes. */
 export const DEFAULT_BUCKET_MS = 60_000;
 /** Values each index bucket is split into. */
 export const DEFAULT_INDEX_SHARDS = 16;
@@ -51,6 +54,8 @@ export const DEFAULT_NATIVE_TTL_SLACK_MS = 60_000;
 const CHUNK = 200;
 /** Expiry-index entries handled per round of `purgeExpiredState`. */
 const PURGE_BATCH = 500;
+/** Version of the key layout, kept at `<prefix>:layout` with the index geometry. */
+const LAYOUT = 2;
 
 export interface KeyvSessionStoreOptions {
   /** Prefix of every key the store writes. Default `mcp-sessions`. One store instance per prefix. */
@@ -61,9 +66,9 @@ export interface KeyvSessionStoreOptions {
    * bridge cannot see how the backend is configured; a Keyv over a `Map` can never claim it.
    */
   durable?: boolean;
-  /** Default 60 s. Smaller buckets: smaller index values, more of them to read for a sweep. */
+  /** Default 60 s. Smaller buckets: smaller index values, more of them to read for a sweep. Fixed per prefix. */
   bucketMs?: number;
-  /** Default 16. */
+  /** Default 16. Fixed per prefix. */
   indexShards?: number;
   /** Default 200. Longer keys (long session ids, agent ids, state keys) are hashed. */
   maxKeyLength?: number;
@@ -101,10 +106,7 @@ interface Manifest {
   seq: number;
   /** Lowest event seq that may still be stored. */
   lo: number;
-  /**
-   * The byte total of the stored events' messages (for `trimEvents` `maxBytes`); undefined in a
-   * manifest written before it existed, until a trim counts it.
-   */
+  /** The stored events' message bytes (`maxBytes`); undefined in an older manifest until a trim counts it. */
   bytes?: number;
   /** Agent-state slots of the session, sorted by agentId then key (code point order). */
   slots: Array<[agentId: string, key: string]>;
@@ -126,18 +128,20 @@ interface StoredEvent {
   m: string;
 }
 
-interface RecordWrite {
-  prev?: SessionRecord;
-  next: SessionRecord;
-  text: string;
+interface LivenessWrite {
+  id: string;
+  prev: SessionLiveness;
+  next: SessionLiveness;
 }
 
 /**
  * A `SessionStore` over any Keyv instance (@keyv/sqlite, @keyv/redis, @keyv/postgres, a Map...).
- * Keyv has no compare-and-set and no secondary index, so this store serialises every
- * read-modify-write per session id inside this process, and keeps the due, heartbeat and
- * state-expiry indexes as Keyv entries of its own (time buckets: a sweep reads only the buckets
- * up to `now`). Correct for ONE process: `atomic` and `crossProcess` are false.
+ * A record is two values: its identity, written once by `insert`, and its small liveness, all
+ * that compare-and-set and heartbeats rewrite. Keyv has no compare-and-set and no secondary
+ * index, so this store serialises every read-modify-write per session id inside this process and
+ * keeps its due, creation and state-expiry indexes as Keyv entries of its own (time buckets: a
+ * sweep reads only the buckets up to `now`). Correct for ONE process: `atomic` and
+ * `crossProcess` are false.
  *
  * The Keyv must be created with `throwOnErrors: true` (and `emitErrors` left on): otherwise Keyv
  * turns a failing backend into `undefined`. Errors adapters only emit (as @keyv/redis does) fail
@@ -165,10 +169,11 @@ export class KeyvSessionStore implements SessionStore {
   /** Whether `keyv.getMany` reports backend errors (Keyv's fallback for adapters without it does not). */
   private readonly batchedReads: boolean;
   private readonly sessions = new KeyedMutex();
-  private readonly indexLock = new KeyedMutex();
   private readonly index: BucketIndex;
   private readonly calling = new Set<Op>();
   private readonly running = new Set<Promise<unknown>>();
+  /** The layout check of the first operation, shared by the others (cleared when it fails). */
+  private layoutChecked: Promise<void> | undefined;
   private closed = false;
   private readonly onError = (error: unknown) => {
     for (const op of this.calling) op.error ??= error ?? new Error('keyv reported an error');
@@ -231,32 +236,35 @@ export class KeyvSessionStore implements SessionStore {
   // --- Session records ---
 
   async insert(record: SessionRecord): Promise<void> {
-    const text = encodeJson(record, 1);
+    const identity = encodeJson(identityOf(record), 1);
+    const liveness = encodeJson(livenessOf(record));
+    const { id } = record;
     return this.run('insert', (op) =>
-      this.sessions.with([record.id], async () => {
-        if ((await this.getOne(op, this.recordKey(record.id))) !== undefined) {
-          throw new SessionExistsError(record.id);
-        }
-        await this.writeRecords(op, [{ next: record, text }]);
+      this.sessions.with([id], async () => {
+        if ((await this.getOne(op, this.livenessKey(id))) !== undefined) throw new SessionExistsError(id);
+        // Index entries, then the identity, then the liveness: the record exists once that lands.
+        await this.index.apply(this.io(op), [
+          { kind: 'created', entry: [id, record.createdAt], add: true },
+          { kind: 'due', entry: [id, record.dueAt], add: true },
+        ]);
+        await this.setOne(op, this.identityKey(id), identity);
+        await this.setOne(op, this.livenessKey(id), liveness);
       }),
     );
   }
 
   async get(id: string): Promise<SessionRecord | undefined> {
-    return this.run('get', async (op) => {
-      const text = await this.getOne(op, this.recordKey(id));
-      return text === undefined ? undefined : parseRecord(id, text);
-    });
+    return this.run('get', async (op) => (await this.readRecords(op, [id]))[0]);
   }
 
-  async compareAndSet(next: SessionRecord, expectedVersion: number): Promise<boolean> {
-    const text = encodeJson(next, 1);
+  async compareAndSet(id: string, next: SessionLiveness, expectedVersion: number): Promise<boolean> {
+    const live = livenessOf(next); // the ten fields by name, whatever else a JS caller passed
+    encodeJson(live); // refuse what cannot round-trip before taking the lock
     return this.run('compareAndSet', (op) =>
-      this.sessions.with([next.id], async () => {
-        const text0 = await this.getOne(op, this.recordKey(next.id));
-        const prev = text0 === undefined ? undefined : parseRecord(next.id, text0);
+      this.sessions.with([id], async () => {
+        const [prev] = await this.readLiveness(op, [id]);
         if (prev?.version !== expectedVersion) return false;
-        await this.writeRecords(op, [{ prev, next, text }]);
+        await this.writeLiveness(op, [{ id, prev, next: live }]);
         return true;
       }),
     );
@@ -267,21 +275,17 @@ export class KeyvSessionStore implements SessionStore {
     if (unique.length === 0) return [];
     return this.run('touch', (op) =>
       this.sessions.with(unique, async () => {
-        const texts = await this.getMany(
-          op,
-          unique.map((id) => this.recordKey(id)),
-        );
-        const writes: RecordWrite[] = [];
+        const prevs = await this.readLiveness(op, unique);
+        const writes: LivenessWrite[] = [];
         unique.forEach((id, i) => {
-          const text = texts[i];
-          const prev = text === undefined ? undefined : parseRecord(id, text);
+          const prev = prevs[i];
           if (prev?.status !== 'active') return;
           const next = { ...prev, lastHeartbeatAt: patch.now, dueAt: patch.dueAt, version: prev.version + 1 };
-          writes.push({ prev, next, text: encodeJson(next, 1) });
+          writes.push({ id, prev, next });
         });
-        await this.writeRecords(op, writes);
+        await this.writeLiveness(op, writes);
         // In input order, a duplicated id as often as given, as the other stores answer.
-        const touched = new Set(writes.map((w) => w.next.id));
+        const touched = new Set(writes.map((w) => w.id));
         return ids.filter((id) => touched.has(id));
       }),
     );
@@ -290,65 +294,61 @@ export class KeyvSessionStore implements SessionStore {
   async delete(id: string): Promise<boolean> {
     return this.run('delete', (op) =>
       this.sessions.with([id], async () => {
-        const [recordText, manifestText] = await this.getMany(op, [this.recordKey(id), this.manifestKey(id)]);
-        if (manifestText !== undefined) {
-          await this.dropData(op, id, parseManifest(id, manifestText));
+        const manifest = await this.getOne(op, this.manifestKey(id));
+        if (manifest !== undefined) {
+          await this.dropData(op, id, parseManifest(id, manifest));
           await this.deleteOne(op, this.manifestKey(id));
         }
-        if (recordText === undefined) return false;
-        const prev = parseRecord(id, recordText);
-        await this.indexLock.with(['index'], async () => {
-          await this.deleteOne(op, this.recordKey(id));
-          await this.index.apply(this.io(op), [
-            { kind: 'due', entry: [id, prev.dueAt], add: false },
-            { kind: 'heartbeat', entry: [id, prev.lastHeartbeatAt], add: false },
-          ]);
-        });
+        const [record] = await this.readRecords(op, [id]);
+        if (record === undefined) return false;
+        // The liveness first: without it the record is gone, whatever a crash leaves behind.
+        await this.deleteOne(op, this.livenessKey(id));
+        await this.deleteOne(op, this.identityKey(id));
+        await this.index.apply(this.io(op), [
+          { kind: 'created', entry: [id, record.createdAt], add: false },
+          { kind: 'due', entry: [id, record.dueAt], add: false },
+        ]);
         return true;
       }),
     );
   }
 
   async list(query: ListQuery): Promise<SessionRecord[]> {
-    return this.run('list', (op) =>
-      // The index lock keeps heartbeat moves out while we walk: each record is seen exactly once.
-      this.indexLock.with(['index'], async () => {
-        const page: SessionRecord[] = [];
-        if (query.limit <= 0) return page;
-        const io = this.io(op);
-        const statuses = new Set(query.statuses);
-        const after = query.after;
-        const start = after ? this.index.bucketOf(after.lastHeartbeatAt) : Number.POSITIVE_INFINITY;
-        for (const bucket of await this.index.bucketsDownFrom(io, 'heartbeat', start)) {
-          const entries = (await this.index.entries(io, 'heartbeat', bucket))
-            .map((e) => ({ id: e[0], at: timeOf(e) }))
-            .filter(
-              (e) =>
-                !after || e.at < after.lastHeartbeatAt || (e.at === after.lastHeartbeatAt && e.id < after.id),
-            )
-            .sort((a, b) => b.at - a.at || compareNames(b.id, a.id));
-          let i = 0;
-          while (i < entries.length) {
-            const chunk = entries.slice(i, i + Math.min(CHUNK, Math.max(query.limit - page.length, 16)));
-            i += chunk.length;
-            const texts = await this.getMany(
-              op,
-              chunk.map((e) => this.recordKey(e.id)),
-            );
-            for (let j = 0; j < chunk.length; j++) {
-              const text = texts[j];
-              if (text === undefined) continue;
-              const record = parseRecord(chunk[j]!.id, text);
-              // An entry whose time is not the record's is a leftover: the record is indexed elsewhere.
-              if (record.lastHeartbeatAt !== chunk[j]!.at || !statuses.has(record.status)) continue;
-              page.push(record);
-              if (page.length >= query.limit) return page;
-            }
+    return this.run('list', async (op) => {
+      const page: SessionRecord[] = [];
+      if (query.limit <= 0) return page;
+      const io = this.io(op);
+      const statuses = new Set(query.statuses);
+      const { after } = query;
+      const start = after ? this.index.bucketOf(after.createdAt) : Number.POSITIVE_INFINITY;
+      // Creation never changes, so entries never move: the walk needs no lock against heartbeats.
+      for (const bucket of await this.index.bucketsDownFrom(io, 'created', start)) {
+        const entries = (await this.index.entries(io, 'created', bucket))
+          .map((e) => ({ id: e[0], at: timeOf(e) }))
+          .filter(
+            (e) =>
+              !after ||
+              e.at < after.createdAt ||
+              (e.at === after.createdAt && compareNames(e.id, after.id) < 0),
+          )
+          .sort((a, b) => b.at - a.at || compareNames(b.id, a.id));
+        let i = 0;
+        while (i < entries.length) {
+          const chunk = entries.slice(i, i + Math.min(CHUNK, Math.max(query.limit - page.length, 16)));
+          i += chunk.length;
+          for (const record of await this.readRecords(
+            op,
+            chunk.map((e) => e.id),
+          )) {
+            // No record: a leftover entry of an insert or delete a crash cut short.
+            if (record === undefined || !statuses.has(record.status)) continue;
+            page.push(record);
+            if (page.length >= query.limit) return page;
           }
         }
-        return page;
-      }),
-    );
+      }
+      return page;
+    });
   }
 
   async claimDue(query: ClaimDueQuery): Promise<SessionRecord[]> {
@@ -358,45 +358,44 @@ export class KeyvSessionStore implements SessionStore {
       const taken = new Set<string>();
       while (claimed.length < query.limit) {
         const need = query.limit - claimed.length;
-        const candidates = await this.indexLock.with(['index'], async () => {
-          const found: Array<{ id: string; at: number }> = [];
-          for (const bucket of await this.index.bucketsUpTo(io, 'due', this.index.bucketOf(query.now))) {
-            for (const e of await this.index.entries(io, 'due', bucket)) {
-              if (timeOf(e) <= query.now && !taken.has(e[0])) found.push({ id: e[0], at: timeOf(e) });
-            }
-            // Later buckets hold only later times: a full bucket's worth is enough to pick from.
-            if (found.length >= need) break;
+        const found: Array<{ id: string; at: number }> = [];
+        for (const bucket of await this.index.bucketsUpTo(io, 'due', this.index.bucketOf(query.now))) {
+          for (const e of await this.index.entries(io, 'due', bucket)) {
+            if (timeOf(e) <= query.now && !taken.has(e[0])) found.push({ id: e[0], at: timeOf(e) });
           }
-          return found.sort((a, b) => a.at - b.at || compareNames(a.id, b.id)).slice(0, need);
-        });
-        if (candidates.length === 0) break;
-        const progress = await this.sessions.with(
+          // Later buckets hold only later times: a full bucket's worth is enough to pick from.
+          if (found.length >= need) break;
+        }
+        if (found.length === 0) break;
+        const candidates = found.sort((a, b) => a.at - b.at || compareNames(a.id, b.id)).slice(0, need);
+        await this.sessions.with(
           candidates.map((c) => c.id),
           async () => {
-            const texts = await this.getMany(
+            const records = await this.readRecords(
               op,
-              candidates.map((c) => this.recordKey(c.id)),
+              candidates.map((c) => c.id),
             );
-            const writes: RecordWrite[] = [];
+            const writes: LivenessWrite[] = [];
             const stale: IndexChange[] = [];
             candidates.forEach((c, i) => {
-              const text = texts[i];
-              const prev = text === undefined ? undefined : parseRecord(c.id, text);
+              const prev = records[i];
+              // An entry whose time is not the record's is a leftover (or was claimed meanwhile).
               if (prev?.dueAt !== c.at) {
                 stale.push({ kind: 'due', entry: [c.id, c.at], add: false });
                 return;
               }
-              if (taken.has(c.id)) return;
               taken.add(c.id);
-              const next = { ...prev, dueAt: query.now + query.leaseMs, version: prev.version + 1 };
-              writes.push({ prev, next, text: encodeJson(next, 1) });
+              const next = {
+                ...livenessOf(prev),
+                dueAt: query.now + query.leaseMs,
+                version: prev.version + 1,
+              };
+              writes.push({ id: c.id, prev, next });
+              claimed.push({ ...prev, ...next });
             });
-            await this.writeRecords(op, writes, stale);
-            for (const w of writes) claimed.push(parseRecord(w.next.id, w.text));
-            return writes.length + stale.length;
+            await this.writeLiveness(op, writes, stale);
           },
         );
-        if (progress === 0) break;
       }
       return claimed;
     });
@@ -428,30 +427,26 @@ export class KeyvSessionStore implements SessionStore {
       e: entry.expiresAt,
       v: encodeJson(entry.value),
     };
-    const text = JSON.stringify(stored);
     const { sessionId, agentId, key } = entry;
     return this.run('setState', (op) =>
       this.sessions.with([sessionId], async () => {
-        const [recordText, manifestText] = await this.getMany(op, [
-          this.recordKey(sessionId),
-          this.manifestKey(sessionId),
-        ]);
-        assertLive(sessionId, recordText);
-        const manifest = parseManifest(sessionId, manifestText);
+        const manifest = await this.liveManifest(op, sessionId);
         // Bookkeeping first: a crash between the writes leaves an index entry without a value
         // (harmless), never a value no index knows about.
         if (addSlot(manifest, agentId, key)) {
           await this.setOne(op, this.manifestKey(sessionId), encodeManifest(manifest));
         }
         if (entry.expiresAt !== null) {
-          const expiresAt = entry.expiresAt;
-          await this.indexLock.with(['index'], () =>
-            this.index.apply(this.io(op), [
-              { kind: 'expiry', entry: [sessionId, agentId, key, expiresAt], add: true },
-            ]),
-          );
+          await this.index.apply(this.io(op), [
+            { kind: 'expiry', entry: [sessionId, agentId, key, entry.expiresAt], add: true },
+          ]);
         }
-        await this.setOne(op, this.stateKey(sessionId, agentId, key), text, this.ttlFor(entry));
+        await this.setOne(
+          op,
+          this.stateKey(sessionId, agentId, key),
+          JSON.stringify(stored),
+          this.ttlFor(entry),
+        );
       }),
     );
   }
@@ -485,18 +480,14 @@ export class KeyvSessionStore implements SessionStore {
   async listState(sessionId: string, agentId: string | undefined, now: number): Promise<AgentStateEntry[]> {
     return this.run('listState', async (op) => {
       const text = await this.getOne(op, this.manifestKey(sessionId));
-      const slots = parseManifest(sessionId, text).slots.filter(
-        ([a]) => agentId === undefined || a === agentId,
-      );
-      const keys = slots.map(([a, k]) => this.stateKey(sessionId, a, k));
+      const keys = parseManifest(sessionId, text)
+        .slots.filter(([a]) => agentId === undefined || a === agentId)
+        .map(([a, k]) => this.stateKey(sessionId, a, k));
       const texts = await this.getMany(op, keys);
-      const out: AgentStateEntry[] = [];
-      texts.forEach((t, i) => {
-        if (t === undefined) return;
-        const stored = parseState(keys[i]!, t);
-        if (isFresh(stored, now)) out.push(toEntry(sessionId, stored));
+      return texts.flatMap((t, i) => {
+        const stored = t === undefined ? undefined : parseState(keys[i]!, t);
+        return stored && isFresh(stored, now) ? [toEntry(sessionId, stored)] : [];
       });
-      return out;
     });
   }
 
@@ -505,39 +496,33 @@ export class KeyvSessionStore implements SessionStore {
       const io = this.io(op);
       let purged = 0;
       for (;;) {
-        const due = await this.indexLock.with(['index'], async () => {
-          const found: Array<{ sessionId: string; agentId: string; key: string; at: number }> = [];
-          for (const bucket of await this.index.bucketsUpTo(io, 'expiry', this.index.bucketOf(now))) {
-            for (const e of await this.index.entries(io, 'expiry', bucket)) {
-              if (timeOf(e) <= now && e.length === 4) {
-                found.push({ sessionId: e[0], agentId: e[1] as string, key: e[2] as string, at: timeOf(e) });
-              }
-            }
-            if (found.length >= PURGE_BATCH) break;
+        const due: Array<readonly [sessionId: string, agentId: string, key: string, at: number]> = [];
+        for (const bucket of await this.index.bucketsUpTo(io, 'expiry', this.index.bucketOf(now))) {
+          for (const e of await this.index.entries(io, 'expiry', bucket)) {
+            if (timeOf(e) <= now && e.length === 4) due.push(e as (typeof due)[number]);
           }
-          return found;
-        });
-        if (due.length === 0) break;
-        const sessionIds = [...new Set(due.map((d) => d.sessionId))];
+          if (due.length >= PURGE_BATCH) break;
+        }
+        if (due.length === 0) return purged;
+        const sessionIds = [...new Set(due.map((d) => d[0]))];
         purged += await this.sessions.with(sessionIds, async () => {
-          const stateKeys = due.map((d) => this.stateKey(d.sessionId, d.agentId, d.key));
-          const [texts, manifestTexts] = await Promise.all([
-            this.getMany(op, stateKeys),
-            this.getMany(
-              op,
-              sessionIds.map((id) => this.manifestKey(id)),
-            ),
+          const stateKeys = due.map(([s, a, k]) => this.stateKey(s, a, k));
+          const texts = await this.getMany(op, [
+            ...stateKeys,
+            ...sessionIds.map((id) => this.manifestKey(id)),
           ]);
-          const manifests = new Map(sessionIds.map((id, i) => [id, parseManifest(id, manifestTexts[i])]));
+          const manifests = new Map(
+            sessionIds.map((id, i) => [id, parseManifest(id, texts[stateKeys.length + i])]),
+          );
           const changed = new Set<string>();
           const doomed = new Set<string>();
-          due.forEach((d, i) => {
+          due.forEach(([sessionId, agentId, key, at], i) => {
             const text = texts[i];
             const stored = text === undefined ? undefined : parseState(stateKeys[i]!, text);
             // Overwritten since with another expiry: this index entry is a leftover, the value stays.
-            if (stored && stored.e !== d.at) return;
+            if (stored && stored.e !== at) return;
             if (stored) doomed.add(stateKeys[i]!);
-            if (removeSlot(manifests.get(d.sessionId)!, d.agentId, d.key)) changed.add(d.sessionId);
+            if (removeSlot(manifests.get(sessionId)!, agentId, key)) changed.add(sessionId);
           });
           await this.deleteMany(op, [...doomed]);
           await this.setMany(
@@ -547,16 +532,13 @@ export class KeyvSessionStore implements SessionStore {
               value: encodeManifest(manifests.get(id)!),
             })),
           );
-          await this.indexLock.with(['index'], () =>
-            this.index.apply(
-              io,
-              due.map((d) => ({ kind: 'expiry', entry: [d.sessionId, d.agentId, d.key, d.at], add: false })),
-            ),
+          await this.index.apply(
+            io,
+            due.map((entry) => ({ kind: 'expiry', entry, add: false })),
           );
           return doomed.size;
         });
       }
-      return purged;
     });
   }
 
@@ -564,16 +546,10 @@ export class KeyvSessionStore implements SessionStore {
 
   async appendEvent(event: AppendEvent): Promise<number> {
     const stored: StoredEvent = { s: event.streamId, c: event.createdAt, m: encodeJson(event.message) };
-    const text = JSON.stringify(stored);
     const { sessionId } = event;
     return this.run('appendEvent', (op) =>
       this.sessions.with([sessionId], async () => {
-        const [recordText, manifestText] = await this.getMany(op, [
-          this.recordKey(sessionId),
-          this.manifestKey(sessionId),
-        ]);
-        assertLive(sessionId, recordText);
-        const manifest = parseManifest(sessionId, manifestText);
+        const manifest = await this.liveManifest(op, sessionId);
         const size = jsonByteLength(stored.m);
         // An empty log starts its total; one from before totals existed waits for a trim to count.
         if (manifest.bytes !== undefined) manifest.bytes += size;
@@ -581,7 +557,7 @@ export class KeyvSessionStore implements SessionStore {
         const seq = ++manifest.seq;
         // The counter is saved before the event: a crash in between leaves a gap, never a reused seq.
         await this.setOne(op, this.manifestKey(sessionId), encodeManifest(manifest));
-        await this.setOne(op, this.eventKey(sessionId, seq), text);
+        await this.setOne(op, this.eventKey(sessionId, seq), JSON.stringify(stored));
         return seq;
       }),
     );
@@ -589,23 +565,16 @@ export class KeyvSessionStore implements SessionStore {
 
   async readEvents(query: ReadEventsQuery): Promise<EventEntry[]> {
     return this.run('readEvents', async (op) => {
-      const { sessionId } = query;
+      const { sessionId, streamId } = query;
       const manifest = parseManifest(sessionId, await this.getOne(op, this.manifestKey(sessionId)));
       const limit = query.limit ?? Number.POSITIVE_INFINITY;
       const out: EventEntry[] = [];
-      let seq = Math.max(Math.floor(query.afterSeq) + 1, manifest.lo);
-      while (seq <= manifest.seq && out.length < limit) {
-        const size = Math.min(CHUNK, manifest.seq - seq + 1);
-        const seqs = Array.from({ length: size }, (_, i) => seq + i);
-        seq += size;
-        const keys = seqs.map((s) => this.eventKey(sessionId, s));
-        const texts = await this.getMany(op, keys);
-        for (let i = 0; i < size && out.length < limit; i++) {
-          const text = texts[i];
-          if (text === undefined) continue; // trimmed, or a gap left by a crash
-          const e = parseEvent(keys[i]!, text);
-          if (query.streamId !== undefined && e.s !== query.streamId) continue;
-          out.push({ sessionId, streamId: e.s, seq: seqs[i]!, message: decodeJson(e.m), createdAt: e.c });
+      const from = Math.max(Math.floor(query.afterSeq) + 1, manifest.lo);
+      for await (const chunk of this.events(op, sessionId, from, manifest.seq, () => out.length < limit)) {
+        for (const { seq, event: e } of chunk) {
+          if (e === undefined || (streamId !== undefined && e.s !== streamId)) continue;
+          out.push({ sessionId, streamId: e.s, seq, message: decodeJson(e.m), createdAt: e.c });
+          if (out.length >= limit) break;
         }
       }
       return out;
@@ -628,46 +597,42 @@ export class KeyvSessionStore implements SessionStore {
         const text = await this.getOne(op, this.manifestKey(sessionId));
         if (text === undefined) return 0;
         const manifest = parseManifest(sessionId, text);
-        let cut = manifest.lo; // first seq kept
-        if (createdBefore !== undefined) {
-          scan: for (let seq = manifest.lo; seq <= manifest.seq; seq += CHUNK) {
-            const seqs = range(seq, Math.min(seq + CHUNK - 1, manifest.seq));
-            const keys = seqs.map((s) => this.eventKey(sessionId, s));
-            const texts = await this.getMany(op, keys);
-            for (let i = 0; i < seqs.length; i++) {
-              const t = texts[i];
-              if (t !== undefined && parseEvent(keys[i]!, t).c >= createdBefore) break scan;
-              cut = seqs[i]! + 1;
-            }
+        const { lo, seq: last } = manifest;
+        let cut = lo; // first seq kept by maxEvents and createdBefore
+        let before = createdBefore !== undefined;
+        for await (const chunk of this.events(op, sessionId, lo, last, () => before)) {
+          for (const { seq, event } of chunk) {
+            if (event && event.c >= (createdBefore ?? 0)) before = false;
+            if (!before) break;
+            cut = seq + 1;
           }
         }
-        if (maxEvents !== undefined) cut = Math.max(cut, manifest.seq - Math.max(0, maxEvents) + 1);
-        const counted = manifest.bytes !== undefined;
-        let bytes = manifest.bytes ?? (await this.eventBytes(op, sessionId, manifest));
-        const over = () => maxBytes !== undefined && bytes > maxBytes;
-        // Oldest first, each event's size read as it goes: below `cut`, then while over budget.
-        let next = manifest.lo;
+        if (maxEvents !== undefined) cut = Math.max(cut, last - Math.max(0, maxEvents) + 1);
+        let bytes = manifest.bytes ?? 0;
+        if (manifest.bytes === undefined) {
+          for await (const chunk of this.events(op, sessionId, lo, last)) {
+            for (const { event } of chunk) bytes += event ? jsonByteLength(event.m) : 0;
+          }
+        }
+        let next = lo;
         let deleted = 0;
-        while (next <= manifest.seq && (next < cut || over())) {
-          const seqs = range(next, Math.min(next + CHUNK - 1, manifest.seq));
-          const keys = seqs.map((s) => this.eventKey(sessionId, s));
-          const texts = await this.getMany(op, keys);
+        // Oldest first: below `cut`, then while over the byte budget.
+        const trimming = () => next < cut || (maxBytes !== undefined && bytes > maxBytes);
+        for await (const chunk of this.events(op, sessionId, lo, last, trimming)) {
           const gone: string[] = [];
-          for (let i = 0; i < seqs.length && (seqs[i]! < cut || over()); i++) {
-            const t = texts[i];
-            if (t !== undefined) {
-              bytes -= jsonByteLength(parseEvent(keys[i]!, t).m);
-              gone.push(keys[i]!);
+          for (const { seq, key, event } of chunk) {
+            if (!trimming()) break;
+            if (event) {
+              bytes -= jsonByteLength(event.m);
+              gone.push(key);
             }
-            next = seqs[i]! + 1;
+            next = seq + 1;
           }
           await this.deleteMany(op, gone);
           deleted += gone.length;
         }
-        if (next === manifest.lo && counted) return 0;
-        manifest.lo = next;
-        manifest.bytes = bytes;
-        await this.setOne(op, this.manifestKey(sessionId), encodeManifest(manifest));
+        if (next === lo && bytes === manifest.bytes) return 0;
+        await this.setOne(op, this.manifestKey(sessionId), encodeManifest({ ...manifest, lo: next, bytes }));
         return deleted;
       }),
     );
@@ -687,19 +652,76 @@ export class KeyvSessionStore implements SessionStore {
   private run<T>(what: string, work: (op: Op) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('keyv session store is closed'));
     const op: Op = { error: undefined, calls: 0 };
-    const task = work(op).then(
-      (result) => {
-        if (op.error !== undefined) throw toStoreError(op.error, `keyv ${what} failed`, isUnavailable);
-        return result;
-      },
-      (error: unknown) => {
-        throw toStoreError(op.error ?? error, `keyv ${what} failed`, isUnavailable);
-      },
-    );
+    const task = this.ready(op)
+      .then(() => work(op))
+      .then(
+        (result) => {
+          if (op.error !== undefined) throw toStoreError(op.error, `keyv ${what} failed`, isUnavailable);
+          return result;
+        },
+        (error: unknown) => {
+          throw toStoreError(op.error ?? error, `keyv ${what} failed`, isUnavailable);
+        },
+      );
     this.running.add(task);
     const forget = () => this.running.delete(task);
     task.then(forget, forget);
     return task;
+  }
+
+  /** Checks, once per instance, that the prefix holds this layout and index geometry. */
+  private ready(op: Op): Promise<void> {
+    this.layoutChecked ??= this.checkLayout(op).catch((error: unknown) => {
+      this.layoutChecked = undefined;
+      throw error;
+    });
+    return this.layoutChecked;
+  }
+
+  private async checkLayout(op: Op): Promise<void> {
+    const key = `${this.prefix}:layout`;
+    const want = JSON.stringify({ v: LAYOUT, bucketMs: this.index.bucketMs, shards: this.index.shards });
+    const found = await this.getOne(op, key);
+    if (found === want) return;
+    if (found !== undefined) {
+      throw new StoreError(
+        `keyv prefix ${JSON.stringify(this.prefix)} holds layout ${found}, this store writes ${want}: bucketMs and indexShards are fixed per prefix`,
+      );
+    }
+    await this.migrateLayout1(op);
+    await this.setOne(op, key, want);
+  }
+
+  /**
+   * Layout 1 (before the record split) kept whole records at the identity key, indexed by last
+   * heartbeat. Reading an identity ignores the extra fields, so a record needs only its liveness
+   * written and a creation entry; the due index is unchanged. Nothing to do for a new prefix.
+   */
+  private async migrateLayout1(op: Op): Promise<void> {
+    const io = this.io(op);
+    for (const bucket of await this.index.bucketsDownFrom(io, 'heartbeat', Number.POSITIVE_INFINITY)) {
+      const entries = await this.index.entries(io, 'heartbeat', bucket);
+      const texts = await this.getMany(
+        op,
+        entries.map((e) => this.identityKey(e[0])),
+      );
+      const records = entries.flatMap((e, i) => {
+        const text = texts[i];
+        return text === undefined ? [] : [{ ...parseIdentity(e[0], text), ...parseLiveness(e[0], text) }];
+      });
+      await this.index.apply(
+        io,
+        records.map((r) => ({ kind: 'created', entry: [r.id, r.createdAt], add: true })),
+      );
+      await this.setMany(
+        op,
+        records.map((r) => ({ key: this.livenessKey(r.id), value: encodeJson(livenessOf(r)) })),
+      );
+      await this.index.apply(
+        io,
+        entries.map((entry) => ({ kind: 'heartbeat', entry, add: false })),
+      );
+    }
   }
 
   /**
@@ -745,13 +767,12 @@ export class KeyvSessionStore implements SessionStore {
   }
 
   private async getMany(op: Op, keys: readonly string[]): Promise<Array<string | undefined>> {
+    if (keys.length === 1) return [await this.getOne(op, keys[0]!)];
     const out: Array<string | undefined> = [];
     for (let i = 0; i < keys.length; i += CHUNK) {
       const chunk = keys.slice(i, i + CHUNK);
       const values: unknown = await this.call(op, () =>
-        this.batchedReads && chunk.length > 1
-          ? this.keyv.getMany(chunk)
-          : Promise.all(chunk.map((k) => this.keyv.get(k))),
+        this.batchedReads ? this.keyv.getMany(chunk) : Promise.all(chunk.map((k) => this.keyv.get(k))),
       );
       if (!Array.isArray(values) || values.length !== chunk.length) {
         throw new StoreError('keyv getMany returned a malformed result');
@@ -793,62 +814,86 @@ export class KeyvSessionStore implements SessionStore {
     }
   }
 
-  /**
-   * Writes records and moves their index entries. New entries go in before the record and old
-   * ones come out after it, all under the index lock: the indexes always hold every record's
-   * current position (plus, after a crash, leftovers that readers recognise and drop).
-   */
-  private async writeRecords(
-    op: Op,
-    writes: readonly RecordWrite[],
-    extraRemoves: IndexChange[] = [],
-  ): Promise<void> {
-    const adds: IndexChange[] = [];
-    const removes: IndexChange[] = [...extraRemoves];
-    for (const { prev, next } of writes) {
-      for (const [kind, field] of INDEXED) {
-        if (prev?.[field] === next[field]) continue;
-        adds.push({ kind, entry: [next.id, next[field]], add: true });
-        if (prev) removes.push({ kind, entry: [prev.id, prev[field]], add: false });
-      }
-    }
-    const sets = writes.map((w) => ({ key: this.recordKey(w.next.id), value: w.text }));
-    if (adds.length === 0 && removes.length === 0) return this.setMany(op, sets);
-    await this.indexLock.with(['index'], async () => {
-      const io = this.io(op);
-      await this.index.apply(io, adds);
-      await this.setMany(op, sets);
-      await this.index.apply(io, removes);
+  /** The liveness of each id (undefined: no record). Its presence is what makes a record exist. */
+  private async readLiveness(op: Op, ids: readonly string[]): Promise<Array<SessionLiveness | undefined>> {
+    const texts = await this.getMany(
+      op,
+      ids.map((id) => this.livenessKey(id)),
+    );
+    return ids.map((id, i) => {
+      const text = texts[i];
+      return text === undefined ? undefined : parseLiveness(id, text);
     });
   }
 
-  /** The byte total of a session's stored event messages, counted by reading them. */
-  private async eventBytes(op: Op, sessionId: string, manifest: Manifest): Promise<number> {
-    let total = 0;
-    for (let seq = manifest.lo; seq <= manifest.seq; seq += CHUNK) {
-      const keys = range(seq, Math.min(seq + CHUNK - 1, manifest.seq)).map((s) =>
-        this.eventKey(sessionId, s),
-      );
+  /** Whole records, both parts read in one round trip. */
+  private async readRecords(op: Op, ids: readonly string[]): Promise<Array<SessionRecord | undefined>> {
+    const texts = await this.getMany(
+      op,
+      ids.flatMap((id) => [this.livenessKey(id), this.identityKey(id)]),
+    );
+    return ids.map((id, i) => {
+      const [liveness, identity] = [texts[2 * i], texts[2 * i + 1]];
+      if (liveness === undefined) return undefined;
+      // The identity is written before the liveness and deleted after it.
+      if (identity === undefined) throw new StoreError(`session ${JSON.stringify(id)} has no identity`);
+      return { ...parseIdentity(id, identity), ...parseLiveness(id, liveness) };
+    });
+  }
+
+  /**
+   * Writes liveness values. A moved `dueAt` gets its new index entry before the write and loses
+   * the old one after it, so the due index always holds every record's current position (plus,
+   * after a crash, leftovers that `claimDue` recognises and drops).
+   */
+  private async writeLiveness(op: Op, writes: readonly LivenessWrite[], stale: IndexChange[] = []) {
+    const moved = writes.filter((w) => w.prev.dueAt !== w.next.dueAt);
+    const io = this.io(op);
+    await this.index.apply(
+      io,
+      moved.map((w) => ({ kind: 'due', entry: [w.id, w.next.dueAt], add: true })),
+    );
+    await this.setMany(
+      op,
+      writes.map((w) => ({ key: this.livenessKey(w.id), value: encodeJson(livenessOf(w.next)) })),
+    );
+    await this.index.apply(io, [
+      ...stale,
+      ...moved.map((w): IndexChange => ({ kind: 'due', entry: [w.id, w.prev.dueAt], add: false })),
+    ]);
+  }
+
+  /** The manifest of a live session (`endedAt` null), for the writes that refuse any other. */
+  private async liveManifest(op: Op, sessionId: string): Promise<Manifest> {
+    const [liveness, manifest] = await this.getMany(op, [
+      this.livenessKey(sessionId),
+      this.manifestKey(sessionId),
+    ]);
+    if (liveness === undefined || parseLiveness(sessionId, liveness).endedAt !== null) {
+      throw new SessionNotFoundError(sessionId);
+    }
+    return parseManifest(sessionId, manifest);
+  }
+
+  /** Events `from..to` with their keys, one round trip per chunk, while `more()` holds; a trimmed seq or a crash's gap has no event. */
+  private async *events(op: Op, sessionId: string, from: number, to: number, more = () => true) {
+    for (let seq = from; seq <= to && more(); seq += CHUNK) {
+      const seqs = range(seq, Math.min(seq + CHUNK - 1, to));
+      const keys = seqs.map((s) => this.eventKey(sessionId, s));
       const texts = await this.getMany(op, keys);
-      texts.forEach((t, i) => {
-        if (t !== undefined) total += jsonByteLength(parseEvent(keys[i]!, t).m);
+      yield seqs.map((s, i) => {
+        const text = texts[i];
+        return { seq: s, key: keys[i]!, event: text === undefined ? undefined : parseEvent(keys[i]!, text) };
       });
     }
-    return total;
   }
 
   /** Deletes a session's agent state and events (the manifest is the caller's to rewrite). */
   private async dropData(op: Op, sessionId: string, manifest: Manifest): Promise<void> {
-    await this.deleteMany(
-      op,
-      manifest.slots.map(([a, k]) => this.stateKey(sessionId, a, k)),
-    );
-    for (let seq = manifest.lo; seq <= manifest.seq; seq += CHUNK) {
-      const keys = range(seq, Math.min(seq + CHUNK - 1, manifest.seq)).map((s) =>
-        this.eventKey(sessionId, s),
-      );
-      await this.deleteMany(op, keys);
-    }
+    await this.deleteMany(op, [
+      ...manifest.slots.map(([a, k]) => this.stateKey(sessionId, a, k)),
+      ...range(manifest.lo, manifest.seq).map((s) => this.eventKey(sessionId, s)),
+    ]);
   }
 
   private ttlFor(entry: AgentStateEntry): number {
@@ -864,8 +909,12 @@ export class KeyvSessionStore implements SessionStore {
     return `${this.prefix}:${tag}#${createHash('sha256').update(key).digest('base64url')}`;
   }
 
-  private recordKey(id: string): string {
-    return this.key('r', id);
+  private identityKey(id: string): string {
+    return this.key('r', id); // layout 1's whole-record key
+  }
+
+  private livenessKey(id: string): string {
+    return this.key('v', id);
   }
 
   private manifestKey(id: string): string {
@@ -881,11 +930,7 @@ export class KeyvSessionStore implements SessionStore {
   }
 }
 
-const INDEX_TAGS: Record<IndexKind, string> = { due: 'id', heartbeat: 'ih', expiry: 'ix' };
-const INDEXED: ReadonlyArray<readonly [IndexKind, 'dueAt' | 'lastHeartbeatAt']> = [
-  ['due', 'dueAt'],
-  ['heartbeat', 'lastHeartbeatAt'],
-];
+const INDEX_TAGS: Record<IndexKind, string> = { due: 'id', created: 'ic', expiry: 'ix', heartbeat: 'ih' };
 
 /** Session ids never hold `:` escapes; agent ids and keys may hold anything, so `%` and `:` are escaped. */
 function escapePart(part: string): string {
@@ -915,19 +960,31 @@ function parseObject(key: string, text: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-function parseRecord(id: string, text: string): SessionRecord {
-  const r = parseObject(`record ${id}`, text);
+function identityOf(r: SessionIdentity): SessionIdentity {
+  const { id, principal, createdAt, workingDirectory, metadata, initializeParams } = r;
+  return { id, principal, createdAt, workingDirectory, metadata, initializeParams };
+}
+
+function parseIdentity(id: string, text: string): SessionIdentity {
+  const r = parseObject(`identity ${id}`, text);
+  if (r.id !== id || typeof r.createdAt !== 'number') {
+    throw new StoreError(`corrupt identity of session ${JSON.stringify(id)}`);
+  }
+  return identityOf(r as unknown as SessionIdentity);
+}
+
+function parseLiveness(id: string, text: string): SessionLiveness {
+  const r = parseObject(`liveness ${id}`, text);
   if (
-    r.id !== id ||
-    typeof r.status !== 'string' ||
     !isSessionStatus(r.status) ||
     typeof r.version !== 'number' ||
     typeof r.lastHeartbeatAt !== 'number' ||
-    typeof r.dueAt !== 'number'
+    typeof r.dueAt !== 'number' ||
+    (r.endedAt !== null && typeof r.endedAt !== 'number')
   ) {
-    throw new StoreError(`corrupt session record ${JSON.stringify(id)}`);
+    throw new StoreError(`corrupt liveness of session ${JSON.stringify(id)}`);
   }
-  return r as unknown as SessionRecord;
+  return livenessOf(r as unknown as SessionLiveness);
 }
 
 function parseManifest(sessionId: string, text: string | undefined): Manifest {
@@ -976,11 +1033,6 @@ function toEntry(sessionId: string, s: StoredState): AgentStateEntry {
 
 function isFresh(s: StoredState, now: number): boolean {
   return s.e === null || s.e > now;
-}
-
-function assertLive(sessionId: string, recordText: string | undefined): void {
-  const status = recordText === undefined ? undefined : parseRecord(sessionId, recordText).status;
-  if (status !== 'active' && status !== 'disconnected') throw new SessionNotFoundError(sessionId);
 }
 
 /** Index of the slot, or of where it would go, in the sorted slot list. */

@@ -33,7 +33,7 @@ describe.skipIf(!hasRedis)('KeyvSessionStore over a redis-server that stops', ()
   const operations = (store: KeyvSessionStore) => [
     store.get('s1'),
     store.insert(rec('s2')),
-    store.compareAndSet({ ...rec('s1'), version: 2 }, 1),
+    store.compareAndSet('s1', { ...rec('s1'), version: 2 }, 1),
     store.touch(['s1'], { now: T0 + 1, dueAt: T0 + 2 }),
     store.list({ statuses: ['active'], limit: 10 }),
     store.claimDue({ now: T0 + 10 ** 9, limit: 10, leaseMs: 1 }),

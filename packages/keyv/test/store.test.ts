@@ -11,6 +11,7 @@ import {
   SessionManager,
   SessionNotFoundError,
   type SessionRecord,
+  StoreError,
 } from '@mcp-sessions/core';
 import { createRecord } from '@mcp-sessions/core/adapter';
 import { KeyvSessionStore } from '@mcp-sessions/keyv';
@@ -139,13 +140,34 @@ for (const backend of backends) {
       const base = (await store.get('s1'))!;
       const attempts = await Promise.all(
         Array.from({ length: 8 }, (_, i) =>
-          store.compareAndSet({ ...base, version: base.version + 1, recoveryAttempts: i + 1 }, base.version),
+          store.compareAndSet(
+            's1',
+            { ...base, version: base.version + 1, recoveryAttempts: i + 1 },
+            base.version,
+          ),
         ),
       );
       expect(attempts.filter(Boolean)).toHaveLength(1);
       expect((await store.get('s1'))!.version).toBe(base.version + 1);
-      expect(await store.compareAndSet({ ...base, version: 9 }, base.version)).toBe(false);
-      expect(await store.compareAndSet(rec('ghost'), 1)).toBe(false);
+      expect(await store.compareAndSet('s1', { ...base, version: 9 }, base.version)).toBe(false);
+      expect(await store.compareAndSet('ghost', rec('ghost'), 1)).toBe(false);
+    });
+
+    it('compare-and-set writes the liveness only, whatever else a caller passes', async () => {
+      await store.insert(rec('s1', { metadata: { kept: true } }));
+      const next = {
+        ...rec('s1'),
+        metadata: { changed: true },
+        createdAt: 5,
+        status: 'disconnected',
+        version: 2,
+      };
+      expect(await store.compareAndSet('s1', next as SessionRecord, 1)).toBe(true);
+      expect(await store.get('s1')).toEqual({
+        ...rec('s1', { metadata: { kept: true } }),
+        status: 'disconnected',
+        version: 2,
+      });
     });
 
     it('touches only active records, in one call', async () => {
@@ -158,34 +180,34 @@ for (const backend of backends) {
       expect((await store.get('b'))!.version).toBe(1);
     });
 
-    it('lists by last heartbeat desc then id desc, in keyset pages, across buckets', async () => {
+    it('lists by creation desc then id desc, in keyset pages, across buckets', async () => {
       const ids: string[] = [];
       for (let i = 0; i < 12; i++) {
         const id = `s${String(i).padStart(2, '0')}`;
         ids.push(id);
-        // Three records share each heartbeat; heartbeats spread over several 1 s buckets.
-        await store.insert(rec(id, { lastHeartbeatAt: T0 + Math.floor(i / 3) * 1_500 }));
+        // Three records share each creation time; those spread over several 1 s buckets.
+        await store.insert(rec(id, { createdAt: T0 + Math.floor(i / 3) * 1_500 }));
       }
-      await store.insert(rec('closed1', { status: 'closed', lastHeartbeatAt: T0 + 99_000 }));
+      await store.insert(rec('closed1', { status: 'closed', createdAt: T0 + 99_000 }));
       const expected = [...ids].sort((x, y) => {
         const hx = Math.floor(Number(x.slice(1)) / 3);
         const hy = Math.floor(Number(y.slice(1)) / 3);
         return hy - hx || (y < x ? -1 : 1);
       });
       const seen: string[] = [];
-      let after: { lastHeartbeatAt: number; id: string } | undefined;
+      let after: { createdAt: number; id: string } | undefined;
       for (;;) {
         const page = await store.list({ statuses: ['active', 'disconnected'], limit: 5, after });
         seen.push(...page.map((r) => r.id));
         if (page.length < 5) break;
         const last = page[page.length - 1]!;
-        after = { lastHeartbeatAt: last.lastHeartbeatAt, id: last.id };
+        after = { createdAt: last.createdAt, id: last.id };
       }
       expect(seen).toEqual(expected);
-      // A heartbeat moves a record to the front, once.
+      // A heartbeat moves nothing.
       await store.touch(['s00'], { now: T0 + 50_000, dueAt: T0 + 60_000 });
       const first = await store.list({ statuses: ['active'], limit: 20 });
-      expect(first.map((r) => r.id)).toEqual(['s00', ...expected.filter((id) => id !== 's00')]);
+      expect(first.map((r) => r.id)).toEqual(expected);
       expect((await store.list({ statuses: ['closed'], limit: 5 })).map((r) => r.id)).toEqual(['closed1']);
     });
 
@@ -247,7 +269,8 @@ for (const backend of backends) {
       expect((await store.listState('s', undefined, T0)).map((e) => e.key)).toEqual(['k:1']);
       expect(await store.deleteState({ sessionId: 's', agentId: 'b', key: 'k:1' })).toBe(true);
       expect(await store.deleteState({ sessionId: 's', agentId: 'b', key: 'k:1' })).toBe(false);
-      await store.compareAndSet({ ...(await store.get('s'))!, status: 'closed', version: 2 }, 1);
+      // Live is `endedAt` null, whatever the status says.
+      await store.compareAndSet('s', { ...(await store.get('s'))!, endedAt: T0, version: 2 }, 1);
       await expect(put('a', 'k', 1, null)).rejects.toBeInstanceOf(SessionNotFoundError);
     });
 
@@ -403,5 +426,38 @@ describe('KeyvSessionStore construction', () => {
     const raw = [...map.values()].map((v) => JSON.parse(v) as { expires?: number });
     expect(raw.every((v) => v.expires === undefined)).toBe(true);
     await store.close();
+  });
+
+  it('migrates a layout-1 prefix (whole records, heartbeat index) in place, once', async () => {
+    const keyv = memoryKeyv();
+    const old = rec('old', { createdAt: T0 - 5, dueAt: T0 + 10, metadata: { m: 1 } });
+    const bucket = (at: number) => Math.floor(at / 60_000);
+    // What the store wrote before contract v2, with one index shard.
+    await keyv.set('p:r:old', JSON.stringify(old));
+    await keyv.set('p:ih:dir', JSON.stringify([[bucket(old.lastHeartbeatAt), 1]]));
+    await keyv.set(`p:ih:${bucket(old.lastHeartbeatAt)}:0`, JSON.stringify([['old', old.lastHeartbeatAt]]));
+    await keyv.set('p:id:dir', JSON.stringify([[bucket(old.dueAt), 1]]));
+    await keyv.set(`p:id:${bucket(old.dueAt)}:0`, JSON.stringify([['old', old.dueAt]]));
+    const store = new KeyvSessionStore(keyv, { prefix: 'p', indexShards: 1 });
+    expect(await store.get('old')).toEqual(old);
+    expect(await keyv.get('p:ih:dir')).toBeUndefined();
+    await store.insert(rec('new', { createdAt: T0 }));
+    expect((await store.list({ statuses: ['active'], limit: 5 })).map((r) => r.id)).toEqual(['new', 'old']);
+    expect(await store.compareAndSet('old', { ...old, version: 2 }, 1)).toBe(true);
+    expect(await store.get('old')).toEqual({ ...old, version: 2 });
+    expect((await store.claimDue({ now: T0 + 10, limit: 5, leaseMs: 1 })).map((r) => r.id)).toEqual(['old']);
+    await store.close();
+  });
+
+  it('refuses index geometry other than the one the prefix was written with', async () => {
+    const keyv = memoryKeyv();
+    const first = new KeyvSessionStore(keyv, { prefix: 'p', bucketMs: 1_000 });
+    await first.insert(rec('s'));
+    await first.close();
+    const other = new KeyvSessionStore(keyv, { prefix: 'p', bucketMs: 2_000 });
+    await expect(other.get('s')).rejects.toThrow(/bucketMs and indexShards are fixed per prefix/);
+    await expect(other.get('s')).rejects.toBeInstanceOf(StoreError);
+    const same = new KeyvSessionStore(keyv, { prefix: 'p', bucketMs: 1_000 });
+    expect((await same.get('s'))!.id).toBe('s');
   });
 });
