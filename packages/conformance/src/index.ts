@@ -80,9 +80,9 @@ export function runConformance(options: ConformanceOptions): void {
 
 /** `records: ...` — insert, get, delete (cascading), touch, purgeSessionData. */
 export const recordTests = (options: ConformanceOptions): void => registerGroup(records, options, true);
-/** `cas: ...` — compareAndSet and the rule that every write sets a higher version. */
+/** `cas: ...` — compareAndSet writes liveness only; every write sets a higher version. */
 export const casTests = (options: ConformanceOptions): void => registerGroup(cas, options, true);
-/** `listing: ...` — keyset pages by lastHeartbeatAt desc, id desc; status filters; 10k records. */
+/** `listing: ...` — keyset pages by createdAt desc, id desc (no heartbeat moves a record); status filters; 10k records. */
 export const listingTests = (options: ConformanceOptions): void => registerGroup(listing, options, true);
 /** `due: ...` — claimDue order, limit and lease. */
 export const dueTests = (options: ConformanceOptions): void => registerGroup(due, options, true);

@@ -1,17 +1,20 @@
 /**
  * The suite tested: deliberately broken variants of the memory adapter must each fail at least
- * one conformance test (and the one we expect), while the unbroken store fails none.
+ * one conformance test (and the one we expect), while the unbroken store fails none. Each mutant
+ * breaks the store through its public methods only, so the memory store's internals may change.
  */
 import type { AgentStateEntry, JsonValue, SessionRecord, SessionStore } from '@mcp-sessions/core';
-import type {
-  AgentStateKey,
-  AppendEvent,
-  ClaimDueQuery,
-  EventEntry,
-  ListQuery,
-  ReadEventsQuery,
-  TouchPatch,
-  TrimEventsQuery,
+import {
+  type AgentStateKey,
+  type AppendEvent,
+  type ClaimDueQuery,
+  type EventEntry,
+  type ListQuery,
+  livenessOf,
+  type ReadEventsQuery,
+  type SessionLiveness,
+  type TouchPatch,
+  type TrimEventsQuery,
 } from '@mcp-sessions/core/adapter';
 import { MemorySessionStore } from '@mcp-sessions/memory';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -22,29 +25,50 @@ import { type Outcome, Recorder } from './recorder';
 
 /** Every third setState is acknowledged but not stored. */
 class LostWrites extends MemorySessionStore {
-  private writes = 0;
+  private mutantWrites = 0;
   override async setState(entry: AgentStateEntry): Promise<void> {
-    if (++this.writes % 3 === 0) return;
+    if (++this.mutantWrites % 3 === 0) return;
     return super.setState(entry);
   }
 }
 
 /** compareAndSet writes whatever the stored version is. */
 class CasIgnoresVersion extends MemorySessionStore {
-  override async compareAndSet(next: SessionRecord, _expectedVersion: number): Promise<boolean> {
-    const current = await super.get(next.id);
-    return current ? super.compareAndSet(next, current.version) : false;
+  override async compareAndSet(
+    id: string,
+    next: SessionLiveness,
+    _expectedVersion: number,
+  ): Promise<boolean> {
+    const current = await super.get(id);
+    return current ? super.compareAndSet(id, next, current.version) : false;
   }
 }
 
 /** Checks the version, yields, then writes unconditionally: fine alone, loses updates under races. */
 class NonAtomicCas extends MemorySessionStore {
-  override async compareAndSet(next: SessionRecord, expectedVersion: number): Promise<boolean> {
-    const before = await super.get(next.id);
+  override async compareAndSet(id: string, next: SessionLiveness, expectedVersion: number): Promise<boolean> {
+    const before = await super.get(id);
     if (before?.version !== expectedVersion) return false;
     await new Promise((resolve) => setImmediate(resolve));
-    const now = await super.get(next.id);
-    return now ? super.compareAndSet(next, now.version) : false;
+    const now = await super.get(id);
+    return now ? super.compareAndSet(id, next, now.version) : false;
+  }
+}
+
+/**
+ * compareAndSet spreads `next` over the stored record, so identity fields a JavaScript caller
+ * passes along are written too (here as a delete and re-insert of the merged record).
+ */
+class CasRewritesIdentity extends MemorySessionStore {
+  override async compareAndSet(id: string, next: SessionLiveness, expectedVersion: number): Promise<boolean> {
+    const current = await super.get(id);
+    if (current?.version !== expectedVersion) return false;
+    const merged: SessionRecord = { ...current, ...next, id };
+    if (JSON.stringify(merged) === JSON.stringify({ ...current, ...livenessOf(next) }))
+      return super.compareAndSet(id, next, expectedVersion);
+    await super.delete(id);
+    await super.insert(merged);
+    return true;
   }
 }
 
@@ -66,11 +90,30 @@ class ListingSkips extends MemorySessionStore {
 /** `after` is inclusive: each page after the first starts with the previous page's last record. */
 class ListingRepeats extends MemorySessionStore {
   override list(query: ListQuery): Promise<SessionRecord[]> {
-    const after = query.after && {
-      lastHeartbeatAt: query.after.lastHeartbeatAt,
-      id: `${query.after.id}\u0000`,
-    };
+    const after = query.after && { createdAt: query.after.createdAt, id: `${query.after.id}\u0000` };
     return super.list({ ...query, after });
+  }
+}
+
+/**
+ * The v1 order: `lastHeartbeatAt` descending, then id, the keyset's instant read as a heartbeat.
+ * Every touch moves a record, so pages read during heartbeats skip and repeat records.
+ */
+class ListingByHeartbeat extends MemorySessionStore {
+  override async list(query: ListQuery): Promise<SessionRecord[]> {
+    const all = await super.list({ statuses: query.statuses, limit: Number.MAX_SAFE_INTEGER });
+    const byHeartbeat = (a: SessionRecord, b: SessionRecord) =>
+      b.lastHeartbeatAt - a.lastHeartbeatAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+    const after = query.after;
+    return all
+      .sort(byHeartbeat)
+      .filter(
+        (r) =>
+          !after ||
+          r.lastHeartbeatAt < after.createdAt ||
+          (r.lastHeartbeatAt === after.createdAt && r.id < after.id),
+      )
+      .slice(0, query.limit);
   }
 }
 
@@ -83,14 +126,16 @@ class ListingIgnoresStatus extends MemorySessionStore {
 
 /** readEvents returns every session's events. */
 class EventLeak extends MemorySessionStore {
-  private readonly sessions = new Set<string>();
+  private readonly mutantSessions = new Set<string>();
   override appendEvent(event: AppendEvent): Promise<number> {
-    this.sessions.add(event.sessionId);
+    this.mutantSessions.add(event.sessionId);
     return super.appendEvent(event);
   }
   override async readEvents(query: ReadEventsQuery): Promise<EventEntry[]> {
     const all = (
-      await Promise.all([...this.sessions].map((sessionId) => super.readEvents({ ...query, sessionId })))
+      await Promise.all(
+        [...this.mutantSessions].map((sessionId) => super.readEvents({ ...query, sessionId })),
+      )
     ).flat();
     all.sort((a, b) => a.seq - b.seq);
     return query.limit === undefined ? all : all.slice(0, query.limit);
@@ -99,14 +144,14 @@ class EventLeak extends MemorySessionStore {
 
 /** Hands out (and keeps) the caller's objects by reference. */
 class SharedMutableValues extends MemorySessionStore {
-  private readonly refs = new Map<string, JsonValue>();
+  private readonly mutantRefs = new Map<string, JsonValue>();
   override async setState(entry: AgentStateEntry): Promise<void> {
     await super.setState(entry);
-    this.refs.set(slotOf(entry), entry.value);
+    this.mutantRefs.set(slotOf(entry), entry.value);
   }
   override async getState(key: AgentStateKey, now: number): Promise<AgentStateEntry | undefined> {
     const entry = await super.getState(key, now);
-    const ref = this.refs.get(slotOf(key));
+    const ref = this.mutantRefs.get(slotOf(key));
     return entry && ref !== undefined ? { ...entry, value: ref } : entry;
   }
 }
@@ -118,8 +163,13 @@ class TouchAll extends MemorySessionStore {
     for (const id of ids) {
       const record = await super.get(id);
       if (!record || touched.includes(id)) continue;
-      const next = { ...record, lastHeartbeatAt: patch.now, dueAt: patch.dueAt, version: record.version + 1 };
-      if (await super.compareAndSet(next, record.version)) touched.push(id);
+      const next = {
+        ...livenessOf(record),
+        lastHeartbeatAt: patch.now,
+        dueAt: patch.dueAt,
+        version: record.version + 1,
+      };
+      if (await super.compareAndSet(id, next, record.version)) touched.push(id);
     }
     return touched;
   }
@@ -131,7 +181,8 @@ class TouchKeepsVersion extends MemorySessionStore {
     const touched = await super.touch(ids, patch);
     for (const id of touched) {
       const record = await super.get(id);
-      if (record) await super.compareAndSet({ ...record, version: record.version - 1 }, record.version);
+      if (record)
+        await super.compareAndSet(id, { ...livenessOf(record), version: record.version - 1 }, record.version);
     }
     return touched;
   }
@@ -140,9 +191,8 @@ class TouchKeepsVersion extends MemorySessionStore {
 /** insert of a taken id overwrites it. */
 class InsertOverwrites extends MemorySessionStore {
   override async insert(record: SessionRecord): Promise<void> {
-    const current = await super.get(record.id);
-    if (current) await super.compareAndSet(record, current.version);
-    else await super.insert(record);
+    await super.delete(record.id);
+    await super.insert(record);
   }
 }
 
@@ -151,9 +201,8 @@ class RacyInsert extends MemorySessionStore {
   override async insert(record: SessionRecord): Promise<void> {
     if (await super.get(record.id)) return super.insert(record);
     await new Promise((resolve) => setImmediate(resolve));
-    const current = await super.get(record.id);
-    if (current) await super.compareAndSet(record, current.version);
-    else await super.insert(record);
+    await super.delete(record.id);
+    await super.insert(record);
   }
 }
 
@@ -182,12 +231,31 @@ class PurgeTooEager extends MemorySessionStore {
 class StateOnDeadSessions extends MemorySessionStore {
   override async setState(entry: AgentStateEntry): Promise<void> {
     const record = await super.get(entry.sessionId);
-    if (!record || record.status === 'active' || record.status === 'disconnected')
+    if (!record || record.endedAt === null) return super.setState(entry);
+    await setWhileRevived(this, record, () => super.setState(entry));
+  }
+}
+
+/** setState guards on `status !== 'closed'` only, so an expired session still takes state. */
+class StateGuardNotClosed extends MemorySessionStore {
+  override async setState(entry: AgentStateEntry): Promise<void> {
+    const record = await super.get(entry.sessionId);
+    if (!record || record.endedAt === null || record.status === 'closed') return super.setState(entry);
+    await setWhileRevived(this, record, () => super.setState(entry));
+  }
+}
+
+/** setState guards on the status names `active` / `disconnected` instead of `endedAt`. */
+class StateGuardOnStatusNames extends MemorySessionStore {
+  override async setState(entry: AgentStateEntry): Promise<void> {
+    const record = await super.get(entry.sessionId);
+    if (
+      !record ||
+      record.endedAt === null ||
+      (record.status !== 'active' && record.status !== 'disconnected')
+    )
       return super.setState(entry);
-    const revived = { ...record, status: 'active' as const, version: record.version + 1 };
-    await super.compareAndSet(revived, record.version);
-    await super.setState(entry);
-    await super.compareAndSet({ ...record, version: record.version + 2 }, revived.version);
+    await setWhileRevived(this, record, () => super.setState(entry));
   }
 }
 
@@ -199,14 +267,23 @@ class WriteBeforeValidate extends MemorySessionStore {
   }
 }
 
-/** The seq counter is the number of stored events (`COUNT(*) + 1`), so seqs are reused after a trim. */
+/**
+ * The seq counter is the number of stored events (`COUNT(*) + 1`): a trim rebuilds the log (the
+ * record re-inserted, the remaining events appended again), so seqs are handed out again.
+ */
 class SeqReusedAfterTrim extends MemorySessionStore {
   override async trimEvents(query: TrimEventsQuery): Promise<number> {
     const trimmed = await super.trimEvents(query);
-    const data = (
-      this as unknown as { data: Map<string, { events: { seq: number }[]; lastSeq: number }> }
-    ).data.get(query.sessionId);
-    if (data) data.lastSeq = data.events.length;
+    const record = await super.get(query.sessionId);
+    if (!record || trimmed === 0) return trimmed;
+    const kept = await super.readEvents({ sessionId: query.sessionId, afterSeq: 0 });
+    const state = await super.listState(query.sessionId, undefined, Number.NEGATIVE_INFINITY);
+    await super.delete(record.id);
+    await super.insert(record);
+    await setWhileRevived(this, record, async () => {
+      for (const e of state) await super.setState(e);
+      for (const e of kept) await super.appendEvent(e);
+    });
     return trimmed;
   }
 }
@@ -234,12 +311,12 @@ class TrimCountsCodeUnits extends MemorySessionStore {
   }
 }
 
-/** purgeSessionData resets the event counter, so a session made live again reuses seqs. */
+/** purgeSessionData deletes and re-inserts the record, resetting the event counter: seqs reused. */
 class CounterResetByPurge extends MemorySessionStore {
   override async purgeSessionData(id: string): Promise<void> {
-    await super.purgeSessionData(id);
-    const data = (this as unknown as { data: Map<string, { lastSeq: number }> }).data.get(id);
-    if (data) data.lastSeq = 0;
+    const record = await super.get(id);
+    await super.delete(id);
+    if (record) await super.insert(record);
   }
 }
 
@@ -248,12 +325,26 @@ class UsableAfterClose extends MemorySessionStore {
   override async close(): Promise<void> {}
 }
 
-/** delete removes the record but leaves its state and events behind. */
+/** delete removes the record but leaves its state and events behind, as orphan rows would. */
 class DeleteWithoutCascade extends MemorySessionStore {
+  private readonly mutantOrphans = new Map<string, { state: AgentStateEntry[]; events: EventEntry[] }>();
   override async delete(id: string): Promise<boolean> {
-    const internals = this as unknown as { records: Map<string, SessionRecord>; sorted: unknown };
-    internals.sorted = undefined;
-    return internals.records.delete(id);
+    const state = await super.listState(id, undefined, Number.NEGATIVE_INFINITY);
+    const events = await super.readEvents({ sessionId: id, afterSeq: 0 });
+    const deleted = await super.delete(id);
+    if (deleted) this.mutantOrphans.set(id, { state, events });
+    return deleted;
+  }
+  override async getState(key: AgentStateKey, now: number): Promise<AgentStateEntry | undefined> {
+    const orphan = this.mutantOrphans
+      .get(key.sessionId)
+      ?.state.find((e) => e.agentId === key.agentId && e.key === key.key);
+    return (await super.getState(key, now)) ?? orphan;
+  }
+  override async readEvents(query: ReadEventsQuery): Promise<EventEntry[]> {
+    const orphans =
+      this.mutantOrphans.get(query.sessionId)?.events.filter((e) => e.seq > query.afterSeq) ?? [];
+    return [...orphans, ...(await super.readEvents(query))];
   }
 }
 
@@ -262,6 +353,8 @@ interface Mutant {
   create(): SessionStore;
   /** At least one of these must be among the failures: the mutant is caught for the right reason. */
   caughtBy: string[];
+  /** The suite's `scale`, for a mutant too slow at the required sizes (default 1). */
+  scale?: number;
 }
 
 const mutants: Mutant[] = [
@@ -274,6 +367,13 @@ const mutants: Mutant[] = [
     name: 'CAS ignores the version',
     create: () => new CasIgnoresVersion(),
     caughtBy: ['cas: refuses a stale version and keeps the stored record'],
+  },
+  {
+    name: 'CAS rewrites identity from extra fields',
+    create: () => new CasRewritesIdentity(),
+    caughtBy: [
+      'cas: writes the liveness only: identity fields passed along (as a JS caller may) are ignored',
+    ],
   },
   {
     name: 'non-atomic CAS',
@@ -294,6 +394,15 @@ const mutants: Mutant[] = [
     name: 'listing repeats at page borders',
     create: () => new ListingRepeats(),
     caughtBy: ['listing: keyset pagination over 10k records has no duplicates, gaps or reordering'],
+  },
+  {
+    name: 'listing by heartbeat',
+    create: () => new ListingByHeartbeat(),
+    scale: 0.1, // it copies and sorts every record per page
+    caughtBy: [
+      'listing: orders by createdAt descending, then id descending; never by heartbeat',
+      'listing: pages read while records are touched and written: every record exactly once, none moved',
+    ],
   },
   {
     name: 'listing ignores status',
@@ -356,6 +465,18 @@ const mutants: Mutant[] = [
     caughtBy: ['state: setState needs a live session: missing, expired and closed are SessionNotFoundError'],
   },
   {
+    name: "setState guards on status !== 'closed' only",
+    create: () => new StateGuardNotClosed(),
+    caughtBy: ['state: setState needs a live session: missing, expired and closed are SessionNotFoundError'],
+  },
+  {
+    name: 'setState guards on status names, not endedAt',
+    create: () => new StateGuardOnStatusNames(),
+    caughtBy: [
+      'state: live means endedAt null: setState and appendEvent refuse an ended record, whatever its status',
+    ],
+  },
+  {
     name: 'write before validate',
     create: () => new WriteBeforeValidate(),
     caughtBy: ['values: unstorable state values are rejected with InvalidValueError and nothing is written'],
@@ -383,7 +504,7 @@ const mutants: Mutant[] = [
     name: 'event counter reset by purge',
     create: () => new CounterResetByPurge(),
     caughtBy: [
-      'events: the seq counter survives compareAndSet and purgeSessionData; compareAndSet keeps state and events',
+      'events: the seq counter survives compareAndSet, touch and purgeSessionData; compareAndSet keeps state and events',
     ],
   },
   {
@@ -398,9 +519,9 @@ const mutants: Mutant[] = [
   },
 ];
 
-async function runSuite(createStore: () => SessionStore): Promise<Map<string, Outcome>> {
+async function runSuite(createStore: () => SessionStore, scale = 1): Promise<Map<string, Outcome>> {
   const recorder = new Recorder();
-  runConformance({ name: 'mutant', ...recorder.runner, createStore });
+  runConformance({ name: 'mutant', ...recorder.runner, createStore, scale });
   return recorder.run();
 }
 
@@ -427,7 +548,7 @@ describe('the conformance suite catches broken stores', () => {
 
   for (const mutant of mutants) {
     it(`catches: ${mutant.name}`, async () => {
-      const failed = failures(await runSuite(mutant.create));
+      const failed = failures(await runSuite(mutant.create, mutant.scale));
       expect(failed.length, `${mutant.name} passed every conformance test`).toBeGreaterThan(0);
       expect(
         mutant.caughtBy.some((name) => failed.includes(name)),
@@ -436,6 +557,29 @@ describe('the conformance suite catches broken stores', () => {
     });
   }
 });
+
+/**
+ * Runs `write` while `record` is made live (`endedAt` null) through compareAndSet, then ends it
+ * again: how a mutant reaches past the store's own liveness guard using its public methods.
+ */
+async function setWhileRevived(
+  store: SessionStore,
+  record: SessionRecord,
+  write: () => Promise<unknown>,
+): Promise<void> {
+  if (record.endedAt === null) {
+    await write();
+    return;
+  }
+  const revived = { ...livenessOf(record), endedAt: null, version: record.version + 1 };
+  await store.compareAndSet(record.id, revived, record.version);
+  await write();
+  await store.compareAndSet(
+    record.id,
+    { ...livenessOf(record), version: record.version + 2 },
+    revived.version,
+  );
+}
 
 function slotOf(key: { sessionId: string; agentId: string; key: string }): string {
   return JSON.stringify([key.sessionId, key.agentId, key.key]);
