@@ -29,8 +29,11 @@ import {
   type EventEntry,
   encodeJson,
   jsonByteLength,
+  type ListAfter,
   type ListQuery,
+  livenessOf,
   type ReadEventsQuery,
+  type SessionLiveness,
   type StoreCapabilities,
   type TouchPatch,
   type TrimEventsQuery,
@@ -45,6 +48,7 @@ export interface JsonFileSessionStoreOptions {
 /** One line of the journal: the changes of one operation, applied in order on replay. */
 type Change =
   | ['record', SessionRecord]
+  | ['live', string, SessionLiveness]
   | ['delete', string]
   | ['purge', string]
   | ['state', AgentStateEntry]
@@ -115,28 +119,31 @@ export class JsonFileSessionStore implements SessionStore {
     return record && copy(record);
   }
 
-  async compareAndSet(next: SessionRecord, expectedVersion: number): Promise<boolean> {
+  async compareAndSet(id: string, next: SessionLiveness, expectedVersion: number): Promise<boolean> {
     this.open();
-    if (this.records.get(next.id)?.version !== expectedVersion) return false;
-    this.commit([['record', next]]);
+    if (this.records.get(id)?.version !== expectedVersion) return false;
+    // Only the ten liveness fields, by name: the identity part is written once, by insert.
+    this.commit([['live', id, livenessOf(next)]]);
     return true;
   }
 
   async touch(ids: readonly string[], patch: TouchPatch): Promise<string[]> {
     this.open();
     const changes: Change[] = [];
+    const { now, dueAt } = patch;
     // A repeated id is touched once, as one `UPDATE ... WHERE id IN (...)` would.
     for (const id of new Set(ids)) {
       const record = this.records.get(id);
       if (record?.status !== 'active') continue;
       changes.push([
-        'record',
-        { ...record, lastHeartbeatAt: patch.now, dueAt: patch.dueAt, version: record.version + 1 },
+        'live',
+        id,
+        { ...livenessOf(record), lastHeartbeatAt: now, dueAt, version: record.version + 1 },
       ]);
     }
     this.commit(changes);
     // Every id as given (repeats included) whose record was touched, in input order: the rule in store.ts.
-    const touched = new Set(changes.map((change) => (change[1] as SessionRecord).id));
+    const touched = new Set(changes.map((change) => change[1] as string));
     return ids.filter((id) => touched.has(id));
   }
 
@@ -152,8 +159,8 @@ export class JsonFileSessionStore implements SessionStore {
     const { after } = query;
     return [...this.records.values()]
       .filter((r) => query.statuses.includes(r.status))
-      .filter((r) => after === undefined || byHeartbeatDesc(r, after) > 0)
-      .sort(byHeartbeatDesc)
+      .filter((r) => after === undefined || listOrder(r, after) > 0)
+      .sort(listOrder)
       .slice(0, query.limit)
       .map(copy);
   }
@@ -164,10 +171,10 @@ export class JsonFileSessionStore implements SessionStore {
       .filter((r) => r.dueAt <= query.now)
       // Earliest first; equal dueAt by id, so that the order is the same on every backend.
       .sort((a, b) => a.dueAt - b.dueAt || compareNames(a.id, b.id))
-      .slice(0, query.limit)
-      .map((r): SessionRecord => ({ ...r, dueAt: query.now + query.leaseMs, version: r.version + 1 }));
-    this.commit(due.map((r): Change => ['record', r]));
-    return due.map(copy);
+      .slice(0, query.limit);
+    const dueAt = query.now + query.leaseMs;
+    this.commit(due.map((r): Change => ['live', r.id, { ...livenessOf(r), dueAt, version: r.version + 1 }]));
+    return due.map((r) => copy(this.records.get(r.id)!));
   }
 
   async purgeSessionData(id: string): Promise<void> {
@@ -283,9 +290,10 @@ export class JsonFileSessionStore implements SessionStore {
     if (this.closed) throw new StoreUnavailableError(`json-file store ${this.filename} is closed`);
   }
 
+  /** Live means `endedAt === null`: the lifecycle sets it when a session ends, whatever the status. */
   private assertLive(sessionId: string): void {
-    const status = this.records.get(sessionId)?.status;
-    if (status !== 'active' && status !== 'disconnected') throw new SessionNotFoundError(sessionId);
+    const record = this.records.get(sessionId);
+    if (record === undefined || record.endedAt !== null) throw new SessionNotFoundError(sessionId);
   }
 
   /**
@@ -315,6 +323,12 @@ export class JsonFileSessionStore implements SessionStore {
       case 'record':
         this.records.set(change[1].id, change[1]);
         return;
+      case 'live': {
+        const record = this.records.get(change[1]);
+        if (record === undefined) throw new StoreError(`${this.filename}: liveness of unknown session`);
+        this.records.set(change[1], { ...record, ...change[2] });
+        return;
+      }
       case 'delete':
         this.records.delete(change[1]);
         this.lastSeq.delete(change[1]);
@@ -395,10 +409,7 @@ function expired(entry: AgentStateEntry, now: number): boolean {
   return entry.expiresAt !== null && entry.expiresAt <= now;
 }
 
-/** `list` order: `lastHeartbeatAt` descending, then `id` descending (binary order). */
-function byHeartbeatDesc(
-  a: { lastHeartbeatAt: number; id: string },
-  b: { lastHeartbeatAt: number; id: string },
-): number {
-  return b.lastHeartbeatAt - a.lastHeartbeatAt || compareNames(b.id, a.id);
+/** `list` order: `createdAt` descending, then `id` descending (binary order). */
+function listOrder(a: ListAfter, b: ListAfter): number {
+  return b.createdAt - a.createdAt || compareNames(b.id, a.id);
 }

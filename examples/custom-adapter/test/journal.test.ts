@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeRecord } from '@mcp-sessions/conformance';
 import { StoreError, StoreUnavailableError } from '@mcp-sessions/core';
+import { livenessOf } from '@mcp-sessions/core/adapter';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { JsonFileSessionStore } from '../src/json-file-store';
 
@@ -38,6 +39,19 @@ describe('JsonFileSessionStore journal', () => {
     expect(await reopened.appendEvent({ sessionId: 's', streamId: 'x', message: null, createdAt: 2 })).toBe(
       4,
     );
+  });
+
+  it('journals a compare-and-set as the ten liveness fields, whatever else the caller passed', async () => {
+    const store = new JsonFileSessionStore({ filename });
+    const record = makeRecord('s', 1_000, { metadata: { big: 'x'.repeat(100) } });
+    await store.insert(record);
+    const next = { ...record, version: 2, status: 'disconnected' as const, metadata: { big: 'y' } };
+    expect(await store.compareAndSet('s', next, 1)).toBe(true);
+    const [change] = JSON.parse(readFileSync(filename, 'utf8').trim().split('\n').at(-1)!);
+    expect(change[0]).toBe('live');
+    expect(Object.keys(change[2]).sort()).toEqual(Object.keys(livenessOf(next)).sort());
+    const reopened = new JsonFileSessionStore({ filename });
+    expect(await reopened.get('s')).toEqual({ ...record, version: 2, status: 'disconnected' });
   });
 
   it('refuses a file that is not its journal, and every call after close()', async () => {
