@@ -44,7 +44,6 @@ import {
 } from '@mcp-sessions/core/adapter';
 import { type AnyRedisClient, Connection, evalScript, type Script } from './connection';
 import * as lua from './scripts';
-import { RECORD_WIDTH } from './scripts';
 
 export type { AnyRedisClient, RedisClientLike, RedisClusterLike, RedisSentinelLike } from './connection';
 
@@ -286,7 +285,7 @@ export class RedisSessionStore implements SessionStore {
           s.exhausted = integer(reply[0]) === 1;
           const lastId = optionalText(reply[2]);
           if (lastId !== undefined) s.cursor = { createdAt: num(text(reply[1])), id: lastId };
-          for (let at = 3; at < reply.length; at += RECORD_WIDTH) {
+          for (let at = 3; at < reply.length; at += lua.RECORD_WIDTH) {
             const record = parseRecord(reply, at);
             if (record) s.rows.push(record);
           }
@@ -334,7 +333,7 @@ export class RedisSessionStore implements SessionStore {
       let won = 0;
       for (const reply of replies) {
         const fields = array(reply);
-        for (let i = 0; i < fields.length; i += RECORD_WIDTH) {
+        for (let i = 0; i < fields.length; i += lua.RECORD_WIDTH) {
           const record = parseRecord(fields, i);
           if (!record) continue;
           claimed.set(record.id, { record, due: dueOf.get(record.id) ?? query.now });
