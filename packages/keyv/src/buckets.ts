@@ -11,8 +11,7 @@
  */
 import { StoreError } from '@mcp-sessions/core';
 
-/** `heartbeat` is layout 1's list index, read only to migrate it. */
-export type IndexKind = 'due' | 'created' | 'expiry' | 'heartbeat';
+export type IndexKind = 'due' | 'created' | 'expiry';
 
 /** Ids then the indexed time: `[sessionId, at]` or `[sessionId, agentId, key, at]`. */
 export type IndexEntry = readonly [string, ...string[], number];

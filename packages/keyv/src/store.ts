@@ -106,9 +106,9 @@ interface Manifest {
   seq: number;
   /** Lowest event seq that may still be stored. */
   lo: number;
-  /** The stored events' message bytes (`maxBytes`); undefined in an older manifest until a trim counts it. */
-  bytes?: number;
-  /** Agent-state slots of the session, sorted by agentId then key (code point order). */
+  /** The stored events' message bytes, for `maxBytes`. */
+  bytes: number;
+  /** Agent-state keys of the session, in no order. */
   slots: Array<[agentId: string, key: string]>;
 }
 
@@ -181,48 +181,35 @@ export class KeyvSessionStore implements SessionStore {
 
   constructor(keyv: Keyv, options: KeyvSessionStoreOptions = {}) {
     assertKnownOptions(options, OPTION_KEYS, 'KeyvSessionStore');
+    const refuse = (name: string, why: string): never => {
+      throw new InvalidArgumentError(name, why);
+    };
     // Structural: another copy of keyv in the app is still a Keyv.
-    if (typeof keyv !== 'object' || keyv === null || typeof (keyv as Partial<Keyv>).getMany !== 'function') {
-      throw new InvalidArgumentError(
-        'keyv',
-        'must be a Keyv instance (new Keyv(adapter, { throwOnErrors: true }))',
-      );
+    if (typeof (keyv as Partial<Keyv> | null)?.getMany !== 'function') {
+      refuse('keyv', 'must be a Keyv instance (new Keyv(adapter, { throwOnErrors: true }))');
     }
     if (keyv.throwOnErrors !== true) {
-      throw new InvalidArgumentError(
+      refuse(
         'keyv',
-        'create it with { throwOnErrors: true }; otherwise Keyv reports a failing backend as undefined',
+        'create it with { throwOnErrors: true }, or Keyv reports a failing backend as undefined',
       );
     }
-    if (keyv.opts.emitErrors === false) {
-      throw new InvalidArgumentError(
-        'keyv',
-        'emitErrors must stay on: some adapters report failures only as events',
-      );
-    }
+    if (keyv.opts.emitErrors === false)
+      refuse('keyv', 'emitErrors must stay on: some adapters only emit failures');
     const inMemory = keyv.store instanceof Map;
-    if (options.durable && inMemory)
-      throw new InvalidArgumentError('durable', 'a Keyv over a Map is not durable');
+    if (options.durable && inMemory) refuse('durable', 'a Keyv over a Map is not durable');
     this.keyv = keyv;
     this.name = options.name ?? 'keyv';
     this.capabilities = { atomic: false, durable: options.durable ?? false, crossProcess: false };
     this.prefix = options.prefix ?? DEFAULT_KEY_PREFIX;
-    if (this.prefix.length === 0) throw new InvalidArgumentError('prefix', 'must not be empty');
+    if (this.prefix.length === 0) refuse('prefix', 'must not be empty');
     this.maxKeyLength = positiveNumber('maxKeyLength', options.maxKeyLength, DEFAULT_MAX_KEY_LENGTH);
-    if (this.maxKeyLength < this.prefix.length + 48) {
-      throw new InvalidArgumentError('maxKeyLength', 'must leave room for the prefix and a hash');
-    }
-    this.timeoutMs = nonNegativeNumber(
-      'operationTimeoutMs',
-      options.operationTimeoutMs,
-      DEFAULT_OPERATION_TIMEOUT_MS,
-    );
+    if (this.maxKeyLength < this.prefix.length + 48)
+      refuse('maxKeyLength', 'must leave room for the prefix and a hash');
+    const { operationTimeoutMs: timeout, nativeTtlSlackMs: slack } = options;
+    this.timeoutMs = nonNegativeNumber('operationTimeoutMs', timeout, DEFAULT_OPERATION_TIMEOUT_MS);
     this.nativeTtl = options.nativeTtl ?? true;
-    this.ttlSlackMs = nonNegativeNumber(
-      'nativeTtlSlackMs',
-      options.nativeTtlSlackMs,
-      DEFAULT_NATIVE_TTL_SLACK_MS,
-    );
+    this.ttlSlackMs = nonNegativeNumber('nativeTtlSlackMs', slack, DEFAULT_NATIVE_TTL_SLACK_MS);
     const store: unknown = keyv.store;
     this.batchedReads = inMemory || typeof (store as { getMany?: unknown }).getMany === 'function';
     this.index = new BucketIndex(
@@ -482,6 +469,7 @@ export class KeyvSessionStore implements SessionStore {
       const text = await this.getOne(op, this.manifestKey(sessionId));
       const keys = parseManifest(sessionId, text)
         .slots.filter(([a]) => agentId === undefined || a === agentId)
+        .sort(([a1, k1], [a2, k2]) => compareNames(a1, a2) || compareNames(k1, k2))
         .map(([a, k]) => this.stateKey(sessionId, a, k));
       const texts = await this.getMany(op, keys);
       return texts.flatMap((t, i) => {
@@ -550,10 +538,7 @@ export class KeyvSessionStore implements SessionStore {
     return this.run('appendEvent', (op) =>
       this.sessions.with([sessionId], async () => {
         const manifest = await this.liveManifest(op, sessionId);
-        const size = jsonByteLength(stored.m);
-        // An empty log starts its total; one from before totals existed waits for a trim to count.
-        if (manifest.bytes !== undefined) manifest.bytes += size;
-        else if (manifest.lo > manifest.seq) manifest.bytes = size;
+        manifest.bytes += jsonByteLength(stored.m);
         const seq = ++manifest.seq;
         // The counter is saved before the event: a crash in between leaves a gap, never a reused seq.
         await this.setOne(op, this.manifestKey(sessionId), encodeManifest(manifest));
@@ -608,12 +593,7 @@ export class KeyvSessionStore implements SessionStore {
           }
         }
         if (maxEvents !== undefined) cut = Math.max(cut, last - Math.max(0, maxEvents) + 1);
-        let bytes = manifest.bytes ?? 0;
-        if (manifest.bytes === undefined) {
-          for await (const chunk of this.events(op, sessionId, lo, last)) {
-            for (const { event } of chunk) bytes += event ? jsonByteLength(event.m) : 0;
-          }
-        }
+        let { bytes } = manifest;
         let next = lo;
         let deleted = 0;
         // Oldest first: below `cut`, then while over the byte budget.
@@ -631,7 +611,7 @@ export class KeyvSessionStore implements SessionStore {
           await this.deleteMany(op, gone);
           deleted += gone.length;
         }
-        if (next === lo && bytes === manifest.bytes) return 0;
+        if (next === lo) return 0;
         await this.setOne(op, this.manifestKey(sessionId), encodeManifest({ ...manifest, lo: next, bytes }));
         return deleted;
       }),
@@ -683,45 +663,16 @@ export class KeyvSessionStore implements SessionStore {
     const want = JSON.stringify({ v: LAYOUT, bucketMs: this.index.bucketMs, shards: this.index.shards });
     const found = await this.getOne(op, key);
     if (found === want) return;
-    if (found !== undefined) {
+    // Layout 1 (before the record split) had no layout key, and a heartbeat index on every record.
+    const layout1 = found === undefined && (await this.getOne(op, this.key('ih', 'dir'))) !== undefined;
+    const old = layout1 ? '1 (from before contract v2)' : found;
+    if (old !== undefined) {
       throw new StoreError(
-        `keyv prefix ${JSON.stringify(this.prefix)} holds layout ${found}, this store writes ${want}: bucketMs and indexShards are fixed per prefix`,
+        `keyv prefix ${JSON.stringify(this.prefix)} holds layout ${old}, this store writes ${want}: ` +
+          'bucketMs and indexShards are fixed per prefix; an older layout needs a new prefix (see the README)',
       );
     }
-    await this.migrateLayout1(op);
     await this.setOne(op, key, want);
-  }
-
-  /**
-   * Layout 1 (before the record split) kept whole records at the identity key, indexed by last
-   * heartbeat. Reading an identity ignores the extra fields, so a record needs only its liveness
-   * written and a creation entry; the due index is unchanged. Nothing to do for a new prefix.
-   */
-  private async migrateLayout1(op: Op): Promise<void> {
-    const io = this.io(op);
-    for (const bucket of await this.index.bucketsDownFrom(io, 'heartbeat', Number.POSITIVE_INFINITY)) {
-      const entries = await this.index.entries(io, 'heartbeat', bucket);
-      const texts = await this.getMany(
-        op,
-        entries.map((e) => this.identityKey(e[0])),
-      );
-      const records = entries.flatMap((e, i) => {
-        const text = texts[i];
-        return text === undefined ? [] : [{ ...parseIdentity(e[0], text), ...parseLiveness(e[0], text) }];
-      });
-      await this.index.apply(
-        io,
-        records.map((r) => ({ kind: 'created', entry: [r.id, r.createdAt], add: true })),
-      );
-      await this.setMany(
-        op,
-        records.map((r) => ({ key: this.livenessKey(r.id), value: encodeJson(livenessOf(r)) })),
-      );
-      await this.index.apply(
-        io,
-        entries.map((entry) => ({ kind: 'heartbeat', entry, add: false })),
-      );
-    }
   }
 
   /**
@@ -930,7 +881,7 @@ export class KeyvSessionStore implements SessionStore {
   }
 }
 
-const INDEX_TAGS: Record<IndexKind, string> = { due: 'id', created: 'ic', expiry: 'ix', heartbeat: 'ih' };
+const INDEX_TAGS: Record<IndexKind, string> = { due: 'id', created: 'ic', expiry: 'ix' };
 
 /** Session ids never hold `:` escapes; agent ids and keys may hold anything, so `%` and `:` are escaped. */
 function escapePart(part: string): string {
@@ -947,17 +898,31 @@ function asText(key: string, value: unknown): string | undefined {
   return value;
 }
 
-function parseObject(key: string, text: string): Record<string, unknown> {
+/** JSON text of an object `valid` accepts; anything else is a corrupt value, reported as such. */
+function parse(
+  what: string,
+  text: string,
+  valid: (v: Record<string, unknown>) => boolean,
+): Record<string, unknown> {
   let value: unknown;
   try {
     value = decodeJson(text);
   } catch (cause) {
-    throw new StoreError(`corrupt value at ${key}`, { cause });
+    throw new StoreError(`corrupt ${what}`, { cause });
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new StoreError(`corrupt value at ${key}`);
+  if (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    valid(value as Record<string, unknown>)
+  ) {
+    return value as Record<string, unknown>;
   }
-  return value as Record<string, unknown>;
+  throw new StoreError(`corrupt ${what}`);
+}
+
+function isNumber(...values: unknown[]): boolean {
+  return values.every((v) => typeof v === 'number');
 }
 
 function identityOf(r: SessionIdentity): SessionIdentity {
@@ -966,39 +931,28 @@ function identityOf(r: SessionIdentity): SessionIdentity {
 }
 
 function parseIdentity(id: string, text: string): SessionIdentity {
-  const r = parseObject(`identity ${id}`, text);
-  if (r.id !== id || typeof r.createdAt !== 'number') {
-    throw new StoreError(`corrupt identity of session ${JSON.stringify(id)}`);
-  }
-  return identityOf(r as unknown as SessionIdentity);
+  const r = parse(
+    `identity of session ${JSON.stringify(id)}`,
+    text,
+    (r) => r.id === id && isNumber(r.createdAt),
+  );
+  return r as unknown as SessionIdentity;
 }
 
 function parseLiveness(id: string, text: string): SessionLiveness {
-  const r = parseObject(`liveness ${id}`, text);
-  if (
-    !isSessionStatus(r.status) ||
-    typeof r.version !== 'number' ||
-    typeof r.lastHeartbeatAt !== 'number' ||
-    typeof r.dueAt !== 'number' ||
-    (r.endedAt !== null && typeof r.endedAt !== 'number')
-  ) {
-    throw new StoreError(`corrupt liveness of session ${JSON.stringify(id)}`);
-  }
-  return livenessOf(r as unknown as SessionLiveness);
+  const r = parse(
+    `liveness of session ${JSON.stringify(id)}`,
+    text,
+    (r) =>
+      isSessionStatus(r.status) && isNumber(r.version, r.lastHeartbeatAt, r.dueAt) && r.endedAt !== undefined,
+  );
+  return r as unknown as SessionLiveness;
 }
 
 function parseManifest(sessionId: string, text: string | undefined): Manifest {
-  if (text === undefined) return { seq: 0, lo: 1, slots: [] };
-  const m = parseObject(`manifest ${sessionId}`, text);
-  if (
-    typeof m.q !== 'number' ||
-    typeof m.l !== 'number' ||
-    !Array.isArray(m.s) ||
-    (m.b !== undefined && typeof m.b !== 'number')
-  ) {
-    throw new StoreError(`corrupt manifest of session ${JSON.stringify(sessionId)}`);
-  }
-  return { seq: m.q, lo: m.l, slots: m.s as Manifest['slots'], bytes: m.b };
+  if (text === undefined) return { seq: 0, lo: 1, slots: [], bytes: 0 };
+  const m = parse(`manifest of ${sessionId}`, text, (m) => isNumber(m.q, m.l, m.b) && Array.isArray(m.s));
+  return { seq: m.q as number, lo: m.l as number, slots: m.s as Manifest['slots'], bytes: m.b as number };
 }
 
 function encodeManifest(m: Manifest): string {
@@ -1006,25 +960,15 @@ function encodeManifest(m: Manifest): string {
 }
 
 function parseState(key: string, text: string): StoredState {
-  const s = parseObject(key, text);
-  if (
-    typeof s.a !== 'string' ||
-    typeof s.k !== 'string' ||
-    typeof s.u !== 'number' ||
-    (s.e !== null && typeof s.e !== 'number') ||
-    typeof s.v !== 'string'
-  ) {
-    throw new StoreError(`corrupt agent state at ${key}`);
-  }
-  return s as unknown as StoredState;
+  const valid = (s: Record<string, unknown>) =>
+    [s.a, s.k, s.v].every((v) => typeof v === 'string') && isNumber(s.u) && (s.e === null || isNumber(s.e));
+  return parse(`agent state at ${key}`, text, valid) as unknown as StoredState;
 }
 
 function parseEvent(key: string, text: string): StoredEvent {
-  const e = parseObject(key, text);
-  if (typeof e.s !== 'string' || typeof e.c !== 'number' || typeof e.m !== 'string') {
-    throw new StoreError(`corrupt event at ${key}`);
-  }
-  return e as unknown as StoredEvent;
+  const valid = (e: Record<string, unknown>) =>
+    typeof e.s === 'string' && typeof e.m === 'string' && isNumber(e.c);
+  return parse(`event at ${key}`, text, valid) as unknown as StoredEvent;
 }
 
 function toEntry(sessionId: string, s: StoredState): AgentStateEntry {
@@ -1035,32 +979,16 @@ function isFresh(s: StoredState, now: number): boolean {
   return s.e === null || s.e > now;
 }
 
-/** Index of the slot, or of where it would go, in the sorted slot list. */
-function findSlot(slots: Manifest['slots'], agentId: string, key: string): { index: number; found: boolean } {
-  let lo = 0;
-  let hi = slots.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    const [a, k] = slots[mid]!;
-    const c = compareNames(a, agentId) || compareNames(k, key);
-    if (c === 0) return { index: mid, found: true };
-    if (c < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return { index: lo, found: false };
-}
-
 function addSlot(m: Manifest, agentId: string, key: string): boolean {
-  const { index, found } = findSlot(m.slots, agentId, key);
-  if (found) return false;
-  m.slots.splice(index, 0, [agentId, key]);
+  if (m.slots.some(([a, k]) => a === agentId && k === key)) return false;
+  m.slots.push([agentId, key]);
   return true;
 }
 
 function removeSlot(m: Manifest, agentId: string, key: string): boolean {
-  const { index, found } = findSlot(m.slots, agentId, key);
-  if (found) m.slots.splice(index, 1);
-  return found;
+  const index = m.slots.findIndex(([a, k]) => a === agentId && k === key);
+  if (index >= 0) m.slots.splice(index, 1);
+  return index >= 0;
 }
 
 /** Backend codes for "unreachable right now", on top of Node's socket errors. */

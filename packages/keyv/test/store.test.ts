@@ -397,25 +397,6 @@ describe('KeyvSessionStore construction', () => {
     }
   });
 
-  it('counts the event bytes of a manifest written before it had a total, once, at a trim', async () => {
-    const keyv = memoryKeyv();
-    const store = new KeyvSessionStore(keyv, { prefix: 'p' });
-    await store.insert(rec('s'));
-    for (const message of ['x'.repeat(98), 'é'.repeat(49), { e: `${'😀'.repeat(22)}abcd` }]) {
-      await store.appendEvent({ sessionId: 's', streamId: 'st', message, createdAt: T0 });
-    }
-    const manifest = JSON.parse((await keyv.get<string>('p:m:s')) ?? 'null') as { b?: number };
-    expect(manifest.b).toBe(300);
-    delete manifest.b;
-    await keyv.set('p:m:s', JSON.stringify(manifest));
-    await store.appendEvent({ sessionId: 's', streamId: 'st', message: 'x'.repeat(98), createdAt: T0 });
-    expect(await store.trimEvents({ sessionId: 's', maxBytes: 400 })).toBe(0);
-    expect((JSON.parse((await keyv.get<string>('p:m:s')) ?? 'null') as { b?: number }).b).toBe(400);
-    expect(await store.trimEvents({ sessionId: 's', maxBytes: 250 })).toBe(2);
-    expect((await store.readEvents({ sessionId: 's', afterSeq: 0 })).map((e) => e.seq)).toEqual([3, 4]);
-    await store.close();
-  });
-
   it('ignores a default TTL of the Keyv for its own records', async () => {
     const keyv = new Keyv({ throwOnErrors: true, ttl: 1 });
     const store = new KeyvSessionStore(keyv);
@@ -428,24 +409,13 @@ describe('KeyvSessionStore construction', () => {
     await store.close();
   });
 
-  it('migrates a layout-1 prefix (whole records, heartbeat index) in place, once', async () => {
+  it('refuses a prefix written before contract v2 (layout 1), writing nothing', async () => {
     const keyv = memoryKeyv();
-    const old = rec('old', { createdAt: T0 - 5, dueAt: T0 + 10, metadata: { m: 1 } });
-    const bucket = (at: number) => Math.floor(at / 60_000);
-    // What the store wrote before contract v2, with one index shard.
-    await keyv.set('p:r:old', JSON.stringify(old));
-    await keyv.set('p:ih:dir', JSON.stringify([[bucket(old.lastHeartbeatAt), 1]]));
-    await keyv.set(`p:ih:${bucket(old.lastHeartbeatAt)}:0`, JSON.stringify([['old', old.lastHeartbeatAt]]));
-    await keyv.set('p:id:dir', JSON.stringify([[bucket(old.dueAt), 1]]));
-    await keyv.set(`p:id:${bucket(old.dueAt)}:0`, JSON.stringify([['old', old.dueAt]]));
-    const store = new KeyvSessionStore(keyv, { prefix: 'p', indexShards: 1 });
-    expect(await store.get('old')).toEqual(old);
-    expect(await keyv.get('p:ih:dir')).toBeUndefined();
-    await store.insert(rec('new', { createdAt: T0 }));
-    expect((await store.list({ statuses: ['active'], limit: 5 })).map((r) => r.id)).toEqual(['new', 'old']);
-    expect(await store.compareAndSet('old', { ...old, version: 2 }, 1)).toBe(true);
-    expect(await store.get('old')).toEqual({ ...old, version: 2 });
-    expect((await store.claimDue({ now: T0 + 10, limit: 5, leaseMs: 1 })).map((r) => r.id)).toEqual(['old']);
+    await keyv.set('p:ih:dir', JSON.stringify([[16, 1]])); // layout 1's heartbeat index
+    const store = new KeyvSessionStore(keyv, { prefix: 'p' });
+    await expect(store.get('s')).rejects.toThrow(/holds layout 1 \(from before contract v2\)/);
+    await expect(store.insert(rec('s'))).rejects.toBeInstanceOf(StoreError);
+    expect(await keyv.get('p:layout')).toBeUndefined();
     await store.close();
   });
 
