@@ -188,6 +188,16 @@ class TouchKeepsVersion extends MemorySessionStore {
   }
 }
 
+/** touch remembers each batch by the identity of the caller's array: reused arrays touch stale ids. */
+class TouchCachedByArray extends MemorySessionStore {
+  private readonly mutantBatches = new WeakMap<readonly string[], string[]>();
+  override touch(ids: readonly string[], patch: TouchPatch): Promise<string[]> {
+    const batch = this.mutantBatches.get(ids) ?? [...ids];
+    this.mutantBatches.set(ids, batch);
+    return super.touch(batch, patch);
+  }
+}
+
 /** insert of a taken id overwrites it. */
 class InsertOverwrites extends MemorySessionStore {
   override async insert(record: SessionRecord): Promise<void> {
@@ -428,6 +438,13 @@ const mutants: Mutant[] = [
     name: 'touch keeps the version',
     create: () => new TouchKeepsVersion(),
     caughtBy: ['cas: a write based on a read before touch fails'],
+  },
+  {
+    name: 'touch cached by array identity',
+    create: () => new TouchCachedByArray(),
+    caughtBy: [
+      'records: touch reads the ids of every call: an array reused with other contents is read again',
+    ],
   },
   {
     name: 'insert overwrites duplicates',

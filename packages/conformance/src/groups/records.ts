@@ -420,6 +420,33 @@ export const records: GroupDefinition = {
       },
     },
     {
+      title: 'touch reads the ids of every call: an array reused with other contents is read again',
+      async run({ store, clock }) {
+        const t = clock.now();
+        for (const id of ['a', 'b', 'c']) await store.insert(makeRecord(id, t));
+        // No adapter may cache on the identity of a caller's array (the manager reuses none today).
+        const ids = ['a', 'b'];
+        const first = clock.advance(1000);
+        assert.deepStrictEqual(
+          await store.touch(ids, { now: first, dueAt: first + MINUTE }),
+          ['a', 'b'],
+          'touch returns the ids it touched',
+        );
+        ids.splice(0, ids.length, 'c', 'b');
+        const second = clock.advance(1000);
+        assert.deepStrictEqual(
+          await store.touch(ids, { now: second, dueAt: second + MINUTE }),
+          ['c', 'b'],
+          'touch of the same array with other contents touches its current ids',
+        );
+        assert.deepStrictEqual(
+          [(await store.get('a'))?.lastHeartbeatAt, (await store.get('c'))?.lastHeartbeatAt],
+          [first, second],
+          'an id removed from the reused array is not touched again; one added is',
+        );
+      },
+    },
+    {
       title: 'close() is idempotent, and every call after it rejects with StoreUnavailableError',
       async run({ store, clock }) {
         const now = clock.now();
