@@ -177,6 +177,64 @@ describe('due index', () => {
   });
 });
 
+describe('expiry index', () => {
+  it.each([1, 2, 3])('purges exactly what a naive model would (random run %i)', async (seed) => {
+    const rnd = random(seed);
+    const store = new MemorySessionStore();
+    const sessions = ['a', 'b', 'c'];
+    for (const id of sessions) await store.insert(record(id, T0));
+    /** sessionId NUL agentId NUL key → expiresAt */
+    const model = new Map<string, number | null>();
+    let now = T0;
+    for (let step = 0; step < 3000; step++) {
+      const sessionId = sessions[rnd(3)]!;
+      const agentId = `g${rnd(3)}`;
+      const key = `k${rnd(5)}`;
+      const slot = `${sessionId}\u0000${agentId}\u0000${key}`;
+      const op = rnd(20);
+      if (op < 10) {
+        const expiresAt = rnd(4) === 0 ? null : now + rnd(20) * 10; // few instants: slots are shared
+        await store.setState({ sessionId, agentId, key, value: step, updatedAt: now, expiresAt });
+        model.set(slot, expiresAt);
+      } else if (op < 13) {
+        expect(await store.deleteState({ sessionId, agentId, key })).toBe(model.delete(slot));
+      } else if (op < 14) {
+        await store.purgeSessionData(sessionId);
+        for (const k of [...model.keys()]) if (k.startsWith(`${sessionId}\u0000`)) model.delete(k);
+      } else if (op < 15) {
+        await store.delete(sessionId);
+        await store.insert(record(sessionId, T0));
+        for (const k of [...model.keys()]) if (k.startsWith(`${sessionId}\u0000`)) model.delete(k);
+      } else if (op < 18) {
+        now += rnd(60);
+      } else {
+        const expired = [...model].filter(([, at]) => at !== null && at <= now).map(([k]) => k);
+        expect(await store.purgeExpiredState(now)).toBe(expired.length);
+        for (const k of expired) model.delete(k);
+      }
+    }
+    for (const sessionId of sessions) {
+      const listed = await store.listState(sessionId, undefined, Number.NEGATIVE_INFINITY);
+      const keys = listed.map((e) => `${sessionId}\u0000${e.agentId}\u0000${e.key}`).sort();
+      expect(keys).toEqual([...model.keys()].filter((k) => k.startsWith(`${sessionId}\u0000`)).sort());
+    }
+    const size = indexSize(store, 'expiry');
+    const expiring = [...model.values()].filter((at) => at !== null).length;
+    expect(size.keys).toBeLessThanOrEqual(2 * expiring + 64 * size.slots + size.slots);
+  });
+
+  it('purges an entry rewritten with the same expiry once', async () => {
+    const store = new MemorySessionStore();
+    await store.insert(record('s', T0));
+    const entry = { sessionId: 's', agentId: 'g', key: 'k', updatedAt: T0, expiresAt: T0 + 10 };
+    await store.setState({ ...entry, key: 'other', value: 0 }); // keeps the instant's slot alive
+    await store.setState({ ...entry, value: 1 });
+    await store.setState({ ...entry, value: 2 });
+    expect(await store.purgeExpiredState(T0 + 10)).toBe(2);
+    expect(await store.purgeExpiredState(T0 + 10)).toBe(0);
+  });
+});
+
 describe('copies in and out', () => {
   it('keeps no reference to an inserted or written record, and hands out fresh ones', async () => {
     const store = new MemorySessionStore();
