@@ -112,7 +112,11 @@ CREATE INDEX IF NOT EXISTS ${prefix}sessions_by_created ON ${tables(prefix).sess
 const HOT_COLUMNS = `id, status, version, principal, owner_id, created_at, last_heartbeat_at,
   disconnected_at, grace_expires_at, recovery_attempts, recovered_at, ended_at, due_at`;
 
-/** A whole record: `s` is the sessions row, `d` its data row. */
+/**
+ * A whole record: `s` is the sessions row, `d` its data row. Every statement returning records
+ * (`get`, `selectDue`, `listSql`) yields the `sessions` columns in `HOT_COLUMNS` order, then
+ * working_directory, metadata, initialize_params: the store reads them by position.
+ */
 function recordSelect(prefix: string): string {
   const t = tables(prefix);
   return `SELECT s.id, s.status, s.version, s.principal, s.owner_id, s.created_at, s.last_heartbeat_at,
@@ -137,7 +141,16 @@ export function statements(prefix: string) {
     insert: `INSERT INTO ${t.sessions} (${HOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     /** (id, workingDirectory, metadata, initializeParams) */
     insertData: `INSERT INTO ${t.data} (id, working_directory, metadata, initialize_params) VALUES (?, ?, ?, ?)`,
-    get: `${recordSelect(prefix)} WHERE s.id = ?`,
+    /**
+     * (id). One row of `sessions`, its data through three scalar subqueries rather than a join:
+     * once ANALYZE (or `PRAGMA optimize`) has written sqlite_stat4, SQLite re-plans a join
+     * each time its parameter changes, which tripled the cost of a lookup by id.
+     */
+    get: `SELECT ${HOT_COLUMNS},
+      (SELECT working_directory FROM ${t.data} AS d WHERE d.id = s.id) AS working_directory,
+      (SELECT metadata FROM ${t.data} AS d WHERE d.id = s.id) AS metadata,
+      (SELECT initialize_params FROM ${t.data} AS d WHERE d.id = s.id) AS initialize_params
+      FROM ${t.sessions} AS s WHERE s.id = ?`,
     /**
      * (status, version, ownerId, lastHeartbeatAt, disconnectedAt, graceExpiresAt, recoveryAttempts,
      * recoveredAt, endedAt, dueAt, id, expectedVersion): the liveness columns only.
