@@ -200,6 +200,16 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   private readonly logsInfo: boolean;
   /** Sessions this instance serves; the heartbeat tick touches exactly these. */
   private readonly held = new Set<string>();
+  /**
+   * The held ids as of the last tick, sorted and cut into frozen `touch` batches (runs of at most
+   * `heartbeatBatchSize`). A run is replaced, never modified, when its ids change; the others are
+   * passed again as the same arrays: the stable-batch promise `SessionStore.touch` states.
+   */
+  private runs: (readonly string[])[] = [];
+  private runsValid = false;
+  /** Held ids added and released since the runs were last brought up to date. */
+  private added: string[] = [];
+  private released: string[] = [];
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private cleanupTimer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> = Promise.resolve();
@@ -626,6 +636,10 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     this.heartbeatTimer = this.cleanupTimer = undefined;
     await this.running.catch(() => undefined);
     this.held.clear();
+    this.runs = [];
+    this.runsValid = false;
+    this.added = [];
+    this.released = [];
   }
 
   // --- Internal helpers ---
@@ -660,19 +674,85 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   /**
    * The held ids in code-unit order, cut into batches. A B-tree store (SQLite, Postgres) then
    * finds each batch in one key range of its index instead of all over it (SQLite, 100k random
-   * ids: 5 s a tick unsorted, 0.4 s sorted); the sort itself costs a few ms per 100k ids.
+   * ids: 5 s a tick unsorted, 0.4 s sorted). Kept up to date run by run: a tick after a few
+   * sessions came or went rebuilds only the runs they fall in, not a sort of every id.
    */
-  private heartbeatRuns(): string[][] {
-    return chunk([...this.held].sort(), this.heartbeatBatchSize);
+  private heartbeatRuns(): readonly (readonly string[])[] {
+    const size = this.heartbeatBatchSize;
+    // Too many small runs left by releases: cut afresh (amortised over the changes that caused it).
+    if (
+      !this.runsValid ||
+      this.runs.length === 0 ||
+      this.runs.length > 2 * Math.ceil(this.held.size / size) + 1
+    ) {
+      this.runs = chunk([...this.held].sort(), size).map((run) => Object.freeze(run));
+      this.runsValid = true;
+    } else if (this.added.length > 0 || this.released.length > 0) {
+      const addedTo = new Map<number, string[]>();
+      for (const id of this.added) {
+        const r = this.runOf(id);
+        const ids = addedTo.get(r);
+        if (ids) ids.push(id);
+        else addedTo.set(r, [id]);
+      }
+      const dirty = new Set([...addedTo.keys(), ...this.released.map((id) => this.runOf(id))]);
+      const runs: (readonly string[])[] = [];
+      for (const [r, run] of this.runs.entries()) {
+        if (!dirty.has(r)) {
+          runs.push(run);
+          continue;
+        }
+        const fresh = (addedTo.get(r) ?? []).filter((id) => this.held.has(id)).sort();
+        const merged = mergeSorted(
+          run.filter((id) => this.held.has(id)),
+          fresh,
+        );
+        if (merged.length === 0) continue;
+        const parts = Math.ceil(merged.length / size);
+        const length = Math.ceil(merged.length / parts);
+        for (let i = 0; i < merged.length; i += length) runs.push(Object.freeze(merged.slice(i, i + length)));
+      }
+      this.runs = runs;
+    }
+    this.added = [];
+    this.released = [];
+    return this.runs;
+  }
+
+  /** Index of the run an id belongs in: the last whose first id is not after it. */
+  private runOf(id: string): number {
+    let lo = 0;
+    let hi = this.runs.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.runs[mid]![0]! <= id) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
   }
 
   private hold(sessionId: string): void {
+    if (this.held.has(sessionId)) return;
     this.held.add(sessionId);
+    this.noteChange(this.added, sessionId);
   }
 
   /** False when the session was not held. */
   private unhold(sessionId: string): boolean {
-    return this.held.delete(sessionId);
+    if (!this.held.delete(sessionId)) return false;
+    this.noteChange(this.released, sessionId);
+    return true;
+  }
+
+  private noteChange(list: string[], sessionId: string): void {
+    if (!this.runsValid) return;
+    list.push(sessionId);
+    // Without ticks (timers off) changes would pile up: cut afresh at the next tick instead.
+    if (this.added.length + this.released.length > this.held.size) {
+      this.runsValid = false;
+      this.added = [];
+      this.released = [];
+    }
   }
 
   /** Touches one batch; a held session the store no longer has active is dropped as `lost`. */
@@ -808,6 +888,19 @@ function assertHandle(handle: unknown): asserts handle is string {
 /** `once:` + base64url(SHA-256(key)): 48 characters, a valid session id for any key length. */
 function onceRecordId(key: string): string {
   return `once:${createHash('sha256').update(key, 'utf8').digest('base64url')}`;
+}
+
+/** Merges two code-unit-sorted lists, keeping one of equal ids (one re-added after a release). */
+function mergeSorted(a: string[], b: string[]): string[] {
+  if (b.length === 0) return a;
+  const out: string[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    const next = j >= b.length || (i < a.length && a[i]! <= b[j]!) ? a[i++]! : b[j++]!;
+    if (out.length === 0 || out[out.length - 1] !== next) out.push(next);
+  }
+  return out;
 }
 
 function chunk<T>(items: T[], size: number): T[][] {

@@ -212,6 +212,12 @@ export interface SessionStore {
    * `lastHeartbeatAt = now`, `dueAt`, `version + 1`. Returns the ids it touched, in input order.
    * Core passes each id once; a duplicated id comes back as often as given, and its version may
    * rise by one per occurrence (memory, Redis) or once (SQL, Keyv): compare versions, never count.
+   *
+   * Stable batches: core passes ids sorted (code-unit order) in frozen arrays, and passes the
+   * same array object again at the next tick while that batch's ids are unchanged. A store may
+   * remember per array what its ids resolved to (a `WeakMap` keyed by the array: the memory
+   * store does, because resolving 100k ids costs more than the whole tick's goal), but must
+   * check each remembered entry before use: any other caller may pass any array.
    */
   touch(ids: readonly string[], patch: TouchPatch): Promise<string[]>;
   /** Deletes the record with its agent state and events. False when there was none. */
