@@ -34,8 +34,8 @@ import { TimeIndex } from './time-index';
 interface Session {
   /** Written by `insert`, never again; `metadata` and `initializeParams` as JSON text. */
   readonly identity: StoredIdentity;
-  /** A private copy: `compareAndSet` replaces it, `touch` and `claimDue` write into it. */
-  live: { -readonly [K in keyof SessionLiveness]: SessionLiveness[K] };
+  /** A private copy, one object for the session's life: every write goes into it. */
+  readonly live: Live;
   /** agentId + NUL + key → entry (names never contain NUL, so two pairs never collide). */
   readonly state: Map<string, StoredState>;
   /** In `seq` order. */
@@ -45,6 +45,11 @@ interface Session {
   /** The event counter: lives with the record, so trims and purges never make a seq come back. */
   lastSeq: number;
 }
+
+type Live = { -readonly [K in keyof SessionLiveness]: SessionLiveness[K] } & {
+  /** Set by `delete`: a `touch` batch that remembered this object looks the id up again. */
+  deleted: boolean;
+};
 
 /** JSON fields as text: parsed afresh on every read, so no caller holds what is stored. */
 type StoredIdentity = Omit<SessionIdentity, 'metadata' | 'initializeParams'> & {
@@ -81,6 +86,12 @@ export class MemorySessionStore implements SessionStore {
   private readonly expiry = new TimeIndex<string>((key, at) => this.stateAt(key)?.expiresAt === at);
   /** Sessions in `list` order; nothing but `insert` and `delete` changes it. */
   private listed: Session[] | undefined;
+  /**
+   * What each frozen `touch` batch resolved to, by batch array (the contract's stable batches): a
+   * tick of 100k sessions then skips 100k id lookups. An entry is used only while its session is
+   * not deleted.
+   */
+  private readonly batches = new WeakMap<readonly string[], (Live | undefined)[]>();
   private closed = false;
 
   async insert(record: SessionRecord): Promise<void> {
@@ -95,7 +106,19 @@ export class MemorySessionStore implements SessionStore {
       metadata: record.metadata === null ? null : encodeJson(record.metadata),
       initializeParams: record.initializeParams === null ? null : encodeJson(record.initializeParams),
     };
-    const live = livenessOf(record);
+    const live: Live = {
+      status: record.status,
+      version: record.version,
+      ownerId: record.ownerId,
+      lastHeartbeatAt: record.lastHeartbeatAt,
+      disconnectedAt: record.disconnectedAt,
+      graceExpiresAt: record.graceExpiresAt,
+      recoveryAttempts: record.recoveryAttempts,
+      recoveredAt: record.recoveredAt,
+      endedAt: record.endedAt,
+      dueAt: record.dueAt,
+      deleted: false,
+    };
     this.sessions.set(record.id, { identity, live, state: new Map(), events: [], eventBytes: 0, lastSeq: 0 });
     this.due.add(record.id, live.dueAt);
     this.listed = undefined;
@@ -112,7 +135,7 @@ export class MemorySessionStore implements SessionStore {
     const session = this.sessions.get(id);
     if (session === undefined || session.live.version !== expectedVersion) return false;
     const previousDueAt = session.live.dueAt;
-    session.live = livenessOf(next); // the ten liveness fields by name, whatever else `next` carries
+    Object.assign(session.live, livenessOf(next)); // the ten liveness fields by name, whatever else `next` carries
     this.moveDue(id, previousDueAt, next.dueAt);
     return true;
   }
@@ -120,8 +143,17 @@ export class MemorySessionStore implements SessionStore {
   async touch(ids: readonly string[], patch: TouchPatch): Promise<string[]> {
     this.assertOpen();
     const touched: string[] = [];
-    for (const id of ids) {
-      const live = this.sessions.get(id)?.live;
+    // Only a frozen array can be remembered: its ids cannot change under the entry.
+    let resolved = Object.isFrozen(ids) ? this.batches.get(ids) : undefined;
+    if (resolved === undefined && Object.isFrozen(ids))
+      this.batches.set(ids, (resolved = new Array(ids.length)));
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      let live = resolved?.[i];
+      if (live === undefined || live.deleted) {
+        live = this.sessions.get(id)?.live;
+        if (resolved !== undefined) resolved[i] = live;
+      }
       if (live?.status !== 'active') continue;
       const previousDueAt = live.dueAt;
       live.lastHeartbeatAt = patch.now;
@@ -140,6 +172,7 @@ export class MemorySessionStore implements SessionStore {
     this.purgeSession(session);
     this.due.remove(session.live.dueAt);
     this.sessions.delete(id);
+    session.live.deleted = true;
     this.listed = undefined;
     return true;
   }

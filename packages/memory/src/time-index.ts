@@ -9,6 +9,15 @@ interface Slot<K> {
   live: number;
 }
 
+interface RecentSlot<K> {
+  at: number;
+  slot: Slot<K> | undefined;
+}
+
+function noSlot<K>(): RecentSlot<K> {
+  return { at: Number.NaN, slot: undefined };
+}
+
 /**
  * Keys by instant, earliest first: the memory store's index of records by `dueAt` and of agent
  * state by `expiresAt`. Giving a key an instant is an array push and taking it away only counts
@@ -20,13 +29,15 @@ export class TimeIndex<K> {
   private readonly slots = new Map<number, Slot<K>>();
   /** The slots' instants; an instant whose slot was dropped is skipped and popped lazily. */
   private readonly times = new MinHeap();
+  /** The slots last added to and removed from: a heartbeat batch moves every key from one instant to one other. */
+  private readonly recent = { add: noSlot<K>(), remove: noSlot<K>() };
 
   /** `holds(key, at)`: whether `key` still has instant `at` in the caller's data. */
   constructor(private readonly holds: (key: K, at: number) => boolean) {}
 
   /** `key` now has instant `at` (it had none, or `remove` was called for its previous one). */
   add(key: K, at: number): void {
-    let slot = this.slots.get(at);
+    let slot = this.slotAt(at, this.recent.add);
     if (slot === undefined) {
       slot = { keys: [], head: 0, live: 0 };
       this.slots.set(at, slot);
@@ -40,8 +51,21 @@ export class TimeIndex<K> {
 
   /** A key no longer has instant `at`. */
   remove(at: number): void {
-    const slot = this.slots.get(at);
-    if (slot !== undefined && --slot.live === 0) this.slots.delete(at);
+    const slot = this.slotAt(at, this.recent.remove);
+    if (slot !== undefined && --slot.live === 0) {
+      this.slots.delete(at);
+      this.recent.add = noSlot();
+      this.recent.remove = noSlot();
+    }
+  }
+
+  /** `slots.get(at)`, remembered in `recent` (the instant last asked for). */
+  private slotAt(at: number, recent: RecentSlot<K>): Slot<K> | undefined {
+    if (recent.at !== at || recent.slot === undefined) {
+      recent.at = at;
+      recent.slot = this.slots.get(at);
+    }
+    return recent.slot;
   }
 
   /**
