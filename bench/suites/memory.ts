@@ -7,11 +7,10 @@ import {
   type Clock,
   generateSessionId,
   type JsonValue,
-  type LifecyclePolicy,
   SessionManager,
   type SessionRecord,
 } from '@mcp-sessions/core';
-import { createRecord, heartbeatPatch } from '@mcp-sessions/core/adapter';
+import { createRecord, heartbeatPatch, type LifecyclePolicy } from '@mcp-sessions/core/adapter';
 import { MemorySessionStore } from '@mcp-sessions/memory';
 import type { BenchGroup, BenchSuite } from '../harness';
 

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type SessionManager, SessionNotLiveError } from '@mcp-sessions/core';
+import { InvalidArgumentError, type SessionManager, SessionNotFoundError } from '@mcp-sessions/core';
 import { agentState, type SessionContext } from '@mcp-sessions/core/http';
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
@@ -87,7 +87,7 @@ export function createAppServer(
     async (extra) => {
       const sessionId = extra.sessionId ?? ctx.sessionId;
       const record = await manager.getSession(sessionId);
-      if (!record) throw new SessionNotLiveError(sessionId, 'gone');
+      if (!record) throw new SessionNotFoundError(sessionId);
       return json({
         sessionId,
         instanceId: manager.instanceId,

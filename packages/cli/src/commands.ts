@@ -13,8 +13,8 @@ import type {
 import {
   encodeJson,
   jsonByteLength,
-  type ListAfter,
   LIVE_STATUSES,
+  type ListAfter,
   type RecordKind,
   recordKind,
   SESSION_STATUSES,

@@ -2,7 +2,8 @@
  * The bus group tested: deliberately broken buses must each fail the named test, while the
  * unbroken memory bus fails none.
  */
-import type { BusListener, BusSubscription, JsonValue, SessionBus } from '@mcp-sessions/core';
+import type { JsonValue, SessionBus } from '@mcp-sessions/core';
+import type { BusListener, BusSubscription } from '@mcp-sessions/core/adapter';
 import { MemorySessionBus, MemorySessionStore } from '@mcp-sessions/memory';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { busTests } from '../src/index';

@@ -1,9 +1,9 @@
 /**
  * `@mcp-sessions/core/adapter`: what store and bus authors need beyond the root entry — the
- * contract's types, the JSON and option checks every adapter applies the same way, error wrapping,
- * name order, and the record builders the conformance suite uses. Errors, `resolveLogger` and
- * `sessionTag` come from `@mcp-sessions/core` itself: no value is exported from both entries, so
- * `instanceof` never meets two copies of a class.
+ * contract's types, the lifecycle's pure functions, the JSON and option checks every adapter
+ * applies the same way, logger resolution, error wrapping, name order, and the record builders the
+ * conformance suite uses. Errors and `sessionTag` come from `@mcp-sessions/core` itself: no value
+ * is exported from both entries, so `instanceof` never meets two copies of a class.
  */
 
 // The bus contract, and the listener bookkeeping every bus shares.
@@ -34,8 +34,9 @@ export {
   type JsonPrimitive,
   type JsonValue,
   jsonByteLength,
+  MAX_JSON_DEPTH,
 } from './json';
-// Records as the manager writes them, for adapters' and the conformance suite's fixtures.
+// The lifecycle, and records as the manager writes them (for adapters' and the suite's fixtures).
 export {
   createHandleRecord,
   createOnceRecord,
@@ -43,13 +44,16 @@ export {
   type HandleInput,
   heartbeatPatch,
   type InitializeInput,
+  type LifecycleEvent,
   type LifecyclePolicy,
   RECORD_KIND_KEY,
   type RecordKind,
   recordKind,
+  type TransitionResult,
+  transition,
 } from './lifecycle';
 // Line loggers for adapters' own processes (the CLI, workers).
-export { createLineLogger, formatLogLine, type LoggerLike, stderrLogger } from './logger';
+export { createLineLogger, formatLogLine, type LoggerLike, resolveLogger, stderrLogger } from './logger';
 // Option checks, with the same errors the manager gives.
 export {
   assertKnownOptions,

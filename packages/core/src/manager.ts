@@ -785,7 +785,11 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
         } else if (action === 'expire') {
           const next = transition(record, { type: 'expire' }, now, this.policy);
           // A lost compare-and-set means another writer (a recovery) got there first: not ours.
-          if (!next.ok || !(await this.store.compareAndSet(record.id, livenessOf(next.record), record.version))) continue;
+          if (
+            !next.ok ||
+            !(await this.store.compareAndSet(record.id, livenessOf(next.record), record.version))
+          )
+            continue;
           await this.store.purgeSessionData(record.id);
           this.unhold(record.id);
           result.expired++;

@@ -1,7 +1,7 @@
 /** `encodeJson`'s refusals that protect the stack: depth is bounded, checked without overflow. */
 
-import { InvalidValueError, MAX_JSON_DEPTH } from '@mcp-sessions/core';
-import { encodeJson } from '@mcp-sessions/core/adapter';
+import { InvalidValueError } from '@mcp-sessions/core';
+import { encodeJson, MAX_JSON_DEPTH } from '@mcp-sessions/core/adapter';
 import { describe, expect, it } from 'vitest';
 
 function nestedArrays(depth: number): unknown {

@@ -4,13 +4,15 @@
  * TTL). No store, no clock: every instant is an argument.
  */
 
-import { type LifecyclePolicy, type SessionRecord, transition } from '@mcp-sessions/core';
+import type { SessionRecord } from '@mcp-sessions/core';
 import {
   createHandleRecord,
   createOnceRecord,
   createRecord,
+  type LifecyclePolicy,
   RECORD_KIND_KEY,
   recordKind,
+  transition,
 } from '@mcp-sessions/core/adapter';
 import { describe, expect, it } from 'vitest';
 import {

@@ -3,8 +3,14 @@
  * no clock: every instant is an argument.
  */
 
-import { generateSessionId, type LifecyclePolicy, type SessionRecord, transition } from '@mcp-sessions/core';
-import { createRecord, heartbeatPatch, isValidSessionId } from '@mcp-sessions/core/adapter';
+import { generateSessionId, type SessionRecord } from '@mcp-sessions/core';
+import {
+  createRecord,
+  heartbeatPatch,
+  isValidSessionId,
+  type LifecyclePolicy,
+  transition,
+} from '@mcp-sessions/core/adapter';
 import { describe, expect, it } from 'vitest';
 import {
   activeDueAt,

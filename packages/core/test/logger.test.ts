@@ -1,15 +1,9 @@
 import { Writable } from 'node:stream';
-import {
-  InvalidArgumentError,
-  type Logger,
-  redactUrl,
-  resolveLogger,
-  StoreUnavailableError,
-  silentLogger,
-} from '@mcp-sessions/core';
-import { createLineLogger, formatLogLine, stderrLogger } from '@mcp-sessions/core/adapter';
+import { InvalidArgumentError, type Logger, redactUrl, StoreUnavailableError } from '@mcp-sessions/core';
+import { createLineLogger, formatLogLine, resolveLogger, stderrLogger } from '@mcp-sessions/core/adapter';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { silentLogger } from '../src/options';
 
 describe('resolveLogger', () => {
   afterEach(() => {

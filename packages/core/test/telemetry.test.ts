@@ -18,7 +18,8 @@ import {
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSessionHandler } from '../src/http/index';
 import { SessionLink } from '../src/http/link';
-import { type Clock, SessionExistsError, SessionManager, silentLogger } from '../src/index';
+import { type Clock, SessionExistsError, SessionManager } from '../src/index';
+import { silentLogger } from '../src/options';
 import { createTelemetry, METRIC_NAMES, SPAN_NAMES } from '../src/telemetry';
 
 /** Collects on demand: what a periodic exporter would be handed. */

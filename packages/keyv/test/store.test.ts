@@ -6,14 +6,13 @@
 import {
   InvalidArgumentError,
   InvalidValueError,
-  type LifecyclePolicy,
   SessionExistsError,
   SessionManager,
   SessionNotFoundError,
   type SessionRecord,
   StoreError,
 } from '@mcp-sessions/core';
-import { createRecord } from '@mcp-sessions/core/adapter';
+import { createRecord, type LifecyclePolicy } from '@mcp-sessions/core/adapter';
 import { KeyvSessionStore } from '@mcp-sessions/keyv';
 import Keyv from 'keyv';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';

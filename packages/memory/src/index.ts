@@ -144,9 +144,7 @@ export class MemorySessionStore implements SessionStore {
     this.assertOpen();
     const touched: string[] = [];
     // Only a frozen array can be remembered: its ids cannot change under the entry.
-    let resolved = Object.isFrozen(ids) ? this.batches.get(ids) : undefined;
-    if (resolved === undefined && Object.isFrozen(ids))
-      this.batches.set(ids, (resolved = new Array(ids.length)));
+    const resolved = Object.isFrozen(ids) ? this.rememberedBatch(ids) : undefined;
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
       let live = resolved?.[i];
@@ -163,6 +161,15 @@ export class MemorySessionStore implements SessionStore {
       touched.push(id);
     }
     return touched;
+  }
+
+  private rememberedBatch(ids: readonly string[]): (Live | undefined)[] {
+    let resolved = this.batches.get(ids);
+    if (resolved === undefined) {
+      resolved = new Array<Live | undefined>(ids.length);
+      this.batches.set(ids, resolved);
+    }
+    return resolved;
   }
 
   async delete(id: string): Promise<boolean> {

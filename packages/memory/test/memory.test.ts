@@ -5,14 +5,8 @@
  * conformance suite (packages/conformance/test/memory.conformance.test.ts).
  */
 
-import {
-  InvalidValueError,
-  type JsonObject,
-  type LifecyclePolicy,
-  SessionManager,
-  type SessionRecord,
-} from '@mcp-sessions/core';
-import { createRecord } from '@mcp-sessions/core/adapter';
+import { InvalidValueError, type JsonObject, SessionManager, type SessionRecord } from '@mcp-sessions/core';
+import { createRecord, type LifecyclePolicy } from '@mcp-sessions/core/adapter';
 import { MemorySessionStore } from '@mcp-sessions/memory';
 import { describe, expect, it } from 'vitest';
 

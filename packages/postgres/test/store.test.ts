@@ -1,6 +1,5 @@
 import {
   InvalidArgumentError,
-  type LifecyclePolicy,
   SessionExistsError,
   SessionManager,
   SessionNotFoundError,
@@ -8,7 +7,7 @@ import {
   StoreError,
   StoreUnavailableError,
 } from '@mcp-sessions/core';
-import { createRecord } from '@mcp-sessions/core/adapter';
+import { createRecord, type LifecyclePolicy } from '@mcp-sessions/core/adapter';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../../test/services';

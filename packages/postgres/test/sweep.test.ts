@@ -1,5 +1,5 @@
-import { type LifecyclePolicy, SessionManager, type SessionRecord } from '@mcp-sessions/core';
-import { createRecord } from '@mcp-sessions/core/adapter';
+import { SessionManager, type SessionRecord } from '@mcp-sessions/core';
+import { createRecord, type LifecyclePolicy } from '@mcp-sessions/core/adapter';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fileSchema, url, warnIfNoServer } from './support';
 

@@ -1,12 +1,8 @@
 import {
-  type BusListener,
-  type BusReach,
-  type BusSubscription,
   InvalidArgumentError,
   type JsonValue,
   type Logger,
   type LoggerLike,
-  resolveLogger,
   type SessionBus,
   StoreUnavailableError,
   sessionTag,
@@ -16,10 +12,14 @@ import {
   assertListener,
   assertSessionId,
   type BackendSubscriptions,
+  type BusListener,
   BusListeners,
+  type BusReach,
+  type BusSubscription,
   busClosed,
   encodeJson,
   positiveNumber,
+  resolveLogger,
 } from '@mcp-sessions/core/adapter';
 import { createClient, createCluster } from '@redis/client';
 import { type AnyRedisClient, Connection, wrapError } from './connection';

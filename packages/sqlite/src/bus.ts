@@ -1,13 +1,9 @@
 import {
-  type BusListener,
-  type BusReach,
-  type BusSubscription,
   InvalidArgumentError,
   type JsonValue,
   type Logger,
   type LoggerLike,
   McpSessionsError,
-  resolveLogger,
   type SessionBus,
   StoreError,
   StoreUnavailableError,
@@ -16,9 +12,13 @@ import {
   assertKnownOptions,
   assertListener,
   assertSessionId,
+  type BusListener,
   BusListeners,
+  type BusReach,
+  type BusSubscription,
   busClosed,
   encodeJson,
+  resolveLogger,
   timerDelay,
 } from '@mcp-sessions/core/adapter';
 import Database from 'better-sqlite3';

@@ -1,12 +1,6 @@
 import assert from 'node:assert/strict';
-import {
-  InvalidArgumentError,
-  InvalidValueError,
-  type JsonObject,
-  type JsonValue,
-  MAX_JSON_DEPTH,
-} from '@mcp-sessions/core';
-import { compareNames, livenessOf } from '@mcp-sessions/core/adapter';
+import { InvalidArgumentError, InvalidValueError, type JsonObject, type JsonValue } from '@mcp-sessions/core';
+import { compareNames, livenessOf, MAX_JSON_DEPTH } from '@mcp-sessions/core/adapter';
 import { rejectsWith } from '../assert';
 import { bump, MINUTE, makeRecord } from '../fixtures';
 import type { GroupDefinition } from '../harness';

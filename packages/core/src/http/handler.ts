@@ -525,7 +525,8 @@ class HandlerImpl {
     let replaying = true;
     let live: LiveSession | undefined;
     try {
-      if (!params) throw new SessionNotLiveError(sessionId, record.status, 'no initialize params were stored');
+      if (!params)
+        throw new SessionNotLiveError(sessionId, record.status, 'no initialize params were stored');
       live = await this.connect(record, principal, mode, () => replaying);
       await replayInitialize(live, params, request);
       replaying = false;
