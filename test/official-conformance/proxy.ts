@@ -2,8 +2,9 @@
  * A round-robin HTTP proxy for the official conformance runs: every request goes to the next
  * backend in turn (no stickiness), streamed both ways (SSE included), Host header unchanged.
  * It notes which backend received each POST that carries only JSON-RPC responses (a client's
- * answers to the server's requests), can send those away from the instance that asked, and can hold all traffic after each accepted `initialize`
- * while the caller restarts the backend (the restart mode).
+ * answers to the server's requests), can send those away from the instance that asked, and can
+ * hold all traffic while the caller restarts the backend (the restart mode): after each accepted
+ * `initialize`, and before each 2026-07-28 retry that echoes a `requestState`.
  */
 import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,6 +12,11 @@ import type { AddressInfo } from 'node:net';
 export interface ProxyOptions {
   /** Called after each `initialize` answered 200; requests wait until it resolves. */
   afterInitialize?: () => Promise<void>;
+  /**
+   * Called before forwarding a POST whose request echoes `params.requestState` (a 2026-07-28
+   * multi round-trip retry); it and later requests wait until it resolves.
+   */
+  beforeStateRetry?: () => Promise<void>;
   /**
    * Send every POST that carries only responses to a backend other than the one that served the
    * last POST carrying a request (a balancer at its worst for the server's questions: the
@@ -42,6 +48,11 @@ export async function startProxy(options: ProxyOptions = {}): Promise<RunningPro
     const body = await readAll(req);
     await gate;
     const message = parseJson(body);
+    if (req.method === 'POST' && options.beforeStateRetry && echoesRequestState(message)) {
+      const restart = options.beforeStateRetry;
+      gate = restart();
+      await gate;
+    }
     const answer = req.method === 'POST' && isOnlyResponses(message);
     let port = backends[next++ % backends.length]!;
     if (answer && options.answersElsewhere && port === lastRequestPort) {
@@ -123,6 +134,11 @@ function isOnlyResponses(message: unknown): boolean {
 function hasRequest(message: unknown): boolean {
   const messages = Array.isArray(message) ? message : [message];
   return messages.some((m) => typeof m === 'object' && m !== null && 'id' in m && 'method' in m);
+}
+
+function echoesRequestState(message: unknown): boolean {
+  const params = (message as { params?: { requestState?: unknown } } | undefined)?.params;
+  return typeof params?.requestState === 'string';
 }
 
 function isInitialize(message: unknown): boolean {

@@ -1,7 +1,10 @@
 /**
  * The server the official MCP conformance suite (`@modelcontextprotocol/conformance`) runs against:
- * every tool, resource and prompt its server scenarios call, on `createNodeSessionHandler` with
- * the event store, the live bus and the SDK's DNS-rebinding protection on.
+ * every tool, resource and prompt its server scenarios call, for both protocol eras on one URL
+ * through `createDualEraHandler`: 2025-era requests (classified by SDK v2's `isLegacyRequest`) go
+ * to the session handler (SDK 1.32 `McpServer`, the event store, the live bus, the SDK's
+ * DNS-rebinding protection); 2026-07-28 requests go to SDK v2's `createMcpHandler` (`stateless.ts`),
+ * behind the same Host check, its `subscriptions/listen` fan-out on the same live bus.
  *
  * Env: PORT (required), MCP_SESSIONS_STORE (`sqlite:<path>` default, `memory:`, `redis://…`,
  * `postgres://…`), MCP_CONFORMANCE_INSTANCE (a name for the log lines), MCP_CONFORMANCE_HOSTS
@@ -29,12 +32,23 @@ import {
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
 } from '../../examples/server/node_modules/@modelcontextprotocol/sdk/dist/esm/types.js';
+import {
+  createMcpHandler,
+  hostHeaderValidationResponse,
+  isLegacyRequest,
+} from '../../examples/server/node_modules/@modelcontextprotocol/server/dist/index.mjs';
 import { z } from '../../examples/server/node_modules/zod/index.js';
 import { stderrLogger } from '../../examples/server/src/logger';
 import { openBackend } from '../../examples/server/src/store';
-import { createEventStore, createNodeSessionHandler } from '../../packages/core/src/http/index';
+import {
+  createDualEraHandler,
+  createEventStore,
+  createNodeSessionHandler,
+  SharedServerEventBus,
+} from '../../packages/core/src/http/index';
 import { type SessionBus, SessionManager } from '../../packages/core/src/index';
 import { MemorySessionBus } from '../../packages/memory/src/index';
+import { buildStatelessServer } from './stateless';
 
 const port = Number(process.env.PORT);
 if (!Number.isInteger(port) || port <= 0) throw new Error('PORT must be a port number');
@@ -47,6 +61,8 @@ const allowedHosts = [
   ...(process.env.MCP_CONFORMANCE_HOSTS ?? '').split(',').filter((h) => h !== ''),
 ];
 
+/** SDK v2's Host check compares host names only (the 2025 leg's, host and port). */
+const allowedHostnames = [...new Set(allowedHosts.map((host) => new URL(`http://${host}`).hostname))];
 const log = (line: string) => process.stderr.write(`[${instance}] ${line}\n`);
 
 /** A 1x1 red PNG. */
@@ -400,15 +416,42 @@ const backend = await openBackend(storeSpec);
 const store = backend.store;
 const bus: SessionBus = backend.bus ?? new MemorySessionBus();
 const manager = new SessionManager({ store });
-const handler = createNodeSessionHandler({
-  manager,
-  createServer: () => buildServer(),
-  eventStore: createEventStore(manager),
-  bus,
-  // Info too: the runner counts `session rebuilt` lines (a session served by a process that did not create it).
-  logger: stderrLogger(instance),
-  transportOptions: { enableDnsRebindingProtection: true, allowedHosts, retryInterval: 500 },
-});
+// 2026-07-28 change events (`subscriptions/listen`) cross instances on the store's live bus.
+const events = new SharedServerEventBus({ bus });
+await events.start();
+const modern = createMcpHandler(
+  () =>
+    buildStatelessServer({
+      png: PNG,
+      wav: WAV,
+      listChanged: async (kind) => {
+        await events.send({ kind: kind === 'tools' ? 'tools_list_changed' : 'prompts_list_changed' });
+      },
+      instance,
+      log,
+    }),
+  { legacy: 'reject', bus: events, onerror: (error) => log(`2026-07-28 request failed: ${error.message}`) },
+);
+const handler = createNodeSessionHandler(
+  createDualEraHandler({
+    sessions: {
+      manager,
+      createServer: () => buildServer(),
+      eventStore: createEventStore(manager),
+      bus,
+      // Info too: the runner counts `session rebuilt` lines (a session served by a process that did not create it).
+      logger: stderrLogger(instance),
+      transportOptions: { enableDnsRebindingProtection: true, allowedHosts, retryInterval: 500 },
+    },
+    // createMcpHandler validates no Host header: the same allow-list as the 2025 leg, in front.
+    stateless: {
+      fetch: async (request, options) =>
+        hostHeaderValidationResponse(request, allowedHostnames) ?? modern.fetch(request, options),
+      close: () => modern.close(),
+    },
+    isLegacyRequest: (request, parsedBody) => isLegacyRequest(request, parsedBody),
+  }),
+);
 
 const http = createServer((req, res) => {
   if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/mcp') {
@@ -427,6 +470,7 @@ async function shutdown(): Promise<void> {
   await manager.dispose();
   http.closeAllConnections();
   await new Promise<void>((done) => http.close(() => done()));
+  await events.close();
   await bus.close();
   await store.close();
   process.exit(0);
