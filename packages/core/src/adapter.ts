@@ -87,4 +87,4 @@ export type {
   TouchPatch,
   TrimEventsQuery,
 } from './store';
-export { isSessionStatus, LIVE_STATUSES, livenessOf, SESSION_STATUSES } from './store';
+export { isSessionStatus, LIVE_STATUSES, livenessOf, livenessValues, SESSION_STATUSES } from './store';

@@ -102,6 +102,26 @@ export function livenessOf(record: SessionLiveness): SessionLiveness {
   };
 }
 
+/**
+ * The ten liveness fields as an array, in declaration order: what a SQL adapter binds to
+ * `UPDATE ... SET status = ?, version = ?, ...`. Read by name, so a caller passing a whole record
+ * still gives only these.
+ */
+export function livenessValues(r: SessionLiveness): (string | number | null)[] {
+  return [
+    r.status,
+    r.version,
+    r.ownerId,
+    r.lastHeartbeatAt,
+    r.disconnectedAt,
+    r.graceExpiresAt,
+    r.recoveryAttempts,
+    r.recoveredAt,
+    r.endedAt,
+    r.dueAt,
+  ];
+}
+
 /** Keyset position for `list`: the last record of the previous page. */
 export interface ListAfter {
   readonly createdAt: number;

@@ -24,6 +24,7 @@ import {
   isSessionStatus,
   jsonByteLength,
   type ListQuery,
+  livenessValues,
   MAX_TIMER_DELAY_MS,
   nonNegativeInteger,
   type ReadEventsQuery,
@@ -257,7 +258,7 @@ export class PostgresSessionStore implements SessionStore {
 
   async compareAndSet(id: string, next: SessionLiveness, expectedVersion: number): Promise<boolean> {
     if (hasNul(id)) return false;
-    const values = livenessValues(next);
+    const values = livenessParams(next);
     values.push(id, expectedVersion);
     const result = await this.query('compareAndSet', this.sql.compareAndSet, values);
     return result.rowCount === 1;
@@ -617,24 +618,10 @@ function recordValues(r: SessionRecord): unknown[] {
   ];
 }
 
-/**
- * The ten liveness fields by name, in the order of `compareAndSet`: a caller passing a whole
- * record still writes nothing else.
- */
-function livenessValues(r: SessionLiveness): unknown[] {
+/** The ten liveness values (core's order); `ownerId` checked like every text column. */
+function livenessParams(r: SessionLiveness): unknown[] {
   if (r.ownerId !== null) assertNoNul('ownerId', r.ownerId);
-  return [
-    r.status,
-    r.version,
-    r.ownerId,
-    r.lastHeartbeatAt,
-    r.disconnectedAt,
-    r.graceExpiresAt,
-    r.recoveryAttempts,
-    r.recoveredAt,
-    r.endedAt,
-    r.dueAt,
-  ];
+  return livenessValues(r);
 }
 
 /** The boundary parse of a row: every column checked, bigints made numbers. */

@@ -25,6 +25,7 @@ import {
   encodeJson,
   jsonByteLength,
   type ListQuery,
+  livenessValues,
   type ReadEventsQuery,
   resolveLogger,
   SESSION_STATUSES,
@@ -266,7 +267,7 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   async compareAndSet(id: string, next: SessionLiveness, expectedVersion: number): Promise<boolean> {
-    const params = livenessParams(next);
+    const params = livenessValues(next);
     return this.run(
       'compareAndSet',
       () => this.stmt.compareAndSet.run(...params, id, expectedVersion).changes === 1,
@@ -609,25 +610,6 @@ function hotParams(r: SessionRecord): unknown[] {
     r.principal,
     r.ownerId,
     r.createdAt,
-    r.lastHeartbeatAt,
-    r.disconnectedAt,
-    r.graceExpiresAt,
-    r.recoveryAttempts,
-    r.recoveredAt,
-    r.endedAt,
-    r.dueAt,
-  ];
-}
-
-/**
- * The ten liveness fields by name, in the order of `compareAndSet`: a caller passing a whole
- * record still writes nothing else.
- */
-function livenessParams(r: SessionLiveness): unknown[] {
-  return [
-    r.status,
-    r.version,
-    r.ownerId,
     r.lastHeartbeatAt,
     r.disconnectedAt,
     r.graceExpiresAt,
