@@ -163,15 +163,6 @@ export class MemorySessionStore implements SessionStore {
     return touched;
   }
 
-  private rememberedBatch(ids: readonly string[]): (Live | undefined)[] {
-    let resolved = this.batches.get(ids);
-    if (resolved === undefined) {
-      resolved = new Array<Live | undefined>(ids.length);
-      this.batches.set(ids, resolved);
-    }
-    return resolved;
-  }
-
   async delete(id: string): Promise<boolean> {
     this.assertOpen();
     const session = this.sessions.get(id);
@@ -341,6 +332,16 @@ export class MemorySessionStore implements SessionStore {
     const session = this.sessions.get(id);
     if (session === undefined || session.live.endedAt !== null) throw new SessionNotFoundError(id);
     return session;
+  }
+
+  /** The live objects a frozen batch resolved to so far (filled by `touch`). */
+  private rememberedBatch(ids: readonly string[]): (Live | undefined)[] {
+    let resolved = this.batches.get(ids);
+    if (resolved === undefined) {
+      resolved = new Array<Live | undefined>(ids.length);
+      this.batches.set(ids, resolved);
+    }
+    return resolved;
   }
 
   private moveDue(id: string, from: number, to: number): void {
