@@ -48,6 +48,7 @@ import {
 } from '../../packages/core/src/http/index';
 import { type SessionBus, SessionManager } from '../../packages/core/src/index';
 import { MemorySessionBus } from '../../packages/memory/src/index';
+import { completeArg1, PROMPT_RESULTS, RESOURCE_CONTENTS, TOOL_RESULTS, text } from './fixtures';
 import { buildStatelessServer } from './stateless';
 
 const port = Number(process.env.PORT);
@@ -65,21 +66,7 @@ const allowedHosts = [
 const allowedHostnames = [...new Set(allowedHosts.map((host) => new URL(`http://${host}`).hostname))];
 const log = (line: string) => process.stderr.write(`[${instance}] ${line}\n`);
 
-/** A 1x1 red PNG. */
-const PNG =
-  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==';
-/** A WAV header with no samples: the smallest valid audio/wav. */
-const WAV = Buffer.concat([
-  Buffer.from('RIFF'),
-  Buffer.from([36, 0, 0, 0]),
-  Buffer.from('WAVEfmt '),
-  Buffer.from([16, 0, 0, 0, 1, 0, 1, 0, 0x40, 0x1f, 0, 0, 0x80, 0x3e, 0, 0, 2, 0, 16, 0]),
-  Buffer.from('data'),
-  Buffer.from([0, 0, 0, 0]),
-]).toString('base64');
-
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
-const text = (value: string) => ({ content: [{ type: 'text' as const, text: value }] });
 
 function buildServer(): McpServer {
   const server = new McpServer(
@@ -90,47 +77,21 @@ function buildServer(): McpServer {
 
   // --- Tools ---
   server.registerTool('test_simple_text', { description: 'Returns simple text' }, async () =>
-    text('This is a simple text response for testing.'),
+    TOOL_RESULTS.simpleText(),
   );
-  server.registerTool('test_image_content', { description: 'Returns an image' }, async () => ({
-    content: [{ type: 'image' as const, data: PNG, mimeType: 'image/png' }],
-  }));
-  server.registerTool('test_audio_content', { description: 'Returns audio' }, async () => ({
-    content: [{ type: 'audio' as const, data: WAV, mimeType: 'audio/wav' }],
-  }));
-  server.registerTool(
-    'test_embedded_resource',
-    { description: 'Returns an embedded resource' },
-    async () => ({
-      content: [
-        {
-          type: 'resource' as const,
-          resource: {
-            uri: 'test://embedded-resource',
-            mimeType: 'text/plain',
-            text: 'This is an embedded resource content.',
-          },
-        },
-      ],
-    }),
+  server.registerTool('test_image_content', { description: 'Returns an image' }, async () =>
+    TOOL_RESULTS.image(),
+  );
+  server.registerTool('test_audio_content', { description: 'Returns audio' }, async () =>
+    TOOL_RESULTS.audio(),
+  );
+  server.registerTool('test_embedded_resource', { description: 'Returns an embedded resource' }, async () =>
+    TOOL_RESULTS.embeddedResource(),
   );
   server.registerTool(
     'test_multiple_content_types',
     { description: 'Returns text, an image and a resource' },
-    async () => ({
-      content: [
-        { type: 'text' as const, text: 'Multiple content types test:' },
-        { type: 'image' as const, data: PNG, mimeType: 'image/png' },
-        {
-          type: 'resource' as const,
-          resource: {
-            uri: 'test://mixed-content-resource',
-            mimeType: 'application/json',
-            text: JSON.stringify({ test: 'data', value: 123 }),
-          },
-        },
-      ],
-    }),
+    async () => TOOL_RESULTS.multipleContentTypes(),
   );
   server.registerTool(
     'test_tool_with_logging',
@@ -292,17 +253,13 @@ function buildServer(): McpServer {
     'static-text',
     'test://static-text',
     { description: 'A static text resource', mimeType: 'text/plain' },
-    async (uri) => ({
-      contents: [
-        { uri: uri.href, mimeType: 'text/plain', text: 'This is the content of the static text resource.' },
-      ],
-    }),
+    async (uri) => RESOURCE_CONTENTS.staticText(uri),
   );
   server.registerResource(
     'static-binary',
     'test://static-binary',
     { description: 'A static PNG', mimeType: 'image/png' },
-    async (uri) => ({ contents: [{ uri: uri.href, mimeType: 'image/png', blob: PNG }] }),
+    async (uri) => RESOURCE_CONTENTS.staticBinary(uri),
   );
   server.registerResource(
     'watched-resource',
@@ -314,15 +271,7 @@ function buildServer(): McpServer {
     'template',
     new ResourceTemplate('test://template/{id}/data', { list: undefined }),
     { description: 'A resource template', mimeType: 'application/json' },
-    async (uri, { id }) => ({
-      contents: [
-        {
-          uri: uri.href,
-          mimeType: 'application/json',
-          text: JSON.stringify({ id, templateTest: true, data: `Data for ID: ${id}` }),
-        },
-      ],
-    }),
+    async (uri, { id }) => RESOURCE_CONTENTS.template(uri, id!),
   );
   server.server.setRequestHandler(SubscribeRequestSchema, async (request) => {
     subscriptions.add(request.params.uri);
@@ -334,28 +283,19 @@ function buildServer(): McpServer {
   });
 
   // --- Prompts ---
-  server.registerPrompt('test_simple_prompt', { description: 'A prompt without arguments' }, async () => ({
-    messages: [{ role: 'user', content: { type: 'text', text: 'This is a simple prompt for testing.' } }],
-  }));
+  server.registerPrompt('test_simple_prompt', { description: 'A prompt without arguments' }, async () =>
+    PROMPT_RESULTS.simple(),
+  );
   server.registerPrompt(
     'test_prompt_with_arguments',
     {
       description: 'A prompt with two arguments',
       argsSchema: {
-        arg1: completable(z.string().describe('First test argument'), (value) =>
-          ['paris', 'park', 'party'].filter((v) => v.startsWith(value)),
-        ),
+        arg1: completable(z.string().describe('First test argument'), completeArg1),
         arg2: z.string().describe('Second test argument'),
       },
     },
-    async ({ arg1, arg2 }) => ({
-      messages: [
-        {
-          role: 'user',
-          content: { type: 'text', text: `Prompt with arguments: arg1='${arg1}', arg2='${arg2}'` },
-        },
-      ],
-    }),
+    async ({ arg1, arg2 }) => PROMPT_RESULTS.withArguments(arg1, arg2),
   );
   server.registerPrompt(
     'test_prompt_with_embedded_resource',
@@ -363,29 +303,11 @@ function buildServer(): McpServer {
       description: 'A prompt that embeds a resource',
       argsSchema: { resourceUri: z.string().describe('URI of the resource to embed') },
     },
-    async ({ resourceUri }) => ({
-      messages: [
-        {
-          role: 'user',
-          content: {
-            type: 'resource',
-            resource: {
-              uri: resourceUri,
-              mimeType: 'text/plain',
-              text: 'Embedded resource content for testing.',
-            },
-          },
-        },
-        { role: 'user', content: { type: 'text', text: 'Please process the embedded resource above.' } },
-      ],
-    }),
+    async ({ resourceUri }) => PROMPT_RESULTS.withEmbeddedResource(resourceUri),
   );
-  server.registerPrompt('test_prompt_with_image', { description: 'A prompt with an image' }, async () => ({
-    messages: [
-      { role: 'user', content: { type: 'image', data: PNG, mimeType: 'image/png' } },
-      { role: 'user', content: { type: 'text', text: 'Please analyze the image above.' } },
-    ],
-  }));
+  server.registerPrompt('test_prompt_with_image', { description: 'A prompt with an image' }, async () =>
+    PROMPT_RESULTS.withImage(),
+  );
 
   /** Asks the client, and returns (and logs) what came back: proof that the answer reached this tool. */
   async function elicit(
@@ -422,8 +344,6 @@ await events.start();
 const modern = createMcpHandler(
   () =>
     buildStatelessServer({
-      png: PNG,
-      wav: WAV,
       listChanged: async (kind) => {
         await events.send({ kind: kind === 'tools' ? 'tools_list_changed' : 'prompts_list_changed' });
       },

@@ -20,6 +20,7 @@ import {
   type ServerContext,
 } from '../../examples/server/node_modules/@modelcontextprotocol/server/dist/index.mjs';
 import { z } from '../../examples/server/node_modules/zod/index.js';
+import { completeArg1, PROMPT_RESULTS, RESOURCE_CONTENTS, TOOL_RESULTS, text } from './fixtures';
 
 /** The key every instance seals `requestState` with: test-only, never a production secret. */
 const STATE_KEY = 'mcp-sessions official conformance: shared requestState key';
@@ -61,12 +62,7 @@ interface ConformanceState {
 
 const states = createRequestStateCodec<ConformanceState>({ key: STATE_KEY });
 
-const text = (value: string) => ({ content: [{ type: 'text' as const, text: value }] });
-
 export interface StatelessServerOptions {
-  /** A 1x1 PNG and an empty WAV, base64: the same media the 2025 server returns. */
-  png: string;
-  wav: string;
   /** Called by `test_trigger_tool_change` / `test_trigger_prompt_change`: publish on the shared bus. */
   listChanged(kind: 'tools' | 'prompts'): Promise<void>;
   /** This instance's name, sealed into every `requestState` it mints. */
@@ -100,7 +96,7 @@ function elicited(ctx: ServerContext, key: string, field: string): string | unde
 }
 
 export function buildStatelessServer(options: StatelessServerOptions): McpServer {
-  const { png, wav, instance, log } = options;
+  const { instance, log } = options;
   const mint = (state: Omit<ConformanceState, 'by' | 'nonce'>) =>
     states.mint({ ...state, nonce: randomUUID(), by: instance });
   /** The verified state of this retry, if any (the codec ran before the handler). */
@@ -128,39 +124,21 @@ export function buildStatelessServer(options: StatelessServerOptions): McpServer
 
   // --- Tools shared with the 2025 era ---
   server.registerTool('test_simple_text', { description: 'Returns simple text' }, async () =>
-    text('This is a simple text response for testing.'),
+    TOOL_RESULTS.simpleText(),
   );
-  server.registerTool('test_image_content', { description: 'Returns an image' }, async () => ({
-    content: [{ type: 'image' as const, data: png, mimeType: 'image/png' }],
-  }));
-  server.registerTool('test_audio_content', { description: 'Returns audio' }, async () => ({
-    content: [{ type: 'audio' as const, data: wav, mimeType: 'audio/wav' }],
-  }));
-  const embedded = {
-    type: 'resource' as const,
-    resource: {
-      uri: 'test://embedded-resource',
-      mimeType: 'text/plain',
-      text: 'This is an embedded resource content.',
-    },
-  };
-  server.registerTool(
-    'test_embedded_resource',
-    { description: 'Returns an embedded resource' },
-    async () => ({
-      content: [embedded],
-    }),
+  server.registerTool('test_image_content', { description: 'Returns an image' }, async () =>
+    TOOL_RESULTS.image(),
+  );
+  server.registerTool('test_audio_content', { description: 'Returns audio' }, async () =>
+    TOOL_RESULTS.audio(),
+  );
+  server.registerTool('test_embedded_resource', { description: 'Returns an embedded resource' }, async () =>
+    TOOL_RESULTS.embeddedResource(),
   );
   server.registerTool(
     'test_multiple_content_types',
     { description: 'Returns text, an image and a resource' },
-    async () => ({
-      content: [
-        { type: 'text' as const, text: 'Multiple content types test:' },
-        { type: 'image' as const, data: png, mimeType: 'image/png' },
-        embedded,
-      ],
-    }),
+    async () => TOOL_RESULTS.multipleContentTypes(),
   );
   server.registerTool('test_error_handling', { description: 'Always fails' }, async () => ({
     isError: true,
@@ -414,56 +392,35 @@ export function buildStatelessServer(options: StatelessServerOptions): McpServer
     'static-text',
     'test://static-text',
     { description: 'A static text resource', mimeType: 'text/plain' },
-    async (uri) => ({
-      contents: [
-        { uri: uri.href, mimeType: 'text/plain', text: 'This is the content of the static text resource.' },
-      ],
-    }),
+    async (uri) => RESOURCE_CONTENTS.staticText(uri),
   );
   server.registerResource(
     'static-binary',
     'test://static-binary',
     { description: 'A static PNG', mimeType: 'image/png' },
-    async (uri) => ({ contents: [{ uri: uri.href, mimeType: 'image/png', blob: png }] }),
+    async (uri) => RESOURCE_CONTENTS.staticBinary(uri),
   );
   server.registerResource(
     'template',
     new ResourceTemplate('test://template/{id}/data', { list: undefined }),
     { description: 'A resource template', mimeType: 'application/json' },
-    async (uri, { id }) => ({
-      contents: [
-        {
-          uri: uri.href,
-          mimeType: 'application/json',
-          text: JSON.stringify({ id, templateTest: true, data: `Data for ID: ${id}` }),
-        },
-      ],
-    }),
+    async (uri, { id }) => RESOURCE_CONTENTS.template(uri, id!),
   );
 
   // --- Prompts ---
-  server.registerPrompt('test_simple_prompt', { description: 'A prompt without arguments' }, async () => ({
-    messages: [{ role: 'user', content: { type: 'text', text: 'This is a simple prompt for testing.' } }],
-  }));
+  server.registerPrompt('test_simple_prompt', { description: 'A prompt without arguments' }, async () =>
+    PROMPT_RESULTS.simple(),
+  );
   server.registerPrompt(
     'test_prompt_with_arguments',
     {
       description: 'A prompt with two arguments',
       argsSchema: z.object({
-        arg1: completable(z.string().describe('First test argument'), (value: string) =>
-          ['paris', 'park', 'party'].filter((v) => v.startsWith(value)),
-        ),
+        arg1: completable(z.string().describe('First test argument'), completeArg1),
         arg2: z.string().describe('Second test argument'),
       }),
     },
-    async ({ arg1, arg2 }) => ({
-      messages: [
-        {
-          role: 'user',
-          content: { type: 'text', text: `Prompt with arguments: arg1='${arg1}', arg2='${arg2}'` },
-        },
-      ],
-    }),
+    async ({ arg1, arg2 }) => PROMPT_RESULTS.withArguments(arg1, arg2),
   );
   server.registerPrompt(
     'test_prompt_with_embedded_resource',
@@ -471,29 +428,11 @@ export function buildStatelessServer(options: StatelessServerOptions): McpServer
       description: 'A prompt that embeds a resource',
       argsSchema: z.object({ resourceUri: z.string().describe('URI of the resource to embed') }),
     },
-    async ({ resourceUri }) => ({
-      messages: [
-        {
-          role: 'user',
-          content: {
-            type: 'resource',
-            resource: {
-              uri: resourceUri,
-              mimeType: 'text/plain',
-              text: 'Embedded resource content for testing.',
-            },
-          },
-        },
-        { role: 'user', content: { type: 'text', text: 'Please process the embedded resource above.' } },
-      ],
-    }),
+    async ({ resourceUri }) => PROMPT_RESULTS.withEmbeddedResource(resourceUri),
   );
-  server.registerPrompt('test_prompt_with_image', { description: 'A prompt with an image' }, async () => ({
-    messages: [
-      { role: 'user', content: { type: 'image', data: png, mimeType: 'image/png' } },
-      { role: 'user', content: { type: 'text', text: 'Please analyze the image above.' } },
-    ],
-  }));
+  server.registerPrompt('test_prompt_with_image', { description: 'A prompt with an image' }, async () =>
+    PROMPT_RESULTS.withImage(),
+  );
   server.registerPrompt(
     'test_input_required_result_prompt',
     { description: 'MRTR: a prompt that asks for its context first' },
