@@ -23,6 +23,7 @@ import {
 } from '@mcp-sessions/core/adapter';
 import { createClient, createCluster } from '@redis/client';
 import { type AnyRedisClient, Connection, wrapError } from './connection';
+import { type KeySpace, keySpace } from './keys';
 
 /** Where the bus connects: the same shapes as the store's `RedisTarget`. */
 export type RedisBusTarget =
@@ -93,7 +94,7 @@ export class RedisSessionBus implements SessionBus {
   private readonly logger: Logger;
   private readonly timeoutMs: number;
   private readonly connectTimeoutMs: number;
-  private readonly tags: string[];
+  private readonly keys: KeySpace;
   /** Session id of each subscribed channel (the handler gets the channel name). */
   private readonly channels = new Map<string, string>();
   /** Per session, the backend (un)subscribe in flight, so they reach the server in call order. */
@@ -120,7 +121,7 @@ export class RedisSessionBus implements SessionBus {
     const shards = options.shards ?? DEFAULT_BUS_SHARDS;
     if (!Number.isSafeInteger(shards) || shards < 1)
       throw new InvalidArgumentError('shards', 'must be an integer > 0');
-    this.tags = Array.from({ length: shards }, (_, n) => `{${prefix}s${n}}:bus:`);
+    this.keys = keySpace(prefix, shards);
     this.timeoutMs = positiveNumber('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_TIMEOUT_MS);
     this.connectTimeoutMs = positiveNumber('connectTimeoutMs', options.connectTimeoutMs, DEFAULT_TIMEOUT_MS);
     this.logger = resolveLogger(options.logger);
@@ -228,7 +229,7 @@ export class RedisSessionBus implements SessionBus {
 
   /** `{<prefix>s<n>}:bus:<base64url(id)>`: the store's hash tag for the session, any id safe. */
   private channel(sessionId: string): string {
-    return `${this.tags[fnv1a(sessionId) % this.tags.length]}${Buffer.from(sessionId, 'utf8').toString('base64url')}`;
+    return this.keys.busChannel(sessionId);
   }
 
   private async backendSubscribe(sessionId: string): Promise<void> {
@@ -312,16 +313,6 @@ function isClusterClient(client: AnyRedisClient): client is AnyRedisClient & Sub
 
 function hasDuplicate(client: AnyRedisClient): client is AnyRedisClient & Duplicable {
   return typeof (client as { duplicate?: unknown }).duplicate === 'function';
-}
-
-/** FNV-1a over UTF-16 code units: the store's shard choice, so the bus uses the session's hash tag. */
-function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
 }
 
 function bounded<T>(work: Promise<T>, ms: number, what: string): Promise<T> {

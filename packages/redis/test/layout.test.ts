@@ -7,6 +7,7 @@
 import { SessionNotFoundError, type SessionRecord, StoreError } from '@mcp-sessions/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RedisSessionStore } from '../src/index';
+import { fnv1a } from '../src/keys';
 import { rawClient, targets, uniquePrefix } from './support';
 
 const NOW = 1_764_000_000_000;
@@ -193,14 +194,4 @@ for (const target of targets) {
       await expect(store(garbage, 16).get('x')).rejects.toBeInstanceOf(StoreError);
     });
   });
-}
-
-/** The store's shard choice (FNV-1a over UTF-16 units), to place layout-1 keys where it looks. */
-function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
 }
