@@ -4,10 +4,11 @@ import {
   InvalidArgumentError,
   InvalidValueError,
   type JsonValue,
+  type SessionBus,
   StoreUnavailableError,
 } from '@mcp-sessions/core';
 import { rejectsWith } from '../assert';
-import type { GroupDefinition } from '../harness';
+import type { ConformanceContext, GroupDefinition } from '../harness';
 
 /**
  * The live bus (`SessionBus`): delivery on the same and on another instance, per-session order,
@@ -78,8 +79,7 @@ export const bus: GroupDefinition = {
       title: 'keeps per-session publish order (200 messages, published without waiting)',
       requires: ['bus'],
       async run(ctx) {
-        const publisher = await ctx.bus();
-        const receiver = publisher.reach === 'backend' ? await ctx.bus() : publisher;
+        const { publisher, receiver } = await publisherAndReceiver(ctx);
         const id = generateSessionId();
         const inbox = new Inbox();
         await receiver.subscribe(id, inbox.listener);
@@ -98,8 +98,7 @@ export const bus: GroupDefinition = {
       title: "never delivers a session's messages to another session (ids differing in case or by a prefix)",
       requires: ['bus'],
       async run(ctx) {
-        const publisher = await ctx.bus();
-        const receiver = publisher.reach === 'backend' ? await ctx.bus() : publisher;
+        const { publisher, receiver } = await publisherAndReceiver(ctx);
         const base = `Ab${generateSessionId()}`;
         const ids = [base, base.toLowerCase(), base.toUpperCase(), `${base}x`, base.slice(0, -1), `${base}/`];
         assert.equal(new Set(ids).size, ids.length, "the test's session ids are distinct");
@@ -123,8 +122,7 @@ export const bus: GroupDefinition = {
       title: 'unsubscribe stops delivery to that listener only; a session can be subscribed again',
       requires: ['bus'],
       async run(ctx) {
-        const publisher = await ctx.bus();
-        const receiver = publisher.reach === 'backend' ? await ctx.bus() : publisher;
+        const { publisher, receiver } = await publisherAndReceiver(ctx);
         const id = generateSessionId();
         const [first, second, third] = [new Inbox(), new Inbox(), new Inbox()];
         const sub1 = await receiver.subscribe(id, first.listener);
@@ -166,8 +164,7 @@ export const bus: GroupDefinition = {
       title: 'several subscribers to one session (one on each instance too) each get every message once',
       requires: ['bus'],
       async run(ctx) {
-        const publisher = await ctx.bus();
-        const receiver = publisher.reach === 'backend' ? await ctx.bus() : publisher;
+        const { publisher, receiver } = await publisherAndReceiver(ctx);
         const id = generateSessionId();
         const inboxes = [new Inbox(), new Inbox(), new Inbox(), new Inbox()];
         const sameListener = new Inbox();
@@ -196,8 +193,7 @@ export const bus: GroupDefinition = {
       title: 'carries large payloads whole (100 KB and 1 MB)',
       requires: ['bus'],
       async run(ctx) {
-        const publisher = await ctx.bus();
-        const receiver = publisher.reach === 'backend' ? await ctx.bus() : publisher;
+        const { publisher, receiver } = await publisherAndReceiver(ctx);
         const id = generateSessionId();
         const inbox = new Inbox();
         await receiver.subscribe(id, inbox.listener);
@@ -220,8 +216,7 @@ export const bus: GroupDefinition = {
       title: 'a listener that throws does not stop delivery to others or to itself',
       requires: ['bus'],
       async run(ctx) {
-        const publisher = await ctx.bus();
-        const receiver = publisher.reach === 'backend' ? await ctx.bus() : publisher;
+        const { publisher, receiver } = await publisherAndReceiver(ctx);
         const id = generateSessionId();
         const other = new Inbox();
         const thrower = new Inbox();
@@ -317,6 +312,14 @@ export const bus: GroupDefinition = {
 const END = { end: true } as const;
 /** Bound on waiting for a delivery, so a lost message fails the test instead of hanging it. */
 const DELIVERY_TIMEOUT_MS = 10_000;
+
+/** Two instances when the bus reaches across them (the receiver is another instance), else one. */
+async function publisherAndReceiver(
+  ctx: ConformanceContext,
+): Promise<{ publisher: SessionBus; receiver: SessionBus }> {
+  const publisher = await ctx.bus();
+  return { publisher, receiver: publisher.reach === 'backend' ? await ctx.bus() : publisher };
+}
 
 function isEnd(message: JsonValue): boolean {
   return typeof message === 'object' && message !== null && !Array.isArray(message) && message.end === true;
