@@ -19,13 +19,13 @@ import {
   type BusSubscription,
   busClosed,
   encodeJson,
-  isNetworkError,
   positiveNumber,
   resolveLogger,
   timerDelay,
   toStoreError,
 } from '@mcp-sessions/core/adapter';
 import pg from 'pg';
+import { errorCode, isUnavailable } from './errors';
 import { type SchemaOptions, tableNames } from './schema';
 import type { PgPoolConfig, PgPoolLike } from './store';
 
@@ -389,28 +389,10 @@ function invalidTarget(): never {
   throw new InvalidArgumentError('options', 'pass either connectionString or pool');
 }
 
-function errorCode(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
-  return typeof error.code === 'string' ? error.code : undefined;
-}
-
 /** unique_violation / duplicate_table / duplicate_schema: a concurrent CREATE ... IF NOT EXISTS. */
 function isDuplicate(error: unknown): boolean {
   const code = errorCode(error);
   return code === '23505' || code === '42P07' || code === '42P06';
-}
-
-const UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '57014', '53300']);
-const UNAVAILABLE_MESSAGES =
-  /connection terminated|timeout exceeded when trying to connect|not queryable|query read timeout|connection ended|the database system is (starting|shutting)|Connection terminated|Query read timeout/i;
-
-/** Same rule as the store's: unreachable, shutting down, timed out → `StoreUnavailableError`. */
-function isUnavailable(error: unknown): boolean {
-  if (isNetworkError(error)) return true;
-  const code = errorCode(error);
-  if (code !== undefined && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
-  if (error instanceof AggregateError) return error.errors.some(isUnavailable);
-  return error instanceof Error && UNAVAILABLE_MESSAGES.test(error.message);
 }
 
 function wrapError(error: unknown, operation: string): Error {
