@@ -2,6 +2,8 @@
  * The bench harness: every row is measured against a baseline measured in the same run, and
  * reported as a ratio, so figures compare across machines and loads. No timed assertions.
  */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Bench } from 'tinybench';
 
 export interface BenchCase {
@@ -91,4 +93,21 @@ function formatDuration(us: number): string {
   if (us < 1000) return `${us.toFixed(2)} µs`;
   if (us < 1_000_000) return `${(us / 1000).toFixed(2)} ms`;
   return `${(us / 1_000_000).toFixed(2)} s`;
+}
+
+/** A Node HTTP server on a loopback port; its `/mcp` URL. Closing it is pushed onto `closers`. */
+export async function listenHttp(
+  listener: (req: IncomingMessage, res: ServerResponse) => void,
+  closers: (() => Promise<unknown>)[],
+): Promise<string> {
+  const server = createServer(listener);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  closers.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
 }

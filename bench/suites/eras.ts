@@ -9,8 +9,7 @@
  *   against the plain session handler on the same store (goal <= 1.05x).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SessionManager } from '@mcp-sessions/core';
@@ -27,7 +26,7 @@ import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { createAppServer, createStatelessServer } from '../../examples/server/src/app';
 import { notebooks } from '../../examples/server/src/notebook';
-import type { BenchCase, BenchGroup, BenchSuite } from '../harness';
+import { type BenchCase, type BenchGroup, type BenchSuite, listenHttp } from '../harness';
 
 const dir = mkdtempSync(join(tmpdir(), 'mcp-sessions-bench-eras-'));
 const closers: (() => Promise<unknown>)[] = [];
@@ -43,17 +42,8 @@ async function warmed(fn: BenchCase['fn']): Promise<BenchCase['fn']> {
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
-async function listen(listener: Listener): Promise<string> {
-  const server = createServer(listener);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  closers.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+function listen(listener: Listener): Promise<string> {
+  return listenHttp(listener, closers);
 }
 
 /** The baseline's server: `recall` with the example's input shape, answering without a read. */

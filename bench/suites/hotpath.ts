@@ -10,8 +10,7 @@
  * record read costs.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SessionManager } from '@mcp-sessions/core';
@@ -26,7 +25,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { z } from 'zod';
-import type { BenchCase, BenchGroup, BenchSuite } from '../harness';
+import { type BenchCase, type BenchGroup, type BenchSuite, listenHttp } from '../harness';
 
 const dir = mkdtempSync(join(tmpdir(), 'mcp-sessions-bench-hotpath-'));
 const closers: (() => Promise<unknown>)[] = [];
@@ -43,17 +42,8 @@ function echoServer(): McpServer {
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
-async function listen(listener: Listener): Promise<string> {
-  const server: Server = createServer(listener);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  closers.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+function listen(listener: Listener): Promise<string> {
+  return listenHttp(listener, closers);
 }
 
 /** The SDK's documented stateful pattern: a transport per session, kept in a Map. */
