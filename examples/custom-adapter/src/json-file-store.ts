@@ -24,12 +24,12 @@ import {
   type AgentStateKey,
   type AppendEvent,
   type ClaimDueQuery,
+  compareListOrder,
   compareNames,
   decodeJson,
   type EventEntry,
   encodeJson,
   jsonByteLength,
-  type ListAfter,
   type ListQuery,
   livenessOf,
   type ReadEventsQuery,
@@ -159,8 +159,8 @@ export class JsonFileSessionStore implements SessionStore {
     const { after } = query;
     return [...this.records.values()]
       .filter((r) => query.statuses.includes(r.status))
-      .filter((r) => after === undefined || listOrder(r, after) > 0)
-      .sort(listOrder)
+      .filter((r) => after === undefined || compareListOrder(r, after) > 0)
+      .sort(compareListOrder)
       .slice(0, query.limit)
       .map(copy);
   }
@@ -407,9 +407,4 @@ function slot(agentId: string, key: string): string {
 
 function expired(entry: AgentStateEntry, now: number): boolean {
   return entry.expiresAt !== null && entry.expiresAt <= now;
-}
-
-/** `list` order: `createdAt` descending, then `id` descending (binary order). */
-function listOrder(a: ListAfter, b: ListAfter): number {
-  return b.createdAt - a.createdAt || compareNames(b.id, a.id);
 }

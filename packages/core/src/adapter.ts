@@ -87,4 +87,11 @@ export type {
   TouchPatch,
   TrimEventsQuery,
 } from './store';
-export { isSessionStatus, LIVE_STATUSES, livenessOf, livenessValues, SESSION_STATUSES } from './store';
+export {
+  compareListOrder,
+  isSessionStatus,
+  LIVE_STATUSES,
+  livenessOf,
+  livenessValues,
+  SESSION_STATUSES,
+} from './store';

@@ -35,6 +35,7 @@
  * - `close()` is idempotent; every call after it rejects with `StoreUnavailableError` (a pool or
  *   client passed in by the user stays open, but this store no longer uses it).
  */
+import { compareNames } from './ids';
 import type { JsonObject, JsonValue } from './json';
 
 export type SessionStatus = 'active' | 'disconnected' | 'expired' | 'closed';
@@ -126,6 +127,14 @@ export function livenessValues(r: SessionLiveness): (string | number | null)[] {
 export interface ListAfter {
   readonly createdAt: number;
   readonly id: string;
+}
+
+/**
+ * The order of `list`: `createdAt` descending, then `id` descending in code-point order; negative
+ * when `a` comes first. For stores that sort or search in JS.
+ */
+export function compareListOrder(a: ListAfter, b: ListAfter): number {
+  return b.createdAt - a.createdAt || compareNames(b.id, a.id);
 }
 
 export interface ListQuery {

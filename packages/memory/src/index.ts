@@ -13,12 +13,12 @@ import {
   type AgentStateKey,
   type AppendEvent,
   type ClaimDueQuery,
+  compareListOrder,
   compareNames,
   decodeJson,
   type EventEntry,
   encodeJson,
   jsonByteLength,
-  type ListAfter,
   type ListQuery,
   livenessOf,
   type ReadEventsQuery,
@@ -177,7 +177,7 @@ export class MemorySessionStore implements SessionStore {
 
   async list(query: ListQuery): Promise<SessionRecord[]> {
     this.assertOpen();
-    this.listed ??= [...this.sessions.values()].sort((a, b) => listOrder(a.identity, b.identity));
+    this.listed ??= [...this.sessions.values()].sort((a, b) => compareListOrder(a.identity, b.identity));
     const listed = this.listed;
     let start = 0;
     if (query.after !== undefined) {
@@ -185,7 +185,7 @@ export class MemorySessionStore implements SessionStore {
       let end = listed.length;
       while (start < end) {
         const mid = (start + end) >>> 1;
-        if (listOrder(listed[mid]!.identity, query.after) <= 0) start = mid + 1;
+        if (compareListOrder(listed[mid]!.identity, query.after) <= 0) start = mid + 1;
         else end = mid;
       }
     }
@@ -385,11 +385,6 @@ function toRecord({ identity, live }: Session): SessionRecord {
     endedAt: live.endedAt,
     dueAt: live.dueAt,
   };
-}
-
-/** `list` order: `createdAt` descending, then `id` descending; negative when `a` comes first. */
-function listOrder(a: ListAfter, b: ListAfter): number {
-  return b.createdAt - a.createdAt || compareNames(b.id, a.id);
 }
 
 function slotOf(key: { agentId: string; key: string }): string {

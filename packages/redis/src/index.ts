@@ -22,6 +22,7 @@ import {
   type AppendEvent,
   assertKnownOptions,
   type ClaimDueQuery,
+  compareListOrder,
   compareNames,
   decodeJson,
   type EventEntry,
@@ -294,12 +295,13 @@ export class RedisSessionStore implements SessionStore {
       );
       top = streams
         .flatMap((s) => s.rows)
-        .sort(listOrder)
+        .sort(compareListOrder)
         .slice(0, limit);
       const last = top[top.length - 1];
       // A stream's unread ids all come after its cursor: it matters only if that is before `last`.
       wanted = streams.filter(
-        (s) => !s.exhausted && (top.length < limit || !last || !s.cursor || listOrder(s.cursor, last) < 0),
+        (s) =>
+          !s.exhausted && (top.length < limit || !last || !s.cursor || compareListOrder(s.cursor, last) < 0),
       );
     }
     return top;
@@ -735,11 +737,6 @@ function parseEvent(sessionId: string, member: string): EventEntry {
 
 function isFresh(entry: AgentStateEntry, now: number): boolean {
   return entry.expiresAt === null || entry.expiresAt > now;
-}
-
-/** The list order: createdAt descending, then id descending (code points). */
-function listOrder(a: ListAfter, b: ListAfter): number {
-  return b.createdAt - a.createdAt || compareNames(b.id, a.id);
 }
 
 // Replies are parsed at the boundary: a user's client may map strings to Buffers (typeMapping).
