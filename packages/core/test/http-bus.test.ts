@@ -22,6 +22,8 @@ describe.each(SDK_VERSIONS)('live bus, two instances behind a round-robin proxy,
   const cleanups: (() => Promise<unknown>)[] = [];
   /** Requests whose abort signal fired, by instance. */
   const aborted: string[] = [];
+  /** What the instances published on the bus for each other, by kind. */
+  const routed: string[] = [];
 
   beforeAll(async () => {
     sdk = await loadBusSdk(version);
@@ -29,6 +31,7 @@ describe.each(SDK_VERSIONS)('live bus, two instances behind a round-robin proxy,
   afterEach(async () => {
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
     aborted.length = 0;
+    routed.length = 0;
   });
 
   async function twoInstances(
@@ -46,6 +49,7 @@ describe.each(SDK_VERSIONS)('live bus, two instances behind a round-robin proxy,
         createServer: () => busAppServer(sdk, manager, (id) => aborted.push(id)),
         transportClass: sdk.serverHttp.WebStandardStreamableHTTPServerTransport,
         logger: false,
+        observer: { routed: (kind) => routed.push(kind) },
         ...extra,
       });
       const http = await listen(handler);
@@ -93,6 +97,20 @@ describe.each(SDK_VERSIONS)('live bus, two instances behind a round-robin proxy,
       await client.ping(); // shifts the round robin: the next round asks from the other instance
     }
     expect([...served].sort()).toEqual(['A', 'B']);
+  });
+
+  it("the client's progress on a server request reaches the instance that asked, wherever it is posted", async () => {
+    const { proxy } = await twoInstances();
+    const { client } = await connect(proxy.url);
+    const served = new Set<unknown>();
+    for (let round = 0; round < 4; round++) {
+      const sampled = json(await client.callTool({ name: 'sample_with_progress', arguments: {} }));
+      expect(sampled).toMatchObject({ answer: 'sampled', progress: [1, 2] });
+      served.add(sampled.instance);
+      await client.ping(); // shifts the round robin: the progress lands on the other instance
+    }
+    expect([...served].sort()).toEqual(['A', 'B']);
+    expect(routed.filter((kind) => kind === 'progress').length).toBeGreaterThanOrEqual(4);
   });
 
   it('a server request on the standalone stream is answered through whichever instance', async () => {

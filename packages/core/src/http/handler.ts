@@ -167,7 +167,7 @@ export interface SessionHandlerObserver {
   /** The handler answered 404 (no such session for this caller) or 503 (store unavailable, shutting down). */
   refused?(status: 404 | 503): void;
   /** A message published on the bus for another instance serving the session. */
-  routed?(kind: 'answer' | 'cancel' | 'standalone'): void;
+  routed?(kind: 'answer' | 'progress' | 'cancel' | 'standalone'): void;
 }
 
 export interface HandleOptions {

@@ -4,7 +4,8 @@
  * session by the live bus.
  *
  * - Requests the server sends to the client get ids that name this link (`<tag>.<n>`), so a
- *   client's answer posted to any instance is routed to the one that asked (`answer`).
+ *   client's answer posted to any instance is routed to the one that asked (`answer`). So do their
+ *   progress tokens: the client's `notifications/progress` for them follows the same way (`progress`).
  * - `notifications/cancelled` for a request running elsewhere is routed there (`cancel`).
  * - A message for the standalone (GET) stream is stored in the session's event log and announced
  *   (`standalone`); the instance holding the GET stream writes what the log holds after the last
@@ -78,12 +79,13 @@ export interface SessionLinkOptions {
 
 type Envelope =
   | { k: 'answer'; m: WireMessage }
+  | { k: 'progress'; m: WireMessage }
   | { k: 'cancel'; m: WireMessage }
   | { k: 'standalone'; m: WireMessage; e?: string; from: string }
   | { k: 'closed' };
 
 /** What a link publishes for another instance (a `closed` notice comes from the handler). */
-type RoutedKind = 'answer' | 'cancel' | 'standalone';
+type RoutedKind = 'answer' | 'progress' | 'cancel' | 'standalone';
 
 export class SessionLink {
   onclose?: (() => void) | undefined;
@@ -188,9 +190,9 @@ export class SessionLink {
   }
 
   /**
-   * A client's POST body: what must run elsewhere (answers to other instances' requests,
-   * cancellations of requests running elsewhere) is published; the rest is returned for this
-   * process's transport, or undefined when nothing is left.
+   * A client's POST body: what must run elsewhere (answers to other instances' requests and
+   * progress on them, cancellations of requests running elsewhere) is published; the rest is
+   * returned for this process's transport, or undefined when nothing is left.
    */
   async route(body: unknown): Promise<unknown> {
     if (!this.bus) return body;
@@ -241,6 +243,11 @@ export class SessionLink {
     if (isResponse(message)) {
       return ownedBy(message.id, this.tag) ? undefined : { k: 'answer', m: message };
     }
+    if (message.method === 'notifications/progress') {
+      // Only a server's requests get progress from the client, and this link names each one's token.
+      const token = progressToken(message);
+      return token === undefined || ownedBy(token, this.tag) ? undefined : { k: 'progress', m: message };
+    }
     if (message.method === 'notifications/cancelled') {
       const id = cancelledId(message);
       if (id !== undefined && !this.running.has(id)) return { k: 'cancel', m: message };
@@ -256,6 +263,11 @@ export class SessionLink {
           this.onmessage?.(inbound(envelope.m, this.tag));
         }
         return;
+      case 'progress': {
+        const token = progressToken(envelope.m);
+        if (token !== undefined && ownedBy(token, this.tag)) this.onmessage?.(inbound(envelope.m, this.tag));
+        return;
+      }
       case 'cancel': {
         const id = cancelledId(envelope.m);
         // The server answers a cancelled request with nothing: forget it here.
@@ -315,9 +327,15 @@ export class SessionLink {
   }
 }
 
-/** A server-to-client request's id, made to name this link: `<tag>.<id>`. */
+/** A server-to-client request's id, and its progress token if any, made to name this link: `<tag>.<id>`. */
 function outbound(message: WireMessage, tag: string): WireMessage {
-  if (isRequest(message)) return { ...message, id: `${tag}.${message.id}` };
+  if (isRequest(message)) {
+    const id = `${tag}.${message.id}`;
+    const token = progressToken(message);
+    if (token === undefined) return { ...message, id };
+    const _meta = { ...metaOf(message.params), progressToken: `${tag}.${token}` };
+    return { ...message, id, params: { ...message.params, _meta } };
+  }
   if (message.method === 'notifications/cancelled' && message.params?.requestId !== undefined) {
     // The server cancels one of its own requests: under the id the client knows it by.
     return { ...message, params: { ...message.params, requestId: `${tag}.${message.params.requestId}` } };
@@ -325,11 +343,36 @@ function outbound(message: WireMessage, tag: string): WireMessage {
   return message;
 }
 
-/** A client's answer to this link's request, under the id the server gave it. */
+/** A client's answer or progress on this link's request, under the id or token the server gave it. */
 function inbound(message: WireMessage, tag: string): WireMessage {
-  if (!isResponse(message) || !ownedBy(message.id, tag)) return message;
-  const original = (message.id as string).slice(tag.length + 1);
-  return { ...message, id: /^\d+$/.test(original) ? Number(original) : original };
+  if (isResponse(message)) {
+    return ownedBy(message.id, tag) ? { ...message, id: untagged(message.id as string, tag) } : message;
+  }
+  const token = message.method === 'notifications/progress' ? progressToken(message) : undefined;
+  if (token === undefined || !ownedBy(token, tag)) return message;
+  return { ...message, params: { ...message.params, progressToken: untagged(token as string, tag) } };
+}
+
+/** `<tag>.<id>` back to the id the server gave: a number when it was one (the SDKs number theirs). */
+function untagged(id: string, tag: string): RequestId {
+  const original = id.slice(tag.length + 1);
+  return /^\d+$/.test(original) ? Number(original) : original;
+}
+
+/**
+ * A request's `_meta.progressToken`, or a `notifications/progress`'s `progressToken`. The link
+ * tags it as it tags the request's id.
+ */
+function progressToken(message: WireMessage): RequestId | undefined {
+  const params = message.params;
+  const token =
+    message.method === 'notifications/progress' ? params?.progressToken : metaOf(params)?.progressToken;
+  return typeof token === 'string' || typeof token === 'number' ? token : undefined;
+}
+
+function metaOf(params: WireMessage['params']): { [key: string]: unknown } | undefined {
+  const meta = params?._meta;
+  return typeof meta === 'object' && meta !== null ? (meta as { [key: string]: unknown }) : undefined;
 }
 
 /** The request a `notifications/cancelled` names. */
