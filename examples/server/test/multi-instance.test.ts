@@ -83,6 +83,10 @@ describe.each(BACKENDS)('two processes on $name behind a round-robin proxy', ({ 
         expect(elicited).toMatchObject({ action: 'accept', content: { name: 'Ada' } });
         const sampled = toolJson(await client.callTool({ name: 'sample', arguments: {} }));
         expect(sampled.answer).toBe('sampled');
+        // Three progress notifications, then the answer, posted to alternating processes (so the
+        // answer can land on the asker while progress is still on the bus): all arrive, in order.
+        const progressed = toolJson(await client.callTool({ name: 'sample_with_progress', arguments: {} }));
+        expect(progressed).toMatchObject({ answer: 'sampled', progress: [1, 2, 3] });
         const roots = toolJson(await client.callTool({ name: 'roots', arguments: { standalone: false } }));
         expect(roots.roots).toEqual(['file:///work']);
         const standaloneRoots = toolJson(
@@ -90,7 +94,7 @@ describe.each(BACKENDS)('two processes on $name behind a round-robin proxy', ({ 
         );
         expect(standaloneRoots.roots).toEqual(['file:///work']);
         expect(toolJson(await client.callTool({ name: 'ping_client', arguments: {} })).pinged).toBe(true);
-        for (const r of [elicited, sampled, roots, standaloneRoots]) askedFrom.add(r.instance);
+        for (const r of [elicited, sampled, progressed, roots, standaloneRoots]) askedFrom.add(r.instance);
         await client.ping(); // the next round asks from the other process
       }
       expect([...askedFrom].sort()).toEqual(['p0', 'p1']);

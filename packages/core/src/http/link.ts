@@ -5,7 +5,10 @@
  *
  * - Requests the server sends to the client get ids that name this link (`<tag>.<n>`), so a
  *   client's answer posted to any instance is routed to the one that asked (`answer`). So do their
- *   progress tokens: the client's `notifications/progress` for them follows the same way (`progress`).
+ *   progress tokens: the client's `notifications/progress` for them follows the same way
+ *   (`progress`). For a request that asked for progress, its progress and its answer go over the
+ *   bus even when posted to the instance that asked, so they arrive in the order the client sent
+ *   them, whichever instances they were posted to.
  * - `notifications/cancelled` for a request running elsewhere is routed there (`cancel`).
  * - A message for the standalone (GET) stream is stored in the session's event log and announced
  *   (`standalone`); the instance holding the GET stream writes what the log holds after the last
@@ -103,6 +106,8 @@ export class SessionLink {
   private readonly onClosed: (() => void) | undefined;
   /** Client requests running in this process, until the server answers them. */
   private readonly running = new Set<RequestId>();
+  /** This link's requests to the client that asked for progress (tagged ids), until answered. */
+  private readonly withProgress = new Set<RequestId>();
   /** Open GET streams of this session in this process. */
   private getStreams = 0;
   /** The last stored standalone event written to the GET stream here; undefined before the first. */
@@ -169,6 +174,8 @@ export class SessionLink {
   async send(message: WireMessage, options?: WireSendOptions): Promise<void> {
     const out = outbound(message, this.tag);
     if (isResponse(out)) this.running.delete(out.id);
+    else if (isRequest(out) && progressToken(out) !== undefined) this.withProgress.add(out.id);
+    else if (out.method === 'notifications/cancelled') this.withProgress.delete(cancelledId(out)!);
     if (options?.relatedRequestId !== undefined || isResponse(out) || !this.bus) {
       return this.transport.send(out as never, options);
     }
@@ -240,13 +247,13 @@ export class SessionLink {
 
   private envelopeFor(message: unknown): (Envelope & { k: RoutedKind }) | undefined {
     if (!isWire(message)) return undefined;
+    // Progress on a request and its answer all go over the bus, wherever posted: one order for them.
     if (isResponse(message)) {
-      return ownedBy(message.id, this.tag) ? undefined : { k: 'answer', m: message };
+      const here = ownedBy(message.id, this.tag) && !this.withProgress.has(message.id);
+      return here ? undefined : { k: 'answer', m: message };
     }
-    if (message.method === 'notifications/progress') {
-      // Only a server's requests get progress from the client, and this link names each one's token.
-      const token = progressToken(message);
-      return token === undefined || ownedBy(token, this.tag) ? undefined : { k: 'progress', m: message };
+    if (message.method === 'notifications/progress' && progressToken(message) !== undefined) {
+      return { k: 'progress', m: message };
     }
     if (message.method === 'notifications/cancelled') {
       const id = cancelledId(message);
@@ -260,6 +267,7 @@ export class SessionLink {
     switch (envelope.k) {
       case 'answer':
         if (isResponse(envelope.m) && ownedBy(envelope.m.id, this.tag)) {
+          this.withProgress.delete(envelope.m.id);
           this.onmessage?.(inbound(envelope.m, this.tag));
         }
         return;
