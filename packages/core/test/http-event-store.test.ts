@@ -2,7 +2,8 @@ import { MemorySessionStore } from '@mcp-sessions/memory';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
 import { createEventStore } from '../src/http/index';
-import { SessionManager } from '../src/index';
+import { STANDALONE_STREAM_ID } from '../src/http/sdk-assumptions';
+import { SessionManager, SessionNotFoundError } from '../src/index';
 
 function setup(options: Parameters<typeof createEventStore>[1] = {}) {
   let now = 1_000_000;
@@ -71,19 +72,51 @@ describe('createEventStore', () => {
     await victim.storeEvent('_GET_stream', note(2));
     expect(await attacker.getStreamIdForEventId(id)).toBeUndefined();
     await expect(replay(attacker, id)).rejects.toThrow(/not an event of this session/);
-    for (const bad of ['', '1', '1_GET_stream', 'x.y.z', `0.${id.split('.')[1]}.${id.split('.')[2]}`]) {
+    for (const bad of ['', '1', '1_GET_stream', 'x.y.z', `00.${id.split('.')[1]}.${id.split('.')[2]}`]) {
       expect(await victim.getStreamIdForEventId(bad)).toBeUndefined();
     }
   });
 
-  it('skips priming events on replay but keeps their position', async () => {
-    const { manager, events } = setup();
+  it("a request stream's priming event stores nothing; replaying after it replays the whole stream", async () => {
+    const { manager, store, events } = setup();
     await manager.initialize('s1');
     const es = events.forSession('s1');
+    await es.storeEvent('post-0', note(0));
     const priming = await es.storeEvent('post-1', {} as JSONRPCMessage);
     await es.storeEvent('post-1', note(1));
+    await es.storeEvent('post-1', note(2));
+    expect((await store.readEvents({ sessionId: 's1', afterSeq: 0 })).map((e) => e.message)).toEqual([
+      note(0),
+      note(1),
+      note(2),
+    ]);
+    expect(await es.getStreamIdForEventId(priming)).toBe('post-1');
     const { seen } = await replay(es, priming);
-    expect(seen.map((e) => e.message)).toEqual([note(1)]);
+    expect(seen.map((e) => e.message)).toEqual([note(1), note(2)]);
+  });
+
+  it('priming fails as an append would: the session gone or ended', async () => {
+    const { manager, events } = setup();
+    await manager.initialize('s1');
+    await manager.initialize('s2');
+    await manager.close('s2');
+    await expect(events.forSession('nobody').storeEvent('post-1', {} as JSONRPCMessage)).rejects.toThrow(
+      SessionNotFoundError,
+    );
+    await expect(events.forSession('s2').storeEvent('post-1', {} as JSONRPCMessage)).rejects.toThrow(
+      SessionNotFoundError,
+    );
+  });
+
+  it('skips priming events stored by earlier versions on replay', async () => {
+    const { manager, store, events } = setup();
+    await manager.initialize('s1');
+    const es = events.forSession('s1');
+    const first = await es.storeEvent(STANDALONE_STREAM_ID, note(1));
+    await store.appendEvent({ sessionId: 's1', streamId: STANDALONE_STREAM_ID, message: {}, createdAt: 0 });
+    await es.storeEvent(STANDALONE_STREAM_ID, note(2));
+    const { seen } = await replay(es, first);
+    expect(seen.map((e) => e.message)).toEqual([note(2)]);
   });
 
   it('trims by count and by age on append', async () => {

@@ -146,15 +146,28 @@ describe.each(VERSIONS)('SDK internals the integration relies on, SDK %s', (vers
     expect(note?.streamId).toBe(STANDALONE_STREAM_ID);
   });
 
-  it('2. a request stream is primed with a stored {} (the event store skips it on replay)', async () => {
+  it('2. only request streams are primed, with {}, and each request gets a stream id of its own', async () => {
     const { transport, events, session: headers } = await session(version);
+    const get = await transport.handleRequest(
+      new Request(URL_, { headers: { accept: 'text/event-stream', ...headers } }),
+    );
+    expect(get.status).toBe(200);
     const before = events.stored.length;
-    const response = await transport.handleRequest(post({ jsonrpc: '2.0', id: 2, method: 'ping' }, headers));
-    const written = await chunks(response, 2);
-    const primed = events.stored[before];
-    expect(primed?.message).toEqual({});
-    expect(isPrimingEvent(primed?.message)).toBe(true);
-    expect(written[0]).toContain('id: e');
+    const streams: string[] = [];
+    for (const id of [2, 3]) {
+      const response = await transport.handleRequest(post({ jsonrpc: '2.0', id, method: 'ping' }, headers));
+      const written = await chunks(response, 2);
+      expect(written[0]).toContain('id: e');
+      const primed = events.stored.filter((e) => isPrimingEvent(e.message)).at(-1);
+      expect(primed?.message).toEqual({});
+      streams.push(primed!.streamId);
+    }
+    expect(events.stored.slice(before).filter((e) => isPrimingEvent(e.message))).toHaveLength(2);
+    expect(new Set(streams).size).toBe(2);
+    expect(streams).not.toContain(STANDALONE_STREAM_ID);
+    expect(events.stored.some((e) => e.streamId === STANDALONE_STREAM_ID && isPrimingEvent(e.message))).toBe(
+      false,
+    );
     expect(isPrimingEvent({ jsonrpc: '2.0', method: 'x' })).toBe(false);
   });
 

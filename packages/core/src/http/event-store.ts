@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors';
+import { InvalidArgumentError, SessionNotFoundError } from '../errors';
 import { assertSessionId, sessionTag } from '../ids';
 import type { JsonValue } from '../json';
 import { SessionManager } from '../manager';
@@ -6,7 +6,7 @@ import { assertKnownOptions, type Clock, positiveInteger, systemClock } from '..
 import type { SessionStore } from '../store';
 import type { TransportEventStore } from './handler';
 import type { WireMessage } from './link';
-import { isPrimingEvent } from './sdk-assumptions';
+import { isPrimingEvent, STANDALONE_STREAM_ID } from './sdk-assumptions';
 
 /** The SDK's event and stream ids (plain strings in both SDK lines). */
 type EventId = string;
@@ -98,6 +98,16 @@ export function createEventStore(
       };
       return {
         async storeEvent(streamId: StreamId, message: JSONRPCMessage): Promise<EventId> {
+          // A request's stream is new (a fresh id per request) and its priming event only marks where
+          // it starts: every event later stored on it has a seq above 0, so replaying after `0`
+          // replays the whole stream. A read where the append was: it fails as the append would
+          // (the store is down, the session is gone) while the transport can still answer with an
+          // error status, and writes nothing.
+          if (isPrimingEvent(message) && streamId !== STANDALONE_STREAM_ID) {
+            const record = await store.get(sessionId);
+            if (!record || record.endedAt !== null) throw new SessionNotFoundError(sessionId);
+            return formatEventId(0, streamId, tag);
+          }
           const now = clock.now();
           const seq = await store.appendEvent({
             sessionId,
@@ -161,7 +171,8 @@ function formatEventId(seq: number, streamId: string, tag: string): EventId {
   return `${seq}.${Buffer.from(streamId, 'utf8').toString('base64url')}.${tag}`;
 }
 
-const EVENT_ID = /^([1-9][0-9]{0,15})\.([A-Za-z0-9_-]*)\.([A-Za-z0-9_-]{11})$/;
+/** `seq` 0: the start of a request's stream (its priming event, never stored). */
+const EVENT_ID = /^(0|[1-9][0-9]{0,15})\.([A-Za-z0-9_-]*)\.([A-Za-z0-9_-]{11})$/;
 
 function parseEventId(eventId: string): ParsedEventId | undefined {
   const match = EVENT_ID.exec(eventId);

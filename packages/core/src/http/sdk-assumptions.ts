@@ -4,7 +4,8 @@
  * `test/sdk-assumptions.test.ts`: when an SDK release breaks one, that test names it.
  *
  * 1. The standalone (GET) stream's id, as the transport gives it to the event store.
- * 2. Priming events: the transport stores `{}` to give a stream its first id; never replayed.
+ * 2. Priming events: the transport stores `{}` to give a stream its first id; never replayed. Only
+ *    request streams are primed, and each request's stream has a fresh id.
  * 3. The transport writes one chunk per SSE event (keep-alive comments, v2 only, are chunks of
  *    their own), so an SSE response can be ended after n events without parsing it.
  * 4. The transport checks Host and Origin before anything else and answers a method it does not
