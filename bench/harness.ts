@@ -19,7 +19,7 @@ export interface BenchGroup {
   subjects: BenchCase[];
   /** The target, in words, printed beside the row (`ratio <= 1.5`). */
   goal?: string;
-  /** For slow cases (a 100k tick): a fixed number of runs instead of a time budget. */
+  /** For slow cases (a 100k tick): a fixed number of rounds, every case once per round. */
   iterations?: number;
 }
 
@@ -45,28 +45,76 @@ export interface BenchRow {
 }
 
 export async function runGroup(suite: string, group: BenchGroup): Promise<BenchRow[]> {
-  const options = group.iterations
-    ? { iterations: group.iterations, time: 0, warmupIterations: 1, warmupTime: 0 }
-    : { time: 400, warmupTime: 100 };
-  const bench = new Bench(options);
-  for (const c of [group.baseline, ...group.subjects]) bench.add(c.name, c.fn);
-  await bench.run();
-  const medians = bench.tasks.map((t) => {
-    const r = t.result;
-    if (!r || r.error) throw new Error(`${suite}/${group.name}/${t.name} failed`, { cause: r?.error });
-    return { name: t.name, medianMs: r.latency.p50 ?? r.latency.mean, opsPerSec: r.throughput.mean };
-  });
+  const cases = [group.baseline, ...group.subjects];
+  const medians = group.iterations
+    ? await interleaved(cases, group.iterations, `${suite}/${group.name}`)
+    : await timeBudgeted(cases, `${suite}/${group.name}`);
   const base = medians[0]!.medianMs;
   return medians.map((m, i) => ({
     suite,
     group: group.name,
-    name: m.name,
+    name: cases[i]!.name,
     opsPerSec: m.opsPerSec,
     medianUs: m.medianMs * 1000,
     ratio: m.medianMs / base,
     baseline: i === 0,
     goal: i === 0 ? undefined : group.goal,
   }));
+}
+
+interface Measured {
+  medianMs: number;
+  opsPerSec: number;
+}
+
+/** Fast cases: tinybench, each case for a time budget in turn. */
+async function timeBudgeted(cases: BenchCase[], where: string): Promise<Measured[]> {
+  const bench = new Bench({ time: 400, warmupTime: 100 });
+  for (const c of cases) bench.add(c.name, c.fn);
+  await bench.run();
+  return bench.tasks.map((t) => {
+    const r = t.result;
+    if (!r || r.error) throw new Error(`${where}/${t.name} failed`, { cause: r?.error });
+    return { medianMs: r.latency.p50 ?? r.latency.mean, opsPerSec: r.throughput.mean };
+  });
+}
+
+/**
+ * Slow cases (a recovery, a 100k tick, an HTTP round trip): every case `runs` times, in 50
+ * rounds (fewer when `runs` is smaller), each round a block of calls of every case in turn, the
+ * order rotated each round. A drift of the machine during the run (another process, a
+ * checkpoint, autovacuum) lands on every case alike instead of on whichever ran during it, and
+ * each block still runs warm. One warm-up call of every case first.
+ */
+async function interleaved(cases: BenchCase[], runs: number, where: string): Promise<Measured[]> {
+  const call = async (c: BenchCase) => {
+    try {
+      await c.fn();
+    } catch (error) {
+      throw new Error(`${where}/${c.name} failed`, { cause: error });
+    }
+  };
+  for (const c of cases) await call(c); // warm-up, not recorded
+  const rounds = Math.min(runs, 50);
+  const times = cases.map(() => [] as number[]);
+  for (let round = 0; round < rounds; round++) {
+    // This round's block: the blocks of all rounds add up to `runs`.
+    const block = Math.floor((runs * (round + 1)) / rounds) - Math.floor((runs * round) / rounds);
+    for (let k = 0; k < cases.length; k++) {
+      const i = (k + round) % cases.length;
+      for (let n = 0; n < block; n++) {
+        const start = performance.now();
+        await call(cases[i]!);
+        times[i]!.push(performance.now() - start);
+      }
+    }
+  }
+  return times.map((t) => {
+    const sorted = [...t].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    const medianMs = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+    return { medianMs, opsPerSec: (1000 * t.length) / t.reduce((a, b) => a + b, 0) };
+  });
 }
 
 export function formatTable(rows: BenchRow[]): string {

@@ -97,6 +97,7 @@ const suite: BenchSuite = {
       rm: bulk(main, RECOVERIES + 50, 'disconnected', `:now + ${GRACE_MS}`),
       rr: bulk(main, RECOVERIES + 50, 'disconnected', `:now + ${GRACE_MS}`),
       rc: bulk(main, RECOVERIES + 50, 'disconnected', `:now + ${GRACE_MS}`),
+      rj: bulk(main, RECOVERIES + 50, 'disconnected', `:now + ${GRACE_MS}`),
     };
     const next = (tag: keyof typeof sets) => {
       const id = sets[tag].pop();
@@ -111,6 +112,12 @@ const suite: BenchSuite = {
         AND grace_expires_at > ? AND recovery_attempts < ?`,
     );
     const rawGet = db.prepare('SELECT * FROM mcp_sessions_sessions WHERE id = ?');
+    // What recover must read: the record and its identity (initialize params), as the store's get
+    // (`+?` keeps the primary key plan once the tables are analyzed).
+    const rawGetRecord = db.prepare(
+      `SELECT * FROM mcp_sessions_sessions AS s JOIN mcp_sessions_session_data AS d ON d.id = s.id
+        WHERE s.id = +?`,
+    );
     const rawCas = db.prepare(`UPDATE mcp_sessions_sessions SET ${recoverSet} WHERE id = ? AND version = ?`);
 
     const rawTouch = db.prepare(
@@ -189,7 +196,19 @@ const suite: BenchSuite = {
         subjects: [
           { name: 'manager.recover (get + CAS)', fn: () => m.recover(next('rm')) },
           {
-            name: 'raw SELECT + CAS UPDATE',
+            name: 'raw SELECT of the whole record + CAS UPDATE',
+            fn: () => {
+              const id = next('rj');
+              const t = Date.now();
+              const row = rawGetRecord.get(id) as { version: number; initialize_params: string };
+              JSON.parse(row.initialize_params);
+              if (rawCas.run('bench', t, t, t + GRACE_MS, id, row.version).changes !== 1) {
+                throw new Error('raw CAS failed');
+              }
+            },
+          },
+          {
+            name: 'raw SELECT of the sessions row only + CAS UPDATE',
             fn: () => {
               const id = next('rc');
               const t = Date.now();
