@@ -141,6 +141,7 @@ const suite: BenchSuite = {
       {
         name: 'later requests on a recovered session',
         goal: 'ratio <= 1.1',
+        iterations: 2000, // interleaved: both cases see the same machine
         baseline: {
           name: 'tools/call on a live session',
           fn: () => call(b.handler, live, 'tools/call', recall),
