@@ -29,8 +29,10 @@ export function tables(prefix: string) {
 
 /**
  * The current schema, created whole on a new file (older files get `MIGRATIONS`). Times are
- * epoch milliseconds. `event_seq` is the per-session event counter: it lives on the session row
- * and only grows, so trimmed seqs are never reused.
+ * epoch milliseconds. The per-session event counter is the larger of the session row's `event_seq`
+ * and the session's newest event seq: an append writes only its event, and whatever deletes
+ * events (trims, purges) first raises `event_seq` to the newest seq. So seqs only grow, trimmed
+ * seqs are never reused, and an event costs no session row rewrite.
  *
  * A record is split in two rows: `sessions` holds the small columns that heartbeats and sweeps
  * rewrite, `session_data` the bulky JSON written once at insert (client capabilities, metadata).
@@ -198,12 +200,19 @@ export function statements(prefix: string) {
     deleteSessionState: `DELETE FROM ${t.state} WHERE session_id = ?`,
 
     // --- Event log ---
-    /** (sessionId): bumps the session's counter only while it is live; returns the new seq. */
-    nextSeq: `UPDATE ${t.sessions} SET event_seq = event_seq + 1
-      WHERE id = ? AND ${LIVE} RETURNING event_seq`,
-    /** (sessionId, seq, streamId, size, message, createdAt) */
+    /**
+     * (streamId, size, message, createdAt, sessionId): the next seq after the session's counter
+     * (see `schema`), only while the session is live; returns it. One statement: it takes the
+     * write lock before it reads, and writes no session row.
+     */
     appendEvent: `INSERT INTO ${t.events} (session_id, seq, stream_id, size, message, created_at)
-      VALUES (?, ?, ?, ?, ?, ?)`,
+      SELECT s.id, max(s.event_seq, coalesce((SELECT max(e.seq) FROM ${t.events} AS e
+        WHERE e.session_id = s.id), 0)) + 1, ?, ?, ?, ?
+      FROM ${t.sessions} AS s WHERE s.id = ? AND s.${LIVE}
+      RETURNING seq`,
+    /** (sessionId, sessionId): before events are deleted, the counter keeps the newest seq. */
+    keepEventSeq: `UPDATE ${t.sessions} SET event_seq = max(event_seq,
+      coalesce((SELECT max(seq) FROM ${t.events} WHERE session_id = ?), 0)) WHERE id = ?`,
     /** (sessionId, afterSeq, limit; -1 = none) */
     readEvents: `SELECT stream_id, seq, message, created_at FROM ${t.events}
       WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?`,

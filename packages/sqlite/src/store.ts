@@ -329,6 +329,7 @@ export class SqliteSessionStore implements SessionStore {
     this.run('purgeSessionData', () =>
       this.immediate(() => {
         this.stmt.deleteSessionState.run(id);
+        this.stmt.keepEventSeq.run(id, id);
         this.stmt.deleteSessionEvents.run(id);
       }),
     );
@@ -379,24 +380,19 @@ export class SqliteSessionStore implements SessionStore {
 
   async appendEvent(event: AppendEvent): Promise<number> {
     const json = encodeJson(event.message);
-    const seq = this.run('appendEvent', () =>
-      this.immediate(() => {
-        const row = this.stmt.nextSeq.get(event.sessionId) as Row | undefined;
-        if (!row) return undefined;
-        const next = row.event_seq as number;
-        this.stmt.appendEvent.run(
-          event.sessionId,
-          next,
+    const row = this.run(
+      'appendEvent',
+      () =>
+        this.stmt.appendEvent.get(
           event.streamId,
           jsonByteLength(json),
           json,
           event.createdAt,
-        );
-        return next;
-      }),
+          event.sessionId,
+        ) as Row | undefined,
     );
-    if (seq === undefined) throw new SessionNotFoundError(event.sessionId);
-    return seq;
+    if (!row) throw new SessionNotFoundError(event.sessionId);
+    return row.seq as number;
   }
 
   async readEvents(query: ReadEventsQuery): Promise<EventEntry[]> {
@@ -426,6 +422,7 @@ export class SqliteSessionStore implements SessionStore {
   async trimEvents(query: TrimEventsQuery): Promise<number> {
     return this.run('trimEvents', () =>
       this.immediate(() => {
+        this.stmt.keepEventSeq.run(query.sessionId, query.sessionId);
         let deleted = 0;
         if (query.createdBefore !== undefined) {
           deleted += this.stmt.trimByAge.run(query.sessionId, query.createdBefore).changes;

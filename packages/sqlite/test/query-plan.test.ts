@@ -77,8 +77,12 @@ const EXPECTED: Record<StatementName, RegExp | null> = {
   listAgentState: /USING INDEX sqlite_autoindex_mcp_sessions_agent_state_1 \(session_id=\? AND agent_id=\?\)/,
   purgeExpiredState: /USING INDEX mcp_sessions_agent_state_by_expiry \(expires_at>\? AND expires_at<\?\)/,
   deleteSessionState: /USING INDEX sqlite_autoindex_mcp_sessions_agent_state_1 \(session_id=\?\)/,
-  nextSeq: new RegExp(SESSION),
-  appendEvent: null,
+  appendEvent: new RegExp(
+    `^${SESSION} \\| CORRELATED SCALAR SUBQUERY 1 \\| SEARCH e USING COVERING INDEX sqlite_autoindex_mcp_sessions_events_1 \\(session_id=\\?\\)$`,
+  ),
+  keepEventSeq: new RegExp(
+    `^${SESSION} \\| SCALAR SUBQUERY 1 \\| SEARCH mcp_sessions_events USING COVERING INDEX sqlite_autoindex_mcp_sessions_events_1 \\(session_id=\\?\\)$`,
+  ),
   readEvents: /USING INDEX sqlite_autoindex_mcp_sessions_events_1 \(session_id=\? AND seq>\?\)/,
   readStreamEvents: /USING INDEX sqlite_autoindex_mcp_sessions_events_1 \(session_id=\? AND seq>\?\)/,
   getEventStream: /USING INDEX sqlite_autoindex_mcp_sessions_events_1 \(session_id=\? AND seq=\?\)/,
