@@ -268,13 +268,14 @@ export class SessionLink {
       case 'answer':
         if (isResponse(envelope.m) && ownedBy(envelope.m.id, this.tag)) {
           const answer = inbound(envelope.m, this.tag);
-          if (!this.withProgress.delete(envelope.m.id)) return this.onmessage?.(answer);
           // The SDK handles a notification a microtask late but drops the request's progress
           // handler as soon as the answer arrives: progress handed over just before it (a bus
           // delivers in batches) must be handled first.
-          setImmediate(() => {
-            if (!this.closed) this.onmessage?.(answer);
-          });
+          if (this.withProgress.delete(envelope.m.id)) {
+            setImmediate(() => {
+              if (!this.closed) this.onmessage?.(answer);
+            });
+          } else this.onmessage?.(answer);
         }
         return;
       case 'progress': {
