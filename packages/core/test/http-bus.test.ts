@@ -115,6 +115,32 @@ describe.each(SDK_VERSIONS)('live bus, two instances behind a round-robin proxy,
     expect(routed.filter((kind) => kind === 'progress').length).toBeGreaterThanOrEqual(4);
   });
 
+  it('progress on a server request, on one instance without a bus, arrives as it comes', async () => {
+    const manager = new SessionManager({
+      store: new MemorySessionStore(),
+      timers: false,
+      instanceId: 'solo',
+    });
+    const handler = createNodeSessionHandler({
+      manager,
+      eventStore: createEventStore(manager),
+      createServer: () => busAppServer(sdk, manager, () => undefined),
+      transportClass: sdk.serverHttp.WebStandardStreamableHTTPServerTransport,
+      logger: false,
+    });
+    const http = await listen(handler);
+    cleanups.push(
+      () => manager.dispose(),
+      () => handler.close(),
+      () => http.close(),
+    );
+    const { client } = await connect(http.url);
+    for (let round = 0; round < 2; round++) {
+      const sampled = json(await client.callTool({ name: 'sample_with_progress', arguments: {} }));
+      expect(sampled).toMatchObject({ instance: 'solo', answer: 'sampled', progress: [1, 2, 3] });
+    }
+  });
+
   it('a server request on the standalone stream is answered through whichever instance', async () => {
     const { proxy } = await twoInstances();
     const { client } = await connect(proxy.url);

@@ -106,7 +106,7 @@ export class SessionLink {
   private readonly onClosed: (() => void) | undefined;
   /** Client requests running in this process, until the server answers them. */
   private readonly running = new Set<RequestId>();
-  /** This link's requests to the client that asked for progress (tagged ids), until answered. */
+  /** This link's requests to the client that asked for progress (tagged ids), until answered or cancelled. */
   private readonly withProgress = new Set<RequestId>();
   /** Open GET streams of this session in this process. */
   private getStreams = 0;
@@ -174,7 +174,8 @@ export class SessionLink {
   async send(message: WireMessage, options?: WireSendOptions): Promise<void> {
     const out = outbound(message, this.tag);
     if (isResponse(out)) this.running.delete(out.id);
-    else if (isRequest(out) && progressToken(out) !== undefined) this.withProgress.add(out.id);
+    // Only with a bus: without one, every answer is delivered here, as it comes.
+    else if (this.bus && isRequest(out) && progressToken(out) !== undefined) this.withProgress.add(out.id);
     else if (out.method === 'notifications/cancelled') this.withProgress.delete(cancelledId(out)!);
     if (options?.relatedRequestId !== undefined || isResponse(out) || !this.bus) {
       return this.transport.send(out as never, options);
