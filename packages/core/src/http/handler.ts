@@ -16,7 +16,13 @@ import { assertKnownOptions, type Logger, positiveInteger } from '../options';
 import type { SessionRecord } from '../store';
 import { readCapped } from './body';
 import type { SessionEventStores } from './event-store';
-import { type LinkedTransport, SessionLink, type StandaloneEvents, type WireMessage } from './link';
+import {
+  type LinkedTransport,
+  type RoutedKind,
+  SessionLink,
+  type StandaloneEvents,
+  type WireMessage,
+} from './link';
 import {
   dnsRebindingRefusal,
   endAfterEvents,
@@ -167,7 +173,7 @@ export interface SessionHandlerObserver {
   /** The handler answered 404 (no such session for this caller) or 503 (store unavailable, shutting down). */
   refused?(status: 404 | 503): void;
   /** A message published on the bus for another instance serving the session. */
-  routed?(kind: 'answer' | 'progress' | 'cancel' | 'standalone'): void;
+  routed?(kind: RoutedKind): void;
 }
 
 export interface HandleOptions {

@@ -88,7 +88,7 @@ type Envelope =
   | { k: 'closed' };
 
 /** What a link publishes for another instance (a `closed` notice comes from the handler). */
-type RoutedKind = 'answer' | 'progress' | 'cancel' | 'standalone';
+export type RoutedKind = 'answer' | 'progress' | 'cancel' | 'standalone';
 
 export class SessionLink {
   onclose?: (() => void) | undefined;
