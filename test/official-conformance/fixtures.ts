@@ -29,7 +29,7 @@ const embedded = {
 };
 
 /** Results of the tools both eras serve alike. */
-export const TOOL_RESULTS = {
+const TOOL_RESULTS = {
   simpleText: () => text('This is a simple text response for testing.'),
   image: () => ({ content: [{ type: 'image' as const, data: PNG, mimeType: 'image/png' }] }),
   audio: () => ({ content: [{ type: 'audio' as const, data: WAV, mimeType: 'audio/wav' }] }),
@@ -49,6 +49,15 @@ export const TOOL_RESULTS = {
     ],
   }),
 };
+
+/** The tools without input that both eras register alike: name, description, result. */
+export const CONTENT_TOOLS = [
+  ['test_simple_text', 'Returns simple text', TOOL_RESULTS.simpleText],
+  ['test_image_content', 'Returns an image', TOOL_RESULTS.image],
+  ['test_audio_content', 'Returns audio', TOOL_RESULTS.audio],
+  ['test_embedded_resource', 'Returns an embedded resource', TOOL_RESULTS.embeddedResource],
+  ['test_multiple_content_types', 'Returns text, an image and a resource', TOOL_RESULTS.multipleContentTypes],
+] as const;
 
 /** Contents of the resources both eras serve, by the URI asked for. */
 export const RESOURCE_CONTENTS = {

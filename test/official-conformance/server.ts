@@ -48,7 +48,7 @@ import {
 } from '../../packages/core/src/http/index';
 import { type SessionBus, SessionManager } from '../../packages/core/src/index';
 import { MemorySessionBus } from '../../packages/memory/src/index';
-import { completeArg1, PROMPT_RESULTS, RESOURCE_CONTENTS, TOOL_RESULTS, text } from './fixtures';
+import { CONTENT_TOOLS, completeArg1, PROMPT_RESULTS, RESOURCE_CONTENTS, text } from './fixtures';
 import { buildStatelessServer } from './stateless';
 
 const port = Number(process.env.PORT);
@@ -76,23 +76,9 @@ function buildServer(): McpServer {
   const subscriptions = new Set<string>();
 
   // --- Tools ---
-  server.registerTool('test_simple_text', { description: 'Returns simple text' }, async () =>
-    TOOL_RESULTS.simpleText(),
-  );
-  server.registerTool('test_image_content', { description: 'Returns an image' }, async () =>
-    TOOL_RESULTS.image(),
-  );
-  server.registerTool('test_audio_content', { description: 'Returns audio' }, async () =>
-    TOOL_RESULTS.audio(),
-  );
-  server.registerTool('test_embedded_resource', { description: 'Returns an embedded resource' }, async () =>
-    TOOL_RESULTS.embeddedResource(),
-  );
-  server.registerTool(
-    'test_multiple_content_types',
-    { description: 'Returns text, an image and a resource' },
-    async () => TOOL_RESULTS.multipleContentTypes(),
-  );
+  for (const [name, description, result] of CONTENT_TOOLS) {
+    server.registerTool(name, { description }, async () => result());
+  }
   server.registerTool(
     'test_tool_with_logging',
     { description: 'Sends three log messages while it runs' },

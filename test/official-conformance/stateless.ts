@@ -20,7 +20,7 @@ import {
   type ServerContext,
 } from '../../examples/server/node_modules/@modelcontextprotocol/server/dist/index.mjs';
 import { z } from '../../examples/server/node_modules/zod/index.js';
-import { completeArg1, PROMPT_RESULTS, RESOURCE_CONTENTS, TOOL_RESULTS, text } from './fixtures';
+import { CONTENT_TOOLS, completeArg1, PROMPT_RESULTS, RESOURCE_CONTENTS, text } from './fixtures';
 
 /** The key every instance seals `requestState` with: test-only, never a production secret. */
 const STATE_KEY = 'mcp-sessions official conformance: shared requestState key';
@@ -123,23 +123,9 @@ export function buildStatelessServer(options: StatelessServerOptions): McpServer
   );
 
   // --- Tools shared with the 2025 era ---
-  server.registerTool('test_simple_text', { description: 'Returns simple text' }, async () =>
-    TOOL_RESULTS.simpleText(),
-  );
-  server.registerTool('test_image_content', { description: 'Returns an image' }, async () =>
-    TOOL_RESULTS.image(),
-  );
-  server.registerTool('test_audio_content', { description: 'Returns audio' }, async () =>
-    TOOL_RESULTS.audio(),
-  );
-  server.registerTool('test_embedded_resource', { description: 'Returns an embedded resource' }, async () =>
-    TOOL_RESULTS.embeddedResource(),
-  );
-  server.registerTool(
-    'test_multiple_content_types',
-    { description: 'Returns text, an image and a resource' },
-    async () => TOOL_RESULTS.multipleContentTypes(),
-  );
+  for (const [name, description, result] of CONTENT_TOOLS) {
+    server.registerTool(name, { description }, async () => result());
+  }
   server.registerTool('test_error_handling', { description: 'Always fails' }, async () => ({
     isError: true,
     content: [{ type: 'text' as const, text: 'This tool intentionally returns an error for testing' }],
