@@ -7,10 +7,12 @@
  *                  └──┴──────────────── recover (counted, limited) ◀─────────────┘
  *   close: any → closed ──(tombstone over)──▶ deleted
  *
- * A planned shutdown hands a session off instead of disconnecting it: it stays active with no
- * owner (`ownerId: null`), and the next instance to serve it attaches without counting a
- * recovery, stale or not, until its grace deadline. A crashed owner or a lost client still costs
- * a counted recovery.
+ * An instance that lets a session go on purpose hands it off instead of disconnecting it: after a
+ * planned shutdown, or once the session was idle for the handler's `idleReleaseMs`. It stays
+ * active with no owner (`ownerId: null`) and an idle deadline (`graceExpiresAt`: its last use plus
+ * `idleTimeoutMs`), and the next instance to serve it attaches without counting a recovery, stale
+ * or not, until that deadline; after it the sweep expires it like any session past grace. A
+ * crashed owner or a lost client still costs a counted recovery.
  *
  * The same records carry two more kinds, marked by `RECORD_KIND_KEY` in their metadata and told
  * apart by `recordKind` alone; neither is ever a session (recover, resume, attach and a client's
@@ -22,6 +24,7 @@
  */
 import type { RecoveryRefusal } from './errors';
 import type { JsonObject } from './json';
+import { DEFAULT_IDLE_TIMEOUT_MS } from './options';
 import type { SessionRecord, TouchPatch } from './store';
 
 export interface LifecyclePolicy {
@@ -32,6 +35,12 @@ export interface LifecyclePolicy {
   readonly staleAfterMs: number;
   /** How long an expired or closed record stays (so its id answers "gone", not "unknown"). */
   readonly tombstoneMs: number;
+  /**
+   * A session no request used for this long expires: a handed-off session's deadline is its last
+   * use plus this. `Infinity`: never (a handed-off session then waits for its client forever).
+   * Default `DEFAULT_IDLE_TIMEOUT_MS` (24 hours).
+   */
+  readonly idleTimeoutMs?: number;
 }
 
 export interface InitializeInput {
@@ -47,7 +56,11 @@ export type LifecycleEvent =
   | { readonly type: 'disconnect' }
   | { readonly type: 'recover'; readonly ownerId: string; readonly principal?: string | null }
   | { readonly type: 'resume'; readonly ownerId: string; readonly principal?: string | null }
-  | { readonly type: 'hand_off' }
+  /**
+   * The instance serving it lets it go (a planned stop, or idle for `idleReleaseMs`). `lastActiveAt`:
+   * when a request last used it there (default `now`); the idle deadline counts from it.
+   */
+  | { readonly type: 'hand_off'; readonly lastActiveAt?: number }
   | { readonly type: 'expire' }
   /** `by`: a client closing its own session (HTTP DELETE): only its principal, only while live. */
   | { readonly type: 'close'; readonly by?: { readonly principal: string | null } }
@@ -212,8 +225,41 @@ export function isStale(record: SessionRecord, now: number, policy: LifecyclePol
 /** The instant recovery stops being possible, or null for a session that is not recoverable by time. */
 export function graceDeadline(record: SessionRecord, policy: LifecyclePolicy): number | null {
   if (record.status === 'disconnected') return record.graceExpiresAt;
-  if (record.status === 'active') return activeDueAt(record.lastHeartbeatAt, policy);
+  // A handed-off session carries its idle deadline; one handed off by an older version, none.
+  if (record.status === 'active') return record.graceExpiresAt ?? activeDueAt(record.lastHeartbeatAt, policy);
   return null;
+}
+
+/**
+ * A `graceExpiresAt` that never comes (`idleTimeoutMs: Infinity`): stored as a plain number, so
+ * every store indexes it like any other instant.
+ */
+export const NO_DEADLINE = Number.MAX_SAFE_INTEGER;
+
+/** When a session last used at `lastActiveAt` expires for idleness, if no instance holds it. */
+export function idleDeadline(lastActiveAt: number, policy: LifecyclePolicy): number {
+  const timeout = policy.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  return Number.isFinite(timeout) ? lastActiveAt + timeout : NO_DEADLINE;
+}
+
+/**
+ * Since when nobody has used a live session, as far as its record tells: a handed-off session's
+ * last use, a disconnected one's disconnect. Null while an instance holds it (in use, or idle for
+ * less than that instance's `idleReleaseMs`), and for a record that is not a live session.
+ */
+export function idleSince(record: SessionRecord): number | null {
+  if (recordKind(record) !== 'session') return null;
+  if (record.status === 'disconnected') return record.disconnectedAt;
+  return isHandedOff(record) ? record.lastHeartbeatAt : null;
+}
+
+/**
+ * Why an expired session expired: `idle`, handed off and then unused until its idle deadline;
+ * `grace`, disconnected (or its owner crashed) and not recovered within grace.
+ */
+export function expiryCause(record: SessionRecord): 'idle' | 'grace' | null {
+  if (record.status !== 'expired' || recordKind(record) !== 'session') return null;
+  return record.disconnectedAt === null && record.graceExpiresAt !== null ? 'idle' : 'grace';
 }
 
 /** Whether `recover` would succeed now; the reason when not. Same rules `transition` applies. */
@@ -249,7 +295,8 @@ export function canAttach(
   if (record === undefined || recordKind(record) !== 'session') return false;
   if (!samePrincipal(record, principal) || record.status !== 'active') return false;
   if (!isStale(record, now, policy)) return true;
-  return isHandedOff(record) && now < activeDueAt(record.lastHeartbeatAt, policy);
+  const deadline = graceDeadline(record, policy);
+  return isHandedOff(record) && deadline !== null && now < deadline;
 }
 
 /** Active with no owner: its last holder shut down on purpose and handed it off. */
@@ -301,13 +348,31 @@ export function transition(
     }
     case 'hand_off': {
       if (record.status !== 'active') return { ok: false, reason: 'not_live' };
-      return record.ownerId === null ? same : next({ ownerId: null });
+      const lastActiveAt = Math.min(event.lastActiveAt ?? now, now);
+      let deadline = idleDeadline(lastActiveAt, policy);
+      // Several instances may hold one session (round robin): the one used last sets the deadline.
+      if (isHandedOff(record) && record.graceExpiresAt !== null) {
+        if (deadline <= record.graceExpiresAt) return same;
+        deadline = Math.max(deadline, record.graceExpiresAt);
+      }
+      // `lastHeartbeatAt` becomes the last use: what an operator reads as the session's idle time.
+      return next({
+        ownerId: null,
+        lastHeartbeatAt: lastActiveAt,
+        graceExpiresAt: deadline,
+        dueAt: deadline,
+      });
     }
     case 'resume': {
       // Served here from now on: attach when no recovery is needed, else recover (below).
       if (canAttach(record, event.principal, now, policy)) {
         if (record.ownerId !== null) return same;
-        return next({ ownerId: event.ownerId, lastHeartbeatAt: now, dueAt: activeDueAt(now, policy) });
+        return next({
+          ownerId: event.ownerId,
+          lastHeartbeatAt: now,
+          graceExpiresAt: null,
+          dueAt: activeDueAt(now, policy),
+        });
       }
       return transition(record, { ...event, type: 'recover' }, now, policy);
     }

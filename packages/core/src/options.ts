@@ -16,6 +16,10 @@ export const DEFAULT_CLEANUP_BATCH_SIZE = 500;
 export const DEFAULT_SWEEP_LEASE_MS = 60 * 1000;
 /** Compare-and-set retries against concurrent writers before `ConflictError`. */
 export const DEFAULT_MAX_CAS_RETRIES = 10;
+/** A session no request used for this long expires (`idleTimeoutMs`). */
+export const DEFAULT_IDLE_TIMEOUT_MS = 24 * 60 * 60 * 1000;
+/** A held session with no request and no open stream for this long is released from memory (`idleReleaseMs`). */
+export const DEFAULT_IDLE_RELEASE_MS = 5 * 60 * 1000;
 /** A handle's lifetime when `mintHandle` is given no `ttlMs`. */
 export const DEFAULT_HANDLE_TTL_MS = 60 * 60 * 1000;
 
@@ -28,6 +32,8 @@ export const SESSION_DEFAULTS = Object.freeze({
   /** `staleAfterMs` defaults to this many heartbeat intervals. */
   staleAfterHeartbeats: DEFAULT_STALE_AFTER_HEARTBEATS,
   tombstoneMs: DEFAULT_TOMBSTONE_MS,
+  idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS,
+  idleReleaseMs: DEFAULT_IDLE_RELEASE_MS,
   heartbeatBatchSize: DEFAULT_HEARTBEAT_BATCH_SIZE,
   cleanupBatchSize: DEFAULT_CLEANUP_BATCH_SIZE,
   handleTtlMs: DEFAULT_HANDLE_TTL_MS,
@@ -91,6 +97,13 @@ export function positiveInteger(name: string, value: number | undefined, fallbac
   const v = value ?? fallback;
   if (!Number.isSafeInteger(v) || v <= 0) throw new InvalidArgumentError(name, 'must be an integer > 0');
   return v;
+}
+
+/** `value ?? fallback`, which must be a number > 0 or `Infinity` (never). */
+export function positiveOrInfinite(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (v === Number.POSITIVE_INFINITY) return v;
+  return positiveNumber(name, v, fallback);
 }
 
 /** A positive delay that `setTimeout`/`setInterval` honour. */

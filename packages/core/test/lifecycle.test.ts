@@ -15,8 +15,11 @@ import { describe, expect, it } from 'vitest';
 import {
   activeDueAt,
   canAttach,
+  expiryCause,
   graceDeadline,
+  idleDeadline,
   isStale,
+  NO_DEADLINE,
   recoveryRefusal,
   sweepAction,
 } from '../src/lifecycle';
@@ -374,5 +377,82 @@ describe('transition is pure', () => {
       if (result.ok && result.changed) expect(result.record.version).toBe(record.version + 1);
     }
     expect(record).toEqual(snapshot);
+  });
+});
+
+describe('hand_off: active → active with no owner, until its idle deadline', () => {
+  const IDLE = 4 * 3_600_000;
+  const idlePolicy: LifecyclePolicy = { ...policy, idleTimeoutMs: IDLE };
+  const handedOff = (lastActiveAt: number, now: number, record = active()) =>
+    ok(transition(record, { type: 'hand_off', lastActiveAt }, now, idlePolicy));
+
+  it('writes the last use as lastHeartbeatAt and its idle deadline as graceExpiresAt and dueAt', () => {
+    const record = handedOff(T0 + 1000, T0 + 5000);
+    expect(record).toMatchObject({
+      status: 'active',
+      ownerId: null,
+      lastHeartbeatAt: T0 + 1000,
+      graceExpiresAt: T0 + 1000 + IDLE,
+      dueAt: T0 + 1000 + IDLE,
+      disconnectedAt: null,
+      recoveryAttempts: 0,
+      version: 2,
+    });
+  });
+
+  it('is attachable, uncounted, until the deadline though stale; then the sweep expires it as idle', () => {
+    const record = handedOff(T0, T0);
+    const deadline = T0 + IDLE;
+    expect(isStale(record, deadline - 1, idlePolicy)).toBe(true);
+    expect(canAttach(record, 'alice', deadline - 1, idlePolicy)).toBe(true);
+    expect(canAttach(record, 'alice', deadline, idlePolicy)).toBe(false);
+    expect(sweepAction(record, deadline - 1, idlePolicy)).toBe('none');
+    expect(sweepAction(record, deadline, idlePolicy)).toBe('expire');
+    const attached = ok(
+      transition(record, { type: 'resume', ownerId: 'B', principal: 'alice' }, deadline - 1, idlePolicy),
+    );
+    expect(attached).toMatchObject({ ownerId: 'B', recoveryAttempts: 0, graceExpiresAt: null });
+    const expired = ok(transition(record, { type: 'expire' }, deadline, idlePolicy));
+    expect(expiryCause(expired)).toBe('idle');
+    expect(expiryCause(ok(transition(disconnected(), { type: 'expire' }, T0 + 600_000, idlePolicy)))).toBe(
+      'grace',
+    );
+  });
+
+  it('a later use on another holder moves the deadline out, an earlier one does not move it back', () => {
+    const first = handedOff(T0 + 10_000, T0 + 20_000);
+    const later = handedOff(T0 + 15_000, T0 + 30_000, first);
+    expect(later.graceExpiresAt).toBe(T0 + 15_000 + IDLE);
+    expect(
+      transition(later, { type: 'hand_off', lastActiveAt: T0 + 12_000 }, T0 + 40_000, idlePolicy),
+    ).toMatchObject({ ok: true, changed: false });
+  });
+
+  it('a last use in the future is taken as now; with no last use, now', () => {
+    expect(handedOff(T0 + 99_000, T0).graceExpiresAt).toBe(T0 + IDLE);
+    expect(ok(transition(active(), { type: 'hand_off' }, T0 + 7, idlePolicy)).graceExpiresAt).toBe(
+      T0 + 7 + IDLE,
+    );
+  });
+
+  it('idleTimeoutMs Infinity: a deadline that never comes, stored as a plain safe integer', () => {
+    const never = { ...policy, idleTimeoutMs: Number.POSITIVE_INFINITY };
+    expect(idleDeadline(T0, never)).toBe(NO_DEADLINE);
+    expect(Number.isSafeInteger(NO_DEADLINE)).toBe(true);
+    const record = ok(transition(active(), { type: 'hand_off', lastActiveAt: T0 }, T0, never));
+    expect(sweepAction(record, T0 + 100 * 365 * 86_400_000, never)).toBe('none');
+  });
+
+  it('the default idle timeout is 24 hours; a record handed off by an older version keeps its old deadline', () => {
+    expect(idleDeadline(T0, policy)).toBe(T0 + 86_400_000);
+    const legacy = { ...active(), ownerId: null };
+    expect(graceDeadline(legacy, policy)).toBe(activeDueAt(legacy.lastHeartbeatAt, policy));
+  });
+
+  it('refuses a session that is not active', () => {
+    expect(transition(disconnected(), { type: 'hand_off', lastActiveAt: T0 }, T0, idlePolicy)).toEqual({
+      ok: false,
+      reason: 'not_live',
+    });
   });
 });
