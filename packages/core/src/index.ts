@@ -32,6 +32,7 @@ export {
   type CleanupResult,
   type ConsumeOnceOptions,
   type HandleInfo,
+  type HandOffOptions,
   type InitializeOptions,
   type MintHandleOptions,
   type PrincipalOptions,

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
+import { Activity } from './activity';
 import {
   ConflictError,
   HandleExpiredError,
@@ -42,6 +43,7 @@ import {
   DEFAULT_HANDLE_TTL_MS,
   DEFAULT_HEARTBEAT_BATCH_SIZE,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_MAX_CAS_RETRIES,
   DEFAULT_MAX_RECOVERY_ATTEMPTS,
   DEFAULT_STALE_AFTER_HEARTBEATS,
@@ -52,6 +54,7 @@ import {
   nonNegativeNumber,
   positiveInteger,
   positiveNumber,
+  positiveOrInfinite,
   silentLogger,
   systemClock,
   timerDelay,
@@ -81,6 +84,14 @@ export interface SessionManagerOptions {
   staleAfterMs?: number;
   /** How long expired and closed records stay as tombstones. Default 1 hour. */
   tombstoneMs?: number;
+  /**
+   * A session no request has used for this long expires through the lifecycle (404 everywhere,
+   * its state and events deleted, the tombstone deleted later). Counted from its last use on the
+   * instance that used it last; a session with a request in flight or an open stream is in use.
+   * Nothing is written per request: the deadline rides on the write that lets the session go
+   * (`handOff`, the idle release). Default 24 hours; `Infinity` keeps unused sessions forever.
+   */
+  idleTimeoutMs?: number;
   heartbeatBatchSize?: number;
   cleanupBatchSize?: number;
   /** Start the heartbeat and cleanup timers. Default true; tests drive `tick()` by hand instead. */
@@ -156,6 +167,11 @@ export interface HandleInfo {
   expiresAt: number;
 }
 
+export interface HandOffOptions {
+  /** When a request last used the session here. Default: what this instance saw, or now. */
+  lastActiveAt?: number;
+}
+
 export interface ConsumeOnceOptions {
   /** How long the key stays consumed. Required: at least the lifetime of what the key names. */
   ttlMs: number;
@@ -169,6 +185,11 @@ export interface SessionManagerEvents {
   closed: [record: SessionRecord];
   /** A session this instance held is no longer active in the store (closed or expired elsewhere). */
   lost: [sessionId: string];
+  /**
+   * This instance let a session go because it was idle (`releaseIdle`): no longer held, handed
+   * off in the store so any instance serves it next without counting a recovery.
+   */
+  released: [sessionId: string];
   /** A background heartbeat or cleanup failed. Without a listener it goes to the logger. */
   error: [error: Error];
 }
@@ -200,6 +221,12 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   private readonly logsInfo: boolean;
   /** Sessions this instance serves; the heartbeat tick touches exactly these. */
   private readonly held = new Set<string>();
+  /** Which held sessions are in use, and since when the others are idle. */
+  private readonly activity = new Activity();
+  /** Hand-offs of released sessions being written; `resume` waits for the session's own. */
+  private readonly releasing = new Map<string, Promise<unknown>>();
+  /** Released sessions whose hand-off write failed: tried again at the next tick. */
+  private unwritten = new Map<string, number>();
   /**
    * The held ids as of the last tick, sorted and cut into frozen `touch` batches (runs of at most
    * `heartbeatBatchSize`). A run is replaced, never modified, when its ids change; the others are
@@ -244,6 +271,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
         this.heartbeatIntervalMs * DEFAULT_STALE_AFTER_HEARTBEATS,
       ),
       tombstoneMs: nonNegativeNumber('tombstoneMs', options.tombstoneMs, DEFAULT_TOMBSTONE_MS),
+      idleTimeoutMs: positiveOrInfinite('idleTimeoutMs', options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS),
     };
     // A session must survive at least one late tick, or a healthy owner would look crashed.
     if (this.policy.staleAfterMs <= this.heartbeatIntervalMs) {
@@ -319,6 +347,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     this.assertUsable();
     assertSessionId(sessionId);
     const now = this.clock.now();
+    this.activity.touch(sessionId, now);
     const touched = await this.store.touch([sessionId], heartbeatPatch(now, this.policy));
     if (touched.length === 0) {
       const record = await this.store.get(sessionId);
@@ -375,6 +404,8 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   async resume(sessionId: string, options: PrincipalOptions = {}): Promise<ResumeResult> {
     this.assertUsable();
     assertSessionId(sessionId);
+    // Let a release of this session finish first, so its hand-off never lands after this attach.
+    await this.releasing.get(sessionId);
     const event: LifecycleEvent = { type: 'resume', ownerId: this.instanceId, principal: options.principal };
     const { record, before } = await this.apply(sessionId, event);
     this.hold(sessionId);
@@ -390,13 +421,40 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
    * a recovery, within the grace period. `markDisconnected` is for a client that went away.
    * Idempotent; throws `SessionNotLiveError` for a session that is no longer active.
    */
-  async handOff(sessionId: string): Promise<SessionRecord> {
+  async handOff(sessionId: string, options: HandOffOptions = {}): Promise<SessionRecord> {
     this.assertUsable();
     assertSessionId(sessionId);
+    const lastActiveAt = options.lastActiveAt ?? this.activity.idleSince(sessionId);
     this.unhold(sessionId);
-    const { record, changed } = await this.apply(sessionId, { type: 'hand_off' });
+    const { record, changed } = await this.apply(sessionId, { type: 'hand_off', lastActiveAt });
     if (changed) this.log('info', 'session handed off', record);
     return record;
+  }
+
+  /**
+   * Opens one use of a held session (a request in flight, an open stream); the session counts as
+   * idle only once every use is closed by calling the returned function. Memory only, nothing is
+   * written: the HTTP handler calls it for every request, so `releaseIdle` never takes a session
+   * mid-request. For a session not held here it does nothing.
+   */
+  use(sessionId: string): () => void {
+    return this.activity.begin(sessionId, this.clock);
+  }
+
+  /**
+   * Lets go of every held session that has been idle (no open use, see `use`) for `idleForMs`
+   * or longer: it is no longer held or heartbeated here, `released` is emitted (the HTTP handler
+   * then closes its server and transport), and the record is handed off with its last use, so the
+   * next request on any instance attaches without counting a recovery until `idleTimeoutMs` after
+   * that use. The handler calls this every quarter of its `idleReleaseMs`; the heartbeat tick
+   * calls it with `idleTimeoutMs`. Returns how many sessions it let go. A hand-off the store
+   * refuses now is written again at the next tick.
+   */
+  async releaseIdle(idleForMs: number): Promise<number> {
+    this.assertUsable();
+    const idle = this.activity.idleBefore(this.clock.now() - idleForMs);
+    await settleAll(idle.map(([sessionId, since]) => this.letGo(sessionId, since)));
+    return idle.length;
   }
 
   /**
@@ -457,6 +515,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     assertName('key', key);
     encodeJson(value);
     const now = this.clock.now();
+    this.activity.touch(sessionId, now);
     await this.store.setState({
       sessionId,
       agentId,
@@ -636,6 +695,8 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     this.heartbeatTimer = this.cleanupTimer = undefined;
     await this.running.catch(() => undefined);
     this.held.clear();
+    this.activity.clear();
+    this.unwritten.clear();
     this.runs = [];
     this.runsValid = false;
     this.added = [];
@@ -664,11 +725,49 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   }
 
   private async runTick(): Promise<number> {
-    if (this.held.size === 0) return 0;
-    const patch = heartbeatPatch(this.clock.now(), this.policy);
+    // Hand-offs the store refused before, then sessions idle past the timeout (held by a handler
+    // that releases later than that, or by none): their deadline has passed, so the sweep expires them.
+    const retries = [...this.unwritten].filter(([id]) => !this.held.has(id));
+    const letGo = settleAll([
+      ...retries.map(([id, since]) => this.trackRelease(id, since)),
+      ...(Number.isFinite(this.policy.idleTimeoutMs) ? [this.releaseIdle(this.policy.idleTimeoutMs!)] : []),
+    ]);
     let touched = 0;
-    for (const batch of this.heartbeatRuns()) touched += await this.touchHeld(batch, patch);
+    if (this.held.size > 0) {
+      const patch = heartbeatPatch(this.clock.now(), this.policy);
+      for (const batch of this.heartbeatRuns()) touched += await this.touchHeld(batch, patch);
+    }
+    await letGo;
     return touched;
+  }
+
+  /** Stops holding an idle session and hands it off with its last use. */
+  private letGo(sessionId: string, lastActiveAt: number): Promise<void> {
+    if (!this.unhold(sessionId)) return Promise.resolve();
+    this.emit('released', sessionId);
+    return this.trackRelease(sessionId, lastActiveAt);
+  }
+
+  private trackRelease(sessionId: string, lastActiveAt: number): Promise<void> {
+    const writing = this.writeRelease(sessionId, lastActiveAt).finally(() => {
+      if (this.releasing.get(sessionId) === writing) this.releasing.delete(sessionId);
+    });
+    this.releasing.set(sessionId, writing);
+    return writing;
+  }
+
+  private async writeRelease(sessionId: string, lastActiveAt: number): Promise<void> {
+    try {
+      const { record, changed } = await this.apply(sessionId, { type: 'hand_off', lastActiveAt });
+      this.unwritten.delete(sessionId);
+      if (changed) this.log('info', 'session released', record);
+    } catch (error) {
+      this.unwritten.delete(sessionId);
+      // Closed or expired elsewhere meanwhile: nothing left to hand off.
+      if (error instanceof SessionNotFoundError || error instanceof SessionNotLiveError) return;
+      this.unwritten.set(sessionId, lastActiveAt);
+      throw error;
+    }
   }
 
   /**
@@ -732,6 +831,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   }
 
   private hold(sessionId: string): void {
+    this.activity.hold(sessionId, this.clock.now());
     if (this.held.has(sessionId)) return;
     this.held.add(sessionId);
     this.noteChange(this.added, sessionId);
@@ -739,6 +839,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
 
   /** False when the session was not held. */
   private unhold(sessionId: string): boolean {
+    this.activity.forget(sessionId);
     if (!this.held.delete(sessionId)) return false;
     this.noteChange(this.released, sessionId);
     return true;
@@ -907,6 +1008,12 @@ function mergeSorted(a: string[], b: string[]): string[] {
   return out;
 }
 
+/** Waits for every promise; then rejects with the first failure, if any. */
+async function settleAll(work: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(work)).find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
 function chunk<T>(items: T[], size: number): T[][] {
   const chunks: T[][] = [];
   for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
@@ -949,6 +1056,7 @@ const MANAGER_OPTIONS = Object.keys({
   cleanupIntervalMs: true,
   staleAfterMs: true,
   tombstoneMs: true,
+  idleTimeoutMs: true,
   heartbeatBatchSize: true,
   cleanupBatchSize: true,
   timers: true,

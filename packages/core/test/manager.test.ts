@@ -69,6 +69,7 @@ describe('options', () => {
       maxRecoveryAttempts: 3,
       staleAfterMs: 90_000,
       tombstoneMs: 3_600_000,
+      idleTimeoutMs: 86_400_000,
     });
     expect(manager.instanceId).toMatch(/.+:\d+:.+/);
   });
@@ -235,6 +236,110 @@ describe('release', () => {
     expect(await store.get('s1')).toEqual(created);
     expect(await other.resume('s1')).toMatchObject({ mode: 'attached', record: { recoveryAttempts: 0 } });
     expect(() => manager.release('bad id')).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('idle: use, releaseIdle and idleTimeoutMs', () => {
+  it('releases only sessions idle that long, emits released, hands off with the last use; others attach uncounted', async () => {
+    const { manager, store, clock } = setup({ idleTimeoutMs: 120_000 });
+    const other = new SessionManager({ store, clock, timers: false, instanceId: 'inst-B' });
+    managers.push(other);
+    const released: string[] = [];
+    manager.on('released', (id) => released.push(id));
+    await manager.initialize('idle');
+    await manager.initialize('busy');
+    await manager.initialize('late');
+    const done = manager.use('busy');
+    clock.t += 5_000;
+    await manager.saveAgentState('a', 'late', 'k', 1); // counts as use
+    clock.t += 5_000;
+    expect(await manager.releaseIdle(8_000)).toBe(1);
+    expect(released).toEqual(['idle']);
+    expect([...manager.heldSessionIds].sort()).toEqual(['busy', 'late']);
+    expect(await store.get('idle')).toMatchObject({
+      status: 'active',
+      ownerId: null,
+      lastHeartbeatAt: T0,
+      graceExpiresAt: T0 + 120_000,
+      dueAt: T0 + 120_000,
+      recoveryAttempts: 0,
+    });
+    expect(await other.resume('idle')).toMatchObject({ mode: 'attached', record: { recoveryAttempts: 0 } });
+    // In use: never released, however long.
+    clock.t += 100_000;
+    expect(await manager.releaseIdle(8_000)).toBe(1);
+    expect(released).toEqual(['idle', 'late']);
+    expect([...manager.heldSessionIds]).toEqual(['busy']);
+    done();
+    done(); // a second call does nothing
+    clock.t += 1_000;
+    expect(await manager.releaseIdle(8_000)).toBe(0);
+  });
+
+  it('a released session nobody uses expires at its idle deadline, its state deleted; the tombstone goes later', async () => {
+    const { manager, store, clock } = setup({ idleTimeoutMs: 120_000 });
+    const events = recordEvents(manager);
+    await manager.initialize('s1');
+    await manager.saveAgentState('a', 's1', 'k', 'v');
+    await manager.releaseIdle(0);
+    clock.t += 119_999;
+    expect(await manager.cleanupExpired()).toMatchObject({ expired: 0 });
+    clock.t += 1;
+    expect(await manager.cleanupExpired()).toMatchObject({ expired: 1 });
+    expect(events).toContainEqual(['expired', 's1']);
+    expect(await store.getState({ sessionId: 's1', agentId: 'a', key: 'k' }, clock.t)).toBeUndefined();
+    await expect(manager.resume('s1')).rejects.toMatchObject({ reason: 'expired' });
+    clock.t += TOMBSTONE;
+    expect(await manager.cleanupExpired()).toMatchObject({ deleted: 1 });
+    expect(await store.get('s1')).toBeUndefined();
+  });
+
+  it('the heartbeat tick lets go of held sessions idle past idleTimeoutMs, so the sweep expires them', async () => {
+    const { manager, store, clock } = setup({ idleTimeoutMs: 100_000 });
+    const released: string[] = [];
+    manager.on('released', (id) => released.push(id));
+    await manager.initialize('s1');
+    await manager.initialize('s2');
+    const done = manager.use('s2');
+    clock.t += 100_000;
+    expect(await manager.tick()).toBe(1);
+    expect(released).toEqual(['s1']);
+    expect(await store.get('s1')).toMatchObject({ ownerId: null, dueAt: T0 + 100_000 });
+    expect(await manager.cleanupExpired()).toMatchObject({ expired: 1 });
+    done();
+  });
+
+  it('explicit heartbeats count as use; idleTimeoutMs Infinity never lets go in the tick', async () => {
+    const { manager, clock } = setup({ idleTimeoutMs: Number.POSITIVE_INFINITY });
+    await manager.initialize('s1');
+    clock.t += 365 * 86_400_000;
+    await manager.tick();
+    expect(manager.heldSessionIds.has('s1')).toBe(true);
+    const timed = setup({ idleTimeoutMs: 10_000 });
+    await timed.manager.initialize('s1');
+    timed.clock.t += 9_000;
+    await timed.manager.heartbeat('s1');
+    timed.clock.t += 9_000;
+    expect(await timed.manager.releaseIdle(10_000)).toBe(0);
+  });
+
+  it('a hand-off the store refuses is written again at the next tick; the session is not held meanwhile', async () => {
+    const { manager, store, clock } = setup({ idleTimeoutMs: 120_000 });
+    await manager.initialize('s1');
+    const cas = vi.spyOn(store, 'compareAndSet').mockRejectedValueOnce(new Error('store down'));
+    await expect(manager.releaseIdle(0)).rejects.toThrow('store down');
+    expect(manager.heldSessionIds.has('s1')).toBe(false);
+    expect(await store.get('s1')).toMatchObject({ ownerId: 'inst-A' });
+    clock.t += 1_000;
+    await manager.tick();
+    expect(cas).toHaveBeenCalledTimes(2);
+    expect(await store.get('s1')).toMatchObject({ ownerId: null, graceExpiresAt: T0 + 120_000 });
+  });
+
+  it('refuses an idleTimeoutMs that is not a positive number or Infinity', () => {
+    for (const idleTimeoutMs of [0, -1, Number.NaN, '1' as unknown as number]) {
+      expect(() => setup({ idleTimeoutMs })).toThrow(InvalidArgumentError);
+    }
   });
 });
 
