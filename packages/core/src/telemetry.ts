@@ -20,6 +20,7 @@ import {
 } from '@opentelemetry/api';
 import type { SessionHandlerObserver } from './http/handler';
 import { sessionTag } from './ids';
+import { expiryCause } from './lifecycle';
 import type { SessionManager } from './manager';
 import type { SessionRecord, SessionStore } from './store';
 
@@ -31,7 +32,10 @@ export const METRIC_NAMES = {
   initialized: 'mcp_sessions.sessions.initialized',
   recovered: 'mcp_sessions.sessions.recovered',
   attached: 'mcp_sessions.sessions.attached',
+  /** Attribute `mcp_sessions.expiry.cause`: `idle` (unused for `idleTimeoutMs`) or `grace` (not recovered in time). */
   expired: 'mcp_sessions.sessions.expired',
+  /** Sessions an instance let go of after `idleReleaseMs` without use (handed off, not ended). */
+  released: 'mcp_sessions.sessions.released',
   closed: 'mcp_sessions.sessions.closed',
   /** Attribute `mcp_sessions.recovery.refusal_reason`: `grace_expired`, `attempts_exhausted`, ... */
   recoveryRefusals: 'mcp_sessions.recovery.refusals',
@@ -65,7 +69,7 @@ export interface SessionTelemetry {
    * counting events appended and replayed. Give it to the `SessionManager` in place of the store.
    */
   wrapStore(store: SessionStore): SessionStore;
-  /** Counts the manager's `initialized`, `recovered`, `expired` and `closed` events; returns a function that stops it. */
+  /** Counts the manager's `initialized`, `recovered`, `expired`, `released` and `closed` events; returns a function that stops it. */
   observeManager(manager: SessionManager): () => void;
   /** For `createSessionHandler({ observer })`: 404s, 503s, rebuild spans, attached sessions, refusals, bus routing. */
   readonly handlerObserver: SessionHandlerObserver;
@@ -95,7 +99,8 @@ export function createTelemetry(options: TelemetryOptions = {}): SessionTelemetr
       METRIC_NAMES.attached,
       'Sessions served here that another instance also serves or handed off',
     ),
-    expired: sessions(METRIC_NAMES.expired, 'Sessions expired by the sweep'),
+    expired: sessions(METRIC_NAMES.expired, 'Sessions expired by the sweep, by cause'),
+    released: sessions(METRIC_NAMES.released, 'Idle sessions released from memory and handed off'),
     closed: sessions(METRIC_NAMES.closed, 'Sessions closed'),
     refusals: meter.createCounter(METRIC_NAMES.recoveryRefusals, {
       description: 'Sessions that could not be recovered, by reason',
@@ -162,9 +167,11 @@ export function createTelemetry(options: TelemetryOptions = {}): SessionTelemetr
       const listeners = {
         initialized: () => counters.initialized.add(1),
         recovered: () => counters.recovered.add(1),
-        expired: () => counters.expired.add(1),
+        expired: (record: SessionRecord) =>
+          counters.expired.add(1, { 'mcp_sessions.expiry.cause': expiryCause(record) ?? 'grace' }),
         closed: () => counters.closed.add(1),
-      } satisfies Record<string, (record: SessionRecord) => void>;
+        released: () => counters.released.add(1),
+      } satisfies Record<string, ((record: SessionRecord) => void) | ((sessionId: string) => void)>;
       for (const [event, listener] of Object.entries(listeners)) {
         manager.on(event as keyof typeof listeners, listener);
       }

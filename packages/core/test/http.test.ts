@@ -234,11 +234,11 @@ describe.each(SDK_VERSIONS)('MCP HTTP integration, SDK %s', (version) => {
     expect((await post(httpB.url, sessionId)).status).toBe(404);
     expect(b.handler.web.liveSessionIds()).not.toContain(sessionId);
 
-    // Expired: disconnected, grace over, swept.
+    // Expired: handed off by a planned stop, then unused for idleTimeoutMs (24 h), swept.
     const { transport: t2 } = await client(httpA.url);
     const expiring = t2.sessionId!;
     await a.handler.close();
-    now += HOUR;
+    now += 25 * HOUR;
     expect((await b.manager.cleanupExpired()).expired).toBeGreaterThanOrEqual(1);
     expect((await post(httpB.url, expiring)).status).toBe(404);
   });

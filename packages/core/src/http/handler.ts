@@ -12,7 +12,14 @@ import { generateSessionId, isValidSessionId, sessionTag } from '../ids';
 import type { JsonObject } from '../json';
 import { type LoggerLike, resolveLogger } from '../logger';
 import type { SessionManager } from '../manager';
-import { assertKnownOptions, type Logger, positiveInteger } from '../options';
+import {
+  assertKnownOptions,
+  DEFAULT_IDLE_RELEASE_MS,
+  type Logger,
+  MAX_TIMER_DELAY_MS,
+  positiveInteger,
+  positiveOrInfinite,
+} from '../options';
 import type { SessionRecord } from '../store';
 import { readCapped } from './body';
 import type { SessionEventStores } from './event-store';
@@ -152,6 +159,14 @@ export interface SessionHandlerOptions {
   maxInitializeBodyBytes?: number;
   /** Largest body of any other POST; read as a capped stream, never buffered past it. Default 4 MiB. */
   maxBodyBytes?: number;
+  /**
+   * A session held here with no request in flight, no open stream (a GET, a POST's SSE response)
+   * and no request for this long is released from this process: its server and transport closed
+   * locally (the client is told nothing), no more heartbeats, its record handed off without
+   * counting a recovery. Its next request, on any instance, rebuilds it. Checked every quarter of
+   * it. Default 5 minutes; `Infinity` holds every session until its transport closes.
+   */
+  idleReleaseMs?: number;
   /** Default: warnings and errors on stderr; `false` silences it. Pino-style loggers fit too. */
   logger?: LoggerLike | false;
   /** Hooks for metrics and traces: `createTelemetry().handlerObserver` (`@mcp-sessions/core/telemetry`). */
@@ -265,6 +280,9 @@ class HandlerImpl {
   private readonly maxInitializeBody: number;
   private readonly maxBody: number;
   private readonly onLost = (sessionId: string) => this.drop(sessionId, 'lost elsewhere');
+  private readonly onReleased = (sessionId: string) => this.drop(sessionId, 'idle');
+  private readonly idleReleaseMs: number;
+  private idleTimer: NodeJS.Timeout | undefined;
   /** Checks Host and Origin as the SDK's transport does, before any session is resumed for a request. */
   private guard: HandlerTransport | undefined;
   private readonly disconnecting = new Set<Promise<void>>();
@@ -293,7 +311,22 @@ class HandlerImpl {
       DEFAULT_MAX_INITIALIZE_BODY_BYTES,
     );
     this.maxBody = positiveInteger('maxBodyBytes', options.maxBodyBytes, DEFAULT_MAX_BODY_BYTES);
+    this.idleReleaseMs = positiveOrInfinite('idleReleaseMs', options.idleReleaseMs, DEFAULT_IDLE_RELEASE_MS);
     this.manager.on('lost', this.onLost);
+    this.manager.on('released', this.onReleased);
+    if (Number.isFinite(this.idleReleaseMs)) {
+      const every = Math.min(Math.max(this.idleReleaseMs / 4, 1), MAX_TIMER_DELAY_MS);
+      this.idleTimer = setInterval(() => this.releaseIdle(), every);
+      this.idleTimer.unref();
+    }
+  }
+
+  /** Lets go of the sessions idle for `idleReleaseMs` (the manager hands them off, `onReleased` drops them). */
+  private releaseIdle(): void {
+    this.manager.releaseIdle(this.idleReleaseMs).catch((error: unknown) => {
+      // Written again at the next heartbeat tick; meanwhile the session is just not held here.
+      this.logger.warn('idle release failed', { error });
+    });
   }
 
   /** The transport class, the installed SDK's loaded once when none was given. */
@@ -326,7 +359,9 @@ class HandlerImpl {
 
   async close(options: CloseOptions = {}): Promise<void> {
     this.closed = true;
+    clearInterval(this.idleTimer);
     this.manager.off('lost', this.onLost);
+    this.manager.off('released', this.onReleased);
     await Promise.allSettled([...this.building.values()]);
     const lives = [...this.live.values()];
     if (options.disconnect !== true) {
@@ -377,8 +412,32 @@ class HandlerImpl {
       body = await parsedBody(request, handleOptions, this.maxBody);
       if (body instanceof Response) return body;
     }
-    const live = await this.liveSession(header, principal, request);
-    if (live instanceof Response) return live;
+    // In use from here until its response body ends, so no idle release takes it mid-request.
+    const early = this.manager.use(header);
+    let done: () => void = early;
+    try {
+      const live = await this.liveSession(header, principal, request);
+      if (live instanceof Response) return live;
+      // A session rebuilt (or rebuilt again) just now is held anew: this use is the one that counts.
+      done = this.manager.use(header);
+      early();
+      const response = await this.serveLive(live, request, method, body, handleOptions);
+      const ending = untilBodyEnds(response, done);
+      done = noop;
+      return ending;
+    } finally {
+      done();
+      early();
+    }
+  }
+
+  private async serveLive(
+    live: LiveSession,
+    request: Request,
+    method: string,
+    body: unknown,
+    handleOptions: HandleOptions,
+  ): Promise<Response> {
     if (method === 'POST') {
       // Answers and cancellations for other instances go over the bus; the rest is served here.
       const local = await live.link.route(body);
@@ -723,6 +782,7 @@ const HANDLER_OPTIONS = Object.keys({
   transportClass: true,
   maxInitializeBodyBytes: true,
   maxBodyBytes: true,
+  idleReleaseMs: true,
   logger: true,
   observer: true,
 } satisfies Record<keyof SessionHandlerOptions, true>);
@@ -839,6 +899,45 @@ function observed(store: TransportEventStore, o: Observation): TransportEventSto
     },
     getStreamIdForEventId: (eventId) => store.getStreamIdForEventId?.(eventId) ?? Promise.resolve(undefined),
   };
+}
+
+function noop(): void {}
+
+/**
+ * The response, with `done` called once an event stream's body has been read to the end or
+ * cancelled (the client went away): the session stays in use for as long as the stream is open.
+ */
+function untilBodyEnds(response: Response, done: () => void): Response {
+  const body = response.body;
+  // A JSON answer is complete when returned; only an event stream stays open.
+  if (body === null || !response.headers.get('content-type')?.startsWith('text/event-stream')) {
+    done();
+    return response;
+  }
+  const reader = body.getReader();
+  const watched = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const chunk = await reader.read();
+        if (chunk.done) {
+          done();
+          controller.close();
+        } else controller.enqueue(chunk.value);
+      } catch (error) {
+        done();
+        controller.error(error);
+      }
+    },
+    cancel(reason) {
+      done();
+      return reader.cancel(reason);
+    },
+  });
+  return new Response(watched, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
 }
 
 function clientName(params: JsonObject | null): string | undefined {
