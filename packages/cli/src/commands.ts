@@ -12,6 +12,8 @@ import type {
 } from '@mcp-sessions/core';
 import {
   encodeJson,
+  expiryCause,
+  idleSince,
   jsonByteLength,
   LIVE_STATUSES,
   type ListAfter,
@@ -78,10 +80,11 @@ export async function listCommand(ctx: CommandContext, options: ListOptions): Pr
     clientName(record.initializeParams) ?? '-',
     record.ownerId ?? '-',
     ago(record.lastHeartbeatAt, ctx.now),
+    idleText(record, ctx.now),
     String(record.recoveryAttempts),
   ]);
   // Handles (2026-era state) and consume-once markers live in the same store as sessions.
-  const header = ['ID', 'KIND', 'STATUS', 'PRINCIPAL', 'CLIENT', 'OWNER', 'HEARTBEAT', 'RECOVERIES'];
+  const header = ['ID', 'KIND', 'STATUS', 'PRINCIPAL', 'CLIENT', 'OWNER', 'HEARTBEAT', 'IDLE', 'RECOVERIES'];
   const summary =
     sessions.length === 0
       ? `no ${options.statuses.join(' or ')} sessions`
@@ -92,6 +95,7 @@ export async function listCommand(ctx: CommandContext, options: ListOptions): Pr
         ...summaryOf(record),
         kind: recordKind(record),
         clientName: clientName(record.initializeParams),
+        idleMs: idleMs(record, ctx.now),
       })),
       more,
     },
@@ -189,6 +193,9 @@ export interface StatsOptions {
 export async function statsCommand(ctx: CommandContext, options: StatsOptions): Promise<CommandResult> {
   const counts = Object.fromEntries(SESSION_STATUSES.map((s) => [s, 0])) as Record<SessionStatus, number>;
   const kinds: Record<RecordKind, number> = { session: 0, handle: 0, once: 0 };
+  /** Live sessions no instance holds (released when idle, or handed off at a stop), and expiries by cause. */
+  let released = 0;
+  const expiries = { idle: 0, grace: 0 };
   let due = 0;
   let oldestHeartbeatAt: number | null = null;
   const state = { entries: 0, bytes: 0 };
@@ -202,6 +209,9 @@ export async function statsCommand(ctx: CommandContext, options: StatsOptions): 
         counts[status]++;
         kinds[recordKind(record)]++;
         if (record.dueAt <= ctx.now) due++;
+        if (status === 'active' && recordKind(record) === 'session' && record.ownerId === null) released++;
+        const cause = expiryCause(record);
+        if (cause) expiries[cause]++;
         const live = (LIVE_STATUSES as readonly SessionStatus[]).includes(status);
         if (live && (oldestHeartbeatAt === null || record.lastHeartbeatAt < oldestHeartbeatAt)) {
           oldestHeartbeatAt = record.lastHeartbeatAt;
@@ -228,6 +238,8 @@ export async function statsCommand(ctx: CommandContext, options: StatsOptions): 
     store: ctx.store.name,
     sessions: { ...counts, total },
     kinds,
+    released,
+    expiredBy: expiries,
     dueBacklog: due,
     oldestHeartbeatAt,
     agentState: options.recordsOnly ? null : state,
@@ -237,6 +249,8 @@ export async function statsCommand(ctx: CommandContext, options: StatsOptions): 
     field('store', ctx.store.name),
     field('sessions', `${total} (${SESSION_STATUSES.map((s) => `${counts[s]} ${s}`).join(', ')})`),
     field('kinds', `${kinds.session} sessions, ${kinds.handle} handles, ${kinds.once} consume-once markers`),
+    field('released', `${released} (active sessions no instance holds: idle, or handed off at a stop)`),
+    field('expired by', `${expiries.idle} idle timeout, ${expiries.grace} grace (tombstones kept)`),
     field('due backlog', `${due} (records the sweep would look at now)`),
     field(
       'oldest heartbeat',
@@ -294,6 +308,18 @@ function clientName(params: JsonObject | null): string | undefined {
   return typeof info.name === 'string' && info.name.length > 0 ? info.name : undefined;
 }
 
+/** How long nobody has used a live session, when its record tells (see `idleSince`). */
+function idleMs(record: SessionRecord, now: number): number | null {
+  const since = idleSince(record);
+  return since === null ? null : Math.max(0, now - since);
+}
+
+function idleText(record: SessionRecord, now: number): string {
+  const ms = idleMs(record, now);
+  if (ms !== null) return duration(ms);
+  return record.endedAt === null && record.ownerId !== null ? 'held' : '-';
+}
+
 function shortId(id: string): string {
   return id.length <= SHORT_ID_LENGTH + 1 ? id : `${id.slice(0, SHORT_ID_LENGTH)}…`;
 }
@@ -301,16 +327,19 @@ function shortId(id: string): string {
 /** `12 s ago`, `3 min ago`, `in 5 h`. */
 export function ago(at: number, now: number): string {
   const ms = now - at;
-  const span = Math.abs(ms);
-  const text =
-    span < 60_000
-      ? `${Math.round(span / 1000)} s`
-      : span < 3_600_000
-        ? `${Math.round(span / 60_000)} min`
-        : span < 86_400_000
-          ? `${Math.round(span / 3_600_000)} h`
-          : `${Math.round(span / 86_400_000)} d`;
+  const text = duration(Math.abs(ms));
   return ms >= 0 ? `${text} ago` : `in ${text}`;
+}
+
+/** `12 s`, `3 min`, `5 h`, `2 d`. */
+function duration(span: number): string {
+  return span < 60_000
+    ? `${Math.round(span / 1000)} s`
+    : span < 3_600_000
+      ? `${Math.round(span / 60_000)} min`
+      : span < 86_400_000
+        ? `${Math.round(span / 3_600_000)} h`
+        : `${Math.round(span / 86_400_000)} d`;
 }
 
 function when(at: number, now: number): string {

@@ -178,13 +178,15 @@ describe.each(backends)('mcp-sessions on $name', (backend) => {
       const listed = await cli(['list', ...flags]);
       expect(listed.code).toBe(0);
       const [header, first, second] = listed.stdout.split('\n');
-      expect(header).toMatch(/^ID\s+KIND\s+STATUS\s+PRINCIPAL\s+CLIENT\s+OWNER\s+HEARTBEAT\s+RECOVERIES$/);
+      expect(header).toMatch(
+        /^ID\s+KIND\s+STATUS\s+PRINCIPAL\s+CLIENT\s+OWNER\s+HEARTBEAT\s+IDLE\s+RECOVERIES$/,
+      );
       expect(first).toMatch(
         new RegExp(
-          `^${id.slice(0, 12)}…\\s+session\\s+active\\s+alice\\s+probe-client\\s+node-a\\s+\\d+ s ago\\s+0$`,
+          `^${id.slice(0, 12)}…\\s+session\\s+active\\s+alice\\s+probe-client\\s+node-a\\s+\\d+ s ago\\s+held\\s+0$`,
         ),
       );
-      expect(second).toMatch(/ disconnected .* 2 h ago\s+0$/);
+      expect(second).toMatch(/ disconnected .* 2 h ago\s+2 h\s+0$/);
       expect(listed.stdout).not.toContain(id);
       expect((await cli(['list', '--full', ...flags])).stdout).toContain(id);
       const page = await json(['list', '--limit', '1', ...flags]);
@@ -213,6 +215,8 @@ describe.each(backends)('mcp-sessions on $name', (backend) => {
       expect(stats).toMatchObject({
         sessions: { active: 1, disconnected: 1, expired: 0, closed: 1, total: 3 },
         kinds: { session: 3, handle: 0, once: 0 },
+        released: 0,
+        expiredBy: { idle: 0, grace: 0 },
         dueBacklog: 2,
         oldestHeartbeatAt: now - 2 * HOUR,
         agentState: { entries: 2, bytes: planBytes + 14 },
@@ -223,6 +227,7 @@ describe.each(backends)('mcp-sessions on $name', (backend) => {
       // sweep: the disconnected session past grace expires; the old tombstone goes.
       expect(await json(['sweep', ...flags])).toEqual({ expired: 1, deleted: 1, stateEntriesPurged: 0 });
       expect(await json(['sweep', ...flags])).toEqual({ expired: 0, deleted: 0, stateEntriesPurged: 0 });
+      expect((await json(['stats', '--records-only', ...flags])).expiredBy).toEqual({ idle: 0, grace: 1 });
 
       // close: through the lifecycle, its state and events deleted.
       expect(await json(['close', id, ...flags])).toEqual({
