@@ -17,6 +17,7 @@ import {
   SDK_TRANSPORT_MODULES,
   SdkNotFoundError,
   STANDALONE_STREAM_ID,
+  UNSTORED_EVENT_ID,
 } from '../src/http/sdk-assumptions';
 
 type Version = '1.32.2' | '1.25.2' | '2.4.0';
@@ -89,9 +90,8 @@ function post(body: unknown, headers: Record<string, string> = {}): Request {
 }
 
 /** An initialized session on a fresh transport and server. */
-async function session(version: Version) {
+async function session(version: Version, events = recordingStore()) {
   const { Transport, newServer } = await line(version);
-  const events = recordingStore();
   const transport = new Transport({ sessionIdGenerator: () => 's1', eventStore: events });
   const server = newServer();
   await server.connect(transport as never);
@@ -183,6 +183,26 @@ describe.each(VERSIONS)('SDK internals the integration relies on, SDK %s', (vers
     const written = [...(await chunks(get, 3)), ...(await chunks(request, 2))];
     expect(written).toHaveLength(5);
     for (const chunk of written) expect(isOneEvent(chunk), JSON.stringify(chunk)).toBe(true);
+  });
+
+  it('6. a request-stream message stored under the empty id is written without an id line, and its response still ends the stream', async () => {
+    const recording = recordingStore();
+    const unstored: typeof recording = {
+      ...recording,
+      storeEvent: async (streamId, message) => {
+        const id = await recording.storeEvent(streamId, message);
+        return isPrimingEvent(message) ? id : UNSTORED_EVENT_ID;
+      },
+    };
+    const { transport, session: headers } = await session(version, unstored);
+    const response = await transport.handleRequest(post({ jsonrpc: '2.0', id: 7, method: 'ping' }, headers));
+    expect(response.status).toBe(200);
+    const written = await chunks(response, 10); // ends by itself after the response
+    expect(written).toHaveLength(2);
+    expect(written[0]).toMatch(/^id: e\d+\n/m);
+    expect(written[1]).toContain('"id":7');
+    expect(written[1]).toContain('"result"');
+    expect(written[1]).not.toMatch(/^id:/m);
   });
 
   it('4. OPTIONS asks only the DNS-rebinding question: 403 for a foreign Host or Origin, else 405', async () => {

@@ -33,9 +33,12 @@ import {
 import {
   dnsRebindingRefusal,
   endAfterEvents,
+  isPrimingEvent,
   loadDefaultTransportClass,
   STANDALONE_STREAM_ID,
+  UNSTORED_EVENT_ID,
 } from './sdk-assumptions';
+import { UnstoredEvents } from './unstored-events';
 
 /** Largest body read to recognise an `initialize` request that carries no session id. */
 export const DEFAULT_MAX_INITIALIZE_BODY_BYTES = 1024 * 1024;
@@ -234,6 +237,8 @@ interface LiveSession {
   readonly storeFailures: { count: number; last?: unknown };
   /** The server's transport: joins this process to the other instances serving the session. */
   readonly link: SessionLink;
+  /** Request-stream messages the event log refused, sent unstored and written when it is back. */
+  readonly unstored: UnstoredEvents | undefined;
 }
 
 /**
@@ -478,6 +483,8 @@ class HandlerImpl {
     handleOptions: HandleOptions,
   ): Promise<Response> {
     const streamId = await this.options.eventStore!.forSession(live.id).getStreamIdForEventId(lastEventId);
+    // Its messages the log refused are written first, so the replay has them (or, store still down: 503).
+    if (streamId !== undefined && live.unstored?.holds(streamId)) await live.unstored.flush();
     const replay = async () => {
       const response = await this.serve(live, request, handleOptions);
       const replayed = live.replayed.get(lastEventId);
@@ -638,6 +645,7 @@ class HandlerImpl {
     const storeFailures = { count: 0 };
     const standalone: StandaloneEvents = {};
     const events = this.options.eventStore?.forSession(sessionId);
+    const unstored = events && new UnstoredEvents(events, { sessionId, logger: this.logger });
     const eventStore =
       events &&
       observed(events, {
@@ -646,6 +654,7 @@ class HandlerImpl {
         replayed,
         failures: storeFailures,
         standalone,
+        unstored: unstored!,
       });
     const Transport = await this.transportClass();
     const transport = new Transport({
@@ -674,6 +683,7 @@ class HandlerImpl {
       replayed,
       storeFailures,
       link,
+      unstored,
     };
     transport.onclose = () => {
       this.onTransportClosed(live);
@@ -858,13 +868,15 @@ interface Observation {
   replayed: Map<string, Replayed>;
   failures: { count: number; last?: unknown };
   standalone: StandaloneEvents;
+  unstored: UnstoredEvents;
 }
 
 /**
  * The session's event store as the transport sees it: stores nothing while the initialize replay
  * runs, notes which request streams run here (until their response is stored), counts what each
- * resume replayed, notes store failures, and gives a relayed standalone message the id it was
- * stored with on the instance that sent it.
+ * resume replayed, notes store failures, gives a relayed standalone message the id it was
+ * stored with on the instance that sent it, and never lets a request's message be lost to a store
+ * failure: it goes to the open stream unstored and is written when the store is back.
  */
 function observed(store: TransportEventStore, o: Observation): TransportEventStore {
   const failed = (error: unknown): never => {
@@ -882,7 +894,20 @@ function observed(store: TransportEventStore, o: Observation): TransportEventSto
       }
       if ('id' in message && ('result' in message || 'error' in message)) o.running.delete(streamId);
       else o.running.add(streamId);
-      return store.storeEvent(streamId, message).catch(failed);
+      // A failed priming fails the request before it runs: the handler answers 503.
+      if (isPrimingEvent(message)) return store.storeEvent(streamId, message).catch(failed);
+      // A throw here would make the transport drop the message and leave the stream open forever.
+      if (o.unstored.size > 0) {
+        // Behind messages still waiting for the store: kept in order, without a driver timeout each.
+        o.unstored.add(streamId, message);
+        return UNSTORED_EVENT_ID;
+      }
+      try {
+        return await store.storeEvent(streamId, message);
+      } catch (error) {
+        o.unstored.add(streamId, message, error);
+        return UNSTORED_EVENT_ID;
+      }
     },
     replayEventsAfter: (lastEventId, { send }) => {
       const seen: Replayed = { count: 0, lastId: undefined };

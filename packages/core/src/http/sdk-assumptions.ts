@@ -12,6 +12,10 @@
  *    support with 405, so an OPTIONS request asks only the DNS-rebinding question.
  * 5. Where each SDK line exports the sessionful web-standard transport (public, but the one
  *    place the integration imports an SDK value).
+ * 6. A request-stream message whose `storeEvent` resolves to the empty id is written to its open
+ *    stream without an `id:` line (the client keeps the last id it got), and a response so written
+ *    still ends the stream. (A `storeEvent` that throws makes the transport drop the message and
+ *    leave the stream open: never let it throw there.)
  */
 import { McpSessionsError } from '../errors';
 import type { HandlerTransport, TransportClass } from './handler';
@@ -28,6 +32,9 @@ export function isPrimingEvent(message: unknown): boolean {
     Object.keys(message).length === 0
   );
 }
+
+/** 6. The event id under which a message goes to its stream unstored: written with no `id:` line. */
+export const UNSTORED_EVENT_ID = '';
 
 /** 3. The same SSE response, ended after its first `events` events (comment chunks pass, uncounted). */
 export function endAfterEvents(response: Response, events: number): Response {
