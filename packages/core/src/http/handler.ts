@@ -27,6 +27,7 @@ import {
   dnsRebindingRefusal,
   endAfterEvents,
   loadDefaultTransportClass,
+  refusedMessages,
   STANDALONE_STREAM_ID,
 } from './sdk-assumptions';
 
@@ -376,6 +377,9 @@ class HandlerImpl {
     if (method === 'POST') {
       body = await parsedBody(request, handleOptions, this.maxBody);
       if (body instanceof Response) return body;
+      // As the transport would, before a message is routed to another instance.
+      const refused = refusedMessages(body);
+      if (refused) return refused;
     }
     const live = await this.liveSession(header, principal, request);
     if (live instanceof Response) return live;
