@@ -44,12 +44,16 @@ function statelessServer() {
   return server;
 }
 
-async function endpoint() {
+async function endpoint(options: { maxBodyBytes?: number } = {}) {
   const store = new MemorySessionStore();
   const manager = new SessionManager({ store, timers: false, instanceId: 'a' });
   cleanups.push(() => manager.dispose());
   const v1 = await loadSdk('1.32.2');
-  const sessions = serve(v1, manager, { eventStore: createEventStore(manager), logger: false }).web;
+  const sessions = serve(v1, manager, {
+    eventStore: createEventStore(manager),
+    logger: false,
+    ...options,
+  }).web;
   const stateless = createMcpHandler(statelessServer, { legacy: 'reject' });
   const dual = createDualEraHandler({ sessions, stateless });
   const http = await listen(createNodeSessionHandler(dual));
@@ -140,6 +144,45 @@ describe('createDualEraHandler: one URL, both eras', () => {
       body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
     });
     expect(await modernish.text()).not.toMatch(/Mcp-Session-Id header is required/);
+  });
+
+  it("the session leg's body limits apply: a 3 MB initialize is 413 and stores nothing", async () => {
+    const { store, http } = await endpoint({ maxBodyBytes: 64 * 1024 });
+    const headers = { accept: 'application/json, text/event-stream', 'content-type': 'application/json' };
+    const initialize = (padding: number) =>
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: {
+          protocolVersion: '2025-11-25',
+          capabilities: { experimental: { padding: { text: 'x'.repeat(padding) } } },
+          clientInfo: { name: 'big', version: '1' },
+        },
+      });
+    const big = await fetch(http.url, { method: 'POST', headers, body: initialize(3 * 1024 * 1024) });
+    expect(big.status).toBe(413);
+    expect(await big.json()).toMatchObject({ error: { message: expect.stringMatching(/1048576 bytes/) } });
+    expect(
+      await store.list({ statuses: ['active', 'disconnected', 'expired', 'closed'], limit: 10 }),
+    ).toEqual([]);
+
+    const ok = await fetch(http.url, { method: 'POST', headers, body: initialize(10) });
+    expect(ok.status).toBe(200);
+    await ok.body?.cancel();
+    const session = {
+      ...headers,
+      'mcp-session-id': ok.headers.get('mcp-session-id')!,
+      'mcp-protocol-version': '2025-11-25',
+    };
+    const ping = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 2,
+      method: 'ping',
+      params: { _meta: { pad: 'x'.repeat(100_000) } },
+    });
+    const over = await fetch(http.url, { method: 'POST', headers: session, body: ping });
+    expect(over.status).toBe(413);
   });
 
   it('refuses options that cannot work', () => {

@@ -106,8 +106,9 @@ export function createDualEraHandler(options: DualEraHandlerOptions): DualEraHan
   };
 
   const handler = async (request: Request, handleOptions: HandleOptions = {}): Promise<Response> => {
-    // Read and parse a POST body once, for the classifier and the leg it picks (each would again).
-    if (request.method === 'POST' && handleOptions.parsedBody === undefined && request.body) {
+    // Read and parse a POST body once, for the classifier and the modern leg (each would again).
+    let parsedBody = handleOptions.parsedBody;
+    if (request.method === 'POST' && parsedBody === undefined && request.body) {
       const text = await readCapped(request, MAX_BODY_BYTES);
       if (text === undefined) {
         return Response.json(
@@ -119,14 +120,15 @@ export function createDualEraHandler(options: DualEraHandlerOptions): DualEraHan
           { status: 413 },
         );
       }
-      const parsed = parseJson(text);
-      if (parsed === undefined) {
-        // Not JSON: each leg answers it its own way, from the body as sent.
-        request = new Request(request, { body: text });
-      } else handleOptions = { ...handleOptions, parsedBody: parsed };
+      // The session leg reads the body as sent, under its own limits (1 MiB for an initialize).
+      request = new Request(request, { body: text });
+      parsedBody = parseJson(text); // not JSON: each leg answers it its own way
     }
-    if (await isLegacy(request, handleOptions.parsedBody)) return sessions(request, handleOptions);
-    return stateless.fetch(request, handleOptions);
+    if (await isLegacy(request, parsedBody)) return sessions(request, handleOptions);
+    return stateless.fetch(
+      request,
+      parsedBody === undefined ? handleOptions : { ...handleOptions, parsedBody },
+    );
   };
   return Object.assign(handler, {
     sessions,
