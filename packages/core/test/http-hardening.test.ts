@@ -276,6 +276,8 @@ describe.each(HARDENED_SDKS)('SDK %s', (version) => {
       return { routed, post };
     }
     const answer = (id: string | number) => ({ jsonrpc: '2.0', id, result: {} });
+    const errorOf = async (res: Response) =>
+      ((await res.json()) as { error: { code: number; message: string } }).error;
 
     it('a batch of 100,000 answers is refused as the SDK refuses 101 requests: 400, nothing published', async () => {
       const { routed, post } = await withBus();
@@ -283,14 +285,14 @@ describe.each(HARDENED_SDKS)('SDK %s', (version) => {
       const answers = Array.from({ length: 100_000 }, (_, n) => answer(n % 10));
       const res = await post(JSON.stringify(answers));
       expect(res.status).toBe(400);
-      expect((await res.json()).error).toEqual({
+      expect(await errorOf(res)).toEqual({
         code: -32600,
         message: 'Invalid Request: Batch must not exceed 100 messages',
       });
       const requests = Array.from({ length: 101 }, (_, n) => ({ jsonrpc: '2.0', id: n, method: 'ping' }));
       const sdkAnswer = await post(JSON.stringify(requests));
       expect(sdkAnswer.status).toBe(400);
-      expect((await sdkAnswer.json()).error.code).toBe(-32600);
+      expect((await errorOf(sdkAnswer)).code).toBe(-32600);
       expect(routed).toEqual([]);
     });
 
@@ -298,7 +300,7 @@ describe.each(HARDENED_SDKS)('SDK %s', (version) => {
       const { routed, post } = await withBus();
       const res = await post(JSON.stringify([answer('AbCdEfGh.1'), { jsonrpc: '2.0', id: 2, result: [] }]));
       expect(res.status).toBe(400);
-      expect((await res.json()).error.code).toBe(-32700);
+      expect((await errorOf(res)).code).toBe(-32700);
       expect(routed).toEqual([]);
     });
 

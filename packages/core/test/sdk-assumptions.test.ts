@@ -216,7 +216,9 @@ describe.each(VERSIONS)('SDK internals the integration relies on, SDK %s', (vers
     } else {
       const ours = refusedMessages(notes(MAX_BATCH_SIZE + 1))!;
       expect(over.status).toBe(ours.status);
-      expect((await over.json()).error).toEqual((await ours.json()).error);
+      expect(((await over.json()) as { error: unknown }).error).toEqual(
+        ((await ours.json()) as { error: unknown }).error,
+      );
     }
     expect((await transport.handleRequest(post(notes(MAX_BATCH_SIZE), headers))).status).toBe(202);
     expect(refusedMessages(notes(MAX_BATCH_SIZE))).toBeUndefined();
@@ -232,7 +234,9 @@ describe.each(VERSIONS)('SDK internals the integration relies on, SDK %s', (vers
     const ours = refusedMessages({ jsonrpc: '2.0', id: 1, result: [] })!;
     const theirs = await transport.handleRequest(post({ jsonrpc: '2.0', id: 1, result: [] }, headers));
     expect(theirs.status).toBe(ours.status);
-    expect((await theirs.json()).error).toEqual((await ours.json()).error);
+    expect(((await theirs.json()) as { error: unknown }).error).toEqual(
+      ((await ours.json()) as { error: unknown }).error,
+    );
   });
 });
 
