@@ -8,7 +8,9 @@
  */
 
 import { InvalidArgumentError } from '../errors';
+import { type LoggerLike, resolveLogger } from '../logger';
 import { assertKnownOptions } from '../options';
+import { observeStoreFailures } from '../store-failures';
 import { readCapped } from './body';
 import {
   type CloseOptions,
@@ -18,6 +20,7 @@ import {
   type SessionHandlerOptions,
 } from './handler';
 import { SdkNotFoundError } from './sdk-assumptions';
+import { answerStoreFailures } from './store-failure-answer';
 
 /**
  * The 2026-07-28 leg: what SDK v2's `createMcpHandler(factory, { legacy: 'reject' })` returns
@@ -45,6 +48,12 @@ export interface DualEraHandlerOptions {
    * `maxRequestBodySize` (`(r, b) => isLegacyRequest(r, b, { maxRequestBodySize })`).
    */
   isLegacyRequest?: LegacyRequestClassifier;
+  /**
+   * Where a store failure while serving the 2026-07-28 leg is logged (its client gets a plain 503
+   * or 500). Default: the session handler's options' `logger`, else warnings and errors on
+   * stderr; `false` silences it.
+   */
+  logger?: LoggerLike | false;
 }
 
 /**
@@ -91,6 +100,9 @@ export function createDualEraHandler(options: DualEraHandlerOptions): DualEraHan
   const sessions =
     typeof options.sessions === 'function' ? options.sessions : createSessionHandler(options.sessions);
   const stateless = options.stateless;
+  const logger = resolveLogger(
+    options.logger ?? (typeof options.sessions === 'function' ? undefined : options.sessions.logger),
+  );
   let classify: LegacyRequestClassifier | Promise<LegacyRequestClassifier> | undefined =
     options.isLegacyRequest;
 
@@ -125,10 +137,10 @@ export function createDualEraHandler(options: DualEraHandlerOptions): DualEraHan
       parsedBody = parseJson(text); // not JSON: each leg answers it its own way
     }
     if (await isLegacy(request, parsedBody)) return sessions(request, handleOptions);
-    return stateless.fetch(
-      request,
-      parsedBody === undefined ? handleOptions : { ...handleOptions, parsedBody },
-    );
+    const modern = parsedBody === undefined ? handleOptions : { ...handleOptions, parsedBody };
+    // A store failure the SDK turned into a 200 with the driver's text is answered as the session leg does.
+    const { result, failures } = await observeStoreFailures(() => stateless.fetch(request, modern));
+    return answerStoreFailures(result, failures, logger);
   };
   return Object.assign(handler, {
     sessions,
@@ -157,6 +169,7 @@ const DUAL_ERA_OPTIONS = Object.keys({
   sessions: true,
   stateless: true,
   isLegacyRequest: true,
+  logger: true,
 } satisfies Record<keyof DualEraHandlerOptions, true>);
 
 async function loadIsLegacyRequest(): Promise<LegacyRequestClassifier> {
