@@ -4,9 +4,14 @@ import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'esbuild';
 import { defineConfig, type Options } from 'tsup';
 
-/** Modules holding the root entry's classes: the other entries import them, never copy them. */
+/**
+ * Modules holding the root entry's classes (and the store-failure scope the error classes write
+ * to): the other entries import them, never copy them.
+ */
 const rootClassModules = new Set(
-  ['./src/errors.ts', './src/manager.ts'].map((file) => fileURLToPath(new URL(file, import.meta.url))),
+  ['./src/errors.ts', './src/manager.ts', './src/store-failures.ts'].map((file) =>
+    fileURLToPath(new URL(file, import.meta.url)),
+  ),
 );
 
 /**

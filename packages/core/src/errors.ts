@@ -1,4 +1,5 @@
 import type { SessionStatus } from './store';
+import { noteStoreFailure } from './store-failures';
 
 /**
  * One error hierarchy for the whole SDK. Every error has a stable `code`; adapters wrap driver
@@ -116,6 +117,7 @@ export class InvalidArgumentError extends McpSessionsError {
 export class StoreUnavailableError extends McpSessionsError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('STORE_UNAVAILABLE', message, options);
+    noteStoreFailure(this);
   }
 }
 
@@ -123,6 +125,7 @@ export class StoreUnavailableError extends McpSessionsError {
 export class StoreError extends McpSessionsError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('STORE_ERROR', message, options);
+    noteStoreFailure(this);
   }
 }
 

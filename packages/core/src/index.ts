@@ -48,3 +48,5 @@ export {
 export { type Clock, type Logger, SESSION_DEFAULTS } from './options';
 // Records as applications read them, and the store they pass in.
 export type { AgentStateEntry, SessionRecord, SessionStatus, SessionStore } from './store';
+// What the modern leg of the dual-era handler learns store failures by.
+export { observeStoreFailures } from './store-failures';

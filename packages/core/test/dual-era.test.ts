@@ -4,6 +4,7 @@
  * pinned) is served statelessly by SDK v2's `createMcpHandler`, and leaves nothing in the store.
  */
 import { MemorySessionStore } from '@mcp-sessions/memory';
+import { RedisSessionStore } from '@mcp-sessions/redis';
 import {
   Client as ClientV2,
   StreamableHTTPClientTransport as TransportV2,
@@ -12,7 +13,8 @@ import { createMcpHandler, McpServer as McpServerV2 } from '@modelcontextprotoco
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 
-import { InvalidArgumentError } from '../src/errors';
+import { startRedis } from '../../../test/services';
+import { InvalidArgumentError, StoreUnavailableError } from '../src/errors';
 import { createDualEraHandler, createEventStore, createNodeSessionHandler } from '../src/http/index';
 import { SessionManager } from '../src/index';
 import { connectClient, listen, loadSdk, parseResult, serve } from './fixtures/http-app';
@@ -44,12 +46,16 @@ function statelessServer() {
   return server;
 }
 
-async function endpoint() {
+async function endpoint(options: { maxBodyBytes?: number } = {}) {
   const store = new MemorySessionStore();
   const manager = new SessionManager({ store, timers: false, instanceId: 'a' });
   cleanups.push(() => manager.dispose());
   const v1 = await loadSdk('1.32.2');
-  const sessions = serve(v1, manager, { eventStore: createEventStore(manager), logger: false }).web;
+  const sessions = serve(v1, manager, {
+    eventStore: createEventStore(manager),
+    logger: false,
+    ...options,
+  }).web;
   const stateless = createMcpHandler(statelessServer, { legacy: 'reject' });
   const dual = createDualEraHandler({ sessions, stateless });
   const http = await listen(createNodeSessionHandler(dual));
@@ -140,6 +146,114 @@ describe('createDualEraHandler: one URL, both eras', () => {
       body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
     });
     expect(await modernish.text()).not.toMatch(/Mcp-Session-Id header is required/);
+  });
+
+  it("the session leg's body limits apply: a 3 MB initialize is 413 and stores nothing", async () => {
+    const { store, http } = await endpoint({ maxBodyBytes: 64 * 1024 });
+    const headers = { accept: 'application/json, text/event-stream', 'content-type': 'application/json' };
+    const initialize = (padding: number) =>
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: {
+          protocolVersion: '2025-11-25',
+          capabilities: { experimental: { padding: { text: 'x'.repeat(padding) } } },
+          clientInfo: { name: 'big', version: '1' },
+        },
+      });
+    const big = await fetch(http.url, { method: 'POST', headers, body: initialize(3 * 1024 * 1024) });
+    expect(big.status).toBe(413);
+    expect(await big.json()).toMatchObject({ error: { message: expect.stringMatching(/1048576 bytes/) } });
+    expect(
+      await store.list({ statuses: ['active', 'disconnected', 'expired', 'closed'], limit: 10 }),
+    ).toEqual([]);
+
+    const ok = await fetch(http.url, { method: 'POST', headers, body: initialize(10) });
+    expect(ok.status).toBe(200);
+    await ok.body?.cancel();
+    const session = {
+      ...headers,
+      'mcp-session-id': ok.headers.get('mcp-session-id')!,
+      'mcp-protocol-version': '2025-11-25',
+    };
+    const ping = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 2,
+      method: 'ping',
+      params: { _meta: { pad: 'x'.repeat(100_000) } },
+    });
+    const over = await fetch(http.url, { method: 'POST', headers: session, body: ping });
+    expect(over.status).toBe(413);
+  });
+
+  it('a store outage on the 2026-07-28 leg is a 503 with Retry-After and no driver text, as on the 2025 leg', async () => {
+    const redis = await startRedis();
+    cleanups.push(() => redis.stop());
+    const store = new RedisSessionStore({ url: redis.url, commandTimeoutMs: 500, connectTimeoutMs: 500 });
+    cleanups.push(() => store.close());
+    const manager = new SessionManager({ store, timers: false, instanceId: 'a' });
+    cleanups.push(() => manager.dispose());
+    const server = () => {
+      const s = new McpServerV2({ name: 'outage', version: '1.0.0' });
+      const text = (value: unknown) => ({ content: [{ type: 'text' as const, text: String(value) }] });
+      s.registerTool('claim', { inputSchema: z.object({ key: z.string() }) }, async ({ key }) =>
+        text(await manager.consumeOnce(key, { ttlMs: 60_000 })),
+      );
+      // An application that wraps the store's error in its own keeps it as the cause.
+      s.registerTool('wrapped', { inputSchema: z.object({ key: z.string() }) }, async ({ key }) => {
+        try {
+          return text(await manager.consumeOnce(key, { ttlMs: 60_000 }));
+        } catch (error) {
+          throw new Error(`claim failed: ${(error as Error).message}`, { cause: error });
+        }
+      });
+      return s;
+    };
+    const logged: { message: string; fields?: Record<string, unknown> }[] = [];
+    const note = (message: string, fields?: Record<string, unknown>) => logged.push({ message, fields });
+    const v1 = await loadSdk('1.32.2');
+    const dual = createDualEraHandler({
+      sessions: serve(v1, manager, { logger: false }).web,
+      stateless: createMcpHandler(server, { legacy: 'reject' }),
+      logger: { debug: note, info: note, warn: note, error: note },
+    });
+    const http = await listen(createNodeSessionHandler(dual));
+    cleanups.push(
+      () => http.close(),
+      () => dual.close(),
+    );
+    const answers: { status: number; retryAfter: string | null; body: string }[] = [];
+    const recording = async (input: string | URL | Request, init?: RequestInit) => {
+      const res = await fetch(input, init);
+      const body = await res.clone().text();
+      answers.push({ status: res.status, retryAfter: res.headers.get('retry-after'), body });
+      return res;
+    };
+    const client = new ClientV2(
+      { name: 'modern-agent', version: '1.0.0' },
+      { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+    );
+    await client.connect(new TransportV2(new URL(http.url), { fetch: recording }));
+    cleanups.push(() => client.close());
+    expect(await client.callTool({ name: 'claim', arguments: { key: 'k1' } })).toMatchObject({
+      content: [{ text: 'true' }],
+    });
+
+    await redis.stop();
+    for (const name of ['claim', 'wrapped']) {
+      answers.length = 0;
+      logged.length = 0;
+      await expect(client.callTool({ name, arguments: { key: 'k2' } })).rejects.toThrow();
+      const last = answers.at(-1)!;
+      expect(last.status, name).toBe(503);
+      expect(last.retryAfter).toBe('1');
+      expect(JSON.parse(last.body)).toMatchObject({ error: { message: 'Session store unavailable' } });
+      expect(answers.map((a) => a.body).join('\n')).not.toMatch(/ECONN|127\.0\.0\.1|redis|offline|closed/i);
+      expect(logged.find((l) => l.message === 'session store unavailable')?.fields?.error).toBeInstanceOf(
+        StoreUnavailableError,
+      );
+    }
   });
 
   it('refuses options that cannot work', () => {

@@ -4,7 +4,7 @@
  * initializes, a store that goes away mid-request. Real HTTP, the official SDK client.
  */
 import { request as httpRequest } from 'node:http';
-import { MemorySessionStore } from '@mcp-sessions/memory';
+import { MemorySessionBus, MemorySessionStore } from '@mcp-sessions/memory';
 import { RedisSessionStore } from '@mcp-sessions/redis';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 
@@ -247,6 +247,78 @@ describe.each(HARDENED_SDKS)('SDK %s', (version) => {
       expect(unsupported.status).toBeGreaterThanOrEqual(400);
       expect(await allRecords(store)).toEqual([]);
       expect(a.handler.web.liveSessionIds()).toEqual([]);
+    });
+  });
+
+  describe('posted responses and the live bus', () => {
+    /** A session on a handler with a live bus, and what the handler published on it. */
+    async function withBus() {
+      const bus = new MemorySessionBus();
+      cleanups.push(() => bus.close());
+      const routed: string[] = [];
+      const a = instance(new MemorySessionStore(), 'a', {
+        bus,
+        logger: false,
+        observer: { routed: (kind) => routed.push(kind) },
+      });
+      const http = await up(a.handler);
+      const { transport } = await client(http.url);
+      const post = (body: string) =>
+        fetch(http.url, {
+          method: 'POST',
+          headers: {
+            ...POST_HEADERS,
+            'mcp-session-id': transport.sessionId!,
+            'mcp-protocol-version': '2025-11-25',
+          },
+          body,
+        });
+      return { routed, post };
+    }
+    const answer = (id: string | number) => ({ jsonrpc: '2.0', id, result: {} });
+    const errorOf = async (res: Response) =>
+      ((await res.json()) as { error: { code: number; message: string } }).error;
+
+    it('a batch of 100,000 answers is refused as the SDK refuses 101 requests: 400, nothing published', async () => {
+      const { routed, post } = await withBus();
+      // Under the 4 MiB body limit, as the POST that flooded the bus was.
+      const answers = Array.from({ length: 100_000 }, (_, n) => answer(n % 10));
+      const res = await post(JSON.stringify(answers));
+      expect(res.status).toBe(400);
+      expect(await errorOf(res)).toEqual({
+        code: -32600,
+        message: 'Invalid Request: Batch must not exceed 100 messages',
+      });
+      const requests = Array.from({ length: 101 }, (_, n) => ({ jsonrpc: '2.0', id: n, method: 'ping' }));
+      const sdkAnswer = await post(JSON.stringify(requests));
+      expect(sdkAnswer.status).toBe(400);
+      expect((await errorOf(sdkAnswer)).code).toBe(-32600);
+      expect(routed).toEqual([]);
+    });
+
+    it('an invalid message is refused before routing: 400, not even its valid neighbours published', async () => {
+      const { routed, post } = await withBus();
+      const res = await post(JSON.stringify([answer('AbCdEfGh.1'), { jsonrpc: '2.0', id: 2, result: [] }]));
+      expect(res.status).toBe(400);
+      expect((await errorOf(res)).code).toBe(-32700);
+      expect(routed).toEqual([]);
+    });
+
+    it('only answers whose id a link could have issued are published; others stay as on one instance', async () => {
+      const { routed, post } = await withBus();
+      const huge = answer('x'.repeat(100 * 1024));
+      const res = await post(JSON.stringify([huge, answer(7), answer('elsewhere.1')]));
+      expect(res.status).toBe(202);
+      expect(routed).toEqual([]);
+      const progress = {
+        jsonrpc: '2.0',
+        method: 'notifications/progress',
+        params: { progressToken: 'x'.repeat(1000), progress: 1 },
+      };
+      expect((await post(JSON.stringify(progress))).status).toBe(202);
+      expect(routed).toEqual([]);
+      expect((await post(JSON.stringify(answer('AbCdEfGh.12')))).status).toBe(202);
+      expect(routed).toEqual(['answer']);
     });
   });
 

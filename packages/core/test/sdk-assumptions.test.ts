@@ -12,8 +12,11 @@ import type { WireMessage } from '../src/http/link';
 import {
   dnsRebindingRefusal,
   endAfterEvents,
+  isJsonRpcMessage,
   isPrimingEvent,
   loadDefaultTransportClass,
+  MAX_BATCH_SIZE,
+  refusedMessages,
   SDK_TRANSPORT_MODULES,
   SdkNotFoundError,
   STANDALONE_STREAM_ID,
@@ -222,7 +225,76 @@ describe.each(VERSIONS)('SDK internals the integration relies on, SDK %s', (vers
     expect((await dnsRebindingRefusal(guard, request('evil.example')))?.status).toBe(403);
     expect(await dnsRebindingRefusal(guard, request('good.example'))).toBeUndefined();
   });
+
+  it('7. a POST of more than 100 messages is refused with 400, before any is handled (1.25.2: no limit)', async () => {
+    const { transport, session: headers } = await session(version);
+    const notes = (n: number) =>
+      Array.from({ length: n }, () => ({ jsonrpc: '2.0', method: 'notifications/x' }));
+    const over = await transport.handleRequest(post(notes(MAX_BATCH_SIZE + 1), headers));
+    if (version === '1.25.2') {
+      expect(over.status).toBe(202);
+    } else {
+      const ours = refusedMessages(notes(MAX_BATCH_SIZE + 1))!;
+      expect(over.status).toBe(ours.status);
+      expect(((await over.json()) as { error: unknown }).error).toEqual(
+        ((await ours.json()) as { error: unknown }).error,
+      );
+    }
+    expect((await transport.handleRequest(post(notes(MAX_BATCH_SIZE), headers))).status).toBe(202);
+    expect(refusedMessages(notes(MAX_BATCH_SIZE))).toBeUndefined();
+  });
+
+  it('8. the transport refuses a POST exactly when isJsonRpcMessage refuses one of its messages', async () => {
+    const { transport, session: headers } = await session(version);
+    for (const sample of JSON_RPC_SAMPLES) {
+      const answer = await transport.handleRequest(post([sample], headers));
+      await answer.body?.cancel();
+      expect(answer.status === 400, JSON.stringify(sample)).toBe(!isJsonRpcMessage(sample));
+    }
+    const ours = refusedMessages({ jsonrpc: '2.0', id: 1, result: [] })!;
+    const theirs = await transport.handleRequest(post({ jsonrpc: '2.0', id: 1, result: [] }, headers));
+    expect(theirs.status).toBe(ours.status);
+    expect(((await theirs.json()) as { error: unknown }).error).toEqual(
+      ((await ours.json()) as { error: unknown }).error,
+    );
+  });
 });
+
+/** Valid and invalid messages; none is a request the server would answer slowly. */
+const JSON_RPC_SAMPLES: unknown[] = [
+  { jsonrpc: '2.0', method: 'notifications/x' },
+  { jsonrpc: '2.0', method: 'notifications/x', params: { a: 1 } },
+  { jsonrpc: '2.0', id: 'AbCdEfGh.1', result: {} },
+  { jsonrpc: '2.0', id: 1, result: { anything: [1] } },
+  { jsonrpc: '2.0', id: 1, error: { code: -1, message: 'm' } },
+  { jsonrpc: '2.0', id: 1, error: { code: -1, message: 'm', data: { x: 1 } } },
+  { jsonrpc: '2.0', error: { code: -1, message: 'm' } },
+  { jsonrpc: '2.0', id: 99, method: 'ping' },
+  {},
+  'text',
+  3,
+  null,
+  [],
+  { jsonrpc: '1.0', method: 'notifications/x' },
+  { method: 'notifications/x' },
+  { jsonrpc: '2.0', method: 7 },
+  { jsonrpc: '2.0', method: 'notifications/x', params: [1] },
+  { jsonrpc: '2.0', method: 'notifications/x', extra: 1 },
+  { jsonrpc: '2.0', id: 1.5, method: 'ping' },
+  { jsonrpc: '2.0', id: null, method: 'ping' },
+  { jsonrpc: '2.0', id: 1, method: 'ping', extra: 1 },
+  { jsonrpc: '2.0', id: 1, result: [] },
+  { jsonrpc: '2.0', id: 1, result: 'ok' },
+  { jsonrpc: '2.0', result: {} },
+  { jsonrpc: '2.0', id: { a: 1 }, result: {} },
+  { jsonrpc: '2.0', id: 1, result: {}, extra: 1 },
+  { jsonrpc: '2.0', id: 1, result: {}, error: { code: 1, message: 'm' } },
+  { jsonrpc: '2.0', id: null, error: { code: -1, message: 'm' } },
+  { jsonrpc: '2.0', id: 1, error: { code: 1.5, message: 'm' } },
+  { jsonrpc: '2.0', id: 1, error: { code: 1, message: 2 } },
+  { jsonrpc: '2.0', id: 1, error: 'm' },
+  { jsonrpc: '2.0', id: 1 },
+];
 
 describe('the helpers built on those assumptions', () => {
   it('endAfterEvents passes n events (comment chunks uncounted) and then ends the body', async () => {

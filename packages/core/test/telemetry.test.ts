@@ -249,7 +249,7 @@ describe('telemetry: HTTP handler', () => {
     cleanups.push(() => link.leave());
     // A client's answer to another instance's request, and a cancellation of a request running elsewhere.
     await link.route([
-      { jsonrpc: '2.0', id: 'elsewhere.1', result: {} },
+      { jsonrpc: '2.0', id: 'AbCdEfGh.1', result: {} },
       { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 7 } },
     ]);
     await link.send({

@@ -8,7 +8,9 @@
  */
 
 import { InvalidArgumentError } from '../errors';
+import { type LoggerLike, resolveLogger } from '../logger';
 import { assertKnownOptions } from '../options';
+import { observeStoreFailures } from '../store-failures';
 import { readCapped } from './body';
 import {
   type CloseOptions,
@@ -18,6 +20,7 @@ import {
   type SessionHandlerOptions,
 } from './handler';
 import { SdkNotFoundError } from './sdk-assumptions';
+import { answerStoreFailures } from './store-failure-answer';
 
 /**
  * The 2026-07-28 leg: what SDK v2's `createMcpHandler(factory, { legacy: 'reject' })` returns
@@ -45,6 +48,12 @@ export interface DualEraHandlerOptions {
    * `maxRequestBodySize` (`(r, b) => isLegacyRequest(r, b, { maxRequestBodySize })`).
    */
   isLegacyRequest?: LegacyRequestClassifier;
+  /**
+   * Where a store failure while serving the 2026-07-28 leg is logged (its client gets a plain 503
+   * or 500). Default: the session handler's options' `logger`, else warnings and errors on
+   * stderr; `false` silences it.
+   */
+  logger?: LoggerLike | false;
 }
 
 /**
@@ -91,6 +100,9 @@ export function createDualEraHandler(options: DualEraHandlerOptions): DualEraHan
   const sessions =
     typeof options.sessions === 'function' ? options.sessions : createSessionHandler(options.sessions);
   const stateless = options.stateless;
+  const logger = resolveLogger(
+    options.logger ?? (typeof options.sessions === 'function' ? undefined : options.sessions.logger),
+  );
   let classify: LegacyRequestClassifier | Promise<LegacyRequestClassifier> | undefined =
     options.isLegacyRequest;
 
@@ -106,8 +118,9 @@ export function createDualEraHandler(options: DualEraHandlerOptions): DualEraHan
   };
 
   const handler = async (request: Request, handleOptions: HandleOptions = {}): Promise<Response> => {
-    // Read and parse a POST body once, for the classifier and the leg it picks (each would again).
-    if (request.method === 'POST' && handleOptions.parsedBody === undefined && request.body) {
+    // Read and parse a POST body once, for the classifier and the modern leg (each would again).
+    let parsedBody = handleOptions.parsedBody;
+    if (request.method === 'POST' && parsedBody === undefined && request.body) {
       const text = await readCapped(request, MAX_BODY_BYTES);
       if (text === undefined) {
         return Response.json(
@@ -119,14 +132,15 @@ export function createDualEraHandler(options: DualEraHandlerOptions): DualEraHan
           { status: 413 },
         );
       }
-      const parsed = parseJson(text);
-      if (parsed === undefined) {
-        // Not JSON: each leg answers it its own way, from the body as sent.
-        request = new Request(request, { body: text });
-      } else handleOptions = { ...handleOptions, parsedBody: parsed };
+      // The session leg reads the body as sent, under its own limits (1 MiB for an initialize).
+      request = new Request(request, { body: text });
+      parsedBody = parseJson(text); // not JSON: each leg answers it its own way
     }
-    if (await isLegacy(request, handleOptions.parsedBody)) return sessions(request, handleOptions);
-    return stateless.fetch(request, handleOptions);
+    if (await isLegacy(request, parsedBody)) return sessions(request, handleOptions);
+    const modern = parsedBody === undefined ? handleOptions : { ...handleOptions, parsedBody };
+    // A store failure the SDK turned into a 200 with the driver's text is answered as the session leg does.
+    const { result, failures } = await observeStoreFailures(() => stateless.fetch(request, modern));
+    return answerStoreFailures(result, failures, logger);
   };
   return Object.assign(handler, {
     sessions,
@@ -155,6 +169,7 @@ const DUAL_ERA_OPTIONS = Object.keys({
   sessions: true,
   stateless: true,
   isLegacyRequest: true,
+  logger: true,
 } satisfies Record<keyof DualEraHandlerOptions, true>);
 
 async function loadIsLegacyRequest(): Promise<LegacyRequestClassifier> {

@@ -35,6 +35,7 @@ import {
   endAfterEvents,
   isPrimingEvent,
   loadDefaultTransportClass,
+  refusedMessages,
   STANDALONE_STREAM_ID,
   UNSTORED_EVENT_ID,
 } from './sdk-assumptions';
@@ -416,6 +417,9 @@ class HandlerImpl {
     if (method === 'POST') {
       body = await parsedBody(request, handleOptions, this.maxBody);
       if (body instanceof Response) return body;
+      // As the transport would, before a message is routed to another instance.
+      const refused = refusedMessages(body);
+      if (refused) return refused;
     }
     // In use from here until its response body ends, so no idle release takes it mid-request.
     const early = this.manager.use(header);

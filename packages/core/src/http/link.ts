@@ -96,7 +96,7 @@ export class SessionLink {
   onmessage?: ((message: WireMessage, extra?: unknown) => void) | undefined;
   readonly sessionId: string;
   /** Names this link in the ids of the requests its server sends. */
-  readonly tag = randomBytes(6).toString('base64url');
+  readonly tag = randomBytes(TAG_BYTES).toString('base64url');
   private readonly transport: LinkedTransport;
   private readonly bus: SessionBus | undefined;
   private readonly events: SessionEventStore | undefined;
@@ -249,11 +249,14 @@ export class SessionLink {
   private envelopeFor(message: unknown): (Envelope & { k: RoutedKind }) | undefined {
     if (!isWire(message)) return undefined;
     // Progress on a request and its answer all go over the bus, wherever posted: one order for them.
+    // An id or token no link issued is no other instance's: it stays here, where the SDK treats
+    // it as on a single instance (an answer to nothing, reported to the server's onerror).
     if (isResponse(message)) {
+      if (!isLinkId(message.id)) return undefined;
       const here = ownedBy(message.id, this.tag) && !this.withProgress.has(message.id);
       return here ? undefined : { k: 'answer', m: message };
     }
-    if (message.method === 'notifications/progress' && progressToken(message) !== undefined) {
+    if (message.method === 'notifications/progress' && isLinkId(progressToken(message))) {
       return { k: 'progress', m: message };
     }
     if (message.method === 'notifications/cancelled') {
@@ -341,6 +344,16 @@ export class SessionLink {
     this.queue = run.catch(() => undefined);
     return run;
   }
+}
+
+/** A link's tag: 6 random bytes, 8 base64url characters. */
+const TAG_BYTES = 6;
+
+/** The shape of every id and progress token a link issues: its tag, a dot, the SDK's number. */
+const LINK_ID = /^[A-Za-z0-9_-]{8}\.\d{1,16}$/;
+
+function isLinkId(id: RequestId | undefined): boolean {
+  return typeof id === 'string' && LINK_ID.test(id);
 }
 
 /** A server-to-client request's id, and its progress token if any, made to name this link: `<tag>.<id>`. */

@@ -16,6 +16,10 @@
  *    stream without an `id:` line (the client keeps the last id it got), and a response so written
  *    still ends the stream. (A `storeEvent` that throws makes the transport drop the message and
  *    leave the stream open: never let it throw there.)
+ * 7. A POST carries at most `MAX_BATCH_SIZE` (100) messages; the transport refuses more with 400
+ *    (v1 1.32+ and v2; v1 1.25 has no limit, and the handler applies it there too).
+ * 8. The transport checks every posted message against the JSON-RPC message schema and refuses
+ *    the whole POST with 400 "Parse error" when one fails; `isJsonRpcMessage` is that check.
  */
 import { McpSessionsError } from '../errors';
 import type { HandlerTransport, TransportClass } from './handler';
@@ -139,4 +143,59 @@ export class SdkNotFoundError extends McpSessionsError {
       `no MCP SDK found: install @modelcontextprotocol/sdk 1.25+ or @modelcontextprotocol/server 2.x, or pass transportClass (tried ${tried.join('; ')})`,
     );
   }
+}
+
+/** 7. The most messages one POST may carry (the SDK's `MAX_BATCH_SIZE`). */
+export const MAX_BATCH_SIZE = 100;
+
+/**
+ * 7 and 8. The transport's answer to a POST body it refuses before handling any message (a batch
+ * over the limit, an invalid message), or undefined when it would handle the messages. Checked
+ * before anything is routed to another instance, so a refused POST publishes nothing.
+ */
+export function refusedMessages(body: unknown): Response | undefined {
+  if (Array.isArray(body) && body.length > MAX_BATCH_SIZE) {
+    return refusal(-32600, `Invalid Request: Batch must not exceed ${MAX_BATCH_SIZE} messages`);
+  }
+  const messages: unknown[] = Array.isArray(body) ? body : [body];
+  if (messages.every(isJsonRpcMessage)) return undefined;
+  return refusal(-32700, 'Parse error: Invalid JSON-RPC message');
+}
+
+/**
+ * 8. A JSON-RPC request, notification, result or error, as the SDK's `JSONRPCMessageSchema`
+ * parses it: `jsonrpc: "2.0"`, ids strings or integers, no members beyond each shape's.
+ */
+export function isJsonRpcMessage(value: unknown): boolean {
+  if (!isObject(value) || value.jsonrpc !== '2.0') return false;
+  const has = (key: string) => Object.hasOwn(value, key);
+  if (has('method')) {
+    if (typeof value.method !== 'string' || (has('params') && !isObject(value.params))) return false;
+    return has('id') ? isRequestId(value.id) && only(value, REQUEST_KEYS) : only(value, NOTIFICATION_KEYS);
+  }
+  if (has('result')) return isRequestId(value.id) && isObject(value.result) && only(value, RESULT_KEYS);
+  if (!has('error') || (has('id') && !isRequestId(value.id)) || !only(value, ERROR_KEYS)) return false;
+  const error = value.error;
+  return isObject(error) && Number.isInteger(error.code) && typeof error.message === 'string';
+}
+
+const REQUEST_KEYS = new Set(['jsonrpc', 'id', 'method', 'params']);
+const NOTIFICATION_KEYS = new Set(['jsonrpc', 'method', 'params']);
+const RESULT_KEYS = new Set(['jsonrpc', 'id', 'result']);
+const ERROR_KEYS = new Set(['jsonrpc', 'id', 'error']);
+
+function isObject(value: unknown): value is { [key: string]: unknown } {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isRequestId(id: unknown): boolean {
+  return typeof id === 'string' || Number.isInteger(id);
+}
+
+function only(value: { [key: string]: unknown }, keys: ReadonlySet<string>): boolean {
+  return Object.keys(value).every((key) => keys.has(key));
+}
+
+function refusal(code: number, message: string): Response {
+  return Response.json({ jsonrpc: '2.0', error: { code, message }, id: null }, { status: 400 });
 }
