@@ -15,6 +15,7 @@ import {
   jsonByteLength,
   LIVE_STATUSES,
   type ListAfter,
+  RECORD_KIND_KEY,
   type RecordKind,
   recordKind,
   SESSION_STATUSES,
@@ -104,8 +105,11 @@ export async function showCommand(
   ctx: CommandContext,
   sessionId: string,
 ): Promise<CommandResult | undefined> {
-  const record = await ctx.manager.getSession(sessionId);
-  if (!record) return undefined;
+  const stored = await ctx.manager.getSession(sessionId);
+  if (!stored) return undefined;
+  // A shared secret's metadata holds the secret itself: show its kind, never its value.
+  const record =
+    recordKind(stored) === 'secret' ? { ...stored, metadata: { [RECORD_KIND_KEY]: 'secret' } } : stored;
   const entries = await ctx.store.listState(sessionId, undefined, ctx.now);
   const agentState = entries.map((entry) => ({
     agentId: entry.agentId,
@@ -188,7 +192,7 @@ export interface StatsOptions {
  */
 export async function statsCommand(ctx: CommandContext, options: StatsOptions): Promise<CommandResult> {
   const counts = Object.fromEntries(SESSION_STATUSES.map((s) => [s, 0])) as Record<SessionStatus, number>;
-  const kinds: Record<RecordKind, number> = { session: 0, handle: 0, once: 0 };
+  const kinds: Record<RecordKind, number> = { session: 0, handle: 0, once: 0, secret: 0 };
   let due = 0;
   let oldestHeartbeatAt: number | null = null;
   const state = { entries: 0, bytes: 0 };
@@ -236,7 +240,10 @@ export async function statsCommand(ctx: CommandContext, options: StatsOptions): 
   const lines = [
     field('store', ctx.store.name),
     field('sessions', `${total} (${SESSION_STATUSES.map((s) => `${counts[s]} ${s}`).join(', ')})`),
-    field('kinds', `${kinds.session} sessions, ${kinds.handle} handles, ${kinds.once} consume-once markers`),
+    field(
+      'kinds',
+      `${kinds.session} sessions, ${kinds.handle} handles, ${kinds.once} consume-once markers, ${kinds.secret} shared secrets`,
+    ),
     field('due backlog', `${due} (records the sweep would look at now)`),
     field(
       'oldest heartbeat',

@@ -212,7 +212,7 @@ describe.each(backends)('mcp-sessions on $name', (backend) => {
       const stats = await json(['stats', ...flags]);
       expect(stats).toMatchObject({
         sessions: { active: 1, disconnected: 1, expired: 0, closed: 1, total: 3 },
-        kinds: { session: 3, handle: 0, once: 0 },
+        kinds: { session: 3, handle: 0, once: 0, secret: 0 },
         dueBacklog: 2,
         oldestHeartbeatAt: now - 2 * HOUR,
         agentState: { entries: 2, bytes: planBytes + 14 },

@@ -41,6 +41,7 @@ export {
   createHandleRecord,
   createOnceRecord,
   createRecord,
+  createSecretRecord,
   type HandleInput,
   heartbeatPatch,
   type InitializeInput,

@@ -45,5 +45,7 @@ export {
   type TouchHandleOptions,
 } from './manager';
 export { type Clock, type Logger, SESSION_DEFAULTS } from './options';
+// A random secret every instance sharing the store agrees on (a `requestState` HMAC key).
+export { SHARED_SECRET_BYTES, type SharedSecretOptions, sharedSecret } from './secrets';
 // Records as applications read them, and the store they pass in.
 export type { AgentStateEntry, SessionRecord, SessionStatus, SessionStore } from './store';
