@@ -269,6 +269,10 @@ describe('mcp-sessions errors and help', () => {
     expect(bad.stderr).toBe(
       'mcp-sessions: invalid store: "mysql://root:***@db/app" is not a store spec: use sqlite:<path>, memory:, redis://…, rediss://…, redis+cluster://h:p,h:p, postgres://… (mcp-sessions --help)\n',
     );
+    const schemeless = await cli(['list', '--store', 'u:S3cretPW@127.0.0.1:4191']);
+    expect(schemeless).toMatchObject({ code: 2, stdout: '' });
+    expect(schemeless.stderr).toContain('"u:***@127.0.0.1:4191" is not a store spec');
+    expect(schemeless.stderr).not.toContain('S3cretPW');
     const none = await cli(['stats']);
     expect(none).toMatchObject({ code: 2, stdout: '' });
     expect(none.stderr).toMatch(/^mcp-sessions: no store: pass --store <spec> or set MCP_SESSIONS_STORE/);
