@@ -49,3 +49,5 @@ export { type Clock, type Logger, SESSION_DEFAULTS } from './options';
 export { SHARED_SECRET_BYTES, type SharedSecretOptions, sharedSecret } from './secrets';
 // Records as applications read them, and the store they pass in.
 export type { AgentStateEntry, SessionRecord, SessionStatus, SessionStore } from './store';
+// Store specs (`sqlite:./sessions.db`, `redis://…`): one string naming a store, parsed.
+export { parseStoreSpec, STORE_SPEC_FORMS, type StoreSpec } from './store-spec';
