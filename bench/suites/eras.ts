@@ -25,6 +25,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { createAppServer, createStatelessServer } from '../../examples/server/src/app';
+import { forgetStateCodec, requestStateKey } from '../../examples/server/src/mrtr';
 import { notebooks } from '../../examples/server/src/notebook';
 import { type BenchCase, type BenchGroup, type BenchSuite, listenHttp } from '../harness';
 
@@ -138,7 +139,10 @@ const suite: BenchSuite = {
       eventStore: createEventStore(m),
       logger: false as const,
     });
-    const stateless = createMcpHandler(() => createStatelessServer(dual, notes), { legacy: 'reject' });
+    const states = forgetStateCodec(await requestStateKey(dual, {}));
+    const stateless = createMcpHandler(() => createStatelessServer(dual, notes, states), {
+      legacy: 'reject',
+    });
     const dualEra = createNodeSessionHandler(createDualEraHandler({ sessions: sessions(dual), stateless }));
     closers.push(() => dualEra.close());
     const dualUrl = await listen(dualEra);
@@ -150,7 +154,7 @@ const suite: BenchSuite = {
     await (await notes.state(handle, 'bench-client')).save('plan', 'ship');
 
     const nothing = sdkStateless(readsNothing);
-    const example = sdkStateless(() => createStatelessServer(dual, notes));
+    const example = sdkStateless(() => createStatelessServer(dual, notes, states));
     const wire = { nothing: {}, example: {}, dual: {}, plain: {}, dualLegacy: {} } satisfies Record<
       string,
       Recorded

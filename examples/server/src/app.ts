@@ -5,11 +5,12 @@ import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv
 import {
   acceptedContent,
   inputRequired,
+  type RequestStateCodec,
   McpServer as StatelessMcpServer,
   ResourceTemplate as StatelessResourceTemplate,
 } from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import { type ForgetState, forgetStateCodec, newNonce, REQUEST_STATE_TTL_SECONDS } from './mrtr';
+import { type ForgetState, newNonce, REQUEST_STATE_TTL_SECONDS } from './mrtr';
 import { type Notebooks, notebooks } from './notebook';
 
 /**
@@ -125,8 +126,11 @@ export function createAppServer(
  * notebook `handle` (from `notebook_open`), and `session_info` reports the era and instance; plus
  * `forget`, a Multi Round-Trip Request whose `requestState` is single-use on every instance.
  */
-export function createStatelessServer(manager: SessionManager, notes: Notebooks): StatelessMcpServer {
-  const states = forgetStateCodec();
+export function createStatelessServer(
+  manager: SessionManager,
+  notes: Notebooks,
+  states: RequestStateCodec<ForgetState>,
+): StatelessMcpServer {
   const server = new StatelessMcpServer(
     { name: 'mcp-sessions-example', version: '0.1.0' },
     {

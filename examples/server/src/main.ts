@@ -6,11 +6,18 @@
  * MCP_SESSIONS_INSTANCE_ID (host:pid:random), MCP_SESSIONS_SHUTDOWN (`hand-off`, the default:
  * SIGTERM leaves sessions for the next instance to attach without counting a recovery;
  * `disconnect`: marks them disconnected, so the next instance recovers them, counted),
- * MCP_SESSIONS_STATE_KEY (the key every instance seals `requestState` with, 32+ bytes; derived from
- * MCP_SESSIONS_STORE for the example: set a secret in production).
+ * MCP_SESSIONS_STATE_KEY (the key every instance seals `requestState` with, 32+ bytes; unset: a
+ * random secret kept in the store, created by the first instance, shared by every other).
+ * A bad setting or an unreachable store stops it at start with one line on stderr (exit 2, exit 1).
  */
 import { createServer } from 'node:http';
-import { redactUrl, SessionManager, sessionTag } from '@mcp-sessions/core';
+import {
+  InvalidArgumentError,
+  redactUrl,
+  SessionManager,
+  StoreUnavailableError,
+  sessionTag,
+} from '@mcp-sessions/core';
 import {
   createDualEraHandler,
   createEventStore,
@@ -20,7 +27,8 @@ import {
 import { MemorySessionBus } from '@mcp-sessions/memory';
 import { createMcpHandler } from '@modelcontextprotocol/server';
 import { createAppServer, createStatelessServer } from './app';
-import { stderrLogger } from './logger';
+import { quietWhileStarting, stderrLogger } from './logger';
+import { forgetStateCodec, requestStateKey } from './mrtr';
 import { notebooks } from './notebook';
 import { DEFAULT_STORE, openBackend } from './store';
 
@@ -35,12 +43,13 @@ if (shutdownMode !== 'hand-off' && shutdownMode !== 'disconnect') {
   process.exit(2);
 }
 
-const { store, bus } = await openBackend(storeSpec, stderrLogger('store')).catch((error: unknown) => {
-  // One line, the spec redacted: no stack trace with a connection string in it.
-  process.stderr.write(`mcp-sessions example: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(2);
-});
+const storeLog = quietWhileStarting(stderrLogger('store'));
+const { store, bus } = await openBackend(storeSpec, storeLog.logger).catch(failedToStart);
 const manager = new SessionManager({ store, instanceId });
+// One read now, so an unreachable store stops the start in one line instead of failing requests.
+const states = await Promise.all([requestStateKey(manager), manager.getActiveSessions({ limit: 1 })])
+  .then(([key]) => forgetStateCodec(key))
+  .catch(failedToStart);
 const log = stderrLogger(manager.instanceId);
 for (const event of ['initialized', 'disconnected', 'recovered', 'expired', 'closed'] as const) {
   manager.on(event, (record) =>
@@ -57,7 +66,8 @@ manager.on('error', (error) => log.error('background work failed', { error }));
 
 // Changes (a notebook written) reach `subscriptions/listen` clients on every instance.
 const events = new SharedServerEventBus({ bus: bus ?? new MemorySessionBus() });
-await events.start();
+await events.start().catch(failedToStart);
+storeLog.started();
 const notes = notebooks(manager, events);
 
 const handler = createNodeSessionHandler(
@@ -71,7 +81,7 @@ const handler = createNodeSessionHandler(
       logger: log,
     },
     // 2026-07-28 era: stateless, one SDK v2 server per request; 2025 traffic never reaches it.
-    stateless: createMcpHandler(() => createStatelessServer(manager, notes), {
+    stateless: createMcpHandler(() => createStatelessServer(manager, notes, states), {
       legacy: 'reject',
       bus: events,
       onerror: (error) => log.warn('2026-07-28 request failed', { error }),
@@ -111,3 +121,21 @@ async function shutdown(signal: string): Promise<void> {
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGINT', () => void shutdown('SIGINT'));
+
+/**
+ * One line, the spec redacted, no stack (a driver may quote its connection string), then exit:
+ * 2 for a bad setting, 1 for a store that cannot be reached or used.
+ */
+function failedToStart(error: unknown): never {
+  const message = (error instanceof Error ? error.message : String(error))
+    .split(storeSpec)
+    .join(redactUrl(storeSpec));
+  const line =
+    error instanceof InvalidArgumentError
+      ? message
+      : error instanceof StoreUnavailableError
+        ? `store ${redactUrl(storeSpec)} unreachable: ${message}`
+        : `store ${redactUrl(storeSpec)}: ${message}`;
+  process.stderr.write(`mcp-sessions example: ${line.replace(/\s*[\r\n]+\s*/g, ' ')}\n`);
+  process.exit(error instanceof InvalidArgumentError ? 2 : 1);
+}

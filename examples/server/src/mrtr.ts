@@ -1,12 +1,12 @@
 /**
  * Single-use `requestState` for the 2026-07-28 Multi Round-Trip Request tool `forget`: the state is
- * sealed with SDK v2's request-state codec (HMAC) under a key every instance shares, so the retry
- * may land on any instance; its nonce is consumed once in the shared store, so a replayed state is
- * refused on every instance.
+ * sealed with SDK v2's request-state codec (HMAC) under a key every instance shares (set, or a
+ * random secret kept in the store), so the retry may land on any instance; its nonce is consumed
+ * once in the shared store, so a replayed state is refused on every instance.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { InvalidArgumentError, type SessionManager } from '@mcp-sessions/core';
 import { createRequestStateCodec, type RequestStateCodec } from '@modelcontextprotocol/server';
-import { DEFAULT_STORE } from './store';
 
 /** How long a confirmation stays open; the consumed nonce is remembered as long. */
 export const REQUEST_STATE_TTL_SECONDS = 600;
@@ -23,31 +23,34 @@ export function newNonce(): string {
   return randomBytes(16).toString('base64url');
 }
 
+/** The name of the shared secret used as the key when `MCP_SESSIONS_STATE_KEY` is not set. */
+export const STATE_KEY_SECRET = 'mcp-sessions-example:requestState';
+
+/** The shortest `MCP_SESSIONS_STATE_KEY` accepted: an HMAC-SHA-256 key of full strength. */
+export const MIN_STATE_KEY_BYTES = 32;
+
 /**
- * The codec's HMAC key: `MCP_SESSIONS_STATE_KEY` (at least 32 bytes), the same on every instance.
- * Without it the example derives one from the store spec, so instances sharing a store agree
- * with no setup. Production must set MCP_SESSIONS_STATE_KEY to a secret: the store spec is no
- * secret, and anyone who knows it could forge state.
+ * The codec's HMAC key, the same on every instance: `MCP_SESSIONS_STATE_KEY` when set (at least
+ * 32 bytes, else `InvalidArgumentError`, so a short key fails at start rather than on every
+ * request), else a random secret kept in the shared store (`manager.sharedSecret`), created by
+ * the first instance to start and read by the others: no setup, and no one can derive it.
  */
-export function requestStateKey(env: NodeJS.ProcessEnv = process.env): Uint8Array | string {
+export async function requestStateKey(
+  manager: SessionManager,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Uint8Array | string> {
   const key = env.MCP_SESSIONS_STATE_KEY;
-  if (key !== undefined && key !== '') {
-    if (Buffer.byteLength(key, 'utf8') < 32) {
-      throw new RangeError('MCP_SESSIONS_STATE_KEY must be at least 32 bytes');
-    }
-    return key;
+  if (key === undefined || key === '') return manager.sharedSecret(STATE_KEY_SECRET);
+  if (Buffer.byteLength(key, 'utf8') < MIN_STATE_KEY_BYTES) {
+    throw new InvalidArgumentError(
+      'MCP_SESSIONS_STATE_KEY',
+      `must be at least ${MIN_STATE_KEY_BYTES} bytes (unset it to use a random secret kept in the store)`,
+    );
   }
-  const spec = env.MCP_SESSIONS_STORE || DEFAULT_STORE;
-  return createHash('sha256').update(`mcp-sessions example requestState key\0${spec}`).digest();
+  return key;
 }
 
-let codec: RequestStateCodec<ForgetState> | undefined;
-
-/** The process's codec (one per process: every per-request server shares it). */
-export function forgetStateCodec(): RequestStateCodec<ForgetState> {
-  codec ??= createRequestStateCodec<ForgetState>({
-    key: requestStateKey(),
-    ttlSeconds: REQUEST_STATE_TTL_SECONDS,
-  });
-  return codec;
+/** The codec `forget` seals its state with; one per process, shared by every per-request server. */
+export function forgetStateCodec(key: Uint8Array | string): RequestStateCodec<ForgetState> {
+  return createRequestStateCodec<ForgetState>({ key, ttlSeconds: REQUEST_STATE_TTL_SECONDS });
 }

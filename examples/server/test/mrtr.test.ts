@@ -4,17 +4,19 @@
  * is shared), and the same `requestState` replayed is refused on either instance (consume-once in
  * the shared store).
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import {
   Client,
   type InputRequiredResult,
   StreamableHTTPClientTransport,
 } from '@modelcontextprotocol/client';
+import { createRequestStateCodec } from '@modelcontextprotocol/server';
 import { describe, expect, it, vi } from 'vitest';
 
-import { freePort } from '../src/spawn';
+import { EXAMPLE_DIR, freePort } from '../src/spawn';
 import { cleanups, toolJson as json, server } from './fixtures/processes';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
@@ -33,18 +35,32 @@ async function client(url: string, options: { autoFulfill?: boolean } = {}): Pro
   return c;
 }
 
-/** Two processes on one SQLite file, and a notebook holding `plan` for `modern-agent`. */
-async function twoInstances(): Promise<{ a: Client; b: Client; handle: string; urls: [string, string] }> {
+/**
+ * Two processes on one SQLite file, and a notebook holding `plan` for `modern-agent`. The second
+ * names the file by a relative path (the servers run in the example's directory), the first by
+ * its absolute path.
+ */
+async function twoInstances(): Promise<{
+  a: Client;
+  b: Client;
+  handle: string;
+  urls: [string, string];
+  store: string;
+}> {
   const dir = mkdtempSync(join(tmpdir(), 'mcp-sessions-mrtr-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const store = `sqlite:${join(dir, 'sessions.db')}`;
+  const file = join(dir, 'sessions.db');
+  const store = `sqlite:${file}`;
   const first = await server({ PORT: String(await freePort()), MCP_SESSIONS_STORE: store });
-  const second = await server({ PORT: String(await freePort()), MCP_SESSIONS_STORE: store });
+  const second = await server({
+    PORT: String(await freePort()),
+    MCP_SESSIONS_STORE: `sqlite:${relative(EXAMPLE_DIR, file)}`,
+  });
   const a = await client(first.url);
   const b = await client(second.url);
   const { handle } = json(await a.callTool({ name: 'notebook_open', arguments: {} })) as { handle: string };
   await a.callTool({ name: 'remember', arguments: { key: 'plan', value: 'ship', handle } });
-  return { a, b, handle, urls: [first.url, second.url] };
+  return { a, b, handle, urls: [first.url, second.url], store };
 }
 
 const accept = { confirm: { action: 'accept', content: { confirm: true } } };
@@ -108,6 +124,18 @@ describe('forget: a multi round-trip request with a single-use requestState', ()
       /Invalid or expired requestState/,
     );
     expect(json(await b.callTool({ name: 'recall', arguments: { key: 'plan', handle } })).value).toBe('ship');
+  });
+
+  it('the key is a secret kept in the store: one derived from the store spec forges nothing', async () => {
+    const { a, handle, store } = await twoInstances();
+    // How the example derived its key before: anyone who knows the spec could seal a state.
+    const derived = createHash('sha256').update(`mcp-sessions example requestState key\0${store}`).digest();
+    const forger = createRequestStateCodec({ key: derived, ttlSeconds: 600 });
+    const forged = await forger.mint({ nonce: 'forged', handle, key: 'plan' });
+    await expect(a.callTool(retryOf({ key: 'plan', handle }, forged))).rejects.toThrow(
+      /Invalid or expired requestState/,
+    );
+    expect(json(await a.callTool({ name: 'recall', arguments: { key: 'plan', handle } })).value).toBe('ship');
   });
 
   it("the SDK v2 client's own driver answers the elicitation and retries in one callTool", async () => {

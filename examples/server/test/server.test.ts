@@ -1,3 +1,4 @@
+import { createServer, type Socket } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
@@ -5,7 +6,7 @@ import { describe, expect, it, vi } from 'vitest';
 
 import { startProxy } from '../../../packages/core/test/fixtures/http-proxy';
 import { freePort } from '../src/spawn';
-import { cleanups, toolJson as json, server, tempSqlite } from './fixtures/processes';
+import { cleanups, toolJson as json, runToExit, server, tempSqlite } from './fixtures/processes';
 
 // Real processes and sockets on a shared 2-core machine: generous, never a speed assertion.
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
@@ -142,6 +143,63 @@ describe('example server, real processes', () => {
     expect(result).toMatchObject({ done: true });
     expect(proxy.cuts()).toBe(1);
     expect(notifications).toEqual([12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
+  });
+});
+
+describe('example server, failing to start: one line on stderr, no stack, no password', () => {
+  it('a spec without a scheme, and a state key under 32 bytes: exit 2', async () => {
+    const spec = await runToExit({ MCP_SESSIONS_STORE: 'u:S3cretPW@127.0.0.1:4191' });
+    expect(spec.code).toBe(2);
+    expect(spec.stderr).toMatch(
+      /^mcp-sessions example: invalid store: "u:\*\*\*@127\.0\.0\.1:4191" is not a store spec: [^\n]+\n$/,
+    );
+    expect(spec.stderr).not.toContain('S3cretPW');
+
+    const key = await runToExit({ MCP_SESSIONS_STORE: tempSqlite(), MCP_SESSIONS_STATE_KEY: 'too short' });
+    expect(key.code).toBe(2);
+    expect(key.stderr).toMatch(
+      /^mcp-sessions example: invalid MCP_SESSIONS_STATE_KEY: must be at least 32 bytes[^\n]*\n$/,
+    );
+  });
+
+  it('an unreachable Postgres: exit 1, naming the store and the cause', async () => {
+    const port = await freePort(); // nothing listens there
+    const run = await runToExit({ MCP_SESSIONS_STORE: `postgres://app:hunter2@127.0.0.1:${port}/app` });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(
+      new RegExp(
+        `^mcp-sessions example: store postgres://app:\\*\\*\\*@127\\.0\\.0\\.1:${port}/app unreachable: [^\\n]*ECONNREFUSED[^\\n]*\\n$`,
+      ),
+    );
+    expect(run.stderr).not.toContain('hunter2');
+  });
+
+  it('an unreachable Redis, refused or silent: exit 1, naming the store and the cause', async () => {
+    const refusedPort = await freePort();
+    const refused = await runToExit({ MCP_SESSIONS_STORE: `redis://:hunter2@127.0.0.1:${refusedPort}` });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      new RegExp(
+        `^mcp-sessions example: store redis://:\\*\\*\\*@127\\.0\\.0\\.1:${refusedPort} unreachable: redis connect: [^\\n]*ECONNREFUSED[^\\n]*\\n$`,
+      ),
+    );
+    expect(refused.stderr).not.toContain('hunter2');
+
+    // A port that accepts connections and never answers.
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => silent.close(resolve));
+    });
+    const address = silent.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const hung = await runToExit({ MCP_SESSIONS_STORE: `redis://127.0.0.1:${port}` });
+    expect(hung.code).toBe(1);
+    expect(hung.stderr).toBe(
+      `mcp-sessions example: store redis://127.0.0.1:${port} unreachable: redis connect timed out after 5000 ms: the server accepted the connection but never answered\n`,
+    );
   });
 });
 

@@ -17,6 +17,7 @@ import {
   jsonByteLength,
   LIVE_STATUSES,
   type ListAfter,
+  RECORD_KIND_KEY,
   type RecordKind,
   recordKind,
   SESSION_STATUSES,
@@ -108,8 +109,11 @@ export async function showCommand(
   ctx: CommandContext,
   sessionId: string,
 ): Promise<CommandResult | undefined> {
-  const record = await ctx.manager.getSession(sessionId);
-  if (!record) return undefined;
+  const stored = await ctx.manager.getSession(sessionId);
+  if (!stored) return undefined;
+  // A shared secret's metadata holds the secret itself: show its kind, never its value.
+  const record =
+    recordKind(stored) === 'secret' ? { ...stored, metadata: { [RECORD_KIND_KEY]: 'secret' } } : stored;
   const entries = await ctx.store.listState(sessionId, undefined, ctx.now);
   const agentState = entries.map((entry) => ({
     agentId: entry.agentId,
@@ -192,7 +196,7 @@ export interface StatsOptions {
  */
 export async function statsCommand(ctx: CommandContext, options: StatsOptions): Promise<CommandResult> {
   const counts = Object.fromEntries(SESSION_STATUSES.map((s) => [s, 0])) as Record<SessionStatus, number>;
-  const kinds: Record<RecordKind, number> = { session: 0, handle: 0, once: 0 };
+  const kinds: Record<RecordKind, number> = { session: 0, handle: 0, once: 0, secret: 0 };
   /** Live sessions no instance holds (released when idle, or handed off at a stop), and expiries by cause. */
   let released = 0;
   const expiries = { idle: 0, grace: 0 };
@@ -248,7 +252,10 @@ export async function statsCommand(ctx: CommandContext, options: StatsOptions): 
   const lines = [
     field('store', ctx.store.name),
     field('sessions', `${total} (${SESSION_STATUSES.map((s) => `${counts[s]} ${s}`).join(', ')})`),
-    field('kinds', `${kinds.session} sessions, ${kinds.handle} handles, ${kinds.once} consume-once markers`),
+    field(
+      'kinds',
+      `${kinds.session} sessions, ${kinds.handle} handles, ${kinds.once} consume-once markers, ${kinds.secret} shared secrets`,
+    ),
     field('released', `${released} (active sessions no instance holds: idle, or handed off at a stop)`),
     field('expired by', `${expiries.idle} idle timeout, ${expiries.grace} grace (tombstones kept)`),
     field('due backlog', `${due} (records the sweep would look at now)`),

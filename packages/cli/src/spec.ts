@@ -1,25 +1,20 @@
 /**
- * Store specs: one string naming a store, as `MCP_SESSIONS_STORE` and `--store` take it.
- * `sqlite:<path>`, `memory:`, `redis://…`/`rediss://…`, `redis+cluster://host:port,host:port`
- * (a Redis Cluster, by some of its nodes), `postgres://…`/`postgresql://…`. Each adapter is
- * imported only when its spec is used, so only the one you use needs to be installed.
+ * Opening the store a spec names (`sqlite:<path>`, `memory:`, `redis://…`, `postgres://…`: parsed
+ * by core's `parseStoreSpec`, re-exported here). Each adapter is imported only when its spec is
+ * used, so only the one you use needs to be installed.
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import {
   InvalidArgumentError,
   type LoggerLike,
-  redactUrl,
+  parseStoreSpec,
   type SessionBus,
   type SessionStore,
+  type StoreSpec,
 } from '@mcp-sessions/core';
 
-export type StoreSpec =
-  | { readonly kind: 'memory' }
-  | { readonly kind: 'sqlite'; readonly filename: string }
-  | { readonly kind: 'redis'; readonly url: string }
-  | { readonly kind: 'redis-cluster'; readonly urls: readonly string[] }
-  | { readonly kind: 'postgres'; readonly connectionString: string };
+export { parseStoreSpec, STORE_SPEC_FORMS, type StoreSpec } from '@mcp-sessions/core';
 
 export interface OpenStoreOptions {
   /** Bound on connecting and on each command (Redis, Postgres), in ms. Default: the adapter's (5 s). */
@@ -35,35 +30,6 @@ export interface OpenStoreOptions {
   schema?: string;
   /** The adapter's logger. Default `false`: a store opened here reports its failures as errors only. */
   logger?: LoggerLike | false;
-}
-
-/** The spec's forms, for error messages and help. */
-export const STORE_SPEC_FORMS =
-  'sqlite:<path>, memory:, redis://…, rediss://…, redis+cluster://h:p,h:p, postgres://…';
-
-/**
- * What `spec` names; `InvalidArgumentError` (its message redacted) when it names nothing.
- *
- * @example
- * parseStoreSpec('redis+cluster://:pw@10.0.0.1:7000,10.0.0.2:7000');
- * // { kind: 'redis-cluster', urls: ['redis://:pw@10.0.0.1:7000', 'redis://:pw@10.0.0.2:7000'] }
- */
-export function parseStoreSpec(spec: string, cwd: string = process.cwd()): StoreSpec {
-  if (spec === 'memory:' || spec === 'memory') return { kind: 'memory' };
-  if (spec.startsWith('sqlite:')) {
-    const path = spec.slice('sqlite:'.length);
-    if (path === '') throw invalid(spec, 'sqlite: needs a file path (sqlite:./sessions.db)');
-    return { kind: 'sqlite', filename: resolve(cwd, path) };
-  }
-  const cluster = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?#]+)/.exec(spec);
-  if (cluster) {
-    const [, scheme, auth, hosts] = cluster;
-    const urls = hosts!.split(',').map((host) => `${scheme}://${auth ? `${auth}@` : ''}${host}`);
-    return { kind: 'redis-cluster', urls };
-  }
-  if (/^rediss?:\/\/./.test(spec)) return { kind: 'redis', url: spec };
-  if (/^postgres(ql)?:\/\/./.test(spec)) return { kind: 'postgres', connectionString: spec };
-  throw invalid(spec, `use ${STORE_SPEC_FORMS}`);
 }
 
 /**
@@ -169,10 +135,6 @@ export async function openBus(
 /** `{ [name]: value }`, or nothing for an option not given (the adapters refuse `undefined` values). */
 function given<K extends string>(name: K, value: string | undefined): { [P in K]?: string } {
   return (value === undefined ? {} : { [name]: value }) as { [P in K]?: string };
-}
-
-function invalid(spec: string, why: string): InvalidArgumentError {
-  return new InvalidArgumentError('store', `${JSON.stringify(redactUrl(spec))} is not a store spec: ${why}`);
 }
 
 async function load<T>(name: string, importer: () => Promise<T>): Promise<T> {

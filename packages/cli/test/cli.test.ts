@@ -214,7 +214,7 @@ describe.each(backends)('mcp-sessions on $name', (backend) => {
       const stats = await json(['stats', ...flags]);
       expect(stats).toMatchObject({
         sessions: { active: 1, disconnected: 1, expired: 0, closed: 1, total: 3 },
-        kinds: { session: 3, handle: 0, once: 0 },
+        kinds: { session: 3, handle: 0, once: 0, secret: 0 },
         released: 0,
         expiredBy: { idle: 0, grace: 0 },
         dueBacklog: 2,
@@ -274,6 +274,10 @@ describe('mcp-sessions errors and help', () => {
     expect(bad.stderr).toBe(
       'mcp-sessions: invalid store: "mysql://root:***@db/app" is not a store spec: use sqlite:<path>, memory:, redis://…, rediss://…, redis+cluster://h:p,h:p, postgres://… (mcp-sessions --help)\n',
     );
+    const schemeless = await cli(['list', '--store', 'u:S3cretPW@127.0.0.1:4191']);
+    expect(schemeless).toMatchObject({ code: 2, stdout: '' });
+    expect(schemeless.stderr).toContain('"u:***@127.0.0.1:4191" is not a store spec');
+    expect(schemeless.stderr).not.toContain('S3cretPW');
     const none = await cli(['stats']);
     expect(none).toMatchObject({ code: 2, stdout: '' });
     expect(none.stderr).toMatch(/^mcp-sessions: no store: pass --store <spec> or set MCP_SESSIONS_STORE/);

@@ -46,7 +46,11 @@ export {
   type TouchHandleOptions,
 } from './manager';
 export { type Clock, type Logger, SESSION_DEFAULTS } from './options';
+// A random secret every instance sharing the store agrees on (a `requestState` HMAC key).
+export { SHARED_SECRET_BYTES, type SharedSecretOptions, sharedSecret } from './secrets';
 // Records as applications read them, and the store they pass in.
 export type { AgentStateEntry, SessionRecord, SessionStatus, SessionStore } from './store';
 // What the modern leg of the dual-era handler learns store failures by.
 export { observeStoreFailures } from './store-failures';
+// Store specs (`sqlite:./sessions.db`, `redis://…`): one string naming a store, parsed.
+export { parseStoreSpec, STORE_SPEC_FORMS, type StoreSpec } from './store-spec';

@@ -14,13 +14,14 @@
  * or not, until that deadline; after it the sweep expires it like any session past grace. A
  * crashed owner or a lost client still costs a counted recovery.
  *
- * The same records carry two more kinds, marked by `RECORD_KIND_KEY` in their metadata and told
- * apart by `recordKind` alone; neither is ever a session (recover, resume, attach and a client's
+ * The same records carry three more kinds, marked by `RECORD_KIND_KEY` in their metadata and told
+ * apart by `recordKind` alone; none is ever a session (recover, resume, attach and a client's
  * close refuse them as not found):
  *
  *   handle (stateless era): mint → disconnected until its deadline ──extend──▶ later deadline
  *                            └──(deadline over)──▶ expired ──(tombstone over)──▶ deleted
  *   consume-once:           consume → closed ──(its own TTL over)──▶ deleted
+ *   shared secret:          create → closed, never due, never deleted by the sweep
  */
 import type { RecoveryRefusal } from './errors';
 import type { JsonObject } from './json';
@@ -85,15 +86,25 @@ export const RECORD_KIND_KEY = 'mcp-sessions:kind';
 
 /**
  * `session`: a 2025-era MCP session. `handle`: state referenced by an explicit id in the stateless
- * era (SEP-2567), never served over HTTP as a session. `once`: a consume-once marker.
+ * era (SEP-2567), never served over HTTP as a session. `once`: a consume-once marker. `secret`: a
+ * random secret the instances sharing the store agree on (`sharedSecret`).
  */
-export type RecordKind = 'session' | 'handle' | 'once';
+export type RecordKind = 'session' | 'handle' | 'once' | 'secret';
 
 /** What a record is. The one place the kind is read; every rule below asks this. */
 export function recordKind(record: SessionRecord): RecordKind {
   const kind = record.metadata?.[RECORD_KIND_KEY];
-  return kind === 'handle' || kind === 'once' ? kind : 'session';
+  return kind === 'handle' || kind === 'once' || kind === 'secret' ? kind : 'session';
 }
+
+/** Metadata key of a shared secret record holding its value (base64url). Only `secrets.ts` reads it. */
+export const SECRET_VALUE_KEY = 'mcp-sessions:secret';
+
+/**
+ * A `dueAt` no clock reaches: the latest instant a `Date` holds, within every store's range
+ * (SQL bigint, Redis score, JS number), so `claimDue` never leases the record.
+ */
+export const NEVER_DUE_AT = 8_640_000_000_000_000;
 
 /** Why a handle may not be used: unknown, not a handle, or another principal's all read `not_found`. */
 export type HandleRefusal = 'not_found' | 'expired';
@@ -200,9 +211,37 @@ export function createOnceRecord(id: string, now: number, ttlMs: number): Sessio
   };
 }
 
+/**
+ * create: (none) → a closed record holding a shared secret (base64url). Closed, so no state or event
+ * can be written under it; never due (`NEVER_DUE_AT`), and `tombstoneUntil` gives it no end, so
+ * the sweep neither claims nor deletes it.
+ */
+export function createSecretRecord(id: string, value: string, now: number): SessionRecord {
+  return {
+    id,
+    status: 'closed',
+    version: 1,
+    principal: null,
+    ownerId: null,
+    createdAt: now,
+    lastHeartbeatAt: now,
+    disconnectedAt: null,
+    graceExpiresAt: null,
+    recoveryAttempts: 0,
+    recoveredAt: null,
+    endedAt: now,
+    dueAt: NEVER_DUE_AT,
+    workingDirectory: null,
+    metadata: { [RECORD_KIND_KEY]: 'secret', [SECRET_VALUE_KEY]: value },
+    initializeParams: null,
+  };
+}
+
 /** When the sweep deletes an ended record: `tombstoneMs` after it ended, or a consume-once record's own TTL. */
 export function tombstoneUntil(record: SessionRecord, policy: LifecyclePolicy): number | null {
   if (record.endedAt === null) return null;
+  // A shared secret outlives every tombstone: removing it would invalidate what it signed.
+  if (recordKind(record) === 'secret') return null;
   if (recordKind(record) === 'once' && record.graceExpiresAt !== null) return record.graceExpiresAt;
   return record.endedAt + policy.tombstoneMs;
 }
@@ -230,16 +269,11 @@ export function graceDeadline(record: SessionRecord, policy: LifecyclePolicy): n
   return null;
 }
 
-/**
- * A `graceExpiresAt` that never comes (`idleTimeoutMs: Infinity`): stored as a plain number, so
- * every store indexes it like any other instant.
- */
-export const NO_DEADLINE = Number.MAX_SAFE_INTEGER;
-
 /** When a session last used at `lastActiveAt` expires for idleness, if no instance holds it. */
 export function idleDeadline(lastActiveAt: number, policy: LifecyclePolicy): number {
   const timeout = policy.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-  return Number.isFinite(timeout) ? lastActiveAt + timeout : NO_DEADLINE;
+  // `Infinity`: a deadline no clock reaches, stored and indexed like any other instant.
+  return Number.isFinite(timeout) ? lastActiveAt + timeout : NEVER_DUE_AT;
 }
 
 /**

@@ -105,7 +105,8 @@ const REDACTED = '***';
  * (`postgres://app:***@db/x`, even when the password holds a raw `@`), and the values of
  * password-like query or fragment parameters (`password`, `pass`, `pwd`, `token`, `secret`,
  * `auth`, `key`, case-insensitive, also inside longer names such as `access_token`). A spec that
- * does not parse as a URL keeps only its scheme (`redis://***`), or becomes `***`.
+ * does not parse as a URL keeps only its scheme (`redis://***`), or becomes `***`; one without
+ * `//` loses everything before its last `@` (`u:S3cret@db:5432` → `u:***@db:5432`).
  *
  * @example
  * redactUrl('redis://:s3cr@t@cache:6379/0?tls=true'); // 'redis://:***@cache:6379/0?tls=true'
@@ -131,6 +132,10 @@ export function redactUrl(spec: string): string {
     if (!parses(`${scheme}//${rest}`)) return `${scheme}//${REDACTED}`;
   } else if (!parses(spec)) {
     return `${scheme}${REDACTED}`;
+  } else if (rest.includes('@')) {
+    // No `//`: `user:password@host` typed without a scheme reads as scheme `user:`. Whatever it
+    // is, what comes before an `@` may be a password.
+    return `${scheme}${REDACTED}@${rest.slice(rest.lastIndexOf('@') + 1)}`;
   }
   const hash = rest.indexOf('#');
   const beforeHash = hash >= 0 ? rest.slice(0, hash) : rest;

@@ -59,6 +59,7 @@ import {
   systemClock,
   timerDelay,
 } from './options';
+import { sharedSecret } from './secrets';
 import {
   type AgentStateEntry,
   LIVE_STATUSES,
@@ -685,6 +686,20 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
       if (error instanceof SessionExistsError) return false;
       throw error;
     }
+  }
+
+  /**
+   * The random secret named `name` that every instance sharing this store agrees on, created once
+   * by whichever asks first (`sharedSecret` in `@mcp-sessions/core`): never swept, never a session.
+   *
+   * @example
+   * ```ts
+   * const key = await manager.sharedSecret('myapp:requestState'); // 32 random bytes, same everywhere
+   * ```
+   */
+  sharedSecret(name: string): Promise<Buffer> {
+    this.assertUsable();
+    return sharedSecret(this.store, name, { now: this.clock.now() });
   }
 
   /** Stops the timers and waits for a running tick or sweep. Closes nothing: the store is the caller's. */

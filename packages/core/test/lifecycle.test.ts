@@ -19,7 +19,7 @@ import {
   graceDeadline,
   idleDeadline,
   isStale,
-  NO_DEADLINE,
+  NEVER_DUE_AT,
   recoveryRefusal,
   sweepAction,
 } from '../src/lifecycle';
@@ -437,8 +437,8 @@ describe('hand_off: active → active with no owner, until its idle deadline', (
 
   it('idleTimeoutMs Infinity: a deadline that never comes, stored as a plain safe integer', () => {
     const never = { ...policy, idleTimeoutMs: Number.POSITIVE_INFINITY };
-    expect(idleDeadline(T0, never)).toBe(NO_DEADLINE);
-    expect(Number.isSafeInteger(NO_DEADLINE)).toBe(true);
+    expect(idleDeadline(T0, never)).toBe(NEVER_DUE_AT);
+    expect(Number.isSafeInteger(NEVER_DUE_AT)).toBe(true);
     const record = ok(transition(active(), { type: 'hand_off', lastActiveAt: T0 }, T0, never));
     expect(sweepAction(record, T0 + 100 * 365 * 86_400_000, never)).toBe('none');
   });

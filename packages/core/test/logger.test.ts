@@ -165,4 +165,11 @@ describe('redactUrl', () => {
     expect(redactUrl('not a url with secret')).toBe('***');
     expect(redactUrl('')).toBe('***');
   });
+
+  it('redacts a user-info typed without a scheme (it reads as scheme `user:`)', () => {
+    expect(redactUrl('u:S3cretPW@127.0.0.1:4191')).toBe('u:***@127.0.0.1:4191');
+    expect(redactUrl('app:pa@ss:w/rd@db:5432/prod')).toBe('app:***@db:5432/prod');
+    expect(redactUrl('S3cretPW@127.0.0.1:4191')).toBe('***');
+    expect(redactUrl('localhost:6379')).toBe('localhost:6379');
+  });
 });

@@ -90,8 +90,9 @@ const MAX_RECONNECT_DELAY_MS = 2_000;
 
 /**
  * The Postgres live bus (reach `'backend'`): `LISTEN`/`NOTIFY` on ONE dedicated connection per
- * bus, which also publishes (one connection keeps one publisher's messages in order). Each
- * session has a channel named by a hash of its id (any id fits Postgres' 63-byte limit).
+ * bus, which also publishes, one statement at a time (one connection keeps one publisher's
+ * messages in order). Each session has a channel named by a hash of its id (any id fits
+ * Postgres' 63-byte limit).
  * Messages over NOTIFY's 8000-byte limit are written to a small table (`<tablePrefix>bus_payloads`,
  * created on first use) and sent by reference; rows are deleted after `payloadRetentionMs`.
  * When the connection drops the bus reconnects by itself and listens again.
@@ -122,8 +123,8 @@ export class PostgresSessionBus implements SessionBus {
   };
   /** Per session, deliveries waiting for a payload row, so later messages wait their turn. */
   private readonly deliveries = new Map<string, Promise<void>>();
-  private client: pg.Client | undefined;
-  private connecting: Promise<pg.Client> | undefined;
+  private client: OrderedClient | undefined;
+  private connecting: Promise<OrderedClient> | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private reconnectAttempts = 0;
   private tableReady: Promise<void> | undefined;
@@ -201,7 +202,7 @@ export class PostgresSessionBus implements SessionBus {
     clearTimeout(this.reconnectTimer);
     const client = this.client ?? (await this.connecting?.catch(() => undefined));
     this.client = undefined;
-    await client?.end().catch(() => undefined);
+    await client?.client.end().catch(() => undefined);
   }
 
   // --- Internal helpers ---
@@ -229,7 +230,7 @@ export class PostgresSessionBus implements SessionBus {
   }
 
   /** The live connection, or one attempt to open it (which fails fast while the server is down). */
-  private connection(): Promise<pg.Client> {
+  private connection(): Promise<OrderedClient> {
     if (this.closed) return Promise.reject(busClosed(this.name));
     if (this.client) return Promise.resolve(this.client);
     this.connecting ??= this.open().finally(() => {
@@ -238,7 +239,7 @@ export class PostgresSessionBus implements SessionBus {
     return this.connecting;
   }
 
-  private async open(): Promise<pg.Client> {
+  private async open(): Promise<OrderedClient> {
     const client = new pg.Client(this.config);
     client.on('notification', (n) => this.receive(n));
     // Without an 'error' listener a lost connection would crash the process.
@@ -258,14 +259,14 @@ export class PostgresSessionBus implements SessionBus {
       await client.end().catch(() => undefined);
       throw busClosed(this.name);
     }
-    this.client = client;
+    this.client = new OrderedClient(client);
     this.reconnectAttempts = 0;
-    return client;
+    return this.client;
   }
 
   /** The connection dropped: forget it and, while sessions are listened to, reconnect in the background. */
   private lost(client: pg.Client, error: unknown): void {
-    if (this.client !== client) return;
+    if (this.client?.client !== client) return;
     this.client = undefined;
     if (this.closed) return;
     this.logger.warn('postgres bus connection lost; reconnecting', { error });
@@ -331,7 +332,7 @@ export class PostgresSessionBus implements SessionBus {
     return undefined;
   }
 
-  private ensureTable(client: pg.Client): Promise<void> {
+  private ensureTable(client: OrderedClient): Promise<void> {
     this.tableReady ??= (async () => {
       try {
         await createTable(client, this.schema, this.table);
@@ -348,7 +349,7 @@ export class PostgresSessionBus implements SessionBus {
   }
 
   /** Deletes payload rows past retention, at most twice per retention period, after a publish. */
-  private cleanup(client: pg.Client): void {
+  private cleanup(client: OrderedClient): void {
     const now = Date.now();
     if (now - this.lastCleanup < this.retentionMs / 2) return;
     this.lastCleanup = now;
@@ -362,7 +363,28 @@ export class PostgresSessionBus implements SessionBus {
 
 // --- Internal helpers ---
 
-async function createTable(client: pg.Client, schema: string, table: string): Promise<void> {
+/**
+ * The bus's one `pg.Client`, sent one statement at a time in call order. Overlapping
+ * `client.query()` calls are deprecated in pg (a DeprecationWarning now, an error in pg 9), and
+ * call order on this one connection is what keeps one publisher's messages in order.
+ */
+class OrderedClient {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly client: pg.Client) {}
+
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>> {
+    const result = this.tail.then(() => this.client.query<R>(text, values));
+    // The next statement waits for this one to finish, whether it succeeded or not.
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+async function createTable(client: OrderedClient, schema: string, table: string): Promise<void> {
   await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
   await client.query(
     `CREATE TABLE IF NOT EXISTS ${table} (

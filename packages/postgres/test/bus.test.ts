@@ -2,7 +2,10 @@
  * The Postgres bus across real processes, over a user's pool, with payloads over NOTIFY's
  * 8000-byte limit, and through a restart of a server of its own.
  */
+import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { StoreUnavailableError } from '@mcp-sessions/core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +27,17 @@ describe.skipIf(!url)('postgres bus', () => {
     } finally {
       await bus.close();
     }
+  });
+
+  it('sends LISTEN, UNLISTEN and every publish one at a time: no pg deprecation warning, order kept', async () => {
+    // pg warns once per process, so the burst runs in a process of its own that throws on it.
+    const burst = fileURLToPath(new URL('./fixtures/bus-burst.ts', import.meta.url));
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--throw-deprecation', '--import', 'tsx', '--conditions=@mcp-sessions/source', burst, url!],
+      { cwd: fileURLToPath(new URL('../../../', import.meta.url)), timeout: 60_000 },
+    );
+    expect(stdout).toBe('ok\n');
   });
 
   it('a payload over 8000 bytes arrives whole on another instance, by reference to a stored row', async () => {

@@ -59,6 +59,7 @@ export class Connection {
   private readonly owned: boolean;
   private readonly options: ConnectionOptions;
   private readonly deadlines: Deadlines;
+  private readonly connectWatch = new ConnectWatch();
   private connecting: Promise<unknown> | undefined;
   private connected: boolean;
   private closed = false;
@@ -67,7 +68,11 @@ export class Connection {
   constructor(options: ConnectionOptions) {
     this.options = options;
     this.deadlines = new Deadlines(options.commandTimeoutMs);
-    const onError = (error: unknown) => options.logger.warn('redis client error', { error });
+    const onError = (error: unknown) => {
+      options.logger.warn('redis client error', { error });
+      this.connectWatch.failed(error);
+    };
+    const onConnect = () => this.connectWatch.opened();
     // Clients the store creates never queue commands while disconnected: a call during an outage
     // fails at once, and a call given up on can never run later, after the reconnect.
     if (options.client) {
@@ -79,6 +84,7 @@ export class Connection {
         defaults: { socket: socketOptions(options), disableOfflineQueue: true },
       });
       cluster.on('error', onError);
+      cluster.on('connect', onConnect);
       this.client = cluster;
       this.closeOwned = (graceful) => closeQuietly(cluster, graceful, options.commandTimeoutMs);
       this.owned = true;
@@ -89,6 +95,7 @@ export class Connection {
         disableOfflineQueue: true,
       });
       client.on('error', onError);
+      client.on('connect', onConnect);
       this.client = client;
       this.closeOwned = (graceful) => closeQuietly(client, graceful, options.commandTimeoutMs);
       this.owned = true;
@@ -140,7 +147,7 @@ export class Connection {
         },
       );
     }
-    await withDeadline(this.connecting, this.options.connectTimeoutMs, 'redis connect');
+    await this.connectWatch.wait(this.connecting, this.options.connectTimeoutMs);
   }
 }
 
@@ -176,6 +183,50 @@ export function wrapError(error: unknown, what: string): Error {
 }
 
 // --- Internal helpers ---
+
+/**
+ * Why a connect has not finished. A client we created retries for ever (`reconnectStrategy`), so
+ * its connect promise alone only ever times out, and a refused port or a wrong password would both
+ * read "timed out": a call waiting for the connect fails at the client's first error instead, with
+ * that error, and a timeout says whether a socket opened (a server that accepts and never answers).
+ */
+class ConnectWatch {
+  private readonly waiting = new Set<(error: Error) => void>();
+  private socketOpened = false;
+
+  /** The client's `connect` event: a socket is open; the handshake may still hang. */
+  opened(): void {
+    this.socketOpened = true;
+  }
+
+  /** The client's `error` event: fails every call waiting for the connect, with it as the cause. */
+  failed(error: unknown): void {
+    if (this.waiting.size === 0) return;
+    const wrapped = wrapError(error, 'connect');
+    for (const fail of [...this.waiting]) fail(wrapped);
+  }
+
+  /** Resolves when `connecting` does; rejects at the client's next error or after `ms`. */
+  wait(connecting: Promise<unknown>, ms: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const settle = (error?: Error) => {
+        clearTimeout(timer);
+        this.waiting.delete(settle);
+        if (error) reject(error);
+        else resolve();
+      };
+      const timer = setTimeout(() => {
+        const why = this.socketOpened ? ': the server accepted the connection but never answered' : '';
+        settle(new StoreUnavailableError(`redis connect timed out after ${ms} ms${why}`));
+      }, ms);
+      this.waiting.add(settle);
+      connecting.then(
+        () => settle(),
+        (error: unknown) => settle(wrapError(error, 'connect')),
+      );
+    });
+  }
+}
 
 /**
  * Command deadlines on one shared, unref'd timer instead of a timer per command: a call is

@@ -2,7 +2,7 @@
  * What the conformance suite cannot see from outside: key names (glob/brace-safe, one hash tag
  * per shard), native expiry, script reloading, error wrapping, who closes which client.
  */
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import {
   InvalidArgumentError,
   type SessionRecord,
@@ -355,6 +355,58 @@ describe('redis store options and reachability', () => {
       await expect(s.insert(record('x'))).rejects.toBeInstanceOf(StoreUnavailableError);
     } finally {
       await s.close();
+    }
+  });
+
+  it('a refused port and a wrong password each say what happened, not "connect timed out"', async () => {
+    const port = await closedPort();
+    const refused = new RedisSessionStore({ url: `redis://127.0.0.1:${port}`, logger: false });
+    try {
+      const error = await refused.get('x').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect((error as Error).message).toMatch(/^redis connect: .*ECONNREFUSED/);
+      expect((error as Error).message).not.toMatch(/timed out/);
+    } finally {
+      await refused.close();
+    }
+    if (!SINGLE_URL) return;
+    const url = new URL(SINGLE_URL);
+    url.username = 'nobody';
+    url.password = 'hunter2';
+    const denied = new RedisSessionStore({ url: url.href, logger: false });
+    try {
+      const error = await denied.get('x').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreError);
+      expect(error).not.toBeInstanceOf(StoreUnavailableError);
+      expect((error as Error).message).toMatch(/^redis connect: WRONGPASS/);
+      expect((error as Error).message).not.toContain('hunter2');
+    } finally {
+      await denied.close();
+    }
+  });
+
+  it('a server that accepts and never answers: the timeout says the connection was accepted', async () => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const address = silent.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const s = new RedisSessionStore({
+      url: `redis://127.0.0.1:${port}`,
+      connectTimeoutMs: 300,
+      commandTimeoutMs: 300,
+      logger: false,
+    });
+    try {
+      const error = await s.get('x').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect((error as Error).message).toBe(
+        'redis connect timed out after 300 ms: the server accepted the connection but never answered',
+      );
+    } finally {
+      await s.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
     }
   });
 

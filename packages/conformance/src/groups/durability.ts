@@ -115,5 +115,17 @@ export const durability: GroupDefinition = {
         assert.equal((await store.get('v'))?.version, 4, 'after reopen, touch sets version + 1');
       },
     },
+    {
+      title: 'a shared secret survives close and reopen',
+      requires: DURABLE,
+      async run(ctx) {
+        const secret = await ctx.manager().sharedSecret('app:key');
+        await ctx.reopen();
+        assert.ok(
+          (await ctx.manager().sharedSecret('app:key')).equals(secret),
+          'sharedSecret after reopen returns the secret created before',
+        );
+      },
+    },
   ],
 };

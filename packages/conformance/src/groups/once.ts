@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict';
-import { HandleExpiredError, SessionExistsError, SessionNotFoundError } from '@mcp-sessions/core';
+import {
+  HandleExpiredError,
+  RecoveryRefusedError,
+  SessionExistsError,
+  SessionNotFoundError,
+  SHARED_SECRET_BYTES,
+} from '@mcp-sessions/core';
 import { createHandleRecord, createOnceRecord } from '@mcp-sessions/core/adapter';
 import { isErrorOf, rejectsWith } from '../assert';
 import { HOUR, MINUTE, makeRecord } from '../fixtures';
@@ -8,9 +14,9 @@ import type { GroupDefinition } from '../harness';
 const ATOMIC = ['atomic'] as const;
 
 /**
- * What the stateless era's records rely on: consume-once needs `insert` to be an atomic
- * "first?" test; handles and consume-once markers are ordinary records the store keeps as
- * written and the sweep finds through `dueAt`.
+ * What the stateless era's records rely on: consume-once and shared secrets need `insert` to be
+ * an atomic "first?" test; handles, consume-once markers and secrets are ordinary records the
+ * store keeps as written and the sweep finds (or, a secret, never finds) through `dueAt`.
  */
 export const once: GroupDefinition = {
   id: 'once',
@@ -177,6 +183,77 @@ export const once: GroupDefinition = {
           (await store.get(handle))?.status,
           'expired',
           'the sweep leaves an expired handle as a tombstone',
+        );
+      },
+    },
+    {
+      title:
+        'sharedSecret through several managers racing: one secret of 32+ random bytes, kept for a new manager',
+      requires: ATOMIC,
+      async run(ctx) {
+        const managers = [ctx.manager(), ctx.manager(), ctx.manager(), ctx.manager()];
+        const secrets = await Promise.all(
+          managers.flatMap((m) => [m.sharedSecret('app:key'), m.sharedSecret('app:key')]),
+        );
+        const first = secrets[0]!;
+        assert.ok(first.length >= SHARED_SECRET_BYTES, `a shared secret has ${first.length} bytes`);
+        for (const secret of secrets) assert.ok(secret.equals(first), 'every racer gets the same secret');
+        assert.ok(
+          new Set(first).size > 8,
+          'a shared secret is random bytes, not a constant or a hash of its name',
+        );
+        const other = await managers[0]!.sharedSecret('app:other');
+        assert.ok(!other.equals(first), 'another name gets another secret');
+        for (const m of managers) await m.dispose();
+        assert.ok(
+          (await ctx.manager().sharedSecret('app:key')).equals(first),
+          'a new manager on the store (an instance restarted) gets the same secret',
+        );
+      },
+    },
+    {
+      title: 'a shared secret is never swept, takes no state, and is never served as a session or handle',
+      async run(ctx) {
+        const { store, clock } = ctx;
+        const manager = ctx.manager();
+        const secret = await manager.sharedSecret('app:key');
+        const [id] = (await store.list({ statuses: ['closed'], limit: 10 })).map((r) => r.id);
+        assert.ok(id !== undefined, 'a shared secret is a record of the store');
+        assert.ok(!id.includes(secret.toString('base64url')), "the record's id does not reveal the secret");
+        assert.deepEqual(
+          (await manager.getActiveSessions()).sessions,
+          [],
+          'a shared secret is not listed as a live session',
+        );
+        await rejectsWith(
+          store.setState({
+            sessionId: id,
+            agentId: 'a',
+            key: 'k',
+            value: 1,
+            updatedAt: clock.now(),
+            expiresAt: null,
+          }),
+          SessionNotFoundError,
+          'state under a shared secret',
+        );
+        await rejectsWith(manager.recover(id), RecoveryRefusedError, 'recovering a shared secret');
+        await rejectsWith(manager.checkHandle(id), SessionNotFoundError, 'a shared secret as a handle');
+        await rejectsWith(
+          manager.close(id, { principal: null }),
+          SessionNotFoundError,
+          'a client closing it',
+        );
+
+        clock.advance(10 * 365 * 24 * HOUR);
+        assert.deepEqual(
+          await manager.cleanupExpired(),
+          { expired: 0, deleted: 0, stateEntriesPurged: 0 },
+          'the sweep neither expires nor deletes a shared secret, even ten years on',
+        );
+        assert.ok(
+          (await manager.sharedSecret('app:key')).equals(secret),
+          'the shared secret is the same after the sweep',
         );
       },
     },
