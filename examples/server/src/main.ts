@@ -7,7 +7,10 @@
  * SIGTERM leaves sessions for the next instance to attach without counting a recovery;
  * `disconnect`: marks them disconnected, so the next instance recovers them, counted),
  * MCP_SESSIONS_STATE_KEY (the key every instance seals `requestState` with, 32+ bytes; unset: a
- * random secret kept in the store, created by the first instance, shared by every other).
+ * random secret kept in the store, created by the first instance, shared by every other),
+ * MCP_SESSIONS_IDLE_RELEASE_MS (a session unused this long leaves this process's memory; 300000),
+ * MCP_SESSIONS_IDLE_TIMEOUT_MS (a session unused this long expires everywhere; 86400000); both
+ * take `Infinity`.
  * A bad setting or an unreachable store stops it at start with one line on stderr (exit 2, exit 1).
  */
 import { createServer } from 'node:http';
@@ -43,9 +46,12 @@ if (shutdownMode !== 'hand-off' && shutdownMode !== 'disconnect') {
   process.exit(2);
 }
 
+const idleReleaseMs = durationSetting('MCP_SESSIONS_IDLE_RELEASE_MS');
+const idleTimeoutMs = durationSetting('MCP_SESSIONS_IDLE_TIMEOUT_MS');
+
 const storeLog = quietWhileStarting(stderrLogger('store'));
 const { store, bus } = await openBackend(storeSpec, storeLog.logger).catch(failedToStart);
-const manager = new SessionManager({ store, instanceId });
+const manager = new SessionManager({ store, instanceId, idleTimeoutMs });
 // One read now, so an unreachable store stops the start in one line instead of failing requests.
 const states = await Promise.all([requestStateKey(manager), manager.getActiveSessions({ limit: 1 })])
   .then(([key]) => forgetStateCodec(key))
@@ -61,6 +67,11 @@ for (const event of ['initialized', 'disconnected', 'recovered', 'expired', 'clo
 }
 manager.on('lost', (sessionId) =>
   log.warn('session lost (closed or expired elsewhere)', { session: sessionTag(sessionId) }),
+);
+manager.on('released', (sessionId) =>
+  log.info('session released (idle; handed off, rebuilt by its next request)', {
+    session: sessionTag(sessionId),
+  }),
 );
 manager.on('error', (error) => log.error('background work failed', { error }));
 
@@ -78,6 +89,7 @@ const handler = createNodeSessionHandler(
       createServer: (ctx) => createAppServer(manager, ctx, notes),
       eventStore: createEventStore(manager),
       bus, // elicitation, sampling, cancellations and standalone messages cross instances
+      idleReleaseMs,
       logger: log,
     },
     // 2026-07-28 era: stateless, one SDK v2 server per request; 2025 traffic never reaches it.
@@ -138,4 +150,16 @@ function failedToStart(error: unknown): never {
         : `store ${redactUrl(storeSpec)}: ${message}`;
   process.stderr.write(`mcp-sessions example: ${line.replace(/\s*[\r\n]+\s*/g, ' ')}\n`);
   process.exit(error instanceof InvalidArgumentError ? 2 : 1);
+}
+
+/** A positive number of milliseconds or `Infinity` from the environment; unset: the library's default. */
+function durationSetting(name: string): number | undefined {
+  const text = process.env[name];
+  if (text === undefined || text === '') return undefined;
+  const value = text === 'Infinity' ? Number.POSITIVE_INFINITY : Number(text);
+  if (value > 0) return value;
+  process.stderr.write(
+    `mcp-sessions example: ${name} must be a positive number of milliseconds or Infinity, not ${JSON.stringify(text)}\n`,
+  );
+  process.exit(2);
 }
