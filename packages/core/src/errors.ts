@@ -1,4 +1,4 @@
-import type { SessionStatus } from './store';
+import type { SessionStatus } from './status';
 import { noteStoreFailure } from './store-failures';
 
 /**

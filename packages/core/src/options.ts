@@ -39,6 +39,12 @@ export const SESSION_DEFAULTS = Object.freeze({
   handleTtlMs: DEFAULT_HANDLE_TTL_MS,
 });
 
+/** For calls made on behalf of a client: the subject it authenticated as. */
+export interface PrincipalOptions {
+  /** The authenticated subject making the request; must equal the session's. */
+  principal?: string | null;
+}
+
 /** Cleanup runs at interval × (1 ± this), so a fleet's instances do not sweep in lockstep. */
 export const CLEANUP_JITTER = 0.2;
 

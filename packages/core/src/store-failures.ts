@@ -8,12 +8,12 @@
  * classes note themselves here, the http entry reads.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { McpSessionsError } from './errors';
 
-const scope = new AsyncLocalStorage<McpSessionsError[]>();
+// Plain `Error`s here: errors.ts imports this file, so this one names no error class of its own.
+const scope = new AsyncLocalStorage<Error[]>();
 
 /** Called by `StoreUnavailableError` and `StoreError` as they are created: noted if work is observed. */
-export function noteStoreFailure(error: McpSessionsError): void {
+export function noteStoreFailure(error: Error): void {
   scope.getStore()?.push(error);
 }
 
@@ -24,8 +24,8 @@ export function noteStoreFailure(error: McpSessionsError): void {
  */
 export async function observeStoreFailures<T>(
   work: () => Promise<T>,
-): Promise<{ result: T; failures: readonly McpSessionsError[] }> {
-  const failures: McpSessionsError[] = [];
+): Promise<{ result: T; failures: readonly Error[] }> {
+  const failures: Error[] = [];
   const result = await scope.run(failures, work);
   return { result, failures };
 }

@@ -37,19 +37,14 @@
  */
 import { compareNames } from './ids';
 import type { JsonObject, JsonValue } from './json';
+import type { SessionStatus } from './status';
 
-export type SessionStatus = 'active' | 'disconnected' | 'expired' | 'closed';
-
-/** Every status, in lifecycle order. */
-export const SESSION_STATUSES: readonly SessionStatus[] = ['active', 'disconnected', 'expired', 'closed'];
-
-/** For adapters parsing what they read back. */
-export function isSessionStatus(value: unknown): value is SessionStatus {
-  return (SESSION_STATUSES as readonly unknown[]).includes(value);
-}
-
-/** Statuses of a session that may still be used or recovered: those whose `endedAt` is null. */
-export const LIVE_STATUSES: readonly SessionStatus[] = ['active', 'disconnected'];
+export {
+  isSessionStatus,
+  LIVE_STATUSES,
+  SESSION_STATUSES,
+  type SessionStatus,
+} from './status';
 
 /** The part of a record `insert` writes once and nothing changes afterwards. */
 export interface SessionIdentity {

@@ -1,18 +1,8 @@
+import type { AgentState } from '../agent-state';
 import { InvalidArgumentError } from '../errors';
-import type { JsonValue } from '../json';
-import type { SaveStateOptions, SessionManager } from '../manager';
-import type { AgentStateEntry } from '../store';
+import type { SessionManager } from '../manager';
 
-/** Per-agent state of one session, for one agent: what a tool handler needs. */
-export interface AgentState {
-  readonly sessionId: string;
-  readonly agentId: string;
-  load(key: string): Promise<JsonValue | undefined>;
-  save(key: string, value: JsonValue, options?: SaveStateOptions): Promise<void>;
-  delete(key: string): Promise<boolean>;
-  /** This agent's unexpired entries, ordered by key. */
-  list(): Promise<AgentStateEntry[]>;
-}
+export type { AgentState } from '../agent-state';
 
 /** The part of the SDK's `RequestHandlerExtra` (a tool handler's second argument) used here. */
 export interface SessionExtra {
