@@ -23,13 +23,7 @@ import {
 import type { SessionRecord } from '../store';
 import { readCapped } from './body';
 import type { SessionEventStores } from './event-store';
-import {
-  type LinkedTransport,
-  type RoutedKind,
-  SessionLink,
-  type StandaloneEvents,
-  type WireMessage,
-} from './link';
+import { type RoutedKind, SessionLink, type StandaloneEvents } from './link';
 import {
   dnsRebindingRefusal,
   endAfterEvents,
@@ -40,6 +34,24 @@ import {
   UNSTORED_EVENT_ID,
 } from './sdk-assumptions';
 import { UnstoredEvents } from './unstored-events';
+import type {
+  AuthInfo,
+  ConnectableServer,
+  HandlerTransport,
+  PassThroughTransportOptions,
+  TransportClass,
+  TransportEventStore,
+} from './wire';
+
+export type {
+  AuthInfo,
+  ConnectableServer,
+  HandlerTransport,
+  HandlerTransportOptions,
+  PassThroughTransportOptions,
+  TransportClass,
+  TransportEventStore,
+} from './wire';
 
 /** Largest body read to recognise an `initialize` request that carries no session id. */
 export const DEFAULT_MAX_INITIALIZE_BODY_BYTES = 1024 * 1024;
@@ -48,55 +60,6 @@ export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 /** The id of the replayed `initialize` request; its response is discarded. */
 const REPLAY_REQUEST_ID = 'mcp-sessions:replayed-initialize';
-
-/**
- * The SDK's `AuthInfo`, structurally: v1's (`@modelcontextprotocol/sdk/server/auth/types.js`) and
- * v2's (`@modelcontextprotocol/server`) both fit.
- */
-export interface AuthInfo {
-  token: string;
-  clientId: string;
-  scopes: string[];
-  expiresAt?: number;
-  resource?: URL;
-  extra?: Record<string, unknown>;
-}
-
-/** The SDK's `EventStore` (resumability), structurally: what the handler gives each transport. */
-export interface TransportEventStore {
-  storeEvent(streamId: string, message: WireMessage): Promise<string>;
-  getStreamIdForEventId?(eventId: string): Promise<string | undefined>;
-  replayEventsAfter(
-    lastEventId: string,
-    handlers: { send: (eventId: string, message: WireMessage) => Promise<void> },
-  ): Promise<string>;
-}
-
-/** What the handler needs of an SDK transport: the public surface of `WebStandardStreamableHTTPServerTransport`. */
-export interface HandlerTransport extends LinkedTransport {
-  handleRequest(request: Request, options?: { parsedBody?: unknown; authInfo?: AuthInfo }): Promise<Response>;
-}
-
-/** The options the handler constructs a transport with (both SDK lines take them). */
-export interface HandlerTransportOptions extends PassThroughTransportOptions {
-  sessionIdGenerator: () => string;
-  eventStore?: TransportEventStore | undefined;
-  onsessioninitialized?: ((sessionId: string) => void | Promise<void>) | undefined;
-}
-
-/**
- * `WebStandardStreamableHTTPServerTransport` of either SDK line: v1's from
- * `@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js` (1.25+) or v2's from
- * `@modelcontextprotocol/server`.
- */
-export type TransportClass = new (options: HandlerTransportOptions) => HandlerTransport;
-
-/** What the handler needs of a server: `McpServer` and the low-level `Server` both fit. */
-export interface ConnectableServer {
-  /** `never`: the SDK's `Transport` type differs between SDK versions; any server's `connect` fits. */
-  connect(transport: never): Promise<void>;
-  close(): Promise<void>;
-}
 
 /** Given to `createServer` for every session this process starts serving. */
 export interface SessionContext {
@@ -107,15 +70,6 @@ export interface SessionContext {
   record: SessionRecord;
   /** The client's `clientInfo.name` from the stored initialize params: the default agent id. */
   clientName: string | undefined;
-}
-
-/** Options of `WebStandardStreamableHTTPServerTransport` the handler passes through unchanged. */
-export interface PassThroughTransportOptions {
-  enableJsonResponse?: boolean;
-  allowedHosts?: string[];
-  allowedOrigins?: string[];
-  enableDnsRebindingProtection?: boolean;
-  retryInterval?: number;
 }
 
 export interface SessionHandlerOptions {
