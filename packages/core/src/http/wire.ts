@@ -61,9 +61,16 @@ export interface TransportEventStore {
   ): Promise<string>;
 }
 
+/** What a request is handled with, by the session handler and by the SDK transport's `handleRequest`. */
+export interface HandleOptions {
+  /** A body already parsed by a framework (Express `express.json()`). */
+  parsedBody?: unknown;
+  authInfo?: AuthInfo;
+}
+
 /** What the handler needs of an SDK transport: the public surface of `WebStandardStreamableHTTPServerTransport`. */
 export interface HandlerTransport extends LinkedTransport {
-  handleRequest(request: Request, options?: { parsedBody?: unknown; authInfo?: AuthInfo }): Promise<Response>;
+  handleRequest(request: Request, options?: HandleOptions): Promise<Response>;
 }
 
 /** Options of `WebStandardStreamableHTTPServerTransport` the handler passes through unchanged. */
