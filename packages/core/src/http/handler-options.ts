@@ -1,14 +1,29 @@
 /**
- * What `createSessionHandler` is given: its options with their defaults, the context each
- * session's server is created with, and the observer hooks for metrics and traces.
+ * The session handler's public contract: what `createSessionHandler` is given (its options, with
+ * their checks and defaults), the context each session's server is created with, the observer
+ * hooks for metrics and traces, and what it gives back.
  */
 import type { SessionBus } from '../bus';
-import type { LoggerLike } from '../logger';
+import { InvalidArgumentError } from '../errors';
+import { type LoggerLike, resolveLogger } from '../logger';
 import type { SessionManager } from '../manager';
+import {
+  assertKnownOptions,
+  DEFAULT_IDLE_RELEASE_MS,
+  type Logger,
+  positiveInteger,
+  positiveOrInfinite,
+} from '../options';
 import type { SessionRecord } from '../store';
 import type { SessionEventStores } from './event-store';
 import type { RoutedKind } from './link';
-import type { AuthInfo, ConnectableServer, PassThroughTransportOptions, TransportClass } from './wire';
+import type {
+  AuthInfo,
+  ConnectableServer,
+  HandleOptions,
+  PassThroughTransportOptions,
+  TransportClass,
+} from './wire';
 
 /** Largest body read to recognise an `initialize` request that carries no session id. */
 export const DEFAULT_MAX_INITIALIZE_BODY_BYTES = 1024 * 1024;
@@ -103,8 +118,68 @@ export interface SessionHandlerObserver {
   routed?(kind: RoutedKind): void;
 }
 
+/**
+ * A web-standard MCP endpoint (`Request` → `Response`) whose sessions live in the manager's store.
+ * Mount it on every HTTP method of the MCP path.
+ */
+export interface SessionHandler {
+  (request: Request, options?: HandleOptions): Promise<Response>;
+  /** Ids of the sessions with a server and transport in this process. */
+  liveSessionIds(): string[];
+  /**
+   * Graceful shutdown (SIGTERM, a deploy): closes every server and transport of this process and
+   * hands their sessions off (`manager.handOff`): the instance a client reaches next attaches
+   * without counting a recovery, so rolling restarts never use up a session's attempts.
+   * With `{ disconnect: true }` the sessions are marked disconnected instead (recovery counted).
+   */
+  close(options?: CloseOptions): Promise<void>;
+}
+
+export interface CloseOptions {
+  /** Mark the sessions disconnected (counted recovery) instead of handing them off. Default false. */
+  disconnect?: boolean;
+}
+
+/** The options checked, with their defaults filled in: what the handler runs on. */
+export interface ResolvedHandlerOptions {
+  logger: Logger;
+  maxInitializeBody: number;
+  maxBody: number;
+  idleReleaseMs: number;
+}
+
+/** Checks the options (unknown names, the manager, the server factory, the limits) and fills in defaults. */
+export function resolveHandlerOptions(options: SessionHandlerOptions): ResolvedHandlerOptions {
+  assertKnownOptions(options, HANDLER_OPTIONS, 'createSessionHandler');
+  if (typeof (options.manager as Partial<SessionManager> | undefined)?.resume !== 'function') {
+    throw new InvalidArgumentError('manager', 'must be a SessionManager');
+  }
+  if (typeof options.createServer !== 'function') {
+    throw new InvalidArgumentError('createServer', 'must be a function returning a fresh McpServer');
+  }
+  const logger = resolveLogger(options.logger);
+  if (!options.bus && options.manager.store.capabilities.crossProcess) {
+    logger.warn(
+      'the session store is shared across processes but the handler has no bus: elicitation, sampling, cancellations and standalone messages reach the client only on the instance that holds its session',
+      { store: options.manager.store.name },
+    );
+  }
+  return {
+    logger,
+    maxInitializeBody: positiveInteger(
+      'maxInitializeBodyBytes',
+      options.maxInitializeBodyBytes,
+      DEFAULT_MAX_INITIALIZE_BODY_BYTES,
+    ),
+    maxBody: positiveInteger('maxBodyBytes', options.maxBodyBytes, DEFAULT_MAX_BODY_BYTES),
+    idleReleaseMs: positiveOrInfinite('idleReleaseMs', options.idleReleaseMs, DEFAULT_IDLE_RELEASE_MS),
+  };
+}
+
+// --- Internal helpers ---
+
 /** Every option's name (the type makes the list exhaustive). */
-export const HANDLER_OPTIONS = Object.keys({
+const HANDLER_OPTIONS = Object.keys({
   manager: true,
   createServer: true,
   principal: true,

@@ -1,29 +1,14 @@
-import {
-  InvalidArgumentError,
-  InvalidValueError,
-  McpSessionsError,
-  RecoveryRefusedError,
-  SessionNotFoundError,
-  SessionNotLiveError,
-  StoreUnavailableError,
-} from '../errors';
+import { SessionNotLiveError } from '../errors';
 import { generateSessionId, isValidSessionId, sessionTag } from '../ids';
 import type { JsonObject } from '../json';
-import { resolveLogger } from '../logger';
 import type { SessionManager } from '../manager';
+import { type Logger, MAX_TIMER_DELAY_MS } from '../options';
+import { errorResponse, isGone, jsonRpcError, missingSessionId, sessionNotFound } from './answers';
+import { parsedBody } from './body';
 import {
-  assertKnownOptions,
-  DEFAULT_IDLE_RELEASE_MS,
-  type Logger,
-  MAX_TIMER_DELAY_MS,
-  positiveInteger,
-  positiveOrInfinite,
-} from '../options';
-import { readCapped } from './body';
-import {
-  DEFAULT_MAX_BODY_BYTES,
-  DEFAULT_MAX_INITIALIZE_BODY_BYTES,
-  HANDLER_OPTIONS,
+  type CloseOptions,
+  resolveHandlerOptions,
+  type SessionHandler,
   type SessionHandlerOptions,
 } from './handler-options';
 import { LiveSession, type LiveSessionParts } from './live-session';
@@ -31,9 +16,11 @@ import { dnsRebindingRefusal, loadDefaultTransportClass, refusedMessages } from 
 import type { HandleOptions, HandlerTransport, TransportClass } from './wire';
 
 export {
+  type CloseOptions,
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_MAX_INITIALIZE_BODY_BYTES,
   type SessionContext,
+  type SessionHandler,
   type SessionHandlerObserver,
   type SessionHandlerOptions,
 } from './handler-options';
@@ -47,28 +34,6 @@ export type {
   TransportClass,
   TransportEventStore,
 } from './wire';
-
-/**
- * A web-standard MCP endpoint (`Request` → `Response`) whose sessions live in the manager's store.
- * Mount it on every HTTP method of the MCP path.
- */
-export interface SessionHandler {
-  (request: Request, options?: HandleOptions): Promise<Response>;
-  /** Ids of the sessions with a server and transport in this process. */
-  liveSessionIds(): string[];
-  /**
-   * Graceful shutdown (SIGTERM, a deploy): closes every server and transport of this process and
-   * hands their sessions off (`manager.handOff`): the instance a client reaches next attaches
-   * without counting a recovery, so rolling restarts never use up a session's attempts.
-   * With `{ disconnect: true }` the sessions are marked disconnected instead (recovery counted).
-   */
-  close(options?: CloseOptions): Promise<void>;
-}
-
-export interface CloseOptions {
-  /** Mark the sessions disconnected (counted recovery) instead of handing them off. Default false. */
-  disconnect?: boolean;
-}
 
 /**
  * Creates the request handler.
@@ -125,29 +90,14 @@ class HandlerImpl {
   private closed = false;
 
   constructor(private readonly options: SessionHandlerOptions) {
-    assertKnownOptions(options, HANDLER_OPTIONS, 'createSessionHandler');
-    if (typeof (options.manager as Partial<SessionManager> | undefined)?.resume !== 'function') {
-      throw new InvalidArgumentError('manager', 'must be a SessionManager');
-    }
-    if (typeof options.createServer !== 'function') {
-      throw new InvalidArgumentError('createServer', 'must be a function returning a fresh McpServer');
-    }
+    ({
+      logger: this.logger,
+      maxInitializeBody: this.maxInitializeBody,
+      maxBody: this.maxBody,
+      idleReleaseMs: this.idleReleaseMs,
+    } = resolveHandlerOptions(options));
     this.manager = options.manager;
-    this.logger = resolveLogger(options.logger);
-    if (!options.bus && this.manager.store.capabilities.crossProcess) {
-      this.logger.warn(
-        'the session store is shared across processes but the handler has no bus: elicitation, sampling, cancellations and standalone messages reach the client only on the instance that holds its session',
-        { store: this.manager.store.name },
-      );
-    }
     this.Transport = options.transportClass;
-    this.maxInitializeBody = positiveInteger(
-      'maxInitializeBodyBytes',
-      options.maxInitializeBodyBytes,
-      DEFAULT_MAX_INITIALIZE_BODY_BYTES,
-    );
-    this.maxBody = positiveInteger('maxBodyBytes', options.maxBodyBytes, DEFAULT_MAX_BODY_BYTES);
-    this.idleReleaseMs = positiveOrInfinite('idleReleaseMs', options.idleReleaseMs, DEFAULT_IDLE_RELEASE_MS);
     this.parts = {
       createServer: (context) => options.createServer(context),
       transportClass: () => this.transportClass(),
@@ -200,7 +150,7 @@ class HandlerImpl {
     try {
       return await this.route(request, handleOptions);
     } catch (error) {
-      return this.errorResponse(error);
+      return errorResponse(error, this.logger);
     }
   }
 
@@ -316,7 +266,7 @@ class HandlerImpl {
     );
     if (failure !== undefined) {
       await response.body?.cancel();
-      return this.errorResponse(failure);
+      return errorResponse(failure, this.logger);
     }
     if (stored !== undefined) {
       await this.manager.close(sessionId).catch((e: unknown) => this.logFailure('close', sessionId, e));
@@ -440,21 +390,6 @@ class HandlerImpl {
     }
   }
 
-  private errorResponse(error: unknown): Response {
-    if (error instanceof StoreUnavailableError) {
-      this.logger.error('session store unavailable', { error });
-      return jsonRpcError(503, -32000, 'Session store unavailable', { 'Retry-After': '1' });
-    }
-    if (error instanceof InvalidValueError || error instanceof InvalidArgumentError) {
-      // The client's input (initialize params nested too deep, say): its fault, said without internals.
-      this.logger.warn('request refused', { error, code: error.code });
-      return jsonRpcError(400, -32602, `Invalid params: ${error.code}`);
-    }
-    const code = error instanceof McpSessionsError ? error.code : undefined;
-    this.logger.error('request failed', { error, code });
-    return jsonRpcError(500, -32603, 'Internal error');
-  }
-
   private logFailure(what: string, sessionId: string, error: unknown): void {
     this.logger.warn(`${what} failed`, { session: sessionTag(sessionId), error });
   }
@@ -518,50 +453,5 @@ function untilBodyEnds(response: Response, done: () => void): Response {
     status: response.status,
     statusText: response.statusText,
     headers: response.headers,
-  });
-}
-
-/** The POST body as JSON: the framework's parsed body, or the request's read as a capped stream. */
-async function parsedBody(
-  request: Request,
-  handleOptions: HandleOptions,
-  max: number,
-): Promise<unknown | Response> {
-  if (handleOptions.parsedBody !== undefined) return handleOptions.parsedBody;
-  const text = await readCapped(request, max);
-  if (text === undefined) return jsonRpcError(413, -32000, `Payload too large (max ${max} bytes)`);
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return jsonRpcError(400, -32700, 'Parse error: Invalid JSON');
-  }
-}
-
-/** The manager's refusals that mean "no such session here": the client must initialize again. */
-function isGone(error: unknown): boolean {
-  return (
-    error instanceof RecoveryRefusedError ||
-    error instanceof SessionNotFoundError ||
-    error instanceof SessionNotLiveError
-  );
-}
-
-function missingSessionId(): Response {
-  return jsonRpcError(400, -32000, 'Bad Request: Mcp-Session-Id header is required');
-}
-
-function sessionNotFound(): Response {
-  return jsonRpcError(404, -32001, 'Session not found');
-}
-
-function jsonRpcError(
-  status: number,
-  code: number,
-  message: string,
-  headers: Record<string, string> = {},
-): Response {
-  return new Response(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }), {
-    status,
-    headers: { 'content-type': 'application/json', ...headers },
   });
 }
