@@ -4,9 +4,8 @@ import type { JsonValue } from '../json';
 import { SessionManager } from '../manager';
 import { assertKnownOptions, type Clock, positiveInteger, systemClock } from '../options';
 import type { SessionStore } from '../store';
-import type { TransportEventStore } from './handler';
-import type { WireMessage } from './link';
 import { isPrimingEvent, STANDALONE_STREAM_ID } from './sdk-assumptions';
+import type { TransportEventStore, WireMessage } from './wire';
 
 /** The SDK's event and stream ids (plain strings in both SDK lines). */
 type EventId = string;

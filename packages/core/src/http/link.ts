@@ -26,38 +26,10 @@ import type { JsonValue } from '../json';
 import type { Logger } from '../options';
 import type { SessionEventStore } from './event-store';
 import { STANDALONE_STREAM_ID } from './sdk-assumptions';
+import type { LinkedTransport, RequestId, WireMessage, WireSendOptions } from './wire';
 
-type RequestId = string | number;
-
-/** A JSON-RPC message as the SDK's transports carry it (structural: any SDK line fits). */
-export interface WireMessage {
-  jsonrpc: '2.0';
-  id?: RequestId;
-  method?: string;
-  params?: { [key: string]: unknown };
-  result?: unknown;
-  error?: unknown;
-}
-
-export interface WireSendOptions {
-  relatedRequestId?: RequestId | undefined;
-}
-
-/** The `Transport` surface the link drives and offers (the SDK's `Transport` interface). */
-export interface LinkedTransport {
-  start(): Promise<void>;
-  send(message: never, options?: WireSendOptions): Promise<void>;
-  close(): Promise<void>;
-  onclose?: (() => void) | undefined;
-  onerror?: ((error: Error) => void) | undefined;
-  onmessage?: ((message: never, extra?: never) => void) | undefined;
-  readonly sessionId?: string | undefined;
-  setProtocolVersion?: ((version: string) => void) | undefined;
-  /** SDK v2: the server's protocol versions, for the transport's header check. */
-  setSupportedProtocolVersions?: ((versions: string[]) => void) | undefined;
-  /** SDK v2: how `McpServer` answers a tool call that lacks a scope (403 with a challenge). */
-  setScopeChallengeResolver?: ((resolver: never) => void) | undefined;
-}
+/** Declared in `wire.ts`; importable from here as before. */
+export type { WireMessage } from './wire';
 
 /** Shared with the session's event store, as the transport sees it. */
 export interface StandaloneEvents {

@@ -22,7 +22,7 @@
  *    the whole POST with 400 "Parse error" when one fails; `isJsonRpcMessage` is that check.
  */
 import { McpSessionsError } from '../errors';
-import type { HandlerTransport, TransportClass } from './handler';
+import type { HandlerTransport, TransportClass } from './wire';
 
 /** 1. The SDK's id of the standalone GET stream (server-initiated messages). */
 export const STANDALONE_STREAM_ID = '_GET_stream';

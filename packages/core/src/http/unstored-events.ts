@@ -10,8 +10,7 @@
 import { SessionNotFoundError, SessionNotLiveError, StoreUnavailableError } from '../errors';
 import { sessionTag } from '../ids';
 import { type Clock, type Logger, systemClock } from '../options';
-import type { TransportEventStore } from './handler';
-import type { WireMessage } from './link';
+import type { TransportEventStore, WireMessage } from './wire';
 
 /** Unstored messages kept per session, by default (the event log's own default count). */
 export const DEFAULT_UNSTORED_MAX_MESSAGES = 1000;

@@ -1,0 +1,132 @@
+/**
+ * The session's event store as the transport sees it: stores nothing while the initialize replay
+ * runs, notes which request streams run here (until their response is stored), counts what each
+ * resume replayed, notes store failures, gives a relayed standalone message the id it was
+ * stored with on the instance that sent it, and never lets a request's message be lost to a store
+ * failure: it goes to the open stream unstored and is written when the store is back.
+ * One per live session; what it notes is read by its `LiveSession` only.
+ */
+import type { Logger } from '../options';
+import type { SessionEventStore } from './event-store';
+import type { StandaloneEvents } from './link';
+import { isPrimingEvent, STANDALONE_STREAM_ID, UNSTORED_EVENT_ID } from './sdk-assumptions';
+import { UnstoredEvents } from './unstored-events';
+import type { TransportEventStore, WireMessage } from './wire';
+
+/** Events replayed for one Last-Event-ID: how many, and the last one's id. */
+export interface Replayed {
+  count: number;
+  lastId: string | undefined;
+}
+
+export class ObservedEventStore implements TransportEventStore {
+  private muted = false;
+  /** Request streams whose request runs in this process and has not been answered yet. */
+  private readonly running = new Set<string>();
+  /** Events replayed per Last-Event-ID, read back once the replay returned. */
+  private readonly replayed = new Map<string, Replayed>();
+  /** Store failures inside the transport (which answers them with a 400 that leaks the message). */
+  private failures = 0;
+  private lastFailure: unknown;
+  /** Request-stream messages the event log refused, sent unstored and written when it is back. */
+  private readonly unstored: UnstoredEvents;
+
+  constructor(
+    private readonly store: SessionEventStore,
+    /** Shared with the session's link, which sets `relaying`. */
+    private readonly standalone: StandaloneEvents,
+    options: { sessionId: string; logger: Logger },
+  ) {
+    this.unstored = new UnstoredEvents(store, options);
+  }
+
+  /** While the initialize replay runs: nothing it sends is stored. */
+  mute(muted: boolean): void {
+    this.muted = muted;
+  }
+
+  /** Whether the request of this stream runs in this process and has not been answered yet. */
+  runsHere(streamId: string): boolean {
+    return this.running.has(streamId);
+  }
+
+  /** What the replay for `lastEventId` sent, forgotten once read. */
+  takeReplayed(lastEventId: string): Replayed | undefined {
+    const replayed = this.replayed.get(lastEventId);
+    this.replayed.delete(lastEventId);
+    return replayed;
+  }
+
+  /** How many store failures the transport has met so far. */
+  get storeFailures(): number {
+    return this.failures;
+  }
+
+  /** The last of them. */
+  get lastStoreFailure(): unknown {
+    return this.lastFailure;
+  }
+
+  /** Writes this stream's messages the log refused, if any (rejects while the store is still down). */
+  async flushUnstored(streamId: string): Promise<void> {
+    if (this.unstored.holds(streamId)) await this.unstored.flush();
+  }
+
+  async storeEvent(streamId: string, message: WireMessage): Promise<string> {
+    if (this.muted) return MUTED_EVENT_ID;
+    if (streamId === STANDALONE_STREAM_ID) {
+      // A message the link stored already, now written to the GET stream under its id.
+      if (this.standalone.relaying !== undefined) return this.standalone.relaying;
+      return this.store.storeEvent(streamId, message).catch(this.failed);
+    }
+    if ('id' in message && ('result' in message || 'error' in message)) this.running.delete(streamId);
+    else this.running.add(streamId);
+    // A failed priming fails the request before it runs: the handler answers 503.
+    if (isPrimingEvent(message)) return this.store.storeEvent(streamId, message).catch(this.failed);
+    // A throw here would make the transport drop the message and leave the stream open forever.
+    if (this.unstored.size > 0) {
+      // Behind messages still waiting for the store: kept in order, without a driver timeout each.
+      this.unstored.add(streamId, message);
+      return UNSTORED_EVENT_ID;
+    }
+    try {
+      return await this.store.storeEvent(streamId, message);
+    } catch (error) {
+      this.unstored.add(streamId, message, error);
+      return UNSTORED_EVENT_ID;
+    }
+  }
+
+  replayEventsAfter(
+    lastEventId: string,
+    { send }: { send: (eventId: string, message: WireMessage) => Promise<void> },
+  ): Promise<string> {
+    const seen: Replayed = { count: 0, lastId: undefined };
+    this.replayed.set(lastEventId, seen);
+    return this.store
+      .replayEventsAfter(lastEventId, {
+        send: (eventId, message) => {
+          seen.count++;
+          seen.lastId = eventId;
+          return send(eventId, message);
+        },
+      })
+      .catch(this.failed);
+  }
+
+  getStreamIdForEventId(eventId: string): Promise<string | undefined> {
+    return this.store.getStreamIdForEventId?.(eventId) ?? Promise.resolve(undefined);
+  }
+
+  // --- Internal helpers ---
+
+  /** Notes a store failure and passes it on; one function per session, not one per call. */
+  private readonly failed = (error: unknown): never => {
+    this.failures++;
+    this.lastFailure = error;
+    throw error;
+  };
+}
+
+/** The id of what the initialize replay sends: its response is discarded, never seen by a client. */
+const MUTED_EVENT_ID = '0.muted.mcp-sessions:replayed-initialize';
