@@ -50,6 +50,8 @@ export class SqliteAgentState {
   }
 }
 
+// --- Internal helpers ---
+
 function toStateEntry(sessionId: string, row: Row): AgentStateEntry {
   return {
     sessionId,
