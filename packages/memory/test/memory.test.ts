@@ -33,9 +33,10 @@ function random(seed: number) {
   };
 }
 
-/** The private sizes of a time index (`due` or `expiry`), to prove they stay bounded. */
+/** The private sizes of a time index (`due` or `expiry`, in the store's context), to prove they stay bounded. */
 function indexSize(store: MemorySessionStore, index: 'due' | 'expiry') {
-  const inner = (store as unknown as Record<string, unknown>)[index] as {
+  const context = (store as unknown as { context: Record<string, unknown> }).context;
+  const inner = context[index] as {
     slots: Map<number, { keys: unknown[] }>;
     times: { size: number };
   };

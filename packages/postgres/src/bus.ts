@@ -25,9 +25,8 @@ import {
   toStoreError,
 } from '@mcp-sessions/core/adapter';
 import pg from 'pg';
-import { errorCode, isUnavailable } from './errors';
-import { type SchemaOptions, tableNames } from './schema';
-import type { PgPoolConfig, PgPoolLike } from './store';
+import { errorCode, isUnavailable, type PgPoolConfig, type PgPoolLike } from './connection';
+import { type SchemaOptions, tableNames } from './sql';
 
 export type PostgresBusTarget =
   | {

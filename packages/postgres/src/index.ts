@@ -7,20 +7,17 @@ export {
   PostgresSessionBus,
   type PostgresSessionBusOptions,
 } from './bus';
+export type { PgPoolClientLike, PgPoolConfig, PgPoolLike, PgResultLike } from './connection';
 export {
   DEFAULT_SCHEMA,
   DEFAULT_TABLE_PREFIX,
   migrationSql,
   SCHEMA_VERSION,
   type SchemaOptions,
-} from './schema';
+} from './sql';
 export {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_QUERY_TIMEOUT_MS,
-  type PgPoolClientLike,
-  type PgPoolConfig,
-  type PgPoolLike,
-  type PgResultLike,
   PostgresSessionStore,
   type PostgresSessionStoreOptions,
   type PostgresStoreBaseOptions,

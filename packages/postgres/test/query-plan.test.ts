@@ -3,8 +3,7 @@
  * the store's own statement texts over 20k sessions, not on copies of the SQL.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { tableNames } from '../src/schema';
-import { statements } from '../src/store';
+import { statements, tableNames } from '../src/sql';
 import { fileSchema, url, warnIfNoServer } from './support';
 
 warnIfNoServer('query-plan.test.ts');

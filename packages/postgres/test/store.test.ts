@@ -12,7 +12,7 @@ import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../../test/services';
 import { migrationSql, PostgresSessionStore, SCHEMA_VERSION } from '../src/index';
-import { MIGRATIONS, tableNames, versionTableSql } from '../src/schema';
+import { MIGRATIONS, tableNames, versionTableSql } from '../src/sql';
 import { fileSchema, uniqueName, url, warnIfNoServer } from './support';
 
 warnIfNoServer('store.test.ts');

@@ -4,13 +4,11 @@ export {
   SqliteSessionBus,
   type SqliteSessionBusOptions,
 } from './bus';
+export { type SqliteDatabaseLike, SqliteOpenError, type SqliteStatementLike } from './connection';
 export { DEFAULT_PREFIX, SCHEMA_VERSION } from './sql';
 export {
   DEFAULT_BUSY_TIMEOUT_MS,
   DEFAULT_CACHE_SIZE_MIB,
-  type SqliteDatabaseLike,
-  SqliteOpenError,
   SqliteSessionStore,
   type SqliteSessionStoreOptions,
-  type SqliteStatementLike,
 } from './store';
