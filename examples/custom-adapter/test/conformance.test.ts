@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { runConformance } from '@mcp-sessions/conformance';
 import type { SessionStore } from '@mcp-sessions/core';
 import { afterEach, beforeEach, describe, it } from 'vitest';
-import { JsonFileSessionStore } from '../src/json-file-store';
+import { JsonFileSessionStore } from '../src/index';
 
 /** Each test's directory, keyed by the store over it (a reopened store takes over the key). */
 const dirs = new Map<SessionStore, string>();

@@ -5,7 +5,7 @@ import { makeRecord } from '@mcp-sessions/conformance';
 import { StoreError, StoreUnavailableError } from '@mcp-sessions/core';
 import { livenessOf } from '@mcp-sessions/core/adapter';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { JsonFileSessionStore } from '../src/json-file-store';
+import { JsonFileSessionStore } from '../src/index';
 
 // What the conformance suite cannot see: the journal file itself.
 describe('JsonFileSessionStore journal', () => {

@@ -22,22 +22,11 @@ import {
   resolveLogger,
 } from '@mcp-sessions/core/adapter';
 import { createClient, createCluster } from '@redis/client';
-import { type AnyRedisClient, Connection, wrapError } from './connection';
+import { type AnyRedisClient, Connection, type RedisTarget, wrapError } from './connection';
 import { type KeySpace, keySpace } from './keys';
 
-/** Where the bus connects: the same shapes as the store's `RedisTarget`. */
-export type RedisBusTarget =
-  /** A `redis://` URL: the bus opens one connection to publish and one to subscribe. */
-  | { url: string; clusterUrls?: never; client?: never }
-  /** Root nodes of a Redis Cluster (redis-server ≥ 7): sharded pub/sub. */
-  | { clusterUrls: readonly string[]; url?: never; client?: never }
-  /**
-   * Your `createClient()` or `createCluster()` client: the bus publishes through it, and
-   * subscribes through `client.duplicate()` (a standalone client) or through the cluster's own
-   * per-node pub/sub connections. `close()` leaves your client open. Sentinel clients are not
-   * supported (no `duplicate()`): pass `{ url }` of the master instead.
-   */
-  | { client: AnyRedisClient; url?: never; clusterUrls?: never };
+/** Where the bus connects: the store's `RedisTarget` (what the bus does with each is said there). */
+export type RedisBusTarget = RedisTarget;
 
 export interface RedisBusOptions {
   /** Must equal the store's `prefix`, so a session's channel shares its keys' hash tag. Default `mcps:`. */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { type Logger, StoreError, StoreUnavailableError } from '@mcp-sessions/core';
 import { isNetworkError, toStoreError } from '@mcp-sessions/core/adapter';
 import { createClient, createCluster } from '@redis/client';
+import type { KeySpace } from './keys';
 
 /** What the store needs of a standalone `@redis/client` client (`createClient()`). */
 export interface RedisClientLike {
@@ -36,6 +37,30 @@ export interface RedisSentinelLike {
 }
 
 export type AnyRedisClient = RedisClientLike | RedisClusterLike | RedisSentinelLike;
+
+/** Where the data lives (store) or where the bus connects: exactly one of these. */
+export type RedisTarget =
+  /**
+   * A `redis://` or `rediss://` URL: the store creates, connects and closes its own client; the
+   * bus opens one connection to publish and one to subscribe.
+   */
+  | { url: string; clusterUrls?: never; client?: never }
+  /**
+   * Root nodes of a Redis Cluster: the store creates, connects and closes its own cluster client;
+   * the bus uses sharded pub/sub (redis-server ≥ 7).
+   */
+  | { clusterUrls: readonly string[]; url?: never; client?: never }
+  /**
+   * Your `createClient()`, `createCluster()` or `createSentinel()` client. The store connects it
+   * if it is not open, and `close()` leaves it connected. Give it an `'error'` listener: a client
+   * without one crashes the process on a connection error (Node's EventEmitter rule).
+   *
+   * The bus publishes through it, and subscribes through `client.duplicate()` (a standalone
+   * client) or through the cluster's own per-node pub/sub connections. `close()` leaves your
+   * client open. Sentinel clients are not supported by the bus (no `duplicate()`): pass `{ url }`
+   * of the master instead.
+   */
+  | { client: AnyRedisClient; url?: never; clusterUrls?: never };
 
 export interface ConnectionOptions {
   url?: string;
@@ -149,6 +174,84 @@ export class Connection {
     }
     await this.connectWatch.wait(this.connecting, this.options.connectTimeoutMs);
   }
+}
+
+export interface RedisContextOptions {
+  connection: Connection;
+  keys: KeySpace;
+  /** Redis drops an expiring state entry natively this long after its `expiresAt`. */
+  nativeExpiryMarginMs: number;
+  /** The store's layout check (see `RedisSessionStore`), run once before the first call. */
+  ready: () => Promise<void>;
+}
+
+/**
+ * What the facets share: one connection, every key name, and the store's layout check, which each
+ * script and each record read waits for. Each facet is constructed with the store's one context.
+ */
+export class RedisContext {
+  readonly connection: Connection;
+  readonly keys: KeySpace;
+  readonly nativeExpiryMarginMs: number;
+  private readonly ready: () => Promise<void>;
+
+  constructor(options: RedisContextOptions) {
+    this.connection = options.connection;
+    this.keys = options.keys;
+    this.nativeExpiryMarginMs = options.nativeExpiryMarginMs;
+    this.ready = options.ready;
+  }
+
+  async run(script: Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    await this.ready();
+    return evalScript(this.connection, script, keys, args);
+  }
+
+  /** A plain command on data whose layout matters (records). */
+  async command(key: string, args: string[]): Promise<unknown> {
+    await this.ready();
+    return this.connection.command(key, args);
+  }
+}
+
+// Replies are parsed at the boundary: a user's client may map strings to Buffers (typeMapping).
+
+export function array(reply: unknown): unknown[] {
+  if (!Array.isArray(reply)) throw corrupt('expected an array reply');
+  return reply;
+}
+
+export function optionalText(reply: unknown): string | undefined {
+  if (reply === null || reply === undefined || reply === false) return undefined;
+  return text(reply);
+}
+
+export function text(reply: unknown): string {
+  if (typeof reply === 'string') return reply;
+  if (Buffer.isBuffer(reply)) return reply.toString('utf8');
+  if (typeof reply === 'number') return String(reply);
+  throw corrupt('expected a string reply');
+}
+
+export function integer(reply: unknown): number {
+  return num(typeof reply === 'number' ? reply : text(reply));
+}
+
+export function pairs(reply: unknown): Array<[string, string]> {
+  const items = array(reply);
+  const out: Array<[string, string]> = [];
+  for (let i = 0; i + 1 < items.length; i += 2) out.push([text(items[i]), text(items[i + 1])]);
+  return out;
+}
+
+export function num(value: unknown): number {
+  const n = typeof value === 'string' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isFinite(n)) throw corrupt(`expected a number, got ${String(value)}`);
+  return n;
+}
+
+export function corrupt(what: string): StoreError {
+  return new StoreError(`unexpected data in redis: ${what}`);
 }
 
 /** Runs a Lua script by SHA, loading it with EVAL when the server does not know it (NOSCRIPT). */

@@ -1,0 +1,1 @@
+export { JsonFileSessionStore, type JsonFileSessionStoreOptions } from './store';

@@ -1,0 +1,317 @@
+import {
+  InvalidArgumentError,
+  InvalidValueError,
+  type JsonObject,
+  SessionExistsError,
+  type SessionRecord,
+} from '@mcp-sessions/core';
+import {
+  type ClaimDueQuery,
+  compareListOrder,
+  compareNames,
+  decodeJson,
+  encodeJson,
+  isSessionStatus,
+  type ListAfter,
+  type ListQuery,
+  SESSION_STATUSES,
+  type SessionIdentity,
+  type SessionLiveness,
+  type TouchPatch,
+} from '@mcp-sessions/core/adapter';
+import { array, corrupt, integer, num, optionalText, pairs, type RedisContext, text } from './connection';
+import type { KeySpace } from './keys';
+import * as lua from './scripts';
+
+/** `claimDue` re-peeks this many times when other sweepers took some of its candidates. */
+const CLAIM_ROUNDS = 3;
+/** Ids one `list` script looks at, at most, in one shard (a bound on the script's run time). */
+const LIST_SCAN = 1_000;
+
+/**
+ * Session records: a hash per record (identity JSON plus one field per liveness value), indexed
+ * per shard by `dueAt` (the sweep) and by `createdAt` (the `list` order).
+ */
+export class RedisRecords {
+  private readonly keys: KeySpace;
+
+  constructor(private readonly ctx: RedisContext) {
+    this.keys = ctx.keys;
+  }
+
+  async insert(record: SessionRecord): Promise<void> {
+    const identity = encodeJson(identityOf(record), 1);
+    const k = this.keys;
+    const shard = k.shardOf(record.id);
+    const inserted = await this.ctx.run(
+      lua.INSERT,
+      [k.record(record.id), k.due(shard), k.created(shard)],
+      [record.id, identity, String(finite('createdAt', record.createdAt)), ...livenessArgs(record)],
+    );
+    if (inserted !== 1) throw new SessionExistsError(record.id);
+  }
+
+  async get(id: string): Promise<SessionRecord | undefined> {
+    const key = this.keys.record(id);
+    return parseRecord(array(await this.ctx.command(key, ['HMGET', key, 'j', ...lua.LIVENESS_FIELDS])), 0);
+  }
+
+  async compareAndSet(id: string, next: SessionLiveness, expectedVersion: number): Promise<boolean> {
+    const written = await this.ctx.run(
+      lua.COMPARE_AND_SET,
+      [this.keys.record(id), this.keys.due(this.keys.shardOf(id))],
+      [id, String(expectedVersion), ...livenessArgs(next)],
+    );
+    return written === 1;
+  }
+
+  async touch(ids: readonly string[], patch: TouchPatch): Promise<string[]> {
+    const replies = await Promise.all(
+      [...this.byShard(ids)].map(([shard, group]) =>
+        this.ctx.run(
+          lua.TOUCH,
+          [this.keys.due(shard), ...group.map((id) => this.keys.record(id))],
+          [String(patch.now), String(patch.dueAt), ...group],
+        ),
+      ),
+    );
+    const missed = new Set(replies.flatMap((r) => array(r).map(text)));
+    return missed.size === 0 ? [...ids] : ids.filter((id) => !missed.has(id));
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const k = this.keys;
+    const shard = k.shardOf(id);
+    const existed = await this.ctx.run(
+      lua.DELETE,
+      [
+        k.record(id),
+        k.due(shard),
+        k.created(shard),
+        k.stateIndex(id),
+        k.stateExpiry(shard),
+        k.events(id),
+        k.eventBytes(id),
+      ],
+      [id, k.stateEntryPrefix(id), k.stateExpiryPrefix(id)],
+    );
+    return existed === 1;
+  }
+
+  async list(query: ListQuery): Promise<SessionRecord[]> {
+    const statuses = SESSION_STATUSES.filter((s) => query.statuses.includes(s));
+    const limit = query.limit;
+    if (limit <= 0 || statuses.length === 0) return [];
+    // Each shard's created index is a stream in list order, read from its own cursor by a script
+    // that keeps the wanted statuses and returns whole records. Each stream first gives a small
+    // quota; only a stream whose unread part could still reach the top `limit` is asked again
+    // (distributed top-k: usually one round).
+    const streams = this.keys.allShards.map((shard) => ({
+      shard,
+      cursor: query.after as ListAfter | undefined,
+      rows: [] as SessionRecord[],
+      exhausted: false,
+    }));
+    const quota = Math.min(limit, Math.ceil((2 * limit) / streams.length) + 4);
+    let wanted = streams;
+    let top: SessionRecord[] = [];
+    while (wanted.length > 0) {
+      await Promise.all(
+        wanted.map(async (s) => {
+          const reply = array(
+            await this.ctx.run(
+              lua.LIST_PAGE,
+              [this.keys.created(s.shard)],
+              [
+                String(quota),
+                String(LIST_SCAN),
+                s.cursor ? String(s.cursor.createdAt) : '',
+                s.cursor?.id ?? '',
+                this.keys.tag(s.shard),
+                ...statuses,
+              ],
+            ),
+          );
+          s.exhausted = integer(reply[0]) === 1;
+          const lastId = optionalText(reply[2]);
+          if (lastId !== undefined) s.cursor = { createdAt: num(text(reply[1])), id: lastId };
+          for (let at = 3; at < reply.length; at += lua.RECORD_WIDTH) {
+            const record = parseRecord(reply, at);
+            if (record) s.rows.push(record);
+          }
+        }),
+      );
+      top = streams
+        .flatMap((s) => s.rows)
+        .sort(compareListOrder)
+        .slice(0, limit);
+      const last = top[top.length - 1];
+      // A stream's unread ids all come after its cursor: it matters only if that is before `last`.
+      wanted = streams.filter(
+        (s) =>
+          !s.exhausted && (top.length < limit || !last || !s.cursor || compareListOrder(s.cursor, last) < 0),
+      );
+    }
+    return top;
+  }
+
+  async claimDue(query: ClaimDueQuery): Promise<SessionRecord[]> {
+    const leasedDue = String(query.now + query.leaseMs);
+    const claimed = new Map<string, { record: SessionRecord; due: number }>();
+    for (let round = 0; round < CLAIM_ROUNDS && claimed.size < query.limit; round++) {
+      const want = query.limit - claimed.size;
+      const peeks = await Promise.all(
+        this.keys.allShards.map((shard) =>
+          this.ctx.run(lua.PEEK_DUE, [this.keys.due(shard)], [String(query.now), String(want)]),
+        ),
+      );
+      const candidates = peeks
+        .flatMap((r) => pairs(r).map(([id, due]) => ({ id, due: Number(due) })))
+        .filter((c) => !claimed.has(c.id))
+        .sort((a, b) => a.due - b.due || compareNames(a.id, b.id))
+        .slice(0, want);
+      if (candidates.length === 0) break;
+      const dueOf = new Map(candidates.map((c) => [c.id, c.due]));
+      const replies = await Promise.all(
+        [...this.byShard(candidates.map((c) => c.id))].map(([shard, group]) =>
+          this.ctx.run(
+            lua.CLAIM,
+            [this.keys.due(shard), ...group.map((id) => this.keys.record(id))],
+            [String(query.now), leasedDue, ...group],
+          ),
+        ),
+      );
+      let won = 0;
+      for (const reply of replies) {
+        const fields = array(reply);
+        for (let i = 0; i < fields.length; i += lua.RECORD_WIDTH) {
+          const record = parseRecord(fields, i);
+          if (!record) continue;
+          claimed.set(record.id, { record, due: dueOf.get(record.id) ?? query.now });
+          won++;
+        }
+      }
+      // Every candidate won: either the limit is reached or nothing else is due.
+      if (won === candidates.length) break;
+    }
+    return [...claimed.values()]
+      .sort((a, b) => a.due - b.due || compareNames(a.record.id, b.record.id))
+      .map((c) => c.record);
+  }
+
+  async purgeSessionData(id: string): Promise<void> {
+    const k = this.keys;
+    await this.ctx.run(
+      lua.PURGE_SESSION_DATA,
+      [k.stateIndex(id), k.stateExpiry(k.shardOf(id)), k.events(id), k.eventBytes(id)],
+      [k.stateEntryPrefix(id), k.stateExpiryPrefix(id)],
+    );
+  }
+
+  // --- Internal helpers ---
+
+  /** Ids grouped by shard, input order kept within each group. */
+  private byShard(ids: readonly string[]): Map<number, string[]> {
+    const groups = new Map<number, string[]>();
+    for (const id of ids) {
+      const shard = this.keys.shardOf(id);
+      const group = groups.get(shard);
+      if (group) group.push(id);
+      else groups.set(shard, [id]);
+    }
+    return groups;
+  }
+}
+
+function identityOf(record: SessionIdentity): SessionIdentity {
+  return {
+    id: record.id,
+    principal: record.principal,
+    createdAt: record.createdAt,
+    workingDirectory: record.workingDirectory,
+    metadata: record.metadata,
+    initializeParams: record.initializeParams,
+  };
+}
+
+/** The liveness fields' values in `LIVENESS_FIELDS` order, taken by name (a caller may pass more). */
+function livenessArgs(l: SessionLiveness): string[] {
+  if (!isSessionStatus(l.status))
+    throw new InvalidArgumentError('status', `unknown status ${String(l.status)}`);
+  return [
+    l.status,
+    String(finite('version', l.version)),
+    l.ownerId === null ? 'null' : JSON.stringify(String(l.ownerId)),
+    String(finite('lastHeartbeatAt', l.lastHeartbeatAt)),
+    nullable('disconnectedAt', l.disconnectedAt),
+    nullable('graceExpiresAt', l.graceExpiresAt),
+    String(finite('recoveryAttempts', l.recoveryAttempts)),
+    nullable('recoveredAt', l.recoveredAt),
+    nullable('endedAt', l.endedAt),
+    String(finite('dueAt', l.dueAt)),
+  ];
+}
+
+/** A number that the scripts and a reader can take back (JSON's rule: finite). */
+function finite(field: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new InvalidValueError(field, `${String(value)} is not a finite number`);
+  }
+  return value;
+}
+
+function nullable(field: string, value: number | null): string {
+  return value === null ? '' : String(finite(field, value));
+}
+
+/** The record whose reply values (`j`, then `LIVENESS_FIELDS`) start at `at`, or undefined when absent. */
+function parseRecord(fields: unknown[], at: number): SessionRecord | undefined {
+  const json = optionalText(fields[at]);
+  if (json === undefined) return undefined;
+  const doc = decodeJson(json);
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw corrupt('record is not an object');
+  const [status, version, owner, hb, dc, g, ra, rc, e, due] = lua.LIVENESS_FIELDS.map((_, i) =>
+    text(fields[at + 1 + i]),
+  ) as [string, string, string, string, string, string, string, string, string, string];
+  if (!isSessionStatus(status)) throw corrupt(`unknown status ${status}`);
+  const ownerId: unknown = decodeJson(owner);
+  if (ownerId !== null && typeof ownerId !== 'string') throw corrupt('ownerId');
+  return {
+    id: str(doc, 'id'),
+    principal: strOrNull(doc, 'principal'),
+    createdAt: num(doc.createdAt),
+    workingDirectory: strOrNull(doc, 'workingDirectory'),
+    metadata: objOrNull(doc.metadata),
+    initializeParams: objOrNull(doc.initializeParams),
+    status,
+    version: num(version),
+    ownerId,
+    lastHeartbeatAt: num(hb),
+    disconnectedAt: numOrEmpty(dc),
+    graceExpiresAt: numOrEmpty(g),
+    recoveryAttempts: num(ra),
+    recoveredAt: numOrEmpty(rc),
+    endedAt: numOrEmpty(e),
+    dueAt: num(due),
+  };
+}
+
+function numOrEmpty(value: string): number | null {
+  return value === '' ? null : num(value);
+}
+
+function str(doc: { [key: string]: unknown }, field: string): string {
+  const value = doc[field];
+  if (typeof value !== 'string') throw corrupt(`${field} is not a string`);
+  return value;
+}
+
+function strOrNull(doc: { [key: string]: unknown }, field: string): string | null {
+  return doc[field] === null || doc[field] === undefined ? null : str(doc, field);
+}
+
+function objOrNull(value: unknown): JsonObject | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value !== 'object' || Array.isArray(value)) throw corrupt('expected an object');
+  return value as JsonObject;
+}
