@@ -106,6 +106,7 @@ class HandlerImpl {
       bus: options.bus,
       logger: this.logger,
       onPublish: options.observer?.routed?.bind(options.observer),
+      use: (sessionId) => this.manager.use(sessionId),
       onClosed: (live, disconnect) => this.onTransportClosed(live, disconnect),
       onDeletedElsewhere: (sessionId) => this.drop(sessionId, 'closed on another instance'),
     };
@@ -213,21 +214,18 @@ class HandlerImpl {
       const refused = refusedMessages(body);
       if (refused) return refused;
     }
-    // In use from here until its response body ends, so no idle release takes it mid-request.
+    // In use until the transport has the request: from then on the link holds a use for each
+    // request running and each GET stream open (see `SessionLink`), so no idle release takes it.
     const early = this.manager.use(header);
-    let done: () => void = early;
+    let rebuilt = noop;
     try {
       const live = await this.liveSession(header, principal, request);
       if (live instanceof Response) return live;
-      // A session rebuilt (or rebuilt again) just now is held anew: this use is the one that counts.
-      done = this.manager.use(header);
-      early();
-      const response = await live.serve(request, method, body, handleOptions);
-      const ending = untilBodyEnds(response, done);
-      done = noop;
-      return ending;
+      // A session rebuilt just now is held anew: this use is the one that counts.
+      rebuilt = this.manager.use(header);
+      return await live.serve(request, method, body, handleOptions);
     } finally {
-      done();
+      rebuilt();
       early();
     }
   }
@@ -418,40 +416,3 @@ function isInitializeMessage(body: unknown): body is InitializeMessage {
 }
 
 function noop(): void {}
-
-/**
- * The response, with `done` called once an event stream's body has been read to the end or
- * cancelled (the client went away): the session stays in use for as long as the stream is open.
- */
-function untilBodyEnds(response: Response, done: () => void): Response {
-  const body = response.body;
-  // A JSON answer is complete when returned; only an event stream stays open.
-  if (body === null || !response.headers.get('content-type')?.startsWith('text/event-stream')) {
-    done();
-    return response;
-  }
-  const reader = body.getReader();
-  const watched = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const chunk = await reader.read();
-        if (chunk.done) {
-          done();
-          controller.close();
-        } else controller.enqueue(chunk.value);
-      } catch (error) {
-        done();
-        controller.error(error);
-      }
-    },
-    cancel(reason) {
-      done();
-      return reader.cancel(reason);
-    },
-  });
-  return new Response(watched, {
-    status: response.status,
-    statusText: response.statusText,
-    headers: response.headers,
-  });
-}

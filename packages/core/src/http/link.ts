@@ -50,6 +50,11 @@ export interface SessionLinkOptions {
   onClosed?: (() => void) | undefined;
   /** Told of each message published on the bus (metrics). */
   onPublish?: ((kind: RoutedKind) => void) | undefined;
+  /**
+   * Opens one use of the session, closed by calling what it returns: each client request is a use
+   * until the server answers it (its POST's stream ends then), each open GET stream until it ends.
+   */
+  use?: (() => () => void) | undefined;
 }
 
 type Envelope =
@@ -76,8 +81,9 @@ export class SessionLink {
   private readonly standalone: StandaloneEvents;
   private readonly onPublish: ((kind: RoutedKind) => void) | undefined;
   private readonly onClosed: (() => void) | undefined;
-  /** Client requests running in this process, until the server answers them. */
-  private readonly running = new Set<RequestId>();
+  private readonly use: () => () => void;
+  /** Client requests running in this process, until the server answers them: each closes its use then. */
+  private readonly running = new Map<RequestId, () => void>();
   /** This link's requests to the client that asked for progress (tagged ids), until answered or cancelled. */
   private readonly withProgress = new Set<RequestId>();
   /** Open GET streams of this session in this process. */
@@ -98,9 +104,10 @@ export class SessionLink {
     this.standalone = options.standalone;
     this.onPublish = options.onPublish;
     this.onClosed = options.onClosed;
+    this.use = options.use ?? (() => noop);
     this.transport.onmessage = ((message: WireMessage, extra?: unknown) => {
-      if (isRequest(message)) this.running.add(message.id);
-      else if (message.method === 'notifications/cancelled') this.running.delete(cancelledId(message)!);
+      if (isRequest(message)) this.running.set(message.id, this.use());
+      else if (message.method === 'notifications/cancelled') this.finish(cancelledId(message)!);
       this.onmessage?.(inbound(message, this.tag), extra);
     }) as never;
     this.transport.onerror = (error) => this.onerror?.(error);
@@ -145,7 +152,7 @@ export class SessionLink {
 
   async send(message: WireMessage, options?: WireSendOptions): Promise<void> {
     const out = outbound(message, this.tag);
-    if (isResponse(out)) this.running.delete(out.id);
+    if (isResponse(out)) this.finish(out.id);
     // Only with a bus: without one, every answer is delivered here, as it comes.
     else if (this.bus && isRequest(out) && progressToken(out) !== undefined) this.withProgress.add(out.id);
     else if (out.method === 'notifications/cancelled') this.withProgress.delete(cancelledId(out)!);
@@ -206,17 +213,28 @@ export class SessionLink {
       const response = await serve();
       if (!response.ok || !response.body) return response;
       this.getStreams++;
+      const done = this.use();
       if (resumedFrom !== undefined) {
         this.written = replayed?.() ?? resumedFrom;
         await this.catchUp();
       }
       return onEnd(response, () => {
+        done();
         if (--this.getStreams === 0) this.written = undefined;
       });
     });
   }
 
   // --- Internal helpers ---
+
+  /** A running request ended (answered or cancelled): false when it was not running here. */
+  private finish(id: RequestId): boolean {
+    const done = this.running.get(id);
+    if (done === undefined) return false;
+    this.running.delete(id);
+    done();
+    return true;
+  }
 
   private envelopeFor(message: unknown): (Envelope & { k: RoutedKind }) | undefined {
     if (!isWire(message)) return undefined;
@@ -262,7 +280,7 @@ export class SessionLink {
       case 'cancel': {
         const id = cancelledId(envelope.m);
         // The server answers a cancelled request with nothing: forget it here.
-        if (id !== undefined && this.running.delete(id)) this.onmessage?.(envelope.m);
+        if (id !== undefined && this.finish(id)) this.onmessage?.(envelope.m);
         return;
       }
       case 'closed':
@@ -399,6 +417,8 @@ function isResponse(message: WireMessage): message is WireMessage & { id: Reques
     message.method === undefined && message.id !== undefined && ('result' in message || 'error' in message)
   );
 }
+
+function noop(): void {}
 
 /** The same response, calling `done` once when its body ends, errors or is cancelled. */
 function onEnd(response: Response, done: () => void): Response {

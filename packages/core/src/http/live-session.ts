@@ -32,6 +32,8 @@ export interface LiveSessionParts {
   bus: SessionBus | undefined;
   logger: Logger;
   onPublish: ((kind: RoutedKind) => void) | undefined;
+  /** Opens one use of a held session (`SessionManager.use`): the link keeps one per running request and GET stream. */
+  use(sessionId: string): () => void;
   /** The transport closed; `disconnect` is false when the close was quiet (see `silence`). */
   onClosed(live: LiveSession, disconnect: boolean): void;
   /** A client deleted the session through another instance. */
@@ -105,6 +107,7 @@ export class LiveSession {
       standalone,
       onClosed: () => parts.onDeletedElsewhere(sessionId),
       onPublish: parts.onPublish,
+      use: () => parts.use(sessionId),
     });
     this.transport.onclose = () => {
       void this.link.leave().catch((e: unknown) => this.logFailure('leave the bus', e));
