@@ -142,6 +142,9 @@ const suite: BenchSuite = {
         iterations: CALLS,
         goal: 'sqlite resumable <= 1.1; memory <= 1.05',
         subjects: [
+          // As SDK users run it (McpServer, the Node transport, the docs' example store). Its extra
+          // ~1 ms is @hono/node-server's timer wait after the priming event, not the event store:
+          // RESULTS.md, "The SDK's resumable row"; probes/sdk-resumable-edge.ts shows it.
           { name: 'sdk stateful + in-memory event store', fn: await client(await listen(sdkStateful(true))) },
           { name: 'sdk stateless', fn: await client(await listen(sdkStateless())) },
           { name: 'memory store', fn: await client(await listen(ours(memory, false))) },
