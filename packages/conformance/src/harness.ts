@@ -13,11 +13,11 @@ import { HOUR, MINUTE, TestClock } from './fixtures';
 import type { ConformanceOptions, ItLike, TestBody } from './types';
 
 /**
- * What a test may demand; unmet demands skip the test with a printed reason. `atomic` and
- * `durable` are store capabilities; `bus` needs `options.createBus`; `backendBus` needs a bus
+ * What a test may demand; unmet demands skip the test with a printed reason. `atomic`,
+ * `durable` and `tasks` are store capabilities; `bus` needs `options.createBus`; `backendBus` needs a bus
  * whose reach is `'backend'` (a second bus instance stands for another process).
  */
-export type Requirement = 'atomic' | 'durable' | 'bus' | 'backendBus';
+export type Requirement = 'atomic' | 'durable' | 'tasks' | 'bus' | 'backendBus';
 
 export interface ConformanceContext {
   /** The test's store (after `reopen()`, the reopened one). */

@@ -21,6 +21,7 @@ import { lifecycle } from './groups/lifecycle';
 import { listing } from './groups/listing';
 import { once } from './groups/once';
 import { records } from './groups/records';
+import { tasks } from './groups/tasks';
 import { values } from './groups/values';
 import { type GroupDefinition, registerGroup, testNames } from './harness';
 import type { ConformanceOptions } from './types';
@@ -49,6 +50,7 @@ export const conformanceGroups: readonly GroupDefinition[] = [
   lifecycle,
   once,
   durability,
+  tasks,
   bus,
 ];
 
@@ -96,6 +98,8 @@ export const concurrencyTests = (options: ConformanceOptions): void =>
   registerGroup(concurrency, options, true);
 /** `values: ...` — unicode, prototype keys, 1 MiB, exact round trips, copies, InvalidValueError. */
 export const valueTests = (options: ConformanceOptions): void => registerGroup(values, options, true);
+/** `tasks: ...` — the tasks facet: exact records, versioned state, leases held by one worker, ttl; skipped unless the store declares `tasks`. */
+export const taskTests = (options: ConformanceOptions): void => registerGroup(tasks, options, true);
 /** `lifecycle: ...` — DESIGN.md's lifecycle table through a real SessionManager on a moved clock. */
 export const lifecycleTests = (options: ConformanceOptions): void => registerGroup(lifecycle, options, true);
 /** `once: ...` — atomic insert of one id, consume-once markers and handles through a SessionManager. */

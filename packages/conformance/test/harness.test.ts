@@ -73,7 +73,7 @@ describe('conformance harness', () => {
     expect(new Set(conformanceTestNames).size).toBe(conformanceTestNames.length);
     for (const name of conformanceTestNames) {
       expect(name).toMatch(
-        /^(records|cas|listing|due|state|events|concurrency|values|lifecycle|once|durability|bus): \S/,
+        /^(records|cas|listing|due|state|events|concurrency|values|lifecycle|once|durability|tasks|bus): \S/,
       );
     }
   });

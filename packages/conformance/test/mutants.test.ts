@@ -8,13 +8,17 @@ import {
   type AgentStateKey,
   type AppendEvent,
   type ClaimDueQuery,
+  type ClaimLapsedQuery,
   type EventEntry,
   type ListQuery,
   livenessOf,
   type ReadEventsQuery,
   type SessionLiveness,
+  type TaskRecord,
+  type TaskState,
   type TouchPatch,
   type TrimEventsQuery,
+  taskStateOf,
 } from '@mcp-sessions/core/adapter';
 import { MemorySessionStore } from '@mcp-sessions/memory';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -358,6 +362,43 @@ class DeleteWithoutCascade extends MemorySessionStore {
   }
 }
 
+/** Tasks: compareAndSetTask drops the result it is given. */
+class LosesTaskResult extends MemorySessionStore {
+  override async compareAndSetTask(id: string, next: TaskState, expectedVersion: number): Promise<boolean> {
+    return super.compareAndSetTask(id, { ...taskStateOf(next), result: null }, expectedVersion);
+  }
+}
+
+/** Tasks: compareAndSetTask ignores the version, so a worker's late write un-cancels a task. */
+class UncancelsTask extends MemorySessionStore {
+  override async compareAndSetTask(id: string, next: TaskState, _expectedVersion: number): Promise<boolean> {
+    const current = await super.getTask(id);
+    return current ? super.compareAndSetTask(id, next, current.version) : false;
+  }
+}
+
+/** Tasks: a claim leaves the lease looking lapsed, so the next claimer takes the same task: two workers. */
+class TwoWorkersOneLease extends MemorySessionStore {
+  override async claimLapsedTasks(query: ClaimLapsedQuery): Promise<TaskRecord[]> {
+    const claimed = await super.claimLapsedTasks(query);
+    for (const task of claimed) {
+      await super.compareAndSetTask(
+        task.id,
+        { ...taskStateOf(task), leaseUntil: query.now, version: task.version + 1 },
+        task.version,
+      );
+    }
+    return claimed;
+  }
+}
+
+/** Tasks: the ttl is ignored: nothing is ever deleted. */
+class IgnoresTaskTtl extends MemorySessionStore {
+  override async deleteExpiredTasks(_now: number, _limit: number): Promise<number> {
+    return 0;
+  }
+}
+
 interface Mutant {
   name: string;
   create(): SessionStore;
@@ -533,6 +574,34 @@ const mutants: Mutant[] = [
     name: 'delete without cascade',
     create: () => new DeleteWithoutCascade(),
     caughtBy: ['records: delete cascades to agent state and events'],
+  },
+  {
+    name: 'a task loses its result',
+    create: () => new LosesTaskResult(),
+    caughtBy: [
+      'tasks: a completed task keeps its result, a failed one its error, an input_required one its input requests',
+    ],
+  },
+  {
+    name: 'a task un-cancelled by a late worker write',
+    create: () => new UncancelsTask(),
+    caughtBy: [
+      'tasks: a cancelled task stays cancelled: a worker write on the version it read is refused, no claim takes it',
+    ],
+  },
+  {
+    name: 'two workers hold one task lease',
+    create: () => new TwoWorkersOneLease(),
+    caughtBy: [
+      "tasks: a claimed task's lease is held: another claim takes nothing until it lapses again, and only its holder renews it",
+    ],
+  },
+  {
+    name: 'task ttl ignored',
+    create: () => new IgnoresTaskTtl(),
+    caughtBy: [
+      'tasks: deleteExpiredTasks deletes the tasks whose ttl is over, and only those, counting what it deleted',
+    ],
   },
 ];
 

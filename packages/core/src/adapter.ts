@@ -100,3 +100,30 @@ export {
   livenessValues,
   SESSION_STATUSES,
 } from './store';
+// The tasks facet (MCP's Tasks extension): its contract and its pure lifecycle.
+export {
+  type CreateTaskInput,
+  createTask,
+  isTerminalTask,
+  leaseDeadline,
+  type TaskEvent,
+  type TaskPolicy,
+  type TaskRefusal,
+  type TaskTransition,
+  transitionTask,
+  WORKER_LOST_ERROR,
+} from './task-lifecycle';
+export {
+  type ClaimLapsedQuery,
+  compareTaskListOrder,
+  hasTasks,
+  isTaskStatus,
+  TASK_STATUSES,
+  type TaskIdentity,
+  type TaskListAfter,
+  type TaskRecord,
+  type TaskState,
+  type TaskStatus,
+  type TaskStore,
+  taskStateOf,
+} from './task-store';

@@ -54,3 +54,5 @@ export type { AgentStateEntry, SessionRecord, SessionStatus, SessionStore } from
 export { observeStoreFailures } from './store-failures';
 // Store specs (`sqlite:./sessions.db`, `redis://…`): one string naming a store, parsed.
 export { parseStoreSpec, STORE_SPEC_FORMS, type StoreSpec } from './store-spec';
+// Tasks as applications read them (MCP's Tasks extension), and the store facet they need.
+export type { TaskRecord, TaskStatus, TaskStore } from './task-store';

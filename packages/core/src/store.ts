@@ -215,6 +215,8 @@ export interface StoreCapabilities {
   readonly durable: boolean;
   /** Several processes (instances) may share the store. */
   readonly crossProcess: boolean;
+  /** It keeps tasks: implements `TaskStore` (`task-store.ts`). */
+  readonly tasks?: boolean;
 }
 
 export interface SessionStore {

@@ -3,11 +3,16 @@ import type {
   AgentStateKey,
   AppendEvent,
   ClaimDueQuery,
+  ClaimLapsedQuery,
   EventEntry,
   ListQuery,
   ReadEventsQuery,
   SessionLiveness,
   StoreCapabilities,
+  TaskListAfter,
+  TaskRecord,
+  TaskState,
+  TaskStore,
   TouchPatch,
   TrimEventsQuery,
 } from '@mcp-sessions/core/adapter';
@@ -15,6 +20,7 @@ import { MemoryAgentState } from './agent-state';
 import { MemoryContext } from './connection';
 import { MemoryEventLog } from './event-log';
 import { MemoryRecords } from './records';
+import { MemoryTasks } from './tasks';
 
 /**
  * The reference store: one process, no persistence, each method a direct reading of its rule in
@@ -28,14 +34,20 @@ import { MemoryRecords } from './records';
  * const manager = new SessionManager({ store: new MemorySessionStore() });
  * ```
  */
-export class MemorySessionStore implements SessionStore {
+export class MemorySessionStore implements SessionStore, TaskStore {
   readonly name = 'memory';
-  readonly capabilities: StoreCapabilities = { atomic: true, durable: false, crossProcess: false };
+  readonly capabilities: StoreCapabilities = {
+    atomic: true,
+    durable: false,
+    crossProcess: false,
+    tasks: true,
+  };
 
   private readonly context = new MemoryContext();
   private readonly records = new MemoryRecords(this.context);
   private readonly agentState = new MemoryAgentState(this.context);
   private readonly eventLog = new MemoryEventLog(this.context);
+  private readonly taskLog = new MemoryTasks(this.context);
 
   // --- Session records ---
 
@@ -112,6 +124,36 @@ export class MemorySessionStore implements SessionStore {
   }
 
   /** Idempotent; every later call rejects with `StoreUnavailableError`. */
+  // --- Tasks ---
+
+  insertTask(task: TaskRecord): Promise<boolean> {
+    return this.taskLog.insertTask(task);
+  }
+
+  getTask(id: string): Promise<TaskRecord | undefined> {
+    return this.taskLog.getTask(id);
+  }
+
+  compareAndSetTask(id: string, next: TaskState, expectedVersion: number): Promise<boolean> {
+    return this.taskLog.compareAndSetTask(id, next, expectedVersion);
+  }
+
+  renewTaskLeases(ids: readonly string[], workerId: string, leaseUntil: number): Promise<string[]> {
+    return this.taskLog.renewTaskLeases(ids, workerId, leaseUntil);
+  }
+
+  claimLapsedTasks(query: ClaimLapsedQuery): Promise<TaskRecord[]> {
+    return this.taskLog.claimLapsedTasks(query);
+  }
+
+  deleteExpiredTasks(now: number, limit: number): Promise<number> {
+    return this.taskLog.deleteExpiredTasks(now, limit);
+  }
+
+  listTasks(query: { limit: number; after?: TaskListAfter }): Promise<TaskRecord[]> {
+    return this.taskLog.listTasks(query);
+  }
+
   async close(): Promise<void> {
     this.context.close();
   }
