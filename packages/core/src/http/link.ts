@@ -26,6 +26,7 @@ import type { JsonValue } from '../json';
 import type { Logger } from '../options';
 import type { SessionEventStore } from './event-store';
 import { STANDALONE_STREAM_ID } from './sdk-assumptions';
+import { SmallMap } from './small-map';
 import type { LinkedTransport, RequestId, WireMessage, WireSendOptions } from './wire';
 
 /** Declared in `wire.ts`; importable from here as before. */
@@ -83,7 +84,7 @@ export class SessionLink {
   private readonly onClosed: ((sessionId: string) => void) | undefined;
   private readonly use: (sessionId: string) => () => void;
   /** Client requests running in this process, until the server answers them: each closes its use then. */
-  private readonly running = new Map<RequestId, () => void>();
+  private readonly running = new SmallMap<RequestId, () => void>();
   /**
    * This link's requests to the client that asked for progress (tagged ids), until answered or
    * cancelled. Made at the first one: only with a bus, and most sessions never ask.

@@ -10,6 +10,7 @@ import type { Logger } from '../options';
 import type { SessionEventStore } from './event-store';
 import type { StandaloneEvents } from './link';
 import { isPrimingEvent, STANDALONE_STREAM_ID, UNSTORED_EVENT_ID } from './sdk-assumptions';
+import { SmallMap } from './small-map';
 import { UnstoredEvents } from './unstored-events';
 import type { TransportEventStore, WireMessage } from './wire';
 
@@ -24,7 +25,7 @@ export class ObservedEventStore implements TransportEventStore, StandaloneEvents
   relaying: string | undefined = undefined;
   private muted = false;
   /** Request streams whose request runs in this process and has not been answered yet. */
-  private readonly running = new Set<string>();
+  private readonly running = new SmallMap<string, true>();
   /** Events replayed per Last-Event-ID, read back once the replay returned (made at the first resume). */
   private replayed: Map<string, Replayed> | undefined;
   /** Store failures inside the transport (which answers them with a 400 that leaks the message). */
@@ -82,7 +83,7 @@ export class ObservedEventStore implements TransportEventStore, StandaloneEvents
       return this.observed(this.store.storeEvent(streamId, message));
     }
     if ('id' in message && ('result' in message || 'error' in message)) this.running.delete(streamId);
-    else this.running.add(streamId);
+    else this.running.set(streamId, true);
     // A failed priming fails the request before it runs: the handler answers 503.
     if (isPrimingEvent(message)) return this.observed(this.store.storeEvent(streamId, message));
     // A throw here would make the transport drop the message and leave the stream open forever.
