@@ -86,77 +86,108 @@ export function createEventStore(
   const maxAgeMs = positiveInteger('maxAgeMs', options.maxAgeMs, DEFAULT_EVENT_MAX_AGE_MS);
   const trimEvery = positiveInteger('trimEvery', options.trimEvery, DEFAULT_EVENT_TRIM_EVERY);
 
+  const log: EventLog = { store, clock, maxEvents, maxAgeMs, maxBytes, trimEvery };
   return {
     forSession(sessionId: string): SessionEventStore {
       assertSessionId(sessionId);
-      const tag = sessionTag(sessionId);
-      let appends = 0;
-      const parse = (eventId: EventId): ParsedEventId | undefined => {
-        const parsed = parseEventId(eventId);
-        return parsed && parsed.tag === tag ? parsed : undefined;
-      };
-      return {
-        async storeEvent(streamId: StreamId, message: JSONRPCMessage): Promise<EventId> {
-          // A request's stream is new (a fresh id per request) and its priming event only marks where
-          // it starts: every event later stored on it has a seq above 0, so replaying after `0`
-          // replays the whole stream. A read where the append was: it fails as the append would
-          // (the store is down, the session is gone) while the transport can still answer with an
-          // error status, and writes nothing.
-          if (isPrimingEvent(message) && streamId !== STANDALONE_STREAM_ID) {
-            const record = await store.get(sessionId);
-            if (!record || record.endedAt !== null) throw new SessionNotFoundError(sessionId);
-            return formatEventId(0, streamId, tag);
-          }
-          const now = clock.now();
-          const seq = await store.appendEvent({
-            sessionId,
-            streamId,
-            message: message as unknown as JsonValue,
-            createdAt: now,
-          });
-          if (++appends % trimEvery === 0) {
-            await store.trimEvents({ sessionId, maxEvents, maxBytes, createdBefore: now - maxAgeMs });
-          }
-          return formatEventId(seq, streamId, tag);
-        },
-
-        async getStreamIdForEventId(eventId: EventId): Promise<StreamId | undefined> {
-          return parse(eventId)?.streamId;
-        },
-
-        async replayEventsAfter(
-          lastEventId: EventId,
-          { send }: { send: (eventId: EventId, message: JSONRPCMessage) => Promise<void> },
-        ): Promise<StreamId> {
-          const from = parse(lastEventId);
-          // The transport answers a thrown error with an error response and replays nothing.
-          if (!from) throw new InvalidArgumentError('Last-Event-ID', 'not an event of this session');
-          let afterSeq = from.seq;
-          for (;;) {
-            const page = await store.readEvents({
-              sessionId,
-              afterSeq,
-              streamId: from.streamId,
-              limit: REPLAY_PAGE,
-            });
-            for (const event of page) {
-              afterSeq = event.seq;
-              // Priming events ({}) only carry an id; the client already holds a later one.
-              if (isPrimingEvent(event.message)) continue;
-              await send(
-                formatEventId(event.seq, from.streamId, tag),
-                event.message as unknown as JSONRPCMessage,
-              );
-            }
-            if (page.length < REPLAY_PAGE) return from.streamId;
-          }
-        },
-      };
+      return new StoredSessionEvents(log, sessionId);
     },
   };
 }
 
 // --- Internal helpers ---
+
+/** What every session's event store of one `createEventStore` shares. */
+interface EventLog {
+  store: SessionStore;
+  clock: Clock;
+  maxEvents: number;
+  maxAgeMs: number;
+  maxBytes: number;
+  trimEvery: number;
+}
+
+/** One session's event store: a small object per held session, its methods shared. */
+class StoredSessionEvents implements SessionEventStore {
+  private readonly tag: string;
+  private appends = 0;
+
+  constructor(
+    private readonly log: EventLog,
+    private readonly sessionId: string,
+  ) {
+    this.tag = sessionTag(sessionId);
+  }
+
+  async storeEvent(streamId: StreamId, message: JSONRPCMessage): Promise<EventId> {
+    const { store, clock } = this.log;
+    // A request's stream is new (a fresh id per request) and its priming event only marks where
+    // it starts: every event later stored on it has a seq above 0, so replaying after `0`
+    // replays the whole stream. A read where the append was: it fails as the append would
+    // (the store is down, the session is gone) while the transport can still answer with an
+    // error status, and writes nothing.
+    if (isPrimingEvent(message) && streamId !== STANDALONE_STREAM_ID) {
+      const record = await store.get(this.sessionId);
+      if (!record || record.endedAt !== null) throw new SessionNotFoundError(this.sessionId);
+      return formatEventId(0, streamId, this.tag);
+    }
+    const now = clock.now();
+    const seq = await store.appendEvent({
+      sessionId: this.sessionId,
+      streamId,
+      message: message as unknown as JsonValue,
+      createdAt: now,
+    });
+    if (++this.appends % this.log.trimEvery === 0) {
+      const { maxEvents, maxBytes, maxAgeMs } = this.log;
+      await store.trimEvents({
+        sessionId: this.sessionId,
+        maxEvents,
+        maxBytes,
+        createdBefore: now - maxAgeMs,
+      });
+    }
+    return formatEventId(seq, streamId, this.tag);
+  }
+
+  async getStreamIdForEventId(eventId: EventId): Promise<StreamId | undefined> {
+    return this.parse(eventId)?.streamId;
+  }
+
+  async replayEventsAfter(
+    lastEventId: EventId,
+    { send }: { send: (eventId: EventId, message: JSONRPCMessage) => Promise<void> },
+  ): Promise<StreamId> {
+    const from = this.parse(lastEventId);
+    // The transport answers a thrown error with an error response and replays nothing.
+    if (!from) throw new InvalidArgumentError('Last-Event-ID', 'not an event of this session');
+    let afterSeq = from.seq;
+    for (;;) {
+      const page = await this.log.store.readEvents({
+        sessionId: this.sessionId,
+        afterSeq,
+        streamId: from.streamId,
+        limit: REPLAY_PAGE,
+      });
+      for (const event of page) {
+        afterSeq = event.seq;
+        // Priming events ({}) only carry an id; the client already holds a later one.
+        if (isPrimingEvent(event.message)) continue;
+        await send(
+          formatEventId(event.seq, from.streamId, this.tag),
+          event.message as unknown as JSONRPCMessage,
+        );
+      }
+      if (page.length < REPLAY_PAGE) return from.streamId;
+    }
+  }
+
+  /** An event id minted for this session (its tag), parsed; undefined for any other. */
+  private parse(eventId: EventId): ParsedEventId | undefined {
+    const parsed = parseEventId(eventId);
+    return parsed && parsed.tag === this.tag ? parsed : undefined;
+  }
+}
 
 const EVENT_STORE_OPTIONS = Object.keys({
   maxEvents: true,

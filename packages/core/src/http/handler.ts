@@ -242,9 +242,14 @@ class HandlerImpl {
   ): Promise<Response> {
     const sessionId = this.options.sessionIdGenerator?.() ?? generateSessionId();
     const prepared = this.manager.prepareSession(sessionId, { principal, initializeParams: body.params });
+    // The transport keeps its `onsessioninitialized` (and so what it captures) for the session's
+    // life: the callback lets go of the record once written, and `stored` is cleared once answered.
+    let unwritten: typeof prepared | undefined = prepared;
     let stored: Promise<void> | undefined;
     const live = await LiveSession.connect(this.parts, prepared, principal, 'initialized', () => {
-      stored = this.manager.initialize(prepared).then(() => undefined);
+      const record = unwritten!;
+      unwritten = undefined;
+      stored = this.manager.initialize(record).then(noop);
       return stored;
     });
     this.live.set(sessionId, live);
@@ -255,7 +260,10 @@ class HandlerImpl {
       this.drop(sessionId, 'initialize failed');
       throw error;
     }
-    if (response.ok) return response;
+    if (response.ok) {
+      stored = undefined;
+      return response;
+    }
     this.drop(sessionId, 'initialize refused');
     // The transport accepted it but writing the record failed: answer that failure, not the SDK's 400.
     const failure = await stored?.then(

@@ -26,6 +26,7 @@ import type { JsonValue } from '../json';
 import type { Logger } from '../options';
 import type { SessionEventStore } from './event-store';
 import { STANDALONE_STREAM_ID } from './sdk-assumptions';
+import { SmallMap } from './small-map';
 import type { LinkedTransport, RequestId, WireMessage, WireSendOptions } from './wire';
 
 /** Declared in `wire.ts`; importable from here as before. */
@@ -44,17 +45,17 @@ export interface SessionLinkOptions {
   /** The session's durable event log, read directly (not through the transport). */
   events: SessionEventStore | undefined;
   logger: Logger;
-  /** Shared with the session's event store. */
-  standalone: StandaloneEvents;
+  /** The session's event store as the transport sees it (undefined without one). */
+  standalone: StandaloneEvents | undefined;
   /** A client deleted the session through another instance. */
-  onClosed?: (() => void) | undefined;
+  onClosed?: ((sessionId: string) => void) | undefined;
   /** Told of each message published on the bus (metrics). */
   onPublish?: ((kind: RoutedKind) => void) | undefined;
   /**
    * Opens one use of the session, closed by calling what it returns: each client request is a use
    * until the server answers it (its POST's stream ends then), each open GET stream until it ends.
    */
-  use?: (() => () => void) | undefined;
+  use?: ((sessionId: string) => () => void) | undefined;
 }
 
 type Envelope =
@@ -78,20 +79,23 @@ export class SessionLink {
   private readonly bus: SessionBus | undefined;
   private readonly events: SessionEventStore | undefined;
   private readonly logger: Logger;
-  private readonly standalone: StandaloneEvents;
+  private readonly standalone: StandaloneEvents | undefined;
   private readonly onPublish: ((kind: RoutedKind) => void) | undefined;
-  private readonly onClosed: (() => void) | undefined;
-  private readonly use: () => () => void;
+  private readonly onClosed: ((sessionId: string) => void) | undefined;
+  private readonly use: (sessionId: string) => () => void;
   /** Client requests running in this process, until the server answers them: each closes its use then. */
-  private readonly running = new Map<RequestId, () => void>();
-  /** This link's requests to the client that asked for progress (tagged ids), until answered or cancelled. */
-  private readonly withProgress = new Set<RequestId>();
+  private readonly running = new SmallMap<RequestId, () => void>();
+  /**
+   * This link's requests to the client that asked for progress (tagged ids), until answered or
+   * cancelled. Made at the first one: only with a bus, and most sessions never ask.
+   */
+  private withProgress: Set<RequestId> | undefined;
   /** Open GET streams of this session in this process. */
   private getStreams = 0;
   /** The last stored standalone event written to the GET stream here; undefined before the first. */
   private written: string | undefined;
   /** Standalone writes and GET stream openings, one at a time and in order. */
-  private queue: Promise<unknown> = Promise.resolve();
+  private queue: Promise<unknown> = SETTLED;
   private subscription: BusSubscription | undefined;
   private closed = false;
 
@@ -104,9 +108,9 @@ export class SessionLink {
     this.standalone = options.standalone;
     this.onPublish = options.onPublish;
     this.onClosed = options.onClosed;
-    this.use = options.use ?? (() => noop);
+    this.use = options.use ?? noUse;
     this.transport.onmessage = ((message: WireMessage, extra?: unknown) => {
-      if (isRequest(message)) this.running.set(message.id, this.use());
+      if (isRequest(message)) this.running.set(message.id, this.use(this.sessionId));
       else if (message.method === 'notifications/cancelled') this.finish(cancelledId(message)!);
       this.onmessage?.(inbound(message, this.tag), extra);
     }) as never;
@@ -154,8 +158,10 @@ export class SessionLink {
     const out = outbound(message, this.tag);
     if (isResponse(out)) this.finish(out.id);
     // Only with a bus: without one, every answer is delivered here, as it comes.
-    else if (this.bus && isRequest(out) && progressToken(out) !== undefined) this.withProgress.add(out.id);
-    else if (out.method === 'notifications/cancelled') this.withProgress.delete(cancelledId(out)!);
+    else if (this.bus && isRequest(out) && progressToken(out) !== undefined) {
+      this.withProgress ??= new Set();
+      this.withProgress.add(out.id);
+    } else if (out.method === 'notifications/cancelled') this.withProgress?.delete(cancelledId(out)!);
     if (options?.relatedRequestId !== undefined || isResponse(out) || !this.bus) {
       return this.transport.send(out as never, options);
     }
@@ -213,7 +219,7 @@ export class SessionLink {
       const response = await serve();
       if (!response.ok || !response.body) return response;
       this.getStreams++;
-      const done = this.use();
+      const done = this.use(this.sessionId);
       if (resumedFrom !== undefined) {
         this.written = replayed?.() ?? resumedFrom;
         await this.catchUp();
@@ -243,7 +249,7 @@ export class SessionLink {
     // it as on a single instance (an answer to nothing, reported to the server's onerror).
     if (isResponse(message)) {
       if (!isLinkId(message.id)) return undefined;
-      const here = ownedBy(message.id, this.tag) && !this.withProgress.has(message.id);
+      const here = ownedBy(message.id, this.tag) && !this.withProgress?.has(message.id);
       return here ? undefined : { k: 'answer', m: message };
     }
     if (message.method === 'notifications/progress' && isLinkId(progressToken(message))) {
@@ -265,7 +271,7 @@ export class SessionLink {
           // The SDK handles a notification a microtask late but drops the request's progress
           // handler as soon as the answer arrives: progress handed over just before it (a bus
           // delivers in batches) must be handled first.
-          if (this.withProgress.delete(envelope.m.id)) {
+          if (this.withProgress?.delete(envelope.m.id)) {
             setImmediate(() => {
               if (!this.closed) this.onmessage?.(answer);
             });
@@ -284,7 +290,7 @@ export class SessionLink {
         return;
       }
       case 'closed':
-        this.onClosed?.();
+        this.onClosed?.(this.sessionId);
         return;
       case 'standalone':
         // Not held here: in the event log, replayed by the next GET. Sent here: written already.
@@ -315,11 +321,11 @@ export class SessionLink {
   }
 
   private async write(message: WireMessage, eventId: string | undefined): Promise<void> {
-    this.standalone.relaying = eventId ?? '';
+    if (this.standalone) this.standalone.relaying = eventId ?? '';
     try {
       await this.transport.send(message as never);
     } finally {
-      this.standalone.relaying = undefined;
+      if (this.standalone) this.standalone.relaying = undefined;
     }
     if (eventId !== undefined) this.written = eventId;
   }
@@ -419,6 +425,13 @@ function isResponse(message: WireMessage): message is WireMessage & { id: Reques
 }
 
 function noop(): void {}
+
+function noUse(): () => void {
+  return noop;
+}
+
+/** The standalone queue's start: one settled promise for every link. */
+const SETTLED: Promise<unknown> = Promise.resolve();
 
 /** The same response, calling `done` once when its body ends, errors or is cancelled. */
 function onEnd(response: Response, done: () => void): Response {

@@ -12,7 +12,7 @@ import type { Logger } from '../options';
 import type { SessionRecord } from '../store';
 import type { SessionEventStores } from './event-store';
 import type { SessionContext } from './handler-options';
-import { type RoutedKind, SessionLink, type StandaloneEvents } from './link';
+import { type RoutedKind, SessionLink } from './link';
 import { ObservedEventStore } from './observed-event-store';
 import { endAfterEvents, STANDALONE_STREAM_ID } from './sdk-assumptions';
 import type {
@@ -32,12 +32,16 @@ export interface LiveSessionParts {
   bus: SessionBus | undefined;
   logger: Logger;
   onPublish: ((kind: RoutedKind) => void) | undefined;
-  /** Opens one use of a held session (`SessionManager.use`): the link keeps one per running request and GET stream. */
-  use(sessionId: string): () => void;
+  /**
+   * Opens one use of a held session (`SessionManager.use`): the link keeps one per running request
+   * and GET stream. Called detached (as are `onDeletedElsewhere` and `onPublish`): every session's
+   * link shares these functions instead of a closure of its own.
+   */
+  use: (sessionId: string) => () => void;
   /** The transport closed; `disconnect` is false when the close was quiet (see `silence`). */
   onClosed(live: LiveSession, disconnect: boolean): void;
   /** A client deleted the session through another instance. */
-  onDeletedElsewhere(sessionId: string): void;
+  onDeletedElsewhere: (sessionId: string) => void;
 }
 
 export class LiveSession {
@@ -89,9 +93,8 @@ export class LiveSession {
   ) {
     this.id = sessionId;
     this.principal = principal;
-    const standalone: StandaloneEvents = {};
     const events = parts.eventStores?.forSession(sessionId);
-    this.events = events && new ObservedEventStore(events, standalone, { sessionId, logger: parts.logger });
+    this.events = events && new ObservedEventStore(events, sessionId, parts.logger);
     this.transport = new Transport({
       ...parts.transportOptions,
       sessionIdGenerator: () => sessionId,
@@ -104,10 +107,10 @@ export class LiveSession {
       bus: parts.bus,
       events,
       logger: parts.logger,
-      standalone,
-      onClosed: () => parts.onDeletedElsewhere(sessionId),
+      standalone: this.events,
+      onClosed: parts.onDeletedElsewhere,
       onPublish: parts.onPublish,
-      use: () => parts.use(sessionId),
+      use: parts.use,
     });
     this.transport.onclose = () => {
       void this.link.leave().catch((e: unknown) => this.logFailure('leave the bus', e));
