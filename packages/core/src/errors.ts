@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'SESSION_NOT_LIVE'
   | 'RECOVERY_REFUSED'
   | 'HANDLE_EXPIRED'
+  | 'TASK_NOT_FOUND'
+  | 'TASK_REFUSED'
   | 'CONFLICT'
   | 'INVALID_VALUE'
   | 'INVALID_ARGUMENT'
@@ -90,6 +92,26 @@ export class ConflictError extends McpSessionsError {
     readonly attempts: number,
   ) {
     super('CONFLICT', `session ${quote(sessionId)} changed concurrently ${attempts} times; gave up`);
+  }
+}
+
+/** No task with this id for this caller (never created, expired past its ttl, or another principal's). */
+export class TaskNotFoundError extends McpSessionsError {
+  constructor(readonly taskId: string) {
+    super('TASK_NOT_FOUND', `task ${quote(taskId)} not found`);
+  }
+}
+
+/**
+ * The task lifecycle refused the change: the task ended (`terminal`), this instance no longer
+ * holds its lease (`not_worker`: its worker must stop), or it is not waiting for input.
+ */
+export class TaskRefusedError extends McpSessionsError {
+  constructor(
+    readonly taskId: string,
+    readonly reason: 'terminal' | 'not_worker' | 'not_waiting',
+  ) {
+    super('TASK_REFUSED', `task ${quote(taskId)} refused the change: ${reason.replace('_', ' ')}`);
   }
 }
 

@@ -22,6 +22,8 @@ export {
   SessionNotLiveError,
   StoreError,
   StoreUnavailableError,
+  TaskNotFoundError,
+  TaskRefusedError,
 } from './errors';
 // Ids and logging.
 export { generateSessionId, sessionTag } from './ids';
@@ -54,5 +56,14 @@ export type { AgentStateEntry, SessionRecord, SessionStatus, SessionStore } from
 export { observeStoreFailures } from './store-failures';
 // Store specs (`sqlite:./sessions.db`, `redis://…`): one string naming a store, parsed.
 export { parseStoreSpec, STORE_SPEC_FORMS, type StoreSpec } from './store-spec';
-// Tasks as applications read them (MCP's Tasks extension), and the store facet they need.
+// Durable tasks (MCP's Tasks extension): the runtime over a store's tasks facet, and what it reads.
 export type { TaskRecord, TaskStatus, TaskStore } from './task-store';
+export {
+  type CreateTaskOptions,
+  DEFAULT_TASK_LEASE_MS,
+  DEFAULT_TASK_TTL_MS,
+  type SweepResult as TaskSweepResult,
+  TaskManager,
+  type TaskManagerEvents,
+  type TaskManagerOptions,
+} from './tasks';

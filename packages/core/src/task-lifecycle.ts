@@ -52,7 +52,9 @@ export type TaskEvent =
     }
   | { readonly type: 'cancel'; readonly statusMessage?: string | null }
   /** The claimer of a lapsed lease (`claimLapsedTasks` made it the worker) decides what follows. */
-  | { readonly type: 'take_over'; readonly workerId: string };
+  | { readonly type: 'take_over'; readonly workerId: string }
+  /** A planned stop: the worker gives its lease up now, so another instance takes the task over at once. */
+  | { readonly type: 'release'; readonly workerId: string };
 
 export type TaskRefusal = 'terminal' | 'not_worker' | 'not_waiting';
 
@@ -152,6 +154,8 @@ export function transitionTask(
         inputRequests: null,
         statusMessage: event.statusMessage ?? task.statusMessage,
       });
+    case 'release':
+      return next({ leaseUntil: Math.min(now, task.leaseUntil ?? now) });
     case 'take_over':
       if (!task.rerunnable) {
         return end({
