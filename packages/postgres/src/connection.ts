@@ -122,10 +122,14 @@ export class PostgresContext {
     return this.migrating;
   }
 
+  /** Throws once closed: also over a pool passed in, which stays usable; a closed store is closed. */
+  assertOpen(operation: string): void {
+    if (this.closed) throw new StoreUnavailableError(`postgres ${operation}: the store is closed`);
+  }
+
   /** One statement, prepared once per connection (named by a hash of its text). */
   async query(operation: string, statement: Statement, values: unknown[]): Promise<PgResultLike> {
-    // Also over a pool passed in, which stays usable: a closed store is closed.
-    if (this.closed) throw new StoreUnavailableError(`postgres ${operation}: the store is closed`);
+    this.assertOpen(operation);
     if (!this.migrated) await this.migrate();
     try {
       return await this.pool.query({

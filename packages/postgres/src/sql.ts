@@ -5,7 +5,7 @@
 import { InvalidArgumentError } from '@mcp-sessions/core';
 
 /** The schema version this package writes and reads. Stored in the `<prefix>schema_version` table. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 export const DEFAULT_SCHEMA = 'public';
 export const DEFAULT_TABLE_PREFIX = 'mcp_sessions_';
@@ -22,6 +22,7 @@ export interface TableNames {
   sessions: string;
   state: string;
   events: string;
+  tasks: string;
   versions: string;
   /** Names the advisory lock that serialises migrations of these tables. */
   lockName: string;
@@ -51,6 +52,7 @@ export function tableNames(options: SchemaOptions = {}): TableNames {
     sessions: table('sessions'),
     state: table('state'),
     events: table('events'),
+    tasks: table('tasks'),
     versions: table('schema_version'),
     lockName: `mcp-sessions:${schema}.${prefix}`,
     prefix,
@@ -134,6 +136,38 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX IF NOT EXISTS ${ident(`${t.prefix}sessions_created_idx`)} ON ${t.sessions} (created_at, id)`,
     ],
   },
+  {
+    // The tasks facet: a table of its own, no foreign key to sessions (a task outlives its
+    // session; deleting a session leaves its tasks). The status is not checked here: core owns
+    // the list, the read parses it. Partial indexes hold only the tasks a claim or a sweep can
+    // find: terminal tasks have no lease, and tasks without a ttl never expire.
+    version: 4,
+    statements: (t) => [
+      `CREATE TABLE ${t.tasks} (
+  id text COLLATE "C" PRIMARY KEY,
+  principal text,
+  created_at bigint NOT NULL,
+  request json NOT NULL,
+  rerunnable boolean NOT NULL,
+  status text NOT NULL,
+  version bigint NOT NULL,
+  status_message text,
+  updated_at bigint NOT NULL,
+  ttl_ms bigint,
+  expires_at bigint,
+  poll_interval_ms bigint,
+  worker_id text,
+  lease_until bigint,
+  attempts integer NOT NULL,
+  input_requests json,
+  result json,
+  error json
+)`,
+      `CREATE INDEX ${ident(`${t.prefix}tasks_lease_idx`)} ON ${t.tasks} (lease_until) WHERE lease_until IS NOT NULL`,
+      `CREATE INDEX ${ident(`${t.prefix}tasks_expires_idx`)} ON ${t.tasks} (expires_at) WHERE expires_at IS NOT NULL`,
+      `CREATE INDEX ${ident(`${t.prefix}tasks_created_idx`)} ON ${t.tasks} (created_at, id)`,
+    ],
+  },
 ];
 
 /** Creates the version table; safe to run again. */
@@ -169,6 +203,9 @@ export function migrationSql(options: SchemaOptions = {}): string {
 const SESSION_COLUMNS = `id, status, version, principal, owner_id, created_at, last_heartbeat_at,
   disconnected_at, grace_expires_at, recovery_attempts, recovered_at, ended_at, due_at,
   working_directory, metadata::text AS metadata, initialize_params::text AS initialize_params`;
+const TASK_COLUMNS = `id, principal, created_at, request::text AS request, rerunnable, status, version,
+  status_message, updated_at, ttl_ms, expires_at, poll_interval_ms, worker_id, lease_until, attempts,
+  input_requests::text AS input_requests, result::text AS result, error::text AS error`;
 /** Live means not ended (contract v2): the lifecycle sets `ended_at`; no status name is spelled here. */
 const LIVE = 'ended_at IS NULL';
 
@@ -188,6 +225,9 @@ export function statements(t: TableNames) {
   const list = (after: boolean) => `SELECT ${SESSION_COLUMNS} FROM ${s}
     WHERE status = ANY($1::text[])${after ? ' AND (created_at, id) < ($3::bigint, $4::text COLLATE "C")' : ''}
     ORDER BY created_at DESC, id DESC LIMIT $2`;
+  const listTasks = (after: boolean) => `SELECT ${TASK_COLUMNS} FROM ${t.tasks}
+    ${after ? 'WHERE (created_at, id) < ($2::bigint, $3::text COLLATE "C")' : ''}
+    ORDER BY created_at DESC, id DESC LIMIT $1`;
   const trim = (where: string) => `DELETE FROM ${t.events} WHERE session_id = $1 AND (${where})`;
   // Every seq up to the newest one that falls outside the newest $2 events.
   const beyondCount = `seq <= (SELECT seq FROM ${t.events} WHERE session_id = $1 ORDER BY seq DESC OFFSET $2 LIMIT 1)`;
@@ -255,6 +295,38 @@ export function statements(t: TableNames) {
     trimBytes: trim(`seq <= (SELECT seq FROM (
         SELECT seq, sum(size) OVER (ORDER BY seq DESC) AS newer FROM ${t.events} WHERE session_id = $1
       ) AS w WHERE newer > $2::bigint ORDER BY seq DESC LIMIT 1)`),
+    // ON CONFLICT leaves an existing task alone: a taken id is refused, the first task kept.
+    insertTask: `INSERT INTO ${t.tasks} (id, principal, created_at, request, rerunnable, status, version,
+      status_message, updated_at, ttl_ms, expires_at, poll_interval_ms, worker_id, lease_until, attempts,
+      input_requests, result, error)
+      VALUES ($1, $2, $3, $4::json, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::json, $17::json, $18::json)
+      ON CONFLICT (id) DO NOTHING`,
+    getTask: `SELECT ${TASK_COLUMNS} FROM ${t.tasks} WHERE id = $1`,
+    // The state columns only: the identity (principal, created_at, request, rerunnable) is written once.
+    compareAndSetTask: `UPDATE ${t.tasks} SET (status, version, status_message, updated_at, ttl_ms,
+      expires_at, poll_interval_ms, worker_id, lease_until, attempts, input_requests, result, error) =
+      ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::json, $12::json, $13::json)
+      WHERE id = $14 AND version = $15`,
+    // The lease and its holder decide, never the status: a terminal task has no lease.
+    renewTaskLeases: `UPDATE ${t.tasks} SET lease_until = $3, version = version + 1
+      WHERE id = ANY($1::text[]) AND lease_until IS NOT NULL AND worker_id = $2 RETURNING id`,
+    // As claimDue: SKIP LOCKED gives each lapsed task to one claimer, `= ANY(ARRAY(...))` keeps
+    // the update on the primary key in a generic plan.
+    claimLapsedTasks: `WITH lapsed AS MATERIALIZED (
+        SELECT id, lease_until FROM ${t.tasks} WHERE lease_until IS NOT NULL AND lease_until <= $1
+        ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED
+      ), claimed AS (
+        UPDATE ${t.tasks} SET worker_id = $3, lease_until = $4, version = version + 1
+        WHERE id = ANY(ARRAY(SELECT id FROM lapsed))
+        RETURNING ${TASK_COLUMNS}
+      )
+      SELECT claimed.* FROM claimed JOIN lapsed USING (id) ORDER BY lapsed.lease_until, claimed.id`,
+    // SKIP LOCKED: a concurrent sweep deletes other tasks instead of waiting on these.
+    deleteExpiredTasks: `DELETE FROM ${t.tasks} WHERE id = ANY(ARRAY(
+        SELECT id FROM ${t.tasks} WHERE expires_at IS NOT NULL AND expires_at <= $1
+        ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED))`,
+    listTasks: listTasks(false),
+    listTasksAfter: listTasks(true),
   };
   return Object.fromEntries(
     Object.entries(texts).map(([key, text]) => [key, { name: `mcp_sessions_${hash(text)}`, text }]),

@@ -10,6 +10,7 @@ import {
   type AppendEvent,
   assertKnownOptions,
   type ClaimDueQuery,
+  type ClaimLapsedQuery,
   type EventEntry,
   type ListQuery,
   MAX_TIMER_DELAY_MS,
@@ -18,6 +19,10 @@ import {
   resolveLogger,
   type SessionLiveness,
   type StoreCapabilities,
+  type TaskListAfter,
+  type TaskRecord,
+  type TaskState,
+  type TaskStore,
   type TouchPatch,
   type TrimEventsQuery,
 } from '@mcp-sessions/core/adapter';
@@ -27,6 +32,7 @@ import { errorCode, type PgPoolConfig, type PgPoolLike, PostgresContext } from '
 import { PostgresEventLog } from './event-log';
 import { PostgresRecords } from './records';
 import { type SchemaOptions, tableNames } from './sql';
+import { PostgresTasks } from './tasks';
 
 export interface PostgresStoreBaseOptions extends SchemaOptions {
   /** Create or upgrade the tables before the first operation. Default true. */
@@ -98,7 +104,7 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 export const DEFAULT_QUERY_TIMEOUT_MS = 5_000;
 
 /**
- * Sessions, agent state and events in three Postgres tables. Every operation is one statement
+ * Sessions, agent state, events and tasks in four Postgres tables. Every operation is one statement
  * (atomic on its own, safe for any number of instances); due records are claimed with
  * `FOR UPDATE SKIP LOCKED`, so concurrent sweepers never take the same record.
  *
@@ -110,9 +116,14 @@ export const DEFAULT_QUERY_TIMEOUT_MS = 5_000;
  * const shared = new PostgresSessionStore({ pool, schema: 'mcp', migrate: false });
  * ```
  */
-export class PostgresSessionStore implements SessionStore {
+export class PostgresSessionStore implements SessionStore, TaskStore {
   readonly name = 'postgres';
-  readonly capabilities: StoreCapabilities = { atomic: true, durable: true, crossProcess: true };
+  readonly capabilities: StoreCapabilities = {
+    atomic: true,
+    durable: true,
+    crossProcess: true,
+    tasks: true,
+  };
   /** The pool the store queries (yours, or the one it created). */
   readonly pool: PgPoolLike;
 
@@ -120,6 +131,7 @@ export class PostgresSessionStore implements SessionStore {
   private readonly records: PostgresRecords;
   private readonly agentState: PostgresAgentState;
   private readonly eventLog: PostgresEventLog;
+  private readonly tasks: PostgresTasks;
 
   constructor(options: PostgresSessionStoreOptions) {
     assertKnownOptions(options, OPTION_KEYS, 'PostgresSessionStore');
@@ -170,6 +182,7 @@ export class PostgresSessionStore implements SessionStore {
     this.records = new PostgresRecords(this.context);
     this.agentState = new PostgresAgentState(this.context);
     this.eventLog = new PostgresEventLog(this.context);
+    this.tasks = new PostgresTasks(this.context);
   }
 
   /**
@@ -253,6 +266,36 @@ export class PostgresSessionStore implements SessionStore {
 
   trimEvents(query: TrimEventsQuery): Promise<number> {
     return this.eventLog.trimEvents(query);
+  }
+
+  // --- Tasks ---
+
+  insertTask(task: TaskRecord): Promise<boolean> {
+    return this.tasks.insertTask(task);
+  }
+
+  getTask(id: string): Promise<TaskRecord | undefined> {
+    return this.tasks.getTask(id);
+  }
+
+  compareAndSetTask(id: string, next: TaskState, expectedVersion: number): Promise<boolean> {
+    return this.tasks.compareAndSetTask(id, next, expectedVersion);
+  }
+
+  renewTaskLeases(ids: readonly string[], workerId: string, leaseUntil: number): Promise<string[]> {
+    return this.tasks.renewTaskLeases(ids, workerId, leaseUntil);
+  }
+
+  claimLapsedTasks(query: ClaimLapsedQuery): Promise<TaskRecord[]> {
+    return this.tasks.claimLapsedTasks(query);
+  }
+
+  deleteExpiredTasks(now: number, limit: number): Promise<number> {
+    return this.tasks.deleteExpiredTasks(now, limit);
+  }
+
+  listTasks(query: { limit: number; after?: TaskListAfter }): Promise<TaskRecord[]> {
+    return this.tasks.listTasks(query);
   }
 
   /** Ends the pool if the store created it; a pool passed in stays open. Idempotent. */

@@ -7,7 +7,13 @@ import {
   StoreError,
   StoreUnavailableError,
 } from '@mcp-sessions/core';
-import { createRecord, type LifecyclePolicy } from '@mcp-sessions/core/adapter';
+import {
+  createRecord,
+  createTask,
+  type LifecyclePolicy,
+  type TaskPolicy,
+  type TaskRecord,
+} from '@mcp-sessions/core/adapter';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../../test/services';
@@ -27,6 +33,13 @@ const T0 = 1_700_000_000_000;
 
 function record(id: string, patch: Partial<SessionRecord> = {}): SessionRecord {
   return { ...createRecord({ id, ownerId: 'test' }, T0, policy), ...patch };
+}
+
+const taskPolicy: TaskPolicy = { leaseMs: 30_000, defaultTtlMs: 3_600_000 };
+
+function task(id: string, patch: Partial<TaskRecord> = {}): TaskRecord {
+  const request = { method: 'tools/call', params: { name: 'echo' } };
+  return { ...createTask({ id, request, workerId: 'w1' }, T0, taskPolicy), ...patch };
 }
 
 describe.skipIf(!url)('PostgresSessionStore', () => {
@@ -260,7 +273,7 @@ describe.skipIf(!url)('PostgresSessionStore', () => {
       const store = new PostgresSessionStore({ connectionString: url!, schema, tablePrefix: 'v_', logger });
       opened.push(store);
       await store.migrate();
-      expect(infos.map((f) => (f as { version: number }).version)).toEqual([2, 3]);
+      expect(infos.map((f) => (f as { version: number }).version)).toEqual([2, 3, 4]);
       const versions = await client.query(`SELECT version FROM ${t.versions} ORDER BY version`);
       expect(versions.rows.map((r) => r.version)).toEqual(
         Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1),
@@ -317,6 +330,107 @@ describe.skipIf(!url)('PostgresSessionStore', () => {
       await client.query(`DROP SCHEMA ${t.schema} CASCADE`);
       await client.end();
     }
+  });
+
+  it('opens version 3 tables: sessions, state and events kept, the tasks table and its indexes added', async () => {
+    const schema = uniqueName('v3');
+    const t = tableNames({ schema, tablePrefix: 'v_' });
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      // The tables as version 3 made them, with data in each.
+      await client.query(`CREATE SCHEMA ${t.schema}`);
+      await client.query(versionTableSql(t));
+      for (const m of MIGRATIONS.filter((m) => m.version <= 3)) {
+        for (const sql of m.statements(t)) await client.query(sql);
+        await client.query(`INSERT INTO ${t.versions} (version) VALUES ($1)`, [m.version]);
+      }
+      const old = record('old', { principal: 'alice', metadata: { team: 'a' } });
+      const setup = new PostgresSessionStore({
+        connectionString: url!,
+        schema,
+        tablePrefix: 'v_',
+        migrate: false,
+      });
+      opened.push(setup);
+      await setup.insert(old);
+      await setup.setState({
+        sessionId: 'old',
+        agentId: 'a',
+        key: 'k',
+        value: [1],
+        updatedAt: T0,
+        expiresAt: null,
+      });
+      expect(
+        await setup.appendEvent({ sessionId: 'old', streamId: 's', message: { m: 1 }, createdAt: T0 }),
+      ).toBe(1);
+      // A version 3 store keeps no tasks: the table is not there yet.
+      await expect(setup.getTask('t1')).rejects.toMatchObject({ cause: { code: '42P01' } });
+
+      const infos: unknown[] = [];
+      const logger = { debug() {}, info: (_: string, f: unknown) => infos.push(f), warn() {}, error() {} };
+      const store = new PostgresSessionStore({ connectionString: url!, schema, tablePrefix: 'v_', logger });
+      opened.push(store);
+      await store.migrate();
+      expect(infos.map((f) => (f as { version: number }).version)).toEqual([4]);
+      const indexes = await client.query(
+        `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'v_tasks' ORDER BY indexname`,
+        [schema],
+      );
+      expect(indexes.rows.map((r) => r.indexname)).toEqual([
+        'v_tasks_created_idx',
+        'v_tasks_expires_idx',
+        'v_tasks_lease_idx',
+        'v_tasks_pkey',
+      ]);
+      // Partial: terminal tasks (no lease) and tasks without a ttl are in neither.
+      const defs = Object.fromEntries(indexes.rows.map((r) => [r.indexname, String(r.indexdef)]));
+      expect(defs.v_tasks_lease_idx).toContain('WHERE (lease_until IS NOT NULL)');
+      expect(defs.v_tasks_expires_idx).toContain('WHERE (expires_at IS NOT NULL)');
+
+      expect(await store.get('old')).toEqual(old);
+      expect(await store.getState({ sessionId: 'old', agentId: 'a', key: 'k' }, T0)).toMatchObject({
+        value: [1],
+      });
+      expect((await store.readEvents({ sessionId: 'old', afterSeq: 0 })).map((e) => e.message)).toEqual([
+        { m: 1 },
+      ]);
+      const t1 = task('t1');
+      expect(await store.insertTask(t1)).toBe(true);
+      expect(await store.getTask('t1')).toEqual(t1);
+    } finally {
+      await Promise.all(opened.splice(0).map((s) => s.close()));
+      await client.query(`DROP SCHEMA ${t.schema} CASCADE`);
+      await client.end();
+    }
+  });
+
+  it('tasks: JSON kept as written, U+0000 names refused, a session delete leaves tasks alone', async () => {
+    const store = open();
+    const request = { method: 'tools/call', params: { z: 1, a: 'nul \u0000 inside', é: [null] } };
+    const t1 = task('t1', { request, principal: 'alice', rerunnable: true });
+    expect(await store.insertTask(t1)).toBe(true);
+    const got = await store.getTask('t1');
+    expect(got).toEqual(t1);
+    // json (not jsonb) keeps key order and U+0000 in strings.
+    expect(Object.keys(got!.request.params as object)).toEqual(['z', 'a', 'é']);
+    await expect(store.insertTask(task('t2', { principal: 'a\u0000' }))).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
+    await expect(store.insertTask(task('t\u0000'))).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(await store.getTask('t\u0000')).toBeUndefined();
+    expect(await store.compareAndSetTask('t\u0000', t1, 1)).toBe(false);
+    expect(await store.renewTaskLeases(['t1'], 'w\u0000', T0)).toEqual([]);
+    await expect(
+      store.claimLapsedTasks({ now: T0, limit: 1, workerId: 'w\u0000', leaseUntil: T0 }),
+    ).rejects.toBeInstanceOf(InvalidArgumentError);
+    // Tasks have no foreign key to sessions: a task outlives the session that started it.
+    await store.insert(record('t1'));
+    expect(await store.delete('t1')).toBe(true);
+    expect(await store.getTask('t1')).toEqual(t1);
+    expect(await store.listTasks({ limit: 0 })).toEqual([]);
+    expect(await store.deleteExpiredTasks(T0 + 10 ** 10, 0)).toBe(0);
   });
 
   it('ten stores on ten pools migrate one fresh schema at once: no error, one version row', async () => {
