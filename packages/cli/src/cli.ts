@@ -27,6 +27,9 @@ import {
   showCommand,
   statsCommand,
   sweepCommand,
+  tasksCancelCommand,
+  tasksListCommand,
+  tasksShowCommand,
 } from './commands';
 import { openStore, parseStoreSpec, STORE_SPEC_FORMS } from './spec';
 
@@ -48,7 +51,7 @@ export const DEFAULT_LIST_LIMIT = 50;
 /** The progress line appears once a command has run this long (only when stderr is a terminal). */
 const PROGRESS_AFTER_MS = 1_000;
 
-const COMMANDS = ['list', 'show', 'close', 'sweep', 'stats'] as const;
+const COMMANDS = ['list', 'show', 'close', 'sweep', 'stats', 'tasks'] as const;
 type Command = (typeof COMMANDS)[number];
 
 const OPTIONS = {
@@ -76,7 +79,12 @@ const COMMAND_OPTIONS: Record<Command, readonly OptionName[]> = {
   close: [],
   sweep: POLICY_OPTIONS,
   stats: ['records-only'],
+  tasks: ['limit', 'full'],
 };
+
+/** `mcp-sessions tasks <verb>`. */
+const TASK_VERBS = ['list', 'show', 'cancel'] as const;
+type TaskVerb = (typeof TASK_VERBS)[number];
 
 /**
  * Runs one command line (without `node` and the script) and resolves to the exit code. Writes
@@ -151,7 +159,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     progress.stop();
     if (result === undefined) {
       io.stderr.write(
-        `mcp-sessions: no session ${JSON.stringify(request.sessionId)} in ${redactUrl(spec)}\n`,
+        `mcp-sessions: no ${request.taskVerb ? 'task' : 'session'} ${JSON.stringify(request.sessionId)} in ${redactUrl(spec)}\n`,
       );
       return EXIT_FAILED;
     }
@@ -171,7 +179,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 
 interface Request {
   command: Command;
+  /** A session id (`show`, `close`) or a task id (`tasks show`, `tasks cancel`). */
   sessionId?: string;
+  taskVerb?: TaskVerb;
   statuses: readonly SessionStatus[];
   limit: number;
   full: boolean;
@@ -187,8 +197,19 @@ function parse(argv: readonly string[]) {
 type Values = ReturnType<typeof parse>['values'];
 
 function checkRequest(command: Command, values: Values, args: string[]): Request {
-  const needsId = command === 'show' || command === 'close';
-  if (needsId && args.length !== 1) throw new Error(`${command} takes one session id`);
+  let taskVerb: TaskVerb | undefined;
+  if (command === 'tasks') {
+    const verb = args.shift();
+    if (!(TASK_VERBS as readonly (string | undefined)[]).includes(verb)) {
+      throw new Error(`tasks takes one of ${TASK_VERBS.join(', ')}`);
+    }
+    taskVerb = verb as TaskVerb;
+  }
+  const needsId = command === 'show' || command === 'close' || taskVerb === 'show' || taskVerb === 'cancel';
+  if (needsId && args.length !== 1)
+    throw new Error(
+      `${taskVerb ? `tasks ${taskVerb}` : command} takes one ${taskVerb ? 'task' : 'session'} id`,
+    );
   if (!needsId && args.length > 0)
     throw new Error(`${command} takes no argument (got ${JSON.stringify(args[0])})`);
   const sessionId = needsId ? args[0]! : undefined;
@@ -199,6 +220,7 @@ function checkRequest(command: Command, values: Values, args: string[]): Request
   return {
     command,
     sessionId,
+    taskVerb,
     statuses,
     limit: values.limit === undefined ? DEFAULT_LIST_LIMIT : count('limit', values.limit),
     full: values.full === true,
@@ -224,6 +246,10 @@ function run(ctx: CommandContext, request: Request): Promise<CommandResult | und
       return sweepCommand(ctx);
     case 'stats':
       return statsCommand(ctx, { recordsOnly: request.recordsOnly });
+    case 'tasks':
+      if (request.taskVerb === 'show') return tasksShowCommand(ctx, request.sessionId!);
+      if (request.taskVerb === 'cancel') return tasksCancelCommand(ctx, request.sessionId!);
+      return tasksListCommand(ctx, { limit: request.limit, full: request.full });
   }
 }
 
@@ -361,6 +387,8 @@ Commands:
   close <id>     close a session through its lifecycle (tombstone; 404 on every instance)
   sweep          one sweep now: expire what is past grace, delete old tombstones
   stats          counts per status, due backlog, oldest heartbeat, state and event sizes
+  tasks list | show <id> | cancel <id>
+                 durable tasks (MCP's Tasks extension): list, inspect, cancel
 
 ${STORE_HELP}
 
@@ -432,6 +460,25 @@ ${COMMON_HELP}
 
 Example:
   mcp-sessions sweep --store sqlite:./.data/sessions.db --grace-period-ms 600000
+`,
+  tasks: `Usage: mcp-sessions tasks list [--limit N] [--full] [--json]
+       mcp-sessions tasks show <task-id> [--json]
+       mcp-sessions tasks cancel <task-id> [--json]
+
+Durable tasks (MCP's Tasks extension) kept in the store. list: newest first, with status,
+principal, tool, the instance running it (worker), last update, runs (more than one after a
+lost worker) and expiry. show: one task with its request, result size, error or pending input
+requests. cancel: through the task lifecycle, whoever created it; the worker stops at its next
+write or lease renewal.
+
+  --limit <n>   list at most this many. Default ${DEFAULT_LIST_LIMIT}
+  --full        whole task ids
+
+${COMMON_HELP}
+
+Examples:
+  mcp-sessions tasks list --store sqlite:./.data/sessions.db
+  mcp-sessions tasks cancel 5rT0cX2k9Qm3vYw8Jd1LzA4b --store postgres://app@db/app
 `,
   stats: `Usage: mcp-sessions stats [--records-only] [--json]
 

@@ -3,16 +3,20 @@
  * `--json` and the text a person reads. Every read is a keyset page; nothing loads a whole store.
  */
 
-import type {
-  JsonObject,
-  SessionManager,
-  SessionRecord,
-  SessionStatus,
-  SessionStore,
+import {
+  type JsonObject,
+  type SessionManager,
+  type SessionRecord,
+  type SessionStatus,
+  type SessionStore,
+  StoreError,
+  TaskManager,
+  TaskRefusedError,
 } from '@mcp-sessions/core';
 import {
   encodeJson,
   expiryCause,
+  hasTasks,
   idleSince,
   jsonByteLength,
   LIVE_STATUSES,
@@ -21,6 +25,8 @@ import {
   type RecordKind,
   recordKind,
   SESSION_STATUSES,
+  type TaskListAfter,
+  type TaskRecord,
 } from '@mcp-sessions/core/adapter';
 
 export interface CommandContext {
@@ -175,6 +181,100 @@ export async function closeCommand(
   };
 }
 
+/** Tasks (MCP's Tasks extension), newest first, `limit` at most. */
+export async function tasksListCommand(
+  ctx: CommandContext,
+  options: { limit: number; full: boolean },
+): Promise<CommandResult> {
+  const store = taskStore(ctx);
+  const tasks: TaskRecord[] = [];
+  let after: TaskListAfter | undefined;
+  for (;;) {
+    const want = Math.min(PAGE_SIZE, options.limit - tasks.length);
+    const page = await store.listTasks({ limit: want, after });
+    tasks.push(...page);
+    ctx.progress('tasks read', tasks.length);
+    const last = page[page.length - 1];
+    if (!last || page.length < want || tasks.length >= options.limit) break;
+    after = { createdAt: last.createdAt, id: last.id };
+  }
+  const rows = tasks.map((task) => [
+    options.full ? task.id : shortId(task.id),
+    task.status,
+    task.principal ?? '-',
+    toolName(task) ?? '-',
+    task.workerId ?? '-',
+    ago(task.updatedAt, ctx.now),
+    String(task.attempts),
+    task.expiresAt === null ? '-' : ago(task.expiresAt, ctx.now),
+  ]);
+  const header = ['ID', 'STATUS', 'PRINCIPAL', 'TOOL', 'WORKER', 'UPDATED', 'RUNS', 'EXPIRES'];
+  return {
+    json: { tasks: tasks.map((task) => ({ ...task, tool: toolName(task) })) },
+    text: `${tasks.length > 0 ? `${table(header, rows)}\n` : ''}${plural(tasks.length, 'task', 'tasks')}\n`,
+  };
+}
+
+/** One task: its state, its request, and its result, error or pending input requests. */
+export async function tasksShowCommand(
+  ctx: CommandContext,
+  taskId: string,
+): Promise<CommandResult | undefined> {
+  const task = await taskStore(ctx).getTask(taskId);
+  if (!task) return undefined;
+  const lines = [
+    field('task', task.id),
+    field('status', `${task.status} (version ${task.version})`),
+    field('message', task.statusMessage ?? '-'),
+    field('principal', task.principal ?? '-'),
+    field('tool', toolName(task) ?? '-'),
+    field(
+      'worker',
+      task.workerId === null ? '-' : `${task.workerId} (lease ${when(task.leaseUntil!, ctx.now)})`,
+    ),
+    field('runs', `${task.attempts}${task.rerunnable ? ' (safe to run again)' : ''}`),
+    field('created', when(task.createdAt, ctx.now)),
+    field('updated', when(task.updatedAt, ctx.now)),
+    field('expires', task.expiresAt === null ? 'never' : when(task.expiresAt, ctx.now)),
+  ];
+  if (task.inputRequests) lines.push(field('input requests', encodeJson(task.inputRequests)));
+  if (task.result) lines.push(field('result', `${bytes(byteSize(task.result))} of JSON`));
+  if (task.error) lines.push(field('error', encodeJson(task.error)));
+  return { json: task, text: `${lines.join('\n')}\n` };
+}
+
+/** Cancels a task through its lifecycle, whoever created it; its worker stops at its next write or renewal. */
+export async function tasksCancelCommand(
+  ctx: CommandContext,
+  taskId: string,
+): Promise<CommandResult | undefined> {
+  const before = await taskStore(ctx).getTask(taskId);
+  if (!before) return undefined;
+  const manager = new TaskManager({
+    store: ctx.store,
+    timers: false,
+    logger: false,
+    instanceId: ctx.manager.instanceId,
+  });
+  try {
+    const task = await manager.forceCancel(taskId);
+    return {
+      json: { id: task.id, previousStatus: before.status, status: task.status },
+      text: `cancelled ${task.id} (was ${before.status})\n`,
+    };
+  } catch (error) {
+    if (error instanceof TaskRefusedError) {
+      return {
+        json: { id: taskId, previousStatus: before.status, status: before.status },
+        text: `${taskId} had already ended (${before.status})\n`,
+      };
+    }
+    throw error;
+  } finally {
+    await manager.dispose();
+  }
+}
+
 /** One sweep now, with the manager's policy (grace, tombstone, staleness) as given. */
 export async function sweepCommand(ctx: CommandContext): Promise<CommandResult> {
   const result = await ctx.manager.cleanupExpired();
@@ -325,6 +425,17 @@ function idleText(record: SessionRecord, now: number): string {
   const ms = idleMs(record, now);
   if (ms !== null) return duration(ms);
   return record.endedAt === null && record.ownerId !== null ? 'held' : '-';
+}
+
+function taskStore(ctx: CommandContext) {
+  if (!hasTasks(ctx.store)) throw new StoreError(`the ${ctx.store.name} store keeps no tasks`);
+  return ctx.store;
+}
+
+function toolName(task: TaskRecord): string | undefined {
+  const params = task.request.params;
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) return undefined;
+  return typeof params.name === 'string' ? params.name : undefined;
 }
 
 function shortId(id: string): string {

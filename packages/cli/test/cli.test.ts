@@ -16,6 +16,7 @@ import {
   SessionManager,
   type SessionRecord,
   type SessionStore,
+  TaskManager,
 } from '@mcp-sessions/core';
 import { encodeJson, jsonByteLength } from '@mcp-sessions/core/adapter';
 import { PostgresSessionStore } from '@mcp-sessions/postgres';
@@ -116,6 +117,55 @@ for (const backend of backends) {
 }
 
 const HOUR = 3_600_000;
+
+describe.each(backends)('mcp-sessions tasks on $name', (backend) => {
+  it.skipIf(backend.skip !== undefined)('lists, shows and cancels the tasks a TaskManager made', async () => {
+    const prefix = `clt${randomBytes(4).toString('hex')}`;
+    const store = backend.open(prefix);
+    const tasks = new TaskManager({ store, timers: false, logger: false, instanceId: 'web-1' });
+    let running: string;
+    let done: string;
+    try {
+      running = (
+        await tasks.create({ method: 'tools/call', params: { name: 'countdown' } }, { principal: 'alice' })
+      ).id;
+      done = (await tasks.create({ method: 'tools/call', params: { name: 'echo' } })).id;
+      await tasks.report(done, {
+        type: 'complete',
+        workerId: 'web-1',
+        result: { content: [{ type: 'text', text: 'hi' }] },
+      });
+    } finally {
+      await tasks.dispose();
+      await store.close();
+    }
+    const flags = ['--store', backend.spec(), ...backend.flags(prefix)];
+    const listed = await cli(['tasks', 'list', '--full', ...flags]);
+    expect(listed.code).toBe(0);
+    const [header, ...rows] = listed.stdout.trim().split('\n');
+    expect(header).toMatch(/^ID\s+STATUS\s+PRINCIPAL\s+TOOL\s+WORKER\s+UPDATED\s+RUNS\s+EXPIRES$/);
+    expect(rows.find((r) => r.startsWith(running))).toMatch(/ working\s+alice\s+countdown\s+web-1 /);
+    expect(rows.find((r) => r.startsWith(done))).toMatch(/ completed\s+-\s+echo\s+- /);
+    expect(await json(['tasks', 'show', done, ...flags])).toMatchObject({
+      status: 'completed',
+      result: { content: [{ type: 'text', text: 'hi' }] },
+    });
+    expect(await json(['tasks', 'cancel', running, ...flags])).toEqual({
+      id: running,
+      previousStatus: 'working',
+      status: 'cancelled',
+    });
+    expect((await cli(['tasks', 'cancel', done, ...flags])).stdout).toContain(
+      'had already ended (completed)',
+    );
+    const missing = await cli(['tasks', 'show', 'no-such-task', ...flags]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('no task "no-such-task"');
+    expect((await cli(['tasks', 'frobnicate', ...flags])).stderr).toContain(
+      'tasks takes one of list, show, cancel',
+    );
+  });
+});
 
 describe.each(backends)('mcp-sessions on $name', (backend) => {
   it.skipIf(backend.skip !== undefined)(

@@ -159,6 +159,11 @@ export class TaskManager extends EventEmitter<TaskManagerEvents> {
     );
   }
 
+  /** An operator's cancel (`mcp-sessions tasks cancel`): whoever created the task. */
+  forceCancel(taskId: string, statusMessage = 'Cancelled by an operator'): Promise<TaskRecord> {
+    return this.apply(taskId, { type: 'cancel', statusMessage });
+  }
+
   /** This instance's worker reports on a task it runs (progress, input needed or received, the end). */
   report(
     taskId: string,
