@@ -5,7 +5,7 @@
  */
 
 /** Bump when the schema changes, and add the step from the previous version to `MIGRATIONS`. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** Default table-name prefix: tables are `mcp_sessions_sessions`, `mcp_sessions_agent_state`, ... */
 export const DEFAULT_PREFIX = 'mcp_sessions_';
@@ -24,6 +24,7 @@ export function tables(prefix: string) {
     data: `${prefix}session_data`,
     state: `${prefix}agent_state`,
     events: `${prefix}events`,
+    tasks: `${prefix}tasks`,
   };
 }
 
@@ -93,6 +94,48 @@ CREATE TABLE IF NOT EXISTS ${t.events} (
   created_at  INTEGER NOT NULL,
   PRIMARY KEY (session_id, seq)
 );
+${tasksTable(prefix)}`;
+}
+
+/**
+ * The tasks table and its indexes as version 4 created them: the fresh schema and migration 4
+ * both run this. A later change to tasks is a new migration step, never an edit here.
+ *
+ * One row per task, identity then state, the JSON last so reading the small columns never walks
+ * a large request's or result's overflow pages. A rowid table, not `WITHOUT ROWID` like
+ * `sessions`: a row holds a request and a result of any size. `status` has no CHECK: the
+ * lifecycle in core decides statuses, the store only keeps them. Claims walk `(lease_until, id)`,
+ * the sweep `expires_at`, both partial (terminal tasks hold no lease; many have no ttl); listing
+ * walks `(created_at, id)`, which no state write changes.
+ */
+function tasksTable(prefix: string): string {
+  const t = tables(prefix);
+  return `
+CREATE TABLE IF NOT EXISTS ${t.tasks} (
+  id                TEXT    NOT NULL PRIMARY KEY,
+  principal         TEXT,
+  created_at        INTEGER NOT NULL,
+  rerunnable        INTEGER NOT NULL,
+  status            TEXT    NOT NULL,
+  version           INTEGER NOT NULL,
+  status_message    TEXT,
+  updated_at        INTEGER NOT NULL,
+  ttl_ms            INTEGER,
+  expires_at        INTEGER,
+  poll_interval_ms  INTEGER,
+  worker_id         TEXT,
+  lease_until       INTEGER,
+  attempts          INTEGER NOT NULL,
+  request           TEXT    NOT NULL,
+  input_requests    TEXT,
+  result            TEXT,
+  error             TEXT
+);
+CREATE INDEX IF NOT EXISTS ${prefix}tasks_by_lease
+  ON ${t.tasks} (lease_until, id) WHERE lease_until IS NOT NULL;
+CREATE INDEX IF NOT EXISTS ${prefix}tasks_by_expiry
+  ON ${t.tasks} (expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS ${prefix}tasks_by_created ON ${t.tasks} (created_at, id);
 `;
 }
 
@@ -109,6 +152,8 @@ UPDATE ${t.events} SET size = length(CAST(message AS BLOB));`;
   // heartbeats and lifecycle changes write.
   3: (prefix) => `DROP INDEX IF EXISTS ${prefix}sessions_by_status_heartbeat;
 CREATE INDEX IF NOT EXISTS ${prefix}sessions_by_created ON ${tables(prefix).sessions} (created_at, id);`,
+  // Version 4: MCP's Tasks extension. Sessions, state and events are untouched.
+  4: (prefix) => tasksTable(prefix),
 };
 
 const HOT_COLUMNS = `id, status, version, principal, owner_id, created_at, last_heartbeat_at,
@@ -126,6 +171,12 @@ function recordSelect(prefix: string): string {
     d.working_directory, d.metadata, d.initialize_params
     FROM ${t.sessions} AS s JOIN ${t.data} AS d ON d.id = s.id`;
 }
+
+/** A task's state columns, in the order of `compareAndSetTask`. */
+const TASK_STATE_COLUMNS = `status, version, status_message, updated_at, ttl_ms, expires_at,
+  poll_interval_ms, worker_id, lease_until, attempts, input_requests, result, error`;
+/** Every task column: the identity, then the state. Rows are read by name. */
+const TASK_COLUMNS = `id, principal, created_at, rerunnable, request, ${TASK_STATE_COLUMNS}`;
 
 /** Live means not ended (contract v2): the lifecycle sets `ended_at`, no status name is spelled here. */
 const LIVE = 'ended_at IS NULL';
@@ -235,6 +286,47 @@ export function statements(prefix: string) {
         SELECT seq, SUM(size) OVER (ORDER BY seq DESC) AS newer FROM ${t.events} WHERE session_id = ?
       ) WHERE newer > ? ORDER BY seq DESC LIMIT 1)`,
     deleteSessionEvents: `DELETE FROM ${t.events} WHERE session_id = ?`,
+
+    // --- Tasks ---
+    /**
+     * (id, principal, createdAt, rerunnable, request, then the state as in `compareAndSetTask`):
+     * nothing written when the id is taken.
+     */
+    insertTask: `INSERT INTO ${t.tasks} (${TASK_COLUMNS})
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (id) DO NOTHING`,
+    /** (id) */
+    getTask: `SELECT ${TASK_COLUMNS} FROM ${t.tasks} WHERE id = ?`,
+    /**
+     * (status, version, statusMessage, updatedAt, ttlMs, expiresAt, pollIntervalMs, workerId,
+     * leaseUntil, attempts, inputRequests, result, error, id, expectedVersion): the state only.
+     */
+    compareAndSetTask: `UPDATE ${t.tasks} SET status = ?, version = ?, status_message = ?, updated_at = ?,
+      ttl_ms = ?, expires_at = ?, poll_interval_ms = ?, worker_id = ?, lease_until = ?, attempts = ?,
+      input_requests = ?, result = ?, error = ?
+      WHERE id = ? AND version = ?`,
+    /**
+     * (leaseUntil, JSON array of ids, workerId): a worker's whole renewal in one statement, one
+     * primary-key lookup per id; a lease is held while `lease_until` is set, whatever the status.
+     */
+    renewTaskLeases: `UPDATE ${t.tasks} SET lease_until = ?, version = version + 1
+      WHERE id IN (SELECT value FROM json_each(?)) AND lease_until IS NOT NULL AND worker_id = ?
+      RETURNING id`,
+    /** (now, limit): the lapsed leases, earliest first, from the lease index alone. */
+    selectLapsedTasks: `SELECT id FROM ${t.tasks}
+      WHERE lease_until IS NOT NULL AND lease_until <= ? ORDER BY lease_until, id LIMIT ?`,
+    /** (workerId, leaseUntil, JSON array of ids): hands what `selectLapsedTasks` found to the claimer. */
+    claimTasks: `UPDATE ${t.tasks} SET worker_id = ?, lease_until = ?, version = version + 1
+      WHERE id IN (SELECT value FROM json_each(?))
+      RETURNING ${TASK_COLUMNS}`,
+    /** (now, limit) */
+    deleteExpiredTasks: `DELETE FROM ${t.tasks} WHERE rowid IN (SELECT rowid FROM ${t.tasks}
+      WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?)`,
+    /** (limit): newest first down the `(created_at, id)` index, stopping at the limit. */
+    listTasks: `SELECT ${TASK_COLUMNS} FROM ${t.tasks} ORDER BY created_at DESC, id DESC LIMIT ?`,
+    /** (afterCreatedAt, afterId, limit): the next keyset page. Never `OFFSET`. */
+    listTasksAfter: `SELECT ${TASK_COLUMNS} FROM ${t.tasks} WHERE (created_at, id) < (?, ?)
+      ORDER BY created_at DESC, id DESC LIMIT ?`,
   };
 }
 

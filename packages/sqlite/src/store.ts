@@ -10,12 +10,17 @@ import {
   type AppendEvent,
   assertKnownOptions,
   type ClaimDueQuery,
+  type ClaimLapsedQuery,
   type EventEntry,
   type ListQuery,
   type ReadEventsQuery,
   resolveLogger,
   type SessionLiveness,
   type StoreCapabilities,
+  type TaskListAfter,
+  type TaskRecord,
+  type TaskState,
+  type TaskStore,
   type TouchPatch,
   type TrimEventsQuery,
 } from '@mcp-sessions/core/adapter';
@@ -24,6 +29,7 @@ import { acceptDatabase, openFile, SqliteContext, type SqliteDatabaseLike } from
 import { SqliteEventLog } from './event-log';
 import { SqliteRecords } from './records';
 import { DEFAULT_PREFIX, isValidPrefix } from './sql';
+import { SqliteTasks } from './tasks';
 
 /** How long a statement waits for another process's write lock before `StoreUnavailableError`. */
 export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
@@ -86,7 +92,8 @@ export type SqliteSessionStoreOptions =
 /**
  * The embedded default store: one SQLite file (WAL mode) that every process on the machine may
  * share. Each operation is one prepared statement or one `BEGIN IMMEDIATE` transaction, so it
- * is atomic across processes; due records, expired state and listing go through indexes.
+ * is atomic across processes; due records, lapsed task leases, expired state and tasks, and
+ * listing go through indexes.
  *
  * @example
  * ```ts
@@ -97,9 +104,14 @@ export type SqliteSessionStoreOptions =
  * const manager = new SessionManager({ store });
  * ```
  */
-export class SqliteSessionStore implements SessionStore {
+export class SqliteSessionStore implements SessionStore, TaskStore {
   readonly name = 'sqlite';
-  readonly capabilities: StoreCapabilities = { atomic: true, durable: true, crossProcess: true };
+  readonly capabilities: StoreCapabilities = {
+    atomic: true,
+    durable: true,
+    crossProcess: true,
+    tasks: true,
+  };
   /** The connection, for inspection (`EXPLAIN`, backups). Do not write to the store's tables. */
   readonly db: SqliteDatabaseLike;
   readonly prefix: string;
@@ -108,6 +120,7 @@ export class SqliteSessionStore implements SessionStore {
   private readonly records: SqliteRecords;
   private readonly agentState: SqliteAgentState;
   private readonly eventLog: SqliteEventLog;
+  private readonly tasks: SqliteTasks;
 
   constructor(options: SqliteSessionStoreOptions) {
     assertKnownOptions(options, OPTION_KEYS, 'SqliteSessionStore');
@@ -158,6 +171,7 @@ export class SqliteSessionStore implements SessionStore {
     this.records = new SqliteRecords(this.context);
     this.agentState = new SqliteAgentState(this.context);
     this.eventLog = new SqliteEventLog(this.context);
+    this.tasks = new SqliteTasks(this.context);
   }
 
   // --- Session records ---
@@ -232,6 +246,36 @@ export class SqliteSessionStore implements SessionStore {
 
   trimEvents(query: TrimEventsQuery): Promise<number> {
     return this.eventLog.trimEvents(query);
+  }
+
+  // --- Tasks ---
+
+  insertTask(task: TaskRecord): Promise<boolean> {
+    return this.tasks.insertTask(task);
+  }
+
+  getTask(id: string): Promise<TaskRecord | undefined> {
+    return this.tasks.getTask(id);
+  }
+
+  compareAndSetTask(id: string, next: TaskState, expectedVersion: number): Promise<boolean> {
+    return this.tasks.compareAndSetTask(id, next, expectedVersion);
+  }
+
+  renewTaskLeases(ids: readonly string[], workerId: string, leaseUntil: number): Promise<string[]> {
+    return this.tasks.renewTaskLeases(ids, workerId, leaseUntil);
+  }
+
+  claimLapsedTasks(query: ClaimLapsedQuery): Promise<TaskRecord[]> {
+    return this.tasks.claimLapsedTasks(query);
+  }
+
+  deleteExpiredTasks(now: number, limit: number): Promise<number> {
+    return this.tasks.deleteExpiredTasks(now, limit);
+  }
+
+  listTasks(query: { limit: number; after?: TaskListAfter }): Promise<TaskRecord[]> {
+    return this.tasks.listTasks(query);
   }
 
   /** Closes the file if the store opened it; a `database` passed in stays open. Idempotent. */

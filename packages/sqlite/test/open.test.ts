@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SessionManager, SessionNotFoundError, StoreError } from '@mcp-sessions/core';
+import { createTask } from '@mcp-sessions/core/adapter';
 import { SCHEMA_VERSION, SqliteOpenError, SqliteSessionStore } from '@mcp-sessions/sqlite';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -32,6 +33,33 @@ function expectOpenError(filename: string): SqliteOpenError {
   expect(error.message).toContain(filename);
   expect(error.filename).toBe(filename);
   return error;
+}
+
+const TASK_POLICY = { leaseMs: 1000, defaultTtlMs: 60_000 };
+
+/** A migrated file has the tasks table with its three indexes, and keeps, claims and sweeps a task. */
+async function expectTasksWork(store: SqliteSessionStore): Promise<void> {
+  const indexes = store.db
+    .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'mcp_sessions_tasks'")
+    .all();
+  expect(indexes).toEqual(
+    expect.arrayContaining([
+      { name: 'mcp_sessions_tasks_by_lease' },
+      { name: 'mcp_sessions_tasks_by_expiry' },
+      { name: 'mcp_sessions_tasks_by_created' },
+    ]),
+  );
+  const task = createTask(
+    { id: 'task', request: { method: 'tools/call' }, workerId: 'w1' },
+    5000,
+    TASK_POLICY,
+  );
+  expect(await store.insertTask(task)).toBe(true);
+  expect(await store.getTask('task')).toEqual(task);
+  const [claimed] = await store.claimLapsedTasks({ now: 6000, limit: 5, workerId: 'w2', leaseUntil: 9000 });
+  expect(claimed).toMatchObject({ id: 'task', workerId: 'w2', leaseUntil: 9000, version: 2 });
+  expect(await store.deleteExpiredTasks(65_000, 5)).toBe(1);
+  expect(await store.listTasks({ limit: 5 })).toEqual([]);
 }
 
 /** Makes a file unwritable even for root (immutable attribute), or says why it cannot. */
@@ -162,6 +190,41 @@ describe('schema', () => {
     now = 10 ** 10;
     expect(await manager.cleanupExpired()).toMatchObject({ expired: 2, deleted: 1 });
     await manager.dispose();
+    await expectTasksWork(store);
+    await store.close();
+  });
+
+  it('opens a version 3 file and uses it: the tasks table added, sessions, state and events kept', async () => {
+    const filename = tmp.file();
+    const v3 = new Database(filename);
+    v3.exec(readFileSync(fixture('schema-v3.sql'), 'utf8'));
+    v3.close();
+    const infos: unknown[] = [];
+    const logger = { debug() {}, info: (_: string, f: unknown) => infos.push(f), warn() {}, error() {} };
+    const store = new SqliteSessionStore({ filename, logger });
+    expect(infos).toEqual([{ prefix: 'mcp_sessions_', from: 3, to: SCHEMA_VERSION }]);
+    expect(
+      store.db.prepare("SELECT value FROM mcp_sessions_meta WHERE key = 'schema_version'").get(),
+    ).toEqual({ value: String(SCHEMA_VERSION) });
+    expect(await store.get('kept')).toMatchObject({
+      principal: 'alice',
+      version: 2,
+      metadata: { team: 'a' },
+    });
+    const page = await store.list({ statuses: ['active', 'disconnected'], limit: 5 });
+    expect(page.map((r) => r.id)).toEqual(['idle', 'kept']);
+    expect(await store.getState({ sessionId: 'kept', agentId: 'planner', key: 'plan' }, 3000)).toMatchObject({
+      value: { step: 2 },
+    });
+    expect(await store.appendEvent({ sessionId: 'kept', streamId: 's', message: 1, createdAt: 3000 })).toBe(
+      2,
+    );
+    await expectTasksWork(store);
+    // Deleting a session leaves tasks alone.
+    const request = { method: 'tools/call' };
+    await store.insertTask(createTask({ id: 'other', request, workerId: 'w1' }, 5000, TASK_POLICY));
+    expect(await store.delete('kept')).toBe(true);
+    expect((await store.getTask('other'))?.id).toBe('other');
     await store.close();
   });
 

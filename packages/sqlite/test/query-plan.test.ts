@@ -10,6 +10,12 @@ const TABLE_SCAN = /^SCAN (?!json_each\b|\(subquery)/;
 const SESSION = 'SEARCH (s|mcp_sessions_sessions) USING PRIMARY KEY \\(id=\\?\\)';
 const DATA =
   'SEARCH (d|mcp_sessions_session_data) USING INDEX sqlite_autoindex_mcp_sessions_session_data_1 \\(id=\\?\\)';
+const TASK =
+  'SEARCH mcp_sessions_tasks USING (COVERING )?INDEX sqlite_autoindex_mcp_sessions_tasks_1 \\(id=\\?\\)';
+/** Ordered walks of an index that stop at the limit: the only `SCAN` allowed, exactly this one. */
+const ORDERED_WALKS: Partial<Record<StatementName, string>> = {
+  listTasks: 'SCAN mcp_sessions_tasks USING INDEX mcp_sessions_tasks_by_created',
+};
 
 let tmp: ReturnType<typeof tempDir>;
 let store: SqliteSessionStore;
@@ -30,6 +36,11 @@ beforeAll(() => {
   const event = store.db.prepare(
     `INSERT INTO ${PREFIX}events (session_id, seq, stream_id, size, message, created_at) VALUES (?, ?, 's', 2, '{}', ?)`,
   );
+  // Tasks with and without a lease (terminal ones hold none) and with and without a ttl.
+  const task = store.db.prepare(
+    `INSERT INTO ${PREFIX}tasks (id, created_at, rerunnable, request, status, version, updated_at, ttl_ms,
+       expires_at, worker_id, lease_until, attempts) VALUES (?, ?, 0, '{}', 'working', 1, 0, ?, ?, ?, ?, 1)`,
+  );
   store.db.transaction(() => {
     for (let i = 0; i < 5000; i++) {
       const id = `s${i}`;
@@ -37,6 +48,9 @@ beforeAll(() => {
       data.run(id);
       for (let k = 0; k < 3; k++) state.run(id, `k${k}`, k === 0 ? null : i + k);
       for (let seq = 1; seq <= 3; seq++) event.run(id, seq, i);
+      const lease = i % 3 === 0 ? null : (i * 31) % 5000;
+      const ttl = i % 4 === 0 ? null : 1000;
+      task.run(`t${i}`, i % 977, ttl, ttl === null ? null : i + ttl, lease === null ? null : 'w', lease);
     }
   })();
 });
@@ -90,17 +104,43 @@ const EXPECTED: Record<StatementName, RegExp | null> = {
   trimByCount: /USING COVERING INDEX sqlite_autoindex_mcp_sessions_events_1 \(session_id=\? AND seq<\?\)/,
   trimByBytes: /USING INDEX sqlite_autoindex_mcp_sessions_events_1 \(session_id=\?\)/,
   deleteSessionEvents: /USING INDEX sqlite_autoindex_mcp_sessions_events_1 \(session_id=\?\)/,
+  insertTask: null,
+  getTask: new RegExp(`^${TASK}$`),
+  compareAndSetTask: new RegExp(`^${TASK}$`),
+  renewTaskLeases: new RegExp(`^${TASK} \\| LIST SUBQUERY 1 \\| SCAN json_each`),
+  selectLapsedTasks:
+    /^SEARCH mcp_sessions_tasks USING COVERING INDEX mcp_sessions_tasks_by_lease \(lease_until>\? AND lease_until<\?\)$/,
+  claimTasks: new RegExp(`^${TASK} \\| LIST SUBQUERY 1 \\| SCAN json_each`),
+  deleteExpiredTasks:
+    /^SEARCH mcp_sessions_tasks USING INTEGER PRIMARY KEY \(rowid=\?\) \| LIST SUBQUERY 1 \| SEARCH mcp_sessions_tasks USING COVERING INDEX mcp_sessions_tasks_by_expiry \(expires_at>\? AND expires_at<\?\)$/,
+  listTasks: null,
+  listTasksAfter:
+    /^SEARCH mcp_sessions_tasks USING INDEX mcp_sessions_tasks_by_created \(\(created_at,id\)<\(\?,\?\)\)$/,
 };
 
 function checkAll(): void {
   for (const [name, sql] of Object.entries(statements(PREFIX)) as Array<[StatementName, string]>) {
     const details = plan(sql);
+    const walk = ORDERED_WALKS[name];
+    if (walk !== undefined) {
+      expect(details, name).toEqual([walk]);
+      continue;
+    }
     for (const d of details) expect(d, `${name}: ${details.join(' | ')}`).not.toMatch(TABLE_SCAN);
     const expected = EXPECTED[name];
     if (expected) expect(details.join(' | '), name).toMatch(expected);
   }
-  // claimDue must not sort every due row to find the first few.
-  expect(plan(statements(PREFIX).selectDue).join(' | ')).not.toMatch(/TEMP B-TREE/);
+  // Claims, the task sweep and task listing must not sort every matching row to find the first few.
+  const sql = statements(PREFIX);
+  for (const name of [
+    'selectDue',
+    'selectLapsedTasks',
+    'deleteExpiredTasks',
+    'listTasks',
+    'listTasksAfter',
+  ] as const) {
+    expect(plan(sql[name]).join(' | '), name).not.toMatch(/TEMP B-TREE/);
+  }
   // list walks the creation index newest first and stops at the limit: the one ordered SCAN
   // allowed (no TEMP B-TREE, so no sort of every row); a keyset page starts with a SEARCH.
   const CREATED = 'mcp_sessions_sessions_by_created';

@@ -29,7 +29,7 @@ afterEach(async () => {
 
 describe('session records', () => {
   it('declares what it keeps', () => {
-    expect(store.capabilities).toEqual({ atomic: true, durable: true, crossProcess: true });
+    expect(store.capabilities).toEqual({ atomic: true, durable: true, crossProcess: true, tasks: true });
     expect(store.name).toBe('sqlite');
   });
 
