@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
-import { type Logger, StoreError, StoreUnavailableError } from '@mcp-sessions/core';
+import {
+  InvalidValueError,
+  type JsonObject,
+  type Logger,
+  StoreError,
+  StoreUnavailableError,
+} from '@mcp-sessions/core';
 import { isNetworkError, toStoreError } from '@mcp-sessions/core/adapter';
 import { createClient, createCluster } from '@redis/client';
 import type { KeySpace } from './keys';
@@ -248,6 +254,52 @@ export function num(value: unknown): number {
   const n = typeof value === 'string' ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isFinite(n)) throw corrupt(`expected a number, got ${String(value)}`);
   return n;
+}
+
+/** A number that the scripts and a reader can take back (JSON's rule: finite). */
+export function finite(field: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new InvalidValueError(field, `${String(value)} is not a finite number`);
+  }
+  return value;
+}
+
+/** A nullable number as a hash field: null is ''. */
+export function nullable(field: string, value: number | null): string {
+  return value === null ? '' : String(finite(field, value));
+}
+
+export function numOrEmpty(value: string): number | null {
+  return value === '' ? null : num(value);
+}
+
+/** A string field of a parsed identity document. */
+export function str(doc: { [key: string]: unknown }, field: string): string {
+  const value = doc[field];
+  if (typeof value !== 'string') throw corrupt(`${field} is not a string`);
+  return value;
+}
+
+export function strOrNull(doc: { [key: string]: unknown }, field: string): string | null {
+  return doc[field] === null || doc[field] === undefined ? null : str(doc, field);
+}
+
+export function objOrNull(value: unknown): JsonObject | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value !== 'object' || Array.isArray(value)) throw corrupt('expected an object');
+  return value as JsonObject;
+}
+
+/** Ids grouped by shard, input order kept within each group: one script per shard. */
+export function byShard(keys: KeySpace, ids: readonly string[]): Map<number, string[]> {
+  const groups = new Map<number, string[]>();
+  for (const id of ids) {
+    const shard = keys.shardOf(id);
+    const group = groups.get(shard);
+    if (group) group.push(id);
+    else groups.set(shard, [id]);
+  }
+  return groups;
 }
 
 export function corrupt(what: string): StoreError {

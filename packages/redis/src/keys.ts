@@ -2,9 +2,10 @@ import type { AgentStateKey } from '@mcp-sessions/core/adapter';
 
 /**
  * Every key name, in one place. Shard n's keys all carry the hash tag `{<prefix>s<n>}` (one
- * cluster slot); a session's keys use its shard's tag. Ids, agent ids and state keys appear in
- * key names only base64url-encoded, so `{`, `}`, `*`, `?`, `[` in them can neither move a key to
- * another slot nor match another session's keys in a pattern.
+ * cluster slot); a session's keys use its shard's tag, and so does a task's (the shard of the task's
+ * own id). Ids, agent ids and state keys appear in key names only base64url-encoded, so `{`, `}`,
+ * `*`, `?`, `[` in them can neither move a key to another slot nor match another session's keys in
+ * a pattern.
  */
 export function keySpace(prefix: string, shards: number) {
   const tags = Array.from({ length: shards }, (_, n) => `{${prefix}s${n}}:`);
@@ -44,6 +45,14 @@ export function keySpace(prefix: string, shards: number) {
     eventBytes: (id: string) => session('eb', id),
     /** Pub/sub channel of the session's live bus: its shard's hash tag, so it stays in that slot. */
     busChannel: (id: string) => session('bus', id),
+    /** Hash: a task (`j` identity JSON, one field per state value); in its own id's shard. */
+    task: (id: string) => session('task', id),
+    /** Sorted set: task ids of shard n scored by createdAt (the `listTasks` order). */
+    taskCreated: (shard: number) => `${tags[shard]}taskcreated`,
+    /** Sorted set: task ids of shard n that hold a lease, scored by leaseUntil (the lapsed claim). */
+    taskLease: (shard: number) => `${tags[shard]}tasklease`,
+    /** Sorted set: task ids of shard n that have a ttl, scored by expiresAt (the expiry sweep). */
+    taskExpiry: (shard: number) => `${tags[shard]}taskexpiry`,
   };
 }
 

@@ -1,10 +1,4 @@
-import {
-  InvalidArgumentError,
-  InvalidValueError,
-  type JsonObject,
-  SessionExistsError,
-  type SessionRecord,
-} from '@mcp-sessions/core';
+import { InvalidArgumentError, SessionExistsError, type SessionRecord } from '@mcp-sessions/core';
 import {
   type ClaimDueQuery,
   compareListOrder,
@@ -19,7 +13,23 @@ import {
   type SessionLiveness,
   type TouchPatch,
 } from '@mcp-sessions/core/adapter';
-import { array, corrupt, integer, num, optionalText, pairs, type RedisContext, text } from './connection';
+import {
+  array,
+  byShard,
+  corrupt,
+  finite,
+  integer,
+  nullable,
+  num,
+  numOrEmpty,
+  objOrNull,
+  optionalText,
+  pairs,
+  type RedisContext,
+  str,
+  strOrNull,
+  text,
+} from './connection';
 import type { KeySpace } from './keys';
 import * as lua from './scripts';
 
@@ -67,7 +77,7 @@ export class RedisRecords {
 
   async touch(ids: readonly string[], patch: TouchPatch): Promise<string[]> {
     const replies = await Promise.all(
-      [...this.byShard(ids)].map(([shard, group]) =>
+      [...byShard(this.keys, ids)].map(([shard, group]) =>
         this.ctx.run(
           lua.TOUCH,
           [this.keys.due(shard), ...group.map((id) => this.keys.record(id))],
@@ -173,7 +183,12 @@ export class RedisRecords {
       if (candidates.length === 0) break;
       const dueOf = new Map(candidates.map((c) => [c.id, c.due]));
       const replies = await Promise.all(
-        [...this.byShard(candidates.map((c) => c.id))].map(([shard, group]) =>
+        [
+          ...byShard(
+            this.keys,
+            candidates.map((c) => c.id),
+          ),
+        ].map(([shard, group]) =>
           this.ctx.run(
             lua.CLAIM,
             [this.keys.due(shard), ...group.map((id) => this.keys.record(id))],
@@ -207,21 +222,9 @@ export class RedisRecords {
       [k.stateEntryPrefix(id), k.stateExpiryPrefix(id)],
     );
   }
-
-  // --- Internal helpers ---
-
-  /** Ids grouped by shard, input order kept within each group. */
-  private byShard(ids: readonly string[]): Map<number, string[]> {
-    const groups = new Map<number, string[]>();
-    for (const id of ids) {
-      const shard = this.keys.shardOf(id);
-      const group = groups.get(shard);
-      if (group) group.push(id);
-      else groups.set(shard, [id]);
-    }
-    return groups;
-  }
 }
+
+// --- Internal helpers ---
 
 function identityOf(record: SessionIdentity): SessionIdentity {
   return {
@@ -250,18 +253,6 @@ function livenessArgs(l: SessionLiveness): string[] {
     nullable('endedAt', l.endedAt),
     String(finite('dueAt', l.dueAt)),
   ];
-}
-
-/** A number that the scripts and a reader can take back (JSON's rule: finite). */
-function finite(field: string, value: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new InvalidValueError(field, `${String(value)} is not a finite number`);
-  }
-  return value;
-}
-
-function nullable(field: string, value: number | null): string {
-  return value === null ? '' : String(finite(field, value));
 }
 
 /** The record whose reply values (`j`, then `LIVENESS_FIELDS`) start at `at`, or undefined when absent. */
@@ -294,24 +285,4 @@ function parseRecord(fields: unknown[], at: number): SessionRecord | undefined {
     endedAt: numOrEmpty(e),
     dueAt: num(due),
   };
-}
-
-function numOrEmpty(value: string): number | null {
-  return value === '' ? null : num(value);
-}
-
-function str(doc: { [key: string]: unknown }, field: string): string {
-  const value = doc[field];
-  if (typeof value !== 'string') throw corrupt(`${field} is not a string`);
-  return value;
-}
-
-function strOrNull(doc: { [key: string]: unknown }, field: string): string | null {
-  return doc[field] === null || doc[field] === undefined ? null : str(doc, field);
-}
-
-function objOrNull(value: unknown): JsonObject | null {
-  if (value === null || value === undefined) return null;
-  if (typeof value !== 'object' || Array.isArray(value)) throw corrupt('expected an object');
-  return value as JsonObject;
 }

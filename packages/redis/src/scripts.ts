@@ -7,6 +7,10 @@
  * Record hash fields: `j` the identity as JSON, written once by insert; then the liveness, one
  * plain field each (`LIVENESS_FIELDS`), which compare-and-set, touch and claim write; `seq` the
  * event counter. A field holding null is ''.
+ *
+ * Task hash fields: `j` the task's identity as JSON, written once by insertTask; then its state,
+ * one field each (`TASK_FIELDS`), which compare-and-set writes whole and renewal and claim write in
+ * part (`v`, `w`, `l`). A task's hash and its index entries share its shard (by its own id).
  */
 import { Script } from './connection';
 
@@ -39,12 +43,13 @@ end
 `;
 
 /**
- * The record key of an id, built in Lua where ids come from an index: \`<tag>r:<base64url(id)>\`,
- * as \`keySpace().record\` builds it (unpadded base64url of the UTF-8 bytes).
+ * The record (and task) key of an id, built in Lua where ids come from an index:
+ * `<tag>r:<base64url(id)>` (`<tag>task:...`), as `keySpace().record` (`.task`) builds it
+ * (unpadded base64url of the UTF-8 bytes).
  */
 const RECORD_KEY = `
 local B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
-local function record_key(tag, id)
+local function encode_name(id)
   local out = {}
   for i = 1, #id, 3 do
     local a, b, c = string.byte(id, i, i + 2)
@@ -52,7 +57,35 @@ local function record_key(tag, id)
     local d = { math.floor(n / 262144), math.floor(n / 4096) % 64, math.floor(n / 64) % 64, n % 64 }
     for k = 1, (c and 4) or (b and 3) or 2 do out[#out + 1] = string.sub(B64, d[k] + 1, d[k] + 1) end
   end
-  return tag .. 'r:' .. table.concat(out)
+  return table.concat(out)
+end
+local function record_key(tag, id) return tag .. 'r:' .. encode_name(id) end
+local function task_key(tag, id) return tag .. 'task:' .. encode_name(id) end
+`;
+
+/**
+ * Keyset paging of a "by createdAt" index read in (createdAt desc, id desc) order: the rank below
+ * which the index's ids come strictly after the cursor, found by binary search on rank (never a
+ * scan or OFFSET). Ids are compared byte by byte: Lua's `<` on strings follows the server's locale.
+ */
+const CURSOR_RANK = `
+local function less(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+local function rank_after(index, after_at, after_id)
+  if after_at == '' then return redis.call('ZCARD', index) end
+  local lo = redis.call('ZCOUNT', index, '-inf', '(' .. after_at)
+  local hi = redis.call('ZCOUNT', index, '-inf', after_at)
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if less(redis.call('ZRANGE', index, mid, mid)[1], after_id) then lo = mid + 1 else hi = mid end
+  end
+  return lo
 end
 `;
 
@@ -120,7 +153,10 @@ if #due > 0 then redis.call('ZADD', KEYS[1], unpack(due)) end
 return missed
 `);
 
-/** KEYS: due. ARGV: now, limit. → flat [id, dueAt, ...] earliest first (read only). */
+/**
+ * KEYS: one time index (due, or a task lease or expiry index). ARGV: now, limit.
+ * → flat [id, score, ...] earliest first, scores <= now (read only).
+ */
 export const PEEK_DUE = new Script(`
 return redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2], 'WITHSCORES')
 `);
@@ -305,36 +341,17 @@ return at
  * KEYS: created (one shard's list index: ids scored by createdAt). ARGV: quota, maxScan,
  * afterCreatedAt|'', afterId, tag, status1..statusN.
  * Walks the index in (createdAt desc, id desc) order from strictly after the cursor (found by
- * binary search on rank, never a scan or OFFSET) and keeps the records with one of the statuses,
- * until `quota` are kept or `maxScan` ids were looked at.
+ * binary search on rank, never a scan or OFFSET: `CURSOR_RANK`) and keeps the records with one of
+ * the statuses, until `quota` are kept or `maxScan` ids were looked at.
  * → { exhausted 0|1, lastCreatedAt, lastId (the last id looked at, false if none), records... }
- * (read only). Ids are compared byte by byte: Lua's `<` on strings follows the server's locale.
+ * (read only).
  */
-export const LIST_PAGE = new Script(`${RECORDS}${RECORD_KEY}
+export const LIST_PAGE = new Script(`${RECORDS}${RECORD_KEY}${CURSOR_RANK}
 local quota, max_scan, after_at, after_id, tag = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
 local wanted = {}
 for i = 6, #ARGV do wanted[ARGV[i]] = true end
-local function less(a, b)
-  local n = math.min(#a, #b)
-  for i = 1, n do
-    local x, y = string.byte(a, i), string.byte(b, i)
-    if x ~= y then return x < y end
-  end
-  return #a < #b
-end
 -- Ranks below stop are after the cursor.
-local stop
-if after_at == '' then
-  stop = redis.call('ZCARD', KEYS[1])
-else
-  local lo = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. after_at)
-  local hi = redis.call('ZCOUNT', KEYS[1], '-inf', after_at)
-  while lo < hi do
-    local mid = math.floor((lo + hi) / 2)
-    if less(redis.call('ZRANGE', KEYS[1], mid, mid)[1], after_id) then lo = mid + 1 else hi = mid end
-  end
-  stop = lo
-end
+local stop = rank_after(KEYS[1], after_at, after_id)
 local records, kept, scanned, last_at, last_id = {}, 0, 0, false, false
 while stop > 0 and kept < quota and scanned < max_scan do
   local start = math.max(stop - math.min(100, max_scan - scanned), 0)
@@ -395,4 +412,156 @@ for k = 3, #KEYS do
   if moved >= batch then break end
 end
 return moved
+`);
+
+/**
+ * The state fields of a task hash, in `TaskState` order, as the task scripts take and return
+ * them: status, version, statusMessage (JSON), updatedAt, ttlMs, expiresAt, pollIntervalMs,
+ * workerId (JSON), leaseUntil, attempts, inputRequests, result, error (JSON). A null number is ''.
+ */
+export const TASK_FIELDS = ['s', 'v', 'm', 'u', 'ttl', 'x', 'pi', 'w', 'l', 'a', 'in', 'res', 'err'] as const;
+
+/** Values per task in script replies: `j`, then the state fields. */
+export const TASK_WIDTH = 1 + TASK_FIELDS.length;
+
+const TASK_FIELD_LIST = TASK_FIELDS.map((f) => `'${f}'`).join(', ');
+
+/**
+ * Writing, indexing and reading whole tasks. A task is in the lease index while `l` is not ''
+ * and in the expiry index while `x` is not '': both follow every state write.
+ */
+const TASKS = `
+local TASK_FIELDS = { ${TASK_FIELD_LIST} }
+-- Sets the state fields from ARGV[from], ARGV[from + 1], ...; then the lease and expiry indexes.
+local function write_task(key, id, lease_index, expiry_index, from)
+  local args = {}
+  for i, f in ipairs(TASK_FIELDS) do args[#args + 1] = f; args[#args + 1] = ARGV[from + i - 1] end
+  redis.call('HSET', key, unpack(args))
+  local l, x = ARGV[from + 8], ARGV[from + 5]
+  if l == '' then redis.call('ZREM', lease_index, id) else redis.call('ZADD', lease_index, l, id) end
+  if x == '' then redis.call('ZREM', expiry_index, id) else redis.call('ZADD', expiry_index, x, id) end
+end
+-- Appends j and the state fields (all false when there is no task).
+local function read_task(out, key)
+  local f = redis.call('HMGET', key, 'j', unpack(TASK_FIELDS))
+  for i = 1, #TASK_FIELDS + 1 do out[#out + 1] = f[i] end
+end
+`;
+
+/**
+ * KEYS: task, created, lease, expiry. ARGV: id, identityJson, createdAt, then the state fields.
+ * → 1 inserted, 0 the id is taken.
+ */
+export const INSERT_TASK = new Script(`${TASKS}
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'j', ARGV[2])
+write_task(KEYS[1], ARGV[1], KEYS[3], KEYS[4], 4)
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+return 1
+`);
+
+/**
+ * KEYS: task, lease, expiry. ARGV: id, expectedVersion, then the state fields. Writes the state
+ * only (the identity stays as inserted). → 1 written, 0 not (other version, or no task).
+ */
+export const COMPARE_AND_SET_TASK = new Script(`${TASKS}
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v or tonumber(v) ~= tonumber(ARGV[2]) then return 0 end
+write_task(KEYS[1], ARGV[1], KEYS[2], KEYS[3], 3)
+return 1
+`);
+
+/**
+ * KEYS: lease, task1..taskN. ARGV: workerJson, leaseUntil, id1..idN. For each task that holds a
+ * lease (`l` not '') with `w` = workerJson: v + 1, l = leaseUntil, and its lease score (one ZADD
+ * per 1000). The status is not read: the lease decides. → the ids renewed.
+ */
+export const RENEW_TASK_LEASES = new Script(`
+local renewed, lease = {}, {}
+for i = 2, #KEYS do
+  local f = redis.call('HMGET', KEYS[i], 'w', 'l')
+  if f[2] and f[2] ~= '' and f[1] == ARGV[1] then
+    redis.call('HINCRBY', KEYS[i], 'v', 1)
+    redis.call('HSET', KEYS[i], 'l', ARGV[2])
+    renewed[#renewed + 1] = ARGV[i + 1]
+    lease[#lease + 1] = ARGV[2]; lease[#lease + 1] = ARGV[i + 1]
+    if #lease >= 2000 then
+      redis.call('ZADD', KEYS[1], unpack(lease))
+      lease = {}
+    end
+  end
+end
+if #lease > 0 then redis.call('ZADD', KEYS[1], unpack(lease)) end
+return renewed
+`);
+
+/**
+ * KEYS: lease, task1..taskN. ARGV: now, workerJson, leaseUntil, id1..idN. Gives each task whose
+ * lease is still lapsed (another claimer may have taken it since the peek) to the worker: v + 1,
+ * w, l, and its new lease score. An index entry without its task is dropped.
+ * → flat [lapsedLeaseUntil, then `TASK_WIDTH` values] per task claimed, as stored after the claim.
+ */
+export const CLAIM_TASKS = new Script(`${TASKS}
+local out = {}
+for i = 2, #KEYS do
+  local id = ARGV[i + 2]
+  local lease = redis.call('ZSCORE', KEYS[1], id)
+  if lease and redis.call('EXISTS', KEYS[i]) == 0 then
+    redis.call('ZREM', KEYS[1], id)
+  elseif lease and tonumber(lease) <= tonumber(ARGV[1]) then
+    redis.call('HINCRBY', KEYS[i], 'v', 1)
+    redis.call('HSET', KEYS[i], 'w', ARGV[2], 'l', ARGV[3])
+    redis.call('ZADD', KEYS[1], ARGV[3], id)
+    out[#out + 1] = lease
+    read_task(out, KEYS[i])
+  end
+end
+return out
+`);
+
+/**
+ * KEYS: expiry, lease, created, task1..taskN. ARGV: now, id1..idN. Deletes each task still expired
+ * (another sweeper may have deleted it since the peek) and its index entries. → how many deleted.
+ */
+export const DELETE_TASKS = new Script(`
+local deleted = 0
+for i = 4, #KEYS do
+  local id = ARGV[i - 2]
+  local at = redis.call('ZSCORE', KEYS[1], id)
+  if at and tonumber(at) <= tonumber(ARGV[1]) then
+    deleted = deleted + redis.call('DEL', KEYS[i])
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('ZREM', KEYS[3], id)
+  end
+end
+return deleted
+`);
+
+/**
+ * KEYS: created (one shard's task list index). ARGV: quota, afterCreatedAt|'', afterId, tag.
+ * Walks the index in (createdAt desc, id desc) order from strictly after the cursor
+ * (`CURSOR_RANK`) and reads up to `quota` tasks.
+ * → { exhausted 0|1, lastCreatedAt, lastId (the last id looked at, false if none), tasks... }
+ * (read only).
+ */
+export const LIST_TASKS = new Script(`${TASKS}${RECORD_KEY}${CURSOR_RANK}
+local quota, after_at, after_id, tag = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
+local stop = rank_after(KEYS[1], after_at, after_id)
+local tasks, kept, last_at, last_id = {}, 0, false, false
+while stop > 0 and kept < quota do
+  local start = math.max(stop - (quota - kept), 0)
+  local items = redis.call('ZRANGE', KEYS[1], start, stop - 1, 'WITHSCORES')
+  for i = #items - 1, 1, -2 do
+    local key = task_key(tag, items[i])
+    stop, last_at, last_id = stop - 1, items[i + 1], items[i]
+    if redis.call('EXISTS', key) == 1 then
+      read_task(tasks, key)
+      kept = kept + 1
+    end
+  end
+end
+local out = { stop == 0 and 1 or 0, last_at, last_id }
+for _, v in ipairs(tasks) do out[#out + 1] = v end
+return out
 `);

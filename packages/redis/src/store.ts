@@ -11,6 +11,7 @@ import {
   type AppendEvent,
   assertKnownOptions,
   type ClaimDueQuery,
+  type ClaimLapsedQuery,
   type EventEntry,
   type ListQuery,
   type Logger,
@@ -21,6 +22,10 @@ import {
   SESSION_STATUSES,
   type SessionLiveness,
   type StoreCapabilities,
+  type TaskListAfter,
+  type TaskRecord,
+  type TaskState,
+  type TaskStore,
   type TouchPatch,
   type TrimEventsQuery,
 } from '@mcp-sessions/core/adapter';
@@ -30,6 +35,7 @@ import { RedisEventLog } from './event-log';
 import { type KeySpace, keySpace } from './keys';
 import { RedisRecords } from './records';
 import * as lua from './scripts';
+import { RedisTasks } from './tasks';
 
 export const DEFAULT_PREFIX = 'mcps:';
 export const DEFAULT_SHARDS = 16;
@@ -96,7 +102,7 @@ const MIGRATE_BATCH = 500;
  * const manager = new SessionManager({ store });
  * ```
  */
-export class RedisSessionStore implements SessionStore {
+export class RedisSessionStore implements SessionStore, TaskStore {
   readonly name = 'redis';
   readonly capabilities: StoreCapabilities;
   private readonly connection: Connection;
@@ -109,6 +115,7 @@ export class RedisSessionStore implements SessionStore {
   private readonly records: RedisRecords;
   private readonly agentState: RedisAgentState;
   private readonly eventLog: RedisEventLog;
+  private readonly tasks: RedisTasks;
 
   constructor(options: RedisSessionStoreOptions) {
     assertKnownOptions(options, OPTION_KEYS, 'RedisSessionStore');
@@ -132,7 +139,12 @@ export class RedisSessionStore implements SessionStore {
       options.nativeExpiryMarginMs,
       DEFAULT_NATIVE_EXPIRY_MARGIN_MS,
     );
-    this.capabilities = { atomic: true, durable: options.durable ?? false, crossProcess: true };
+    this.capabilities = {
+      atomic: true,
+      durable: options.durable ?? false,
+      crossProcess: true,
+      tasks: true,
+    };
     this.logger = resolveLogger(options.logger);
     this.connection = new Connection({
       url: options.url,
@@ -159,6 +171,7 @@ export class RedisSessionStore implements SessionStore {
     this.records = new RedisRecords(context);
     this.agentState = new RedisAgentState(context);
     this.eventLog = new RedisEventLog(context);
+    this.tasks = new RedisTasks(context);
   }
 
   // --- Session records ---
@@ -233,6 +246,36 @@ export class RedisSessionStore implements SessionStore {
 
   trimEvents(query: TrimEventsQuery): Promise<number> {
     return this.eventLog.trimEvents(query);
+  }
+
+  // --- Tasks ---
+
+  insertTask(task: TaskRecord): Promise<boolean> {
+    return this.tasks.insertTask(task);
+  }
+
+  getTask(id: string): Promise<TaskRecord | undefined> {
+    return this.tasks.getTask(id);
+  }
+
+  compareAndSetTask(id: string, next: TaskState, expectedVersion: number): Promise<boolean> {
+    return this.tasks.compareAndSetTask(id, next, expectedVersion);
+  }
+
+  renewTaskLeases(ids: readonly string[], workerId: string, leaseUntil: number): Promise<string[]> {
+    return this.tasks.renewTaskLeases(ids, workerId, leaseUntil);
+  }
+
+  claimLapsedTasks(query: ClaimLapsedQuery): Promise<TaskRecord[]> {
+    return this.tasks.claimLapsedTasks(query);
+  }
+
+  deleteExpiredTasks(now: number, limit: number): Promise<number> {
+    return this.tasks.deleteExpiredTasks(now, limit);
+  }
+
+  listTasks(query: { limit: number; after?: TaskListAfter }): Promise<TaskRecord[]> {
+    return this.tasks.listTasks(query);
   }
 
   /** Closes the client the store created; a client passed in stays connected. */

@@ -5,6 +5,7 @@
  * does not know is refused. The layout-1 keys are written here by hand, as that version wrote them.
  */
 import { SessionNotFoundError, type SessionRecord, StoreError } from '@mcp-sessions/core';
+import { createTask } from '@mcp-sessions/core/adapter';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RedisSessionStore } from '../src/index';
 import { fnv1a } from '../src/keys';
@@ -174,6 +175,29 @@ for (const target of targets) {
       expect((await s.claimDue({ now: NOW + 9, limit: 100, leaseMs: 1 })).map((r) => r.id)).toEqual(
         ids.slice(0, 10),
       );
+    });
+
+    it('layout 2 data gains tasks as new keys, with no migration: the layout stays 2', async () => {
+      const prefix = uniquePrefix();
+      const session = record('s1', {});
+      await store(prefix, 4).insert(session);
+      const s = store(prefix, 4);
+      const task = createTask({ id: 't1', request: { method: 'tools/call' }, workerId: 'w1' }, NOW, {
+        leaseMs: 30_000,
+        defaultTtlMs: 3_600_000,
+      });
+      expect(await s.insertTask(task)).toBe(true);
+      expect(await s.getTask('t1')).toEqual(task);
+      expect(await s.get('s1')).toEqual(session);
+      // Tasks are not a session's data: deleting the session leaves them.
+      expect(await s.delete('s1')).toBe(true);
+      expect(await s.getTask('t1')).toEqual(task);
+      const raw = await rawClient(target);
+      try {
+        expect(await raw.client.get(`${prefix}layout`)).toBe('shards=4 layout=2');
+      } finally {
+        await raw.close();
+      }
     });
 
     it('refuses a layout newer than it knows, or one it cannot read, naming the fix', async () => {

@@ -9,10 +9,11 @@ import {
   StoreError,
   StoreUnavailableError,
 } from '@mcp-sessions/core';
-import { createRecord } from '@mcp-sessions/core/adapter';
+import { createRecord, createTask, type TaskRecord } from '@mcp-sessions/core/adapter';
 import { createClient } from '@redis/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisSessionStore } from '../src/index';
+import { fnv1a } from '../src/keys';
 import { hashTag, rawClient, SINGLE_URL, targets, uniquePrefix } from './support';
 
 const POLICY = {
@@ -25,6 +26,13 @@ const NOW = Date.now();
 
 function record(id: string, overrides: Partial<SessionRecord> = {}): SessionRecord {
   return { ...createRecord({ id, ownerId: 'test' }, NOW, POLICY), ...overrides };
+}
+
+const TASK_POLICY = { leaseMs: 30_000, defaultTtlMs: 3_600_000 };
+
+/** A running task created at `at`: its lease lapses at `at + 30 s`, its ttl at `at + 1 h`. */
+function task(id: string, at = NOW): TaskRecord {
+  return createTask({ id, request: { method: 'tools/call' }, workerId: 'w1' }, at, TASK_POLICY);
 }
 
 /** Ids and names that are globs, hash-tag braces, or look like other keys' tags. */
@@ -293,6 +301,56 @@ for (const target of targets) {
       const second = await s.claimDue({ now: NOW + 10_000, limit: 100, leaseMs: 60_000 });
       expect(second.map((r) => r.id)).toEqual(ids.slice(25));
     });
+
+    it('task ids with glob and brace characters: each task and its index entries in its own shard', async () => {
+      const prefix = uniquePrefix();
+      const s = store({ prefix });
+      for (const id of NASTY) expect(await s.insertTask(task(id))).toBe(true);
+      for (const id of NASTY) expect((await s.getTask(id))?.id).toBe(id);
+      expect((await s.listTasks({ limit: 100 })).map((t) => t.id).sort()).toEqual([...NASTY].sort());
+      const raw = await rawClient(target);
+      try {
+        const keys = await raw.keys(`{${prefix}s*`);
+        for (const key of keys) {
+          expect(hashTag(key)).toMatch(new RegExp(`^${prefix}s\\d+$`));
+          expect(key.slice(key.indexOf('}:') + 2)).toMatch(/^[a-z]+(:[A-Za-z0-9_-]+)*$/);
+        }
+        for (const id of NASTY) {
+          const tag = `{${prefix}s${fnv1a(id) % 16}}:`;
+          expect(keys).toContain(`${tag}task:${Buffer.from(id).toString('base64url')}`);
+          for (const index of ['taskcreated', 'tasklease', 'taskexpiry']) {
+            expect(await raw.client.zScore(`${tag}${index}`, id)).not.toBeNull();
+          }
+        }
+      } finally {
+        await raw.close();
+      }
+    });
+
+    it('claimLapsedTasks and deleteExpiredTasks take the earliest over all shards, exactly the limit', async () => {
+      const s = store();
+      const ids = Array.from({ length: 60 }, (_, i) => `k${String(i).padStart(2, '0')}`);
+      await Promise.all(ids.map((id, i) => s.insertTask(task(id, NOW + i * 10))));
+      const at = NOW + 40_000;
+      const first = await s.claimLapsedTasks({ now: at, limit: 25, workerId: 'w2', leaseUntil: at + 60_000 });
+      expect(first.map((t) => t.id)).toEqual(ids.slice(0, 25));
+      expect(first.every((t) => t.workerId === 'w2' && t.version === 2)).toBe(true);
+      const second = await s.claimLapsedTasks({ now: at, limit: 100, workerId: 'w3', leaseUntil: at });
+      expect(second.map((t) => t.id)).toEqual(ids.slice(25));
+      // One renewal call over every shard: the holder's ids back, in input order.
+      const mixed = [...ids].reverse();
+      expect(await s.renewTaskLeases(mixed, 'w2', at + 120_000)).toEqual(
+        mixed.filter((id) => ids.indexOf(id) < 25),
+      );
+      expect(await s.deleteExpiredTasks(NOW + 3_600_000 + 600, 25)).toBe(25);
+      expect(await s.getTask(ids[24]!)).toBeUndefined();
+      expect(await s.getTask(ids[25]!)).toBeDefined();
+      expect(await s.deleteExpiredTasks(NOW + 7_200_000, 100)).toBe(35);
+      expect(await s.listTasks({ limit: 10 })).toEqual([]);
+      expect(
+        await s.claimLapsedTasks({ now: NOW + 9_999_999, limit: 10, workerId: 'w', leaseUntil: 1 }),
+      ).toEqual([]);
+    });
   });
 }
 
@@ -432,7 +490,7 @@ describe('redis store options and reachability', () => {
   it('capabilities say what was configured', () => {
     const a = new RedisSessionStore({ url: 'redis://127.0.0.1:1' });
     const b = new RedisSessionStore({ url: 'redis://127.0.0.1:1', durable: true });
-    expect(a.capabilities).toEqual({ atomic: true, durable: false, crossProcess: true });
+    expect(a.capabilities).toEqual({ atomic: true, durable: false, crossProcess: true, tasks: true });
     expect(b.capabilities.durable).toBe(true);
   });
 });
