@@ -1,19 +1,20 @@
 /**
- * Secondary indexes (due records, records by creation, expiring agent state) kept as ordinary
- * Keyv entries, since Keyv has none. An index is a set of `(ids..., time)` entries cut
- * into time buckets of `bucketMs`, each bucket split into `shards` values by a hash of the session
- * id (so a single-session write rewrites one small value), plus one directory value listing the
- * non-empty buckets with their entry counts. A lookup up to an instant reads the directory and
- * then only the buckets up to it: never a scan of the whole keyspace.
+ * Secondary indexes (due records, records by creation, expiring agent state; task leases, task
+ * expiries, tasks by creation) kept as ordinary Keyv entries, since Keyv has none. An index is a
+ * set of `(ids..., time)` entries cut into time buckets of `bucketMs`, each bucket split into
+ * `shards` values by a hash of the first id (so a single-session or single-task write rewrites
+ * one small value), plus one directory value listing the non-empty buckets with their entry
+ * counts. A lookup up to an instant reads the directory and then only the buckets up to it: never
+ * a scan of the whole keyspace.
  *
  * Only the owning store writes these values, one `apply` at a time, so a write-through cache of
  * them stays exact in this process; it is dropped after any failed write.
  */
 import { StoreError } from '@mcp-sessions/core';
 
-export type IndexKind = 'due' | 'created' | 'expiry';
+export type IndexKind = 'due' | 'created' | 'expiry' | 'taskLease' | 'taskExpiry' | 'taskCreated';
 
-/** Ids then the indexed time: `[sessionId, at]` or `[sessionId, agentId, key, at]`. */
+/** Ids then the indexed time: `[sessionId, at]`, `[sessionId, agentId, key, at]` or `[taskId, at]`. */
 export type IndexEntry = readonly [string, ...string[], number];
 
 export interface IndexChange {
@@ -155,7 +156,7 @@ function identity(entry: IndexEntry): string {
   return JSON.stringify(entry);
 }
 
-/** FNV-1a of the session id: spreads one bucket's entries over its shards. */
+/** FNV-1a of the entry's first id: spreads one bucket's entries over its shards. */
 function shardOf(sessionId: string, shards: number): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < sessionId.length; i++) {

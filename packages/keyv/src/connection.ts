@@ -35,6 +35,8 @@ export interface KeyvContextOptions {
   keyv: Keyv;
   keys: KeySpace;
   index: BucketIndex;
+  /** The tasks' indexes: an instance of their own, so task writes never queue behind heartbeats'. */
+  taskIndex: BucketIndex;
   /** Per Keyv call; 0 waits forever. */
   timeoutMs: number;
   /** Whether `keyv.getMany` reports backend errors (Keyv's fallback for adapters without it does not). */
@@ -48,14 +50,17 @@ export interface KeyvContextOptions {
 
 /**
  * What the facets share: the Keyv with its error listener, every key name, the bucket indexes,
- * the per-session locks, and the operations still running (for `close`). Each operation runs
+ * the per-session and per-task locks, and the operations still running (for `close`). Each operation runs
  * through `run`, and each of its Keyv calls through the I/O helpers here, so a backend error
  * fails the operation that was waiting on it.
  */
 export class KeyvContext {
   readonly keys: KeySpace;
   readonly index: BucketIndex;
+  readonly taskIndex: BucketIndex;
   readonly sessions = new KeyedMutex();
+  /** Per task id, apart from the sessions' locks so the two id spaces never meet. */
+  readonly tasks = new KeyedMutex();
   readonly nativeTtl: boolean;
   readonly ttlSlackMs: number;
   private readonly keyv: Keyv;
@@ -74,6 +79,7 @@ export class KeyvContext {
     this.keyv = options.keyv;
     this.keys = options.keys;
     this.index = options.index;
+    this.taskIndex = options.taskIndex;
     this.timeoutMs = options.timeoutMs;
     this.batchedReads = options.batchedReads;
     this.nativeTtl = options.nativeTtl;
@@ -182,6 +188,7 @@ export class KeyvContext {
     await Promise.allSettled([...this.running]);
     this.keyv.off('error', this.onError);
     this.index.reset();
+    this.taskIndex.reset();
   }
 
   // --- Internal helpers ---

@@ -28,6 +28,10 @@ export function keySpace(prefix: string, maxKeyLength: number) {
     state: (sessionId: string, agentId: string, k: string) =>
       key('s', sessionId, escapePart(agentId), escapePart(k)),
     event: (sessionId: string, seq: number) => key('e', sessionId, String(seq)),
+    /** A task's identity, written once by `insertTask`. */
+    taskIdentity: (id: string) => key('ti', id),
+    /** A task's state: its presence is what makes the task exist. */
+    taskState: (id: string) => key('ts', id),
   };
 }
 
@@ -35,7 +39,14 @@ export type KeySpace = ReturnType<typeof keySpace>;
 
 // --- Internal helpers ---
 
-const INDEX_TAGS: Record<IndexKind, string> = { due: 'id', created: 'ic', expiry: 'ix' };
+const INDEX_TAGS: Record<IndexKind, string> = {
+  due: 'id',
+  created: 'ic',
+  expiry: 'ix',
+  taskLease: 'itl',
+  taskExpiry: 'itx',
+  taskCreated: 'itc',
+};
 
 /** Session ids never hold `:` escapes; agent ids and keys may hold anything, so `%` and `:` are escaped. */
 function escapePart(part: string): string {

@@ -10,6 +10,7 @@ import {
   type AppendEvent,
   assertKnownOptions,
   type ClaimDueQuery,
+  type ClaimLapsedQuery,
   type EventEntry,
   type ListQuery,
   nonNegativeNumber,
@@ -17,6 +18,10 @@ import {
   type ReadEventsQuery,
   type SessionLiveness,
   type StoreCapabilities,
+  type TaskListAfter,
+  type TaskRecord,
+  type TaskState,
+  type TaskStore,
   type TouchPatch,
   type TrimEventsQuery,
 } from '@mcp-sessions/core/adapter';
@@ -27,10 +32,11 @@ import { KeyvContext, type Op } from './connection';
 import { KeyvEventLog } from './event-log';
 import { keySpace } from './keys';
 import { KeyvRecords } from './records';
+import { KeyvTasks } from './tasks';
 
 /** Every key this store writes starts with this (inside the Keyv's own namespace). */
 export const DEFAULT_KEY_PREFIX = 'mcp-sessions';
-/** Width of the time buckets of the due, creation and expiry indexes. */
+/** Width of the time buckets of the due, creation and expiry indexes (sessions' and tasks'). */
 export const DEFAULT_BUCKET_MS = 60_000;
 /** Values each index bucket is split into. */
 export const DEFAULT_INDEX_SHARDS = 16;
@@ -41,8 +47,8 @@ export const DEFAULT_OPERATION_TIMEOUT_MS = 10_000;
 /** Native TTL of an agent-state entry: its lifetime plus this, so the backend never drops it early. */
 export const DEFAULT_NATIVE_TTL_SLACK_MS = 60_000;
 
-/** Version of the key layout, kept at `<prefix>:layout` with the index geometry. */
-const LAYOUT = 2;
+/** Version of the key layout, kept at `<prefix>:layout` with the index geometry. 3: tasks. */
+const LAYOUT = 3;
 
 export interface KeyvSessionStoreOptions {
   /** Prefix of every key the store writes. Default `mcp-sessions`. One store instance per prefix. */
@@ -83,13 +89,14 @@ const OPTION_KEYS = [
 ];
 
 /**
- * A `SessionStore` over any Keyv instance (@keyv/sqlite, @keyv/redis, @keyv/postgres, a Map...).
- * A record is two values: its identity, written once by `insert`, and its small liveness, all
- * that compare-and-set and heartbeats rewrite. Keyv has no compare-and-set and no secondary
- * index, so this store serialises every read-modify-write per session id inside this process and
- * keeps its due, creation and state-expiry indexes as Keyv entries of its own (time buckets: a
- * sweep reads only the buckets up to `now`). Correct for ONE process: `atomic` and
- * `crossProcess` are false.
+ * A `SessionStore` and `TaskStore` over any Keyv instance (@keyv/sqlite, @keyv/redis,
+ * @keyv/postgres, a Map...). A record is two values: its identity, written once by `insert`, and
+ * its small liveness, all that compare-and-set and heartbeats rewrite (a task likewise: identity
+ * and state). Keyv has no compare-and-set and no secondary index, so this store serialises every
+ * read-modify-write per session id (and per task id) inside this process and keeps its due,
+ * creation and state-expiry indexes, and the tasks' lease, expiry and creation indexes, as Keyv
+ * entries of its own (time buckets: a sweep reads only the buckets up to `now`). Correct for ONE
+ * process: `atomic` and `crossProcess` are false.
  *
  * The Keyv must be created with `throwOnErrors: true` (and `emitErrors` left on): otherwise Keyv
  * turns a failing backend into `undefined`. Errors adapters only emit (as @keyv/redis does) fail
@@ -104,7 +111,7 @@ const OPTION_KEYS = [
  * const manager = new SessionManager({ store });
  * ```
  */
-export class KeyvSessionStore implements SessionStore {
+export class KeyvSessionStore implements SessionStore, TaskStore {
   readonly name: string;
   readonly capabilities: StoreCapabilities;
 
@@ -115,6 +122,7 @@ export class KeyvSessionStore implements SessionStore {
   private readonly records: KeyvRecords;
   private readonly agentState: KeyvAgentState;
   private readonly eventLog: KeyvEventLog;
+  private readonly tasks: KeyvTasks;
 
   constructor(keyv: Keyv, options: KeyvSessionStoreOptions = {}) {
     assertKnownOptions(options, OPTION_KEYS, 'KeyvSessionStore');
@@ -136,7 +144,12 @@ export class KeyvSessionStore implements SessionStore {
     const inMemory = keyv.store instanceof Map;
     if (options.durable && inMemory) refuse('durable', 'a Keyv over a Map is not durable');
     this.name = options.name ?? 'keyv';
-    this.capabilities = { atomic: false, durable: options.durable ?? false, crossProcess: false };
+    this.capabilities = {
+      atomic: false,
+      durable: options.durable ?? false,
+      crossProcess: false,
+      tasks: true,
+    };
     this.prefix = options.prefix ?? DEFAULT_KEY_PREFIX;
     if (this.prefix.length === 0) refuse('prefix', 'must not be empty');
     const maxKeyLength = positiveNumber('maxKeyLength', options.maxKeyLength, DEFAULT_MAX_KEY_LENGTH);
@@ -149,15 +162,13 @@ export class KeyvSessionStore implements SessionStore {
     const store: unknown = keyv.store;
     const batchedReads = inMemory || typeof (store as { getMany?: unknown }).getMany === 'function';
     const keys = keySpace(this.prefix, maxKeyLength);
-    const index = new BucketIndex(
-      keys.index,
-      positiveNumber('bucketMs', options.bucketMs, DEFAULT_BUCKET_MS),
-      Math.floor(positiveNumber('indexShards', options.indexShards, DEFAULT_INDEX_SHARDS)),
-    );
+    const bucketMs = positiveNumber('bucketMs', options.bucketMs, DEFAULT_BUCKET_MS);
+    const shards = Math.floor(positiveNumber('indexShards', options.indexShards, DEFAULT_INDEX_SHARDS));
     this.ctx = new KeyvContext({
       keyv,
       keys,
-      index,
+      index: new BucketIndex(keys.index, bucketMs, shards),
+      taskIndex: new BucketIndex(keys.index, bucketMs, shards),
       timeoutMs,
       batchedReads,
       nativeTtl,
@@ -167,6 +178,7 @@ export class KeyvSessionStore implements SessionStore {
     this.records = new KeyvRecords(this.ctx);
     this.agentState = new KeyvAgentState(this.ctx);
     this.eventLog = new KeyvEventLog(this.ctx);
+    this.tasks = new KeyvTasks(this.ctx);
   }
 
   // --- Session records ---
@@ -243,6 +255,36 @@ export class KeyvSessionStore implements SessionStore {
     return this.eventLog.trimEvents(query);
   }
 
+  // --- Tasks ---
+
+  insertTask(task: TaskRecord): Promise<boolean> {
+    return this.tasks.insertTask(task);
+  }
+
+  getTask(id: string): Promise<TaskRecord | undefined> {
+    return this.tasks.getTask(id);
+  }
+
+  compareAndSetTask(id: string, next: TaskState, expectedVersion: number): Promise<boolean> {
+    return this.tasks.compareAndSetTask(id, next, expectedVersion);
+  }
+
+  renewTaskLeases(ids: readonly string[], workerId: string, leaseUntil: number): Promise<string[]> {
+    return this.tasks.renewTaskLeases(ids, workerId, leaseUntil);
+  }
+
+  claimLapsedTasks(query: ClaimLapsedQuery): Promise<TaskRecord[]> {
+    return this.tasks.claimLapsedTasks(query);
+  }
+
+  deleteExpiredTasks(now: number, limit: number): Promise<number> {
+    return this.tasks.deleteExpiredTasks(now, limit);
+  }
+
+  listTasks(query: { readonly limit: number; readonly after?: TaskListAfter }): Promise<TaskRecord[]> {
+    return this.tasks.listTasks(query);
+  }
+
   /** Waits for running operations and detaches from the Keyv, which stays open: it is the caller's. */
   close(): Promise<void> {
     return this.ctx.close();
@@ -268,6 +310,13 @@ export class KeyvSessionStore implements SessionStore {
     });
     const found = await this.ctx.getOne(op, key);
     if (found === want) return;
+    // Layout 3 only adds the tasks' keys, which start empty: a layout 2 prefix is upgraded in place.
+    if (
+      found === JSON.stringify({ v: 2, bucketMs: this.ctx.index.bucketMs, shards: this.ctx.index.shards })
+    ) {
+      await this.ctx.setOne(op, key, want);
+      return;
+    }
     // Layout 1 (before the record split) had no layout key, and a heartbeat index on every record.
     const layout1 =
       found === undefined && (await this.ctx.getOne(op, this.ctx.keys.layout1Index())) !== undefined;

@@ -1,9 +1,9 @@
 /**
  * The store declares `atomic: false` because nothing holds across processes. Inside ONE process
- * it serialises per session and per index, and that is what the conformance race tests exercise
+ * it serialises per session, per task and per index, and that is what the conformance race tests exercise
  * when the store is presented as atomic: this file runs them against that claim, and only it.
  */
-import { concurrencyTests } from '@mcp-sessions/conformance';
+import { type ConformanceOptions, concurrencyTests, taskTests } from '@mcp-sessions/conformance';
 import type { SessionStore } from '@mcp-sessions/core';
 import { KeyvSessionStore } from '@mcp-sessions/keyv';
 import type Keyv from 'keyv';
@@ -25,19 +25,22 @@ function claimingAtomic(store: KeyvSessionStore): SessionStore {
 }
 
 describe('single-process races over a Map', () => {
-  concurrencyTests({
+  const options: ConformanceOptions = {
     name: 'keyv (Map), one process',
     describe,
     it,
     beforeEach,
     afterEach,
     createStore: () => claimingAtomic(new KeyvSessionStore(memoryKeyv())),
-  });
+  };
+  concurrencyTests(options);
+  // Its race: concurrent claims of lapsed tasks, each to one claimer, under the task locks.
+  taskTests(options);
 });
 
 const clients = new Map<SessionStore, Keyv>();
 describe.skipIf(!REDIS_URL)('single-process races over @keyv/redis', () => {
-  concurrencyTests({
+  const options: ConformanceOptions = {
     name: 'keyv (@keyv/redis), one process',
     describe,
     it,
@@ -54,5 +57,7 @@ describe.skipIf(!REDIS_URL)('single-process races over @keyv/redis', () => {
       await clients.get(store)?.disconnect();
       clients.delete(store);
     },
-  });
+  };
+  concurrencyTests(options);
+  taskTests(options);
 });

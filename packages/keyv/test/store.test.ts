@@ -12,7 +12,14 @@ import {
   type SessionRecord,
   StoreError,
 } from '@mcp-sessions/core';
-import { createRecord, type LifecyclePolicy } from '@mcp-sessions/core/adapter';
+import {
+  createRecord,
+  createTask,
+  type LifecyclePolicy,
+  type TaskPolicy,
+  type TaskRecord,
+  taskStateOf,
+} from '@mcp-sessions/core/adapter';
 import { KeyvSessionStore } from '@mcp-sessions/keyv';
 import Keyv from 'keyv';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -41,6 +48,13 @@ const T0 = 1_000_000;
 
 function rec(id: string, patch: Partial<SessionRecord> = {}): SessionRecord {
   return { ...createRecord({ id, ownerId: 'test' }, T0, policy), ...patch };
+}
+
+const taskPolicy: TaskPolicy = { leaseMs: 1_000, defaultTtlMs: 60_000 };
+
+/** A task created at `at` by worker w1: its lease lapses at `at + 1 s`, its ttl at `at + 60 s`. */
+function task(id: string, at = T0): TaskRecord {
+  return createTask({ id, request: { method: 'tools/call' }, workerId: 'w1' }, at, taskPolicy);
 }
 
 interface Backend {
@@ -111,7 +125,7 @@ for (const backend of backends) {
     });
 
     it('declares what it cannot promise', () => {
-      expect(store.capabilities).toEqual({ atomic: false, durable: false, crossProcess: false });
+      expect(store.capabilities).toEqual({ atomic: false, durable: false, crossProcess: false, tasks: true });
     });
 
     it('inserts once, and hands out copies', async () => {
@@ -302,6 +316,37 @@ for (const backend of backends) {
       expect(await store.list({ statuses: ['active'], limit: 10 })).toHaveLength(1);
     });
 
+    it('finds tasks by lease, expiry and creation across buckets, and drops leftover index entries', async () => {
+      // 1 s buckets: leases, ttls and creation times spread over several.
+      for (let i = 0; i < 6; i++) await store.insertTask(task(`t${i}`, T0 + i * 1_500));
+      const claimed = await store.claimLapsedTasks({
+        now: T0 + 3_000,
+        limit: 10,
+        workerId: 'w2',
+        leaseUntil: T0 + 3_000, // a zero lease: still one claim per call
+      });
+      expect(claimed.map((t) => t.id)).toEqual(['t0', 't1']);
+      // A lease moved by a state write is found at its new time only.
+      const t2 = (await store.getTask('t2'))!;
+      const moved = { ...taskStateOf(t2), leaseUntil: T0 + 20_000, version: t2.version + 1 };
+      expect(await store.compareAndSetTask('t2', moved, t2.version)).toBe(true);
+      const next = await store.claimLapsedTasks({
+        now: T0 + 20_000,
+        limit: 10,
+        workerId: 'w3',
+        leaseUntil: T0 + 90_000,
+      });
+      expect(next.map((t) => t.id)).toEqual(['t0', 't1', 't3', 't4', 't5', 't2']);
+      const page = await store.listTasks({ limit: 4, after: { createdAt: T0 + 6_000, id: 't4' } });
+      expect(page.map((t) => t.id)).toEqual(['t3', 't2', 't1', 't0']);
+      expect(await store.deleteExpiredTasks(T0 + 60_000 + 3_000, 100)).toBe(3);
+      expect((await store.listTasks({ limit: 10 })).map((t) => t.id)).toEqual(['t5', 't4', 't3']);
+      // Tasks and sessions keep apart: deleting a session with a task's id touches no task.
+      await store.insert(rec('t3'));
+      expect(await store.delete('t3')).toBe(true);
+      expect((await store.getTask('t3'))!.id).toBe('t3');
+    });
+
     it('hashes keys too long for the backend (256-char ids, 1024-char state keys)', async () => {
       const id = 'i'.repeat(256);
       const key = 'é'.repeat(1024);
@@ -416,6 +461,24 @@ describe('KeyvSessionStore construction', () => {
     await expect(store.insert(rec('s'))).rejects.toBeInstanceOf(StoreError);
     expect(await keyv.get('p:layout')).toBeUndefined();
     await store.close();
+  });
+
+  it('upgrades a layout 2 prefix in place: its sessions stay, tasks are added', async () => {
+    const keyv = memoryKeyv();
+    const first = new KeyvSessionStore(keyv, { prefix: 'p', bucketMs: 1_000, indexShards: 4 });
+    await first.insert(rec('s', { dueAt: T0 + 10 }));
+    await first.close();
+    // Layout 2's keys are layout 3's without the tasks': only the layout value differs.
+    await keyv.set('p:layout', JSON.stringify({ v: 2, bucketMs: 1_000, shards: 4 }));
+    const store = new KeyvSessionStore(keyv, { prefix: 'p', bucketMs: 1_000, indexShards: 4 });
+    expect((await store.get('s'))!.id).toBe('s');
+    expect(await keyv.get('p:layout')).toBe(JSON.stringify({ v: 3, bucketMs: 1_000, shards: 4 }));
+    expect(await store.insertTask(task('t'))).toBe(true);
+    expect((await store.claimDue({ now: T0 + 10, limit: 5, leaseMs: 5 })).map((r) => r.id)).toEqual(['s']);
+    expect((await store.listTasks({ limit: 5 })).map((t) => t.id)).toEqual(['t']);
+    await store.close();
+    const other = new KeyvSessionStore(keyv, { prefix: 'p', bucketMs: 2_000, indexShards: 4 });
+    await expect(other.get('s')).rejects.toThrow(/bucketMs and indexShards are fixed per prefix/);
   });
 
   it('refuses index geometry other than the one the prefix was written with', async () => {
