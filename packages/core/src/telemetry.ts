@@ -23,6 +23,7 @@ import { sessionTag } from './ids';
 import { expiryCause } from './lifecycle';
 import type { SessionManager } from './manager';
 import type { SessionRecord, SessionStore } from './store';
+import type { TaskManager } from './tasks';
 
 /** The instrumentation scope of every meter and tracer this module creates. */
 export const TELEMETRY_SCOPE = '@mcp-sessions/core';
@@ -46,6 +47,13 @@ export const METRIC_NAMES = {
   eventsReplayed: 'mcp_sessions.events.replayed',
   /** Attribute `mcp_sessions.bus.message_kind`: `answer`, `cancel` or `standalone`. */
   busRouted: 'mcp_sessions.bus.routed',
+  /** Durable tasks (MCP's Tasks extension), from a `TaskManager`'s events. */
+  tasksCreated: 'mcp_sessions.tasks.created',
+  tasksCompleted: 'mcp_sessions.tasks.completed',
+  tasksFailed: 'mcp_sessions.tasks.failed',
+  tasksCancelled: 'mcp_sessions.tasks.cancelled',
+  /** Tasks whose worker was lost, claimed by this instance (run again, or failed). */
+  tasksTakenOver: 'mcp_sessions.tasks.taken_over',
   /** OpenTelemetry's database client histogram (seconds), by `db.operation.name` and `db.system.name`. */
   storeDuration: 'db.client.operation.duration',
 } as const;
@@ -71,6 +79,8 @@ export interface SessionTelemetry {
   wrapStore(store: SessionStore): SessionStore;
   /** Counts the manager's `initialized`, `recovered`, `expired`, `released` and `closed` events; returns a function that stops it. */
   observeManager(manager: SessionManager): () => void;
+  /** Counts a `TaskManager`'s tasks created, completed, failed, cancelled and taken over; returns a function that stops it. */
+  observeTasks(tasks: TaskManager): () => void;
   /** For `createSessionHandler({ observer })`: 404s, 503s, rebuild spans, attached sessions, refusals, bus routing. */
   readonly handlerObserver: SessionHandlerObserver;
 }
@@ -112,6 +122,13 @@ export function createTelemetry(options: TelemetryOptions = {}): SessionTelemetr
     }),
     appended: meter.createCounter(METRIC_NAMES.eventsAppended, { unit: '{event}' }),
     replayed: meter.createCounter(METRIC_NAMES.eventsReplayed, { unit: '{event}' }),
+    tasks: {
+      created: meter.createCounter(METRIC_NAMES.tasksCreated, { unit: '{task}' }),
+      completed: meter.createCounter(METRIC_NAMES.tasksCompleted, { unit: '{task}' }),
+      failed: meter.createCounter(METRIC_NAMES.tasksFailed, { unit: '{task}' }),
+      cancelled: meter.createCounter(METRIC_NAMES.tasksCancelled, { unit: '{task}' }),
+      takenOver: meter.createCounter(METRIC_NAMES.tasksTakenOver, { unit: '{task}' }),
+    },
     routed: meter.createCounter(METRIC_NAMES.busRouted, {
       description: 'Messages published on the bus for another instance, by kind',
       unit: '{message}',
@@ -163,6 +180,21 @@ export function createTelemetry(options: TelemetryOptions = {}): SessionTelemetr
 
   return {
     handlerObserver,
+    observeTasks(tasks) {
+      const listeners = {
+        created: () => counters.tasks.created.add(1),
+        completed: () => counters.tasks.completed.add(1),
+        failed: () => counters.tasks.failed.add(1),
+        cancelled: () => counters.tasks.cancelled.add(1),
+        takenOver: () => counters.tasks.takenOver.add(1),
+      } as const;
+      for (const [event, listener] of Object.entries(listeners))
+        tasks.on(event as keyof typeof listeners, listener);
+      return () => {
+        for (const [event, listener] of Object.entries(listeners))
+          tasks.off(event as keyof typeof listeners, listener);
+      };
+    },
     observeManager(manager) {
       const listeners = {
         initialized: () => counters.initialized.add(1),

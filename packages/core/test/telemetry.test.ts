@@ -18,7 +18,13 @@ import {
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSessionHandler } from '../src/http/index';
 import { SessionLink } from '../src/http/link';
-import { type Clock, SessionExistsError, SessionManager } from '../src/index';
+import {
+  type Clock,
+  DEFAULT_TASK_LEASE_MS,
+  SessionExistsError,
+  SessionManager,
+  TaskManager,
+} from '../src/index';
 import { silentLogger } from '../src/options';
 import { createTelemetry, METRIC_NAMES, SPAN_NAMES } from '../src/telemetry';
 
@@ -143,6 +149,31 @@ describe('telemetry: store and manager', () => {
     stop();
     await manager.initialize('d');
     expect(await t.sum(METRIC_NAMES.initialized)).toBe(3);
+  });
+});
+
+describe('telemetry: tasks', () => {
+  it('counts tasks created, completed, failed, cancelled and taken over', async () => {
+    const t = setup();
+    const store = new MemorySessionStore();
+    const clock = { t: 1_700_000_000_000, now: () => clock.t };
+    const a = new TaskManager({ store, clock, timers: false, logger: false, instanceId: 'a' });
+    const b = new TaskManager({ store, clock, timers: false, logger: false, instanceId: 'b' });
+    const stops = [t.telemetry.observeTasks(a), t.telemetry.observeTasks(b)];
+    const done = await a.create({ m: 1 });
+    await a.report(done.id, { type: 'complete', workerId: 'a', result: {} });
+    const failed = await a.create({ m: 2 });
+    await a.report(failed.id, { type: 'fail', workerId: 'a', error: { code: -1, message: 'x' } });
+    await b.cancel((await a.create({ m: 3 })).id);
+    await a.create({ m: 4 }, { rerunnable: true });
+    clock.t += DEFAULT_TASK_LEASE_MS;
+    await b.sweep();
+    expect(await t.sum(METRIC_NAMES.tasksCreated)).toBe(4);
+    expect(await t.sum(METRIC_NAMES.tasksCompleted)).toBe(1);
+    expect(await t.sum(METRIC_NAMES.tasksFailed)).toBe(1);
+    expect(await t.sum(METRIC_NAMES.tasksCancelled)).toBe(1);
+    expect(await t.sum(METRIC_NAMES.tasksTakenOver)).toBe(1);
+    for (const stop of stops) stop();
   });
 });
 
