@@ -70,7 +70,7 @@ export const tasks: GroupDefinition = {
           true,
           'the expected version is written',
         );
-        assert.deepStrictEqual(await store.getTask('t1'), progressed);
+        assert.deepStrictEqual(await store.getTask('t1'), progressed, 'the written state reads back');
         // A JavaScript caller passing a whole task with other identity fields changes no identity.
         const again = step(
           progressed,
@@ -83,7 +83,11 @@ export const tasks: GroupDefinition = {
           request: { method: 'x' },
           createdAt: 1,
         } as TaskRecord;
-        assert.equal(await store.compareAndSetTask('t1', forged, progressed.version), true);
+        assert.equal(
+          await store.compareAndSetTask('t1', forged, progressed.version),
+          true,
+          'a write on the expected version is accepted',
+        );
         assert.deepStrictEqual(await store.getTask('t1'), again, 'identity is written once, by insertTask');
         assert.equal(
           await store.compareAndSetTask('t1', taskStateOf(again), progressed.version),
@@ -131,7 +135,11 @@ export const tasks: GroupDefinition = {
           await store.insertTask(task);
           for (const event of events) {
             const next = step(task, event, ctx.clock.advance(SECOND));
-            assert.equal(await store.compareAndSetTask(id, taskStateOf(next), task.version), true);
+            assert.equal(
+              await store.compareAndSetTask(id, taskStateOf(next), task.version),
+              true,
+              `${id}: the ${event.type} is written`,
+            );
             task = next;
           }
           const stored = await store.getTask(id);
@@ -158,7 +166,11 @@ export const tasks: GroupDefinition = {
         await store.insertTask(task);
         // The worker read the task, then the client cancelled it on another instance.
         const cancelled = step(task, { type: 'cancel', statusMessage: 'stopped by the client' }, now + 1);
-        assert.equal(await store.compareAndSetTask('t1', taskStateOf(cancelled), task.version), true);
+        assert.equal(
+          await store.compareAndSetTask('t1', taskStateOf(cancelled), task.version),
+          true,
+          'the cancel is written',
+        );
         const late = step(task, { type: 'complete', workerId: 'w1', result: { content: [] } }, now + 2);
         assert.equal(
           await store.compareAndSetTask('t1', taskStateOf(late), task.version),
@@ -272,7 +284,7 @@ export const tasks: GroupDefinition = {
           workerId: 'w2',
           leaseUntil: lapsed + POLICY.leaseMs,
         });
-        assert.equal(claimed?.workerId, 'w2');
+        assert.equal(claimed?.workerId, 'w2', 'the lapsed task goes to the claimer');
         assert.deepStrictEqual(
           await store.claimLapsedTasks({ now: lapsed, limit: 1, workerId: 'w3', leaseUntil: lapsed + HOUR }),
           [],
@@ -339,7 +351,7 @@ export const tasks: GroupDefinition = {
         assert.equal(await store.deleteExpiredTasks(now + MINUTE, 100), 1, 'at its expiresAt');
         assert.equal(await store.getTask('short'), undefined, 'the expired task is gone');
         assert.equal(await store.deleteExpiredTasks(now + 10 * MINUTE, 100), 1, 'a finished task too');
-        assert.equal(await store.getTask('done'), undefined);
+        assert.equal(await store.getTask('done'), undefined, 'the finished task past its ttl is gone');
         assert.equal(await store.deleteExpiredTasks(now + 2 * HOUR, 1), 1, 'at most limit');
         assert.equal(await store.deleteExpiredTasks(now + 1000 * HOUR, 100), 0, 'nothing else expires');
         assert.notEqual(await store.getTask('forever'), undefined, 'a task with no ttl stays');
