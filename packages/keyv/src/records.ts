@@ -79,7 +79,7 @@ export class KeyvRecords {
 
   async touch(ids: readonly string[], patch: TouchPatch): Promise<string[]> {
     const unique = [...new Set(ids)];
-    if (unique.length === 0) return [];
+    if (unique.length === 0) return this.ctx.run('touch', async () => []); // still refused once closed
     return this.ctx.run('touch', (op) =>
       this.ctx.sessions.with(unique, async () => {
         const prevs = await this.readLiveness(op, unique);

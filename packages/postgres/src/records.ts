@@ -49,6 +49,7 @@ export class PostgresRecords {
   }
 
   async touch(ids: readonly string[], patch: TouchPatch): Promise<string[]> {
+    this.ctx.assertOpen('touch'); // an empty batch sends nothing, and still must refuse
     const wanted = ids.filter((id) => !hasNul(id));
     if (wanted.length === 0) return [];
     const { rows } = await this.ctx.query('touch', this.sql.touch, [wanted, patch.now, patch.dueAt]);

@@ -141,9 +141,14 @@ export class Connection {
     else this.send = (_key, args) => c.sendCommand(args, options_);
   }
 
+  /** Throws `StoreUnavailableError` once the store is closed: for calls that send nothing. */
+  assertOpen(): void {
+    if (this.closed) throw new StoreUnavailableError('redis store is closed');
+  }
+
   /** Sends one command (routed by `key` on a cluster). Rejects with a core error. */
   async command(key: string | undefined, args: string[]): Promise<unknown> {
-    if (this.closed) throw new StoreUnavailableError('redis store is closed');
+    this.assertOpen();
     try {
       if (!this.connected) await this.ready();
       // Bounds every call, also a cluster or sentinel call waiting for slots or a lease.

@@ -76,6 +76,7 @@ export class RedisRecords {
   }
 
   async touch(ids: readonly string[], patch: TouchPatch): Promise<string[]> {
+    this.ctx.connection.assertOpen(); // an empty batch sends nothing, and still must refuse
     const replies = await Promise.all(
       [...byShard(this.keys, ids)].map(([shard, group]) =>
         this.ctx.run(

@@ -80,6 +80,7 @@ export class RedisTasks {
   }
 
   async renewTaskLeases(ids: readonly string[], workerId: string, leaseUntil: number): Promise<string[]> {
+    this.ctx.connection.assertOpen(); // an empty batch sends nothing, and still must refuse
     const worker = JSON.stringify(String(workerId));
     const lease = String(finite('leaseUntil', leaseUntil));
     // One script per shard, all in flight together: one round trip for the batch.

@@ -65,7 +65,7 @@ export class SqliteRecords {
   }
 
   async touch(ids: readonly string[], patch: TouchPatch): Promise<string[]> {
-    if (ids.length === 0) return [];
+    if (ids.length === 0) return this.ctx.run('touch', () => []); // still refused once closed
     return this.ctx.run('touch', () => {
       if (ids.length === 1) {
         const id = ids[0]!;

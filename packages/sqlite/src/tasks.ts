@@ -50,7 +50,7 @@ export class SqliteTasks {
   }
 
   async renewTaskLeases(ids: readonly string[], workerId: string, leaseUntil: number): Promise<string[]> {
-    if (ids.length === 0) return [];
+    if (ids.length === 0) return this.ctx.run('renewTaskLeases', () => []); // still refused once closed
     return this.ctx.run('renewTaskLeases', () => {
       const rows = this.stmt.renewTaskLeases.all(leaseUntil, JSON.stringify(ids), workerId) as Row[];
       const renewed = new Set(rows.map((r) => r.id as string));

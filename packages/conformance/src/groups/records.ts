@@ -460,6 +460,8 @@ export const records: GroupDefinition = {
           ['get', () => store.get('a')],
           ['compareAndSet', () => compareAndSetRecord(store, bump(makeRecord('a', now)), 1)],
           ['touch', () => store.touch(['a'], { now, dueAt: now + MINUTE })],
+          // A call with nothing to send must still refuse: a closed store answers nothing.
+          ['touch (no ids)', () => store.touch([], { now, dueAt: now + MINUTE })],
           ['delete', () => store.delete('a')],
           ['list', () => store.list({ statuses: ['active'], limit: 10 })],
           ['claimDue', () => store.claimDue({ now: now + HOUR, limit: 10, leaseMs: MINUTE })],

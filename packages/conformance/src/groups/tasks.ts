@@ -396,6 +396,7 @@ export const tasks: GroupDefinition = {
           ['getTask', () => store.getTask('t1')],
           ['compareAndSetTask', () => store.compareAndSetTask('t1', taskStateOf(task), 1)],
           ['renewTaskLeases', () => store.renewTaskLeases(['t1'], 'w1', now)],
+          ['renewTaskLeases (no ids)', () => store.renewTaskLeases([], 'w1', now)],
           [
             'claimLapsedTasks',
             () => store.claimLapsedTasks({ now, limit: 1, workerId: 'w', leaseUntil: now }),
