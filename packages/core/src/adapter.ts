@@ -115,7 +115,6 @@ export {
 } from './task-lifecycle';
 export {
   type ClaimLapsedQuery,
-  compareTaskListOrder,
   hasTasks,
   isTaskStatus,
   TASK_STATUSES,

@@ -11,9 +11,8 @@
  * (its ttl; null for none). The store never reads a status to decide: a task is claimable or
  * renewable by its `leaseUntil` alone.
  */
-import { compareNames } from './ids';
 import type { JsonObject } from './json';
-import type { SessionStore } from './store';
+import type { ListAfter, SessionStore } from './store';
 
 export type TaskStatus = 'working' | 'input_required' | 'completed' | 'failed' | 'cancelled';
 
@@ -67,11 +66,8 @@ export interface ClaimLapsedQuery {
   readonly leaseUntil: number;
 }
 
-/** Keyset position for `listTasks`: the last task of the previous page. */
-export interface TaskListAfter {
-  readonly createdAt: number;
-  readonly id: string;
-}
+/** Keyset position for `listTasks`: the last task of the previous page, as `list`'s `ListAfter`. */
+export type TaskListAfter = ListAfter;
 
 export interface TaskStore {
   /** Writes a new task. False, writing nothing, when the id is taken. */
@@ -97,7 +93,7 @@ export interface TaskStore {
   claimLapsedTasks(query: ClaimLapsedQuery): Promise<TaskRecord[]>;
   /** Deletes up to `limit` tasks whose `expiresAt <= now`, through an index; returns how many. */
   deleteExpiredTasks(now: number, limit: number): Promise<number>;
-  /** A keyset page of tasks ordered by `createdAt` descending, then `id` descending. */
+  /** A keyset page of tasks in `list`'s order (`compareListOrder`): `createdAt` descending, then `id` descending. */
   listTasks(query: { readonly limit: number; readonly after?: TaskListAfter }): Promise<TaskRecord[]>;
 }
 
@@ -130,11 +126,6 @@ export function taskStateOf(task: TaskState): TaskState {
     result: task.result,
     error: task.error,
   };
-}
-
-/** The order of `listTasks`; negative when `a` comes first. For stores that sort in JS. */
-export function compareTaskListOrder(a: TaskListAfter, b: TaskListAfter): number {
-  return b.createdAt - a.createdAt || compareNames(b.id, a.id);
 }
 
 /** Whether the store keeps tasks (declares `capabilities.tasks`). */

@@ -1,8 +1,8 @@
 import { StoreError } from '@mcp-sessions/core';
 import {
   type ClaimLapsedQuery,
+  compareListOrder,
   compareNames,
-  compareTaskListOrder,
   encodeJson,
   isTaskStatus,
   type TaskIdentity,
@@ -180,8 +180,8 @@ export class KeyvTasks {
       for (const bucket of await this.index.bucketsDownFrom(io, 'taskCreated', start)) {
         const entries = (await this.index.entries(io, 'taskCreated', bucket))
           .map((e) => ({ id: e[0], createdAt: timeOf(e) }))
-          .filter((e) => !after || compareTaskListOrder(after, e) < 0)
-          .sort(compareTaskListOrder);
+          .filter((e) => !after || compareListOrder(after, e) < 0)
+          .sort(compareListOrder);
         let i = 0;
         while (i < entries.length) {
           const chunk = entries.slice(i, i + Math.min(CHUNK, Math.max(query.limit - page.length, 16)));

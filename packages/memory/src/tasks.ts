@@ -4,7 +4,7 @@
  */
 import {
   type ClaimLapsedQuery,
-  compareTaskListOrder,
+  compareListOrder,
   decodeJson,
   encodeJson,
   type JsonObject,
@@ -90,8 +90,8 @@ export class MemoryTasks {
     const { after } = query;
     return [...this.tasks.keys()]
       .map((id) => this.parsed(id)!)
-      .filter((task) => after === undefined || compareTaskListOrder(after, task) < 0)
-      .sort(compareTaskListOrder)
+      .filter((task) => after === undefined || compareListOrder(after, task) < 0)
+      .sort(compareListOrder)
       .slice(0, query.limit);
   }
 

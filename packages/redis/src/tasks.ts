@@ -1,8 +1,8 @@
 import { InvalidArgumentError, type JsonObject } from '@mcp-sessions/core';
 import {
   type ClaimLapsedQuery,
+  compareListOrder,
   compareNames,
-  compareTaskListOrder,
   decodeJson,
   encodeJson,
   isTaskStatus,
@@ -216,13 +216,12 @@ export class RedisTasks {
       );
       top = streams
         .flatMap((s) => s.rows)
-        .sort(compareTaskListOrder)
+        .sort(compareListOrder)
         .slice(0, limit);
       const last = top[top.length - 1];
       wanted = streams.filter(
         (s) =>
-          !s.exhausted &&
-          (top.length < limit || !last || !s.cursor || compareTaskListOrder(s.cursor, last) < 0),
+          !s.exhausted && (top.length < limit || !last || !s.cursor || compareListOrder(s.cursor, last) < 0),
       );
     }
     return top;
