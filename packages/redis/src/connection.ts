@@ -6,7 +6,7 @@ import {
   StoreError,
   StoreUnavailableError,
 } from '@mcp-sessions/core';
-import { isNetworkError, toStoreError } from '@mcp-sessions/core/adapter';
+import { compareListOrder, isNetworkError, type ListAfter, toStoreError } from '@mcp-sessions/core/adapter';
 import { createClient, createCluster } from '@redis/client';
 import type { KeySpace } from './keys';
 
@@ -293,6 +293,58 @@ export function objOrNull(value: unknown): JsonObject | null {
   if (value === null || value === undefined) return null;
   if (typeof value !== 'object' || Array.isArray(value)) throw corrupt('expected an object');
   return value as JsonObject;
+}
+
+/** The cursor a list script's reply ends at (`[exhausted, createdAt, id, ...rows]`), if it read any id. */
+export function pageCursor(reply: unknown[]): ListAfter | undefined {
+  const id = optionalText(reply[2]);
+  return id === undefined ? undefined : { createdAt: num(text(reply[1])), id };
+}
+
+/** One shard's page of a list script: its rows, whether the shard has no more, and its new cursor. */
+export interface ShardPage<T> {
+  rows: T[];
+  exhausted: boolean;
+  cursor: ListAfter | undefined;
+}
+
+/**
+ * The top `limit` rows in list order (`compareListOrder`) over every shard, each shard's created
+ * index read as a stream from its own cursor by `readPage(shard, cursor, quota)`. Each stream
+ * first gives a small quota; only a stream whose unread part could still reach the top `limit`
+ * is asked again (distributed top-k: usually one round). `list` and `listTasks` both page so.
+ */
+export async function topAcrossShards<T extends ListAfter>(
+  shards: readonly number[],
+  limit: number,
+  after: ListAfter | undefined,
+  readPage: (shard: number, cursor: ListAfter | undefined, quota: number) => Promise<ShardPage<T>>,
+): Promise<T[]> {
+  const streams = shards.map((shard) => ({ shard, cursor: after, rows: [] as T[], exhausted: false }));
+  const quota = Math.min(limit, Math.ceil((2 * limit) / streams.length) + 4);
+  let wanted = streams;
+  let top: T[] = [];
+  while (wanted.length > 0) {
+    await Promise.all(
+      wanted.map(async (s) => {
+        const page = await readPage(s.shard, s.cursor, quota);
+        s.rows.push(...page.rows);
+        s.exhausted = page.exhausted;
+        s.cursor = page.cursor ?? s.cursor;
+      }),
+    );
+    top = streams
+      .flatMap((s) => s.rows)
+      .sort(compareListOrder)
+      .slice(0, limit);
+    const last = top[top.length - 1];
+    // A stream's unread ids all come after its cursor: it matters only if that is before `last`.
+    wanted = streams.filter(
+      (s) =>
+        !s.exhausted && (top.length < limit || !last || !s.cursor || compareListOrder(s.cursor, last) < 0),
+    );
+  }
+  return top;
 }
 
 /** Ids grouped by shard, input order kept within each group: one script per shard. */

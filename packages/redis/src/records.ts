@@ -1,12 +1,10 @@
 import { InvalidArgumentError, SessionExistsError, type SessionRecord } from '@mcp-sessions/core';
 import {
   type ClaimDueQuery,
-  compareListOrder,
   compareNames,
   decodeJson,
   encodeJson,
   isSessionStatus,
-  type ListAfter,
   type ListQuery,
   SESSION_STATUSES,
   type SessionIdentity,
@@ -24,11 +22,13 @@ import {
   numOrEmpty,
   objOrNull,
   optionalText,
+  pageCursor,
   pairs,
   type RedisContext,
   str,
   strOrNull,
   text,
+  topAcrossShards,
 } from './connection';
 import type { KeySpace } from './keys';
 import * as lua from './scripts';
@@ -113,57 +113,29 @@ export class RedisRecords {
     const statuses = SESSION_STATUSES.filter((s) => query.statuses.includes(s));
     const limit = query.limit;
     if (limit <= 0 || statuses.length === 0) return [];
-    // Each shard's created index is a stream in list order, read from its own cursor by a script
-    // that keeps the wanted statuses and returns whole records. Each stream first gives a small
-    // quota; only a stream whose unread part could still reach the top `limit` is asked again
-    // (distributed top-k: usually one round).
-    const streams = this.keys.allShards.map((shard) => ({
-      shard,
-      cursor: query.after as ListAfter | undefined,
-      rows: [] as SessionRecord[],
-      exhausted: false,
-    }));
-    const quota = Math.min(limit, Math.ceil((2 * limit) / streams.length) + 4);
-    let wanted = streams;
-    let top: SessionRecord[] = [];
-    while (wanted.length > 0) {
-      await Promise.all(
-        wanted.map(async (s) => {
-          const reply = array(
-            await this.ctx.run(
-              lua.LIST_PAGE,
-              [this.keys.created(s.shard)],
-              [
-                String(quota),
-                String(LIST_SCAN),
-                s.cursor ? String(s.cursor.createdAt) : '',
-                s.cursor?.id ?? '',
-                this.keys.tag(s.shard),
-                ...statuses,
-              ],
-            ),
-          );
-          s.exhausted = integer(reply[0]) === 1;
-          const lastId = optionalText(reply[2]);
-          if (lastId !== undefined) s.cursor = { createdAt: num(text(reply[1])), id: lastId };
-          for (let at = 3; at < reply.length; at += lua.RECORD_WIDTH) {
-            const record = parseRecord(reply, at);
-            if (record) s.rows.push(record);
-          }
-        }),
+    // Each shard's created index, read by a script that keeps the wanted statuses and returns whole records.
+    return topAcrossShards(this.keys.allShards, limit, query.after, async (shard, cursor, quota) => {
+      const reply = array(
+        await this.ctx.run(
+          lua.LIST_PAGE,
+          [this.keys.created(shard)],
+          [
+            String(quota),
+            String(LIST_SCAN),
+            cursor ? String(cursor.createdAt) : '',
+            cursor?.id ?? '',
+            this.keys.tag(shard),
+            ...statuses,
+          ],
+        ),
       );
-      top = streams
-        .flatMap((s) => s.rows)
-        .sort(compareListOrder)
-        .slice(0, limit);
-      const last = top[top.length - 1];
-      // A stream's unread ids all come after its cursor: it matters only if that is before `last`.
-      wanted = streams.filter(
-        (s) =>
-          !s.exhausted && (top.length < limit || !last || !s.cursor || compareListOrder(s.cursor, last) < 0),
-      );
-    }
-    return top;
+      const rows: SessionRecord[] = [];
+      for (let at = 3; at < reply.length; at += lua.RECORD_WIDTH) {
+        const record = parseRecord(reply, at);
+        if (record) rows.push(record);
+      }
+      return { rows, exhausted: integer(reply[0]) === 1, cursor: pageCursor(reply) };
+    });
   }
 
   async claimDue(query: ClaimDueQuery): Promise<SessionRecord[]> {

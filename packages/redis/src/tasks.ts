@@ -1,7 +1,6 @@
 import { InvalidArgumentError, type JsonObject } from '@mcp-sessions/core';
 import {
   type ClaimLapsedQuery,
-  compareListOrder,
   compareNames,
   decodeJson,
   encodeJson,
@@ -22,11 +21,13 @@ import {
   numOrEmpty,
   objOrNull,
   optionalText,
+  pageCursor,
   pairs,
   type RedisContext,
   str,
   strOrNull,
   text,
+  topAcrossShards,
 } from './connection';
 import type { KeySpace } from './keys';
 import * as lua from './scripts';
@@ -179,52 +180,21 @@ export class RedisTasks {
   async listTasks(query: { readonly limit: number; readonly after?: TaskListAfter }): Promise<TaskRecord[]> {
     const limit = query.limit;
     if (limit <= 0) return [];
-    // Each shard's created index is a stream in list order, read from its own cursor; only a
-    // stream whose unread part could still reach the top `limit` is asked again (as `list` does).
-    const streams = this.keys.allShards.map((shard) => ({
-      shard,
-      cursor: query.after,
-      rows: [] as TaskRecord[],
-      exhausted: false,
-    }));
-    const quota = Math.min(limit, Math.ceil((2 * limit) / streams.length) + 4);
-    let wanted = streams;
-    let top: TaskRecord[] = [];
-    while (wanted.length > 0) {
-      await Promise.all(
-        wanted.map(async (s) => {
-          const reply = array(
-            await this.ctx.run(
-              lua.LIST_TASKS,
-              [this.keys.taskCreated(s.shard)],
-              [
-                String(quota),
-                s.cursor ? String(s.cursor.createdAt) : '',
-                s.cursor?.id ?? '',
-                this.keys.tag(s.shard),
-              ],
-            ),
-          );
-          s.exhausted = integer(reply[0]) === 1;
-          const lastId = optionalText(reply[2]);
-          if (lastId !== undefined) s.cursor = { createdAt: num(text(reply[1])), id: lastId };
-          for (let at = 3; at < reply.length; at += lua.TASK_WIDTH) {
-            const task = parseTask(reply, at);
-            if (task) s.rows.push(task);
-          }
-        }),
+    return topAcrossShards(this.keys.allShards, limit, query.after, async (shard, cursor, quota) => {
+      const reply = array(
+        await this.ctx.run(
+          lua.LIST_TASKS,
+          [this.keys.taskCreated(shard)],
+          [String(quota), cursor ? String(cursor.createdAt) : '', cursor?.id ?? '', this.keys.tag(shard)],
+        ),
       );
-      top = streams
-        .flatMap((s) => s.rows)
-        .sort(compareListOrder)
-        .slice(0, limit);
-      const last = top[top.length - 1];
-      wanted = streams.filter(
-        (s) =>
-          !s.exhausted && (top.length < limit || !last || !s.cursor || compareListOrder(s.cursor, last) < 0),
-      );
-    }
-    return top;
+      const rows: TaskRecord[] = [];
+      for (let at = 3; at < reply.length; at += lua.TASK_WIDTH) {
+        const task = parseTask(reply, at);
+        if (task) rows.push(task);
+      }
+      return { rows, exhausted: integer(reply[0]) === 1, cursor: pageCursor(reply) };
+    });
   }
 
   // --- Internal helpers ---
