@@ -7,6 +7,7 @@
  */
 import { StoreUnavailableError } from '../errors';
 import type { Logger } from '../options';
+import { jsonRpcError } from './answers';
 
 /**
  * `response`, or the store-failure answer when the request failed and `failures` is not empty.
@@ -29,10 +30,10 @@ export async function answerStoreFailures(
   const unavailable = failures.find((error) => error instanceof StoreUnavailableError);
   if (unavailable) {
     logger.error('session store unavailable', { error: unavailable });
-    return jsonRpcError(503, -32000, 'Session store unavailable', id, { 'Retry-After': '1' });
+    return jsonRpcError(503, -32000, 'Session store unavailable', { 'Retry-After': '1' }, id);
   }
   logger.error('request failed', { error: failures[0], code: (failures[0] as { code?: unknown }).code });
-  return jsonRpcError(500, -32603, 'Internal error', id);
+  return jsonRpcError(500, -32603, 'Internal error', {}, id);
 }
 
 // --- Internal helpers ---
@@ -59,14 +60,4 @@ function isFailed(answer: unknown): boolean {
 function requestId(answer: unknown): string | number | null {
   const id = (answer as { id?: unknown }).id;
   return typeof id === 'string' || typeof id === 'number' ? id : null;
-}
-
-function jsonRpcError(
-  status: number,
-  code: number,
-  message: string,
-  id: string | number | null,
-  headers: Record<string, string> = {},
-): Response {
-  return Response.json({ jsonrpc: '2.0', error: { code, message }, id }, { status, headers });
 }
