@@ -42,7 +42,13 @@ export type TaskEvent =
       readonly inputRequests: JsonObject;
       readonly statusMessage?: string | null;
     }
-  | { readonly type: 'input_received'; readonly workerId: string; readonly statusMessage?: string | null }
+  | {
+      readonly type: 'input_received';
+      readonly workerId: string;
+      /** The requests answered (keys of `inputRequests`); default all. The task works again once none is left. */
+      readonly answered?: readonly string[];
+      readonly statusMessage?: string | null;
+    }
   | { readonly type: 'complete'; readonly workerId: string; readonly result: JsonObject }
   | {
       readonly type: 'fail';
@@ -138,13 +144,15 @@ export function transitionTask(
         inputRequests: event.inputRequests,
         statusMessage: event.statusMessage ?? task.statusMessage,
       });
-    case 'input_received':
+    case 'input_received': {
       if (task.status !== 'input_required') return { ok: false, reason: 'not_waiting' };
+      const left = remainingRequests(task.inputRequests, event.answered);
       return next({
-        status: 'working',
-        inputRequests: null,
+        status: left === null ? 'working' : 'input_required',
+        inputRequests: left,
         statusMessage: event.statusMessage ?? task.statusMessage,
       });
+    }
     case 'complete':
       return end({ status: 'completed', result: event.result, inputRequests: null });
     case 'fail':
@@ -173,4 +181,14 @@ export function transitionTask(
         statusMessage: 'Running again from the start: the worker running it was lost',
       });
   }
+}
+
+/** The requests still unanswered once `answered` are (all when undefined); null when none is left. */
+function remainingRequests(
+  requests: JsonObject | null,
+  answered: readonly string[] | undefined,
+): JsonObject | null {
+  if (requests === null || answered === undefined) return null;
+  const left = Object.fromEntries(Object.entries(requests).filter(([key]) => !answered.includes(key)));
+  return Object.keys(left).length === 0 ? null : left;
 }

@@ -343,3 +343,110 @@ describe('the helpers built on those assumptions', () => {
     }
   });
 });
+
+describe('SDK v2 2.4.0 internals the Tasks extension relies on', () => {
+  async function modernCall(
+    build: (server: import('@modelcontextprotocol/server').McpServer) => void,
+    method: string,
+    params: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
+    const { createMcpHandler, McpServer } = await import('@modelcontextprotocol/server');
+    const handler = createMcpHandler(
+      () => {
+        const server = new McpServer({ name: 'assumptions', version: '1' });
+        build(server);
+        return server;
+      },
+      { legacy: 'reject' },
+    );
+    const name = (params.name ?? params.taskId) as string | undefined;
+    const response = await handler.fetch(
+      new Request('http://localhost/mcp', {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2026-07-28',
+          'mcp-method': method,
+          ...(name && { 'mcp-name': name }),
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method,
+          params: {
+            ...params,
+            _meta: {
+              'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+              'io.modelcontextprotocol/clientInfo': { name: 'c', version: '1' },
+              'io.modelcontextprotocol/clientCapabilities': {},
+            },
+          },
+        }),
+      }),
+    );
+    return (await response.json()) as Record<string, unknown>;
+  }
+  type Stored = (request: unknown, ctx: unknown) => Promise<unknown>;
+  const storedHandler = (server: { server: unknown }, method: string) =>
+    (server.server as { _getRequestHandler(m: string): Stored | undefined })._getRequestHandler(method);
+
+  it('9. the stored tools/call handler is readable, and a handler set after it can call it', async () => {
+    const answer = await modernCall(
+      (server) => {
+        server.registerTool('plain', {}, async () => ({ content: [{ type: 'text', text: 'plain' }] }));
+        const previous = storedHandler(server, 'tools/call');
+        expect(previous).toBeTypeOf('function');
+        server.server.setRequestHandler('tools/call', (request, ctx) => previous!(request, ctx) as never);
+      },
+      'tools/call',
+      { name: 'plain', arguments: {} },
+    );
+    expect(answer).toMatchObject({ result: { content: [{ text: 'plain' }], resultType: 'complete' } });
+  });
+
+  it('10. params.inputResponses reaches a custom method handler as ctx.mcpReq.inputResponses', async () => {
+    let seen: unknown;
+    await modernCall(
+      (server) =>
+        server.server.setRequestHandler(
+          'tasks/update',
+          {
+            params: {
+              '~standard': { version: 1, vendor: 'test', validate: (value: unknown) => ({ value }) },
+            },
+          },
+          (params: unknown, ctx: { mcpReq: { inputResponses?: unknown } }) => {
+            seen = { params, lifted: ctx.mcpReq.inputResponses };
+            return {};
+          },
+        ),
+      'tasks/update',
+      { taskId: 't', inputResponses: { a: { action: 'accept' }, b: { method: 'elicitation/create' } } },
+    );
+    expect(seen).toMatchObject({ lifted: { a: { action: 'accept' } } });
+    expect((seen as { lifted: object }).lifted).not.toHaveProperty('b');
+    expect((seen as { params: object }).params).not.toHaveProperty('inputResponses');
+  });
+
+  it('11. a task result from tools/call reaches the wire as returned, plus content: []', async () => {
+    const task = {
+      resultType: 'task',
+      taskId: 't',
+      status: 'working',
+      createdAt: 'c',
+      lastUpdatedAt: 'u',
+      ttlMs: 1,
+    };
+    const answer = await modernCall(
+      (server) => {
+        server.registerTool('x', {}, async () => ({ content: [] }));
+        server.server.setRequestHandler('tools/call', async () => task as never);
+      },
+      'tools/call',
+      { name: 'x', arguments: {} },
+    );
+    const { _meta, ...result } = answer.result as Record<string, unknown>;
+    expect(result).toEqual({ ...task, content: [] });
+  });
+});

@@ -60,6 +60,18 @@ describe('task lifecycle', () => {
     expect(isTerminalTask(done.status)).toBe(true);
   });
 
+  it('answering some of the requests keeps the task waiting for the rest', () => {
+    const asked = ok(working(), {
+      type: 'need_input',
+      workerId: 'w1',
+      inputRequests: { a: { method: 'x' }, b: { method: 'y' } },
+    });
+    const half = ok(asked, { type: 'input_received', workerId: 'w1', answered: ['a', 'unknown'] });
+    expect(half).toMatchObject({ status: 'input_required', inputRequests: { b: { method: 'y' } } });
+    const all = ok(half, { type: 'input_received', workerId: 'w1', answered: ['b'] });
+    expect(all).toMatchObject({ status: 'working', inputRequests: null });
+  });
+
   it('only the lease holder writes; input_received needs input_required', () => {
     expect(
       transitionTask(working(), { type: 'progress', workerId: 'w2', statusMessage: 'x' }, T0, policy),

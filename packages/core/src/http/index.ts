@@ -9,3 +9,12 @@ export * from './handler';
 export * from './node';
 export { loadDefaultTransportClass, SdkNotFoundError } from './sdk-assumptions';
 export * from './server-event-bus';
+export type { TaskContext, TaskHandler } from './task-runner';
+export {
+  declaresTasks,
+  MISSING_REQUIRED_CLIENT_CAPABILITY,
+  TASKS_EXTENSION,
+  TaskProtocolError,
+  type TaskSupport,
+} from './task-wire';
+export * from './tasks-extension';

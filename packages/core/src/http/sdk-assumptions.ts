@@ -20,6 +20,14 @@
  *    (v1 1.32+ and v2; v1 1.25 has no limit, and the handler applies it there too).
  * 8. The transport checks every posted message against the JSON-RPC message schema and refuses
  *    the whole POST with 400 "Parse error" when one fails; `isJsonRpcMessage` is that check.
+ *
+ * The Tasks extension (`tasks-extension.ts`, SDK v2 only) assumes three more:
+ * 9. A server's stored `tools/call` handler (McpServer's) is read with the protected
+ *    `_getRequestHandler`, and a handler set after it may call it: task tools are answered first.
+ * 10. SDK v2 lifts `params.inputResponses` off every request into `ctx.mcpReq.inputResponses`
+ *     (entries that look like requests dropped), `tasks/update`'s included.
+ * 11. A `tools/call` result with `resultType: 'task'` reaches the 2026-07-28 wire as returned,
+ *     plus an empty `content` array the SDK adds to a result without one.
  */
 import { McpSessionsError } from '../errors';
 import type { HandlerTransport, TransportClass } from './wire';

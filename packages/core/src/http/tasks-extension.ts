@@ -1,0 +1,403 @@
+/**
+ * MCP's Tasks extension (SEP-2663, protocol revision 2026-07-28) on SDK v2 servers, durable and
+ * multi-instance: a tool that declares task support answers a client that declared the extension
+ * with a task, stored before the answer; `tasks/get`, `tasks/update` and `tasks/cancel` are served
+ * by any instance from the store; the worker runs on the instance that accepted the call, under
+ * a lease, and runs again elsewhere when that instance dies (if the tool says that is safe).
+ *
+ * @example
+ * ```ts
+ * const taskManager = new TaskManager({ store, instanceId: manager.instanceId });
+ * const tasks = createTasksExtension({ tasks: taskManager, bus });
+ * tasks.registerTool('report', { inputSchema: z.object({ month: z.string() }), rerunnable: true },
+ *   async ({ month }, task) => {
+ *     await task.status(`collecting ${month}`);
+ *     return { content: [{ type: 'text', text: await buildReport(month, task.signal) }] };
+ *   });
+ * const modern = createMcpHandler(() => {
+ *   const server = new McpServer({ name: 'reports', version: '1.0.0' });
+ *   tasks.install(server); // after your own tools
+ *   return server;
+ * }, { legacy: 'reject' });
+ * // on shutdown: await tasks.close(); (hands running tasks to the other instances)
+ * ```
+ */
+import type { SessionBus } from '../bus';
+import { InvalidArgumentError, TaskNotFoundError, TaskRefusedError } from '../errors';
+import { isValidSessionId } from '../ids';
+import type { JsonObject } from '../json';
+import { type LoggerLike, resolveLogger } from '../logger';
+import { assertKnownOptions, positiveNumber } from '../options';
+import type { TaskRecord } from '../task-store';
+import type { TaskManager } from '../tasks';
+import { type RunnableTool, type TaskContext, TaskRunner } from './task-runner';
+import {
+  createTaskResult,
+  declaresTasks,
+  detailedTask,
+  EMPTY_ACK,
+  INVALID_PARAMS,
+  missingTasksCapability,
+  TASKS_EXTENSION,
+  TaskProtocolError,
+  type TaskSupport,
+  taskNotFound,
+} from './task-wire';
+
+/** A Standard Schema (`z.object(...)` and most validators): what a task tool's `inputSchema` must be. */
+export interface StandardSchemaLike {
+  readonly '~standard': {
+    validate(
+      value: unknown,
+    ):
+      | { value: unknown; issues?: undefined }
+      | { issues: ReadonlyArray<{ message: string }> }
+      | Promise<{ value: unknown; issues?: undefined } | { issues: ReadonlyArray<{ message: string }> }>;
+  };
+}
+
+export interface TaskToolConfig {
+  title?: string;
+  description?: string;
+  /** The arguments' schema, a Standard Schema object such as `z.object({...})`. Default: none. */
+  inputSchema?: StandardSchemaLike;
+  annotations?: JsonObject;
+  /**
+   * `'optional'` (default): a client without the extension gets the result from `tools/call` (the
+   * handler runs in the request; `task.input` is unavailable there). `'required'`: such a client
+   * gets -32021.
+   */
+  taskSupport?: TaskSupport;
+  /**
+   * Running the tool again from the start after its worker was lost (an instance killed
+   * mid-task) is safe. Default false: such a task fails, with a statusMessage saying so.
+   */
+  rerunnable?: boolean;
+  /**
+   * Runs in the `tools/call` request before a task is created: return an input-required result
+   * (SDK v2's `inputRequired(...)`) to ask the client first (a multi round-trip request); the
+   * answers then reach the task as `task.inputResponses`. Return undefined to create the task.
+   */
+  beforeTask?(args: unknown, ctx: unknown): Promise<JsonObject | undefined> | JsonObject | undefined;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the handler's arguments are the schema's output, any by design
+export type TaskToolHandler = (args: any, task: TaskContext) => Promise<JsonObject> | JsonObject;
+
+export interface TasksExtensionOptions {
+  /** Stores, leases and sweeps the tasks (one per process, beside the `SessionManager`). */
+  tasks: TaskManager;
+  /** The store's live bus: carries updates and cancels to the instance running a task. */
+  bus: SessionBus;
+  /**
+   * Who a request acts for: only that principal reads, updates and cancels the tasks it created.
+   * Default: the request's OAuth `authInfo.clientId`, else null (everyone unauthenticated is one).
+   */
+  principal?: (ctx: unknown) => string | null | undefined;
+  /** The `pollIntervalMs` suggested to clients. Default 1000. */
+  pollIntervalMs?: number;
+  /** How long `tasks/update` waits for the worker, on another instance, to take the answers. Default 10 s. */
+  updateTimeoutMs?: number;
+  logger?: LoggerLike | false;
+}
+
+/** SDK v2's `McpServer`, structurally: what `install` uses. */
+export interface McpServerLike {
+  registerTool(name: string, config: never, callback: never): unknown;
+  readonly server: {
+    registerCapabilities(capabilities: JsonObject): void;
+    getClientCapabilities(): unknown;
+    setRequestHandler(method: string, schemasOrHandler: unknown, handler?: unknown): void;
+  };
+}
+
+export interface TasksExtension {
+  /** Declares a task tool: listed with `execution.taskSupport`, run as a task for clients that opt in. */
+  registerTool(name: string, config: TaskToolConfig, handler: TaskToolHandler): void;
+  /** Serves the extension on a server: its task tools, `tasks/*`, and the capability. Call after your own tools. */
+  install(server: McpServerLike): void;
+  /** A planned stop: stops this instance's workers and hands their tasks to the other instances. */
+  close(): Promise<void>;
+  /** The workers this instance runs. */
+  readonly runner: TaskRunner;
+}
+
+interface TaskTool extends RunnableTool {
+  readonly config: TaskToolConfig;
+}
+
+/** Creates the extension; one per process, installed on every per-request server. */
+export function createTasksExtension(options: TasksExtensionOptions): TasksExtension {
+  assertKnownOptions(options, EXTENSION_OPTIONS, 'createTasksExtension');
+  const { tasks, bus } = options;
+  if (!tasks || typeof tasks.create !== 'function')
+    throw new InvalidArgumentError('tasks', 'must be a TaskManager');
+  if (!bus || typeof bus.publish !== 'function')
+    throw new InvalidArgumentError('bus', 'must be a SessionBus');
+  const pollIntervalMs = Math.round(positiveNumber('pollIntervalMs', options.pollIntervalMs, 1000));
+  const principalOf = options.principal ?? defaultPrincipal;
+  const tools = new Map<string, TaskTool>();
+  const runner = new TaskRunner({
+    tasks,
+    bus,
+    tools,
+    logger: resolveLogger(options.logger),
+    updateTimeoutMs: positiveNumber('updateTimeoutMs', options.updateTimeoutMs, 10_000),
+  });
+
+  const principal = (ctx: unknown) => principalOf(ctx) ?? null;
+
+  /** A task of this caller's, or -32602 (an unknown id, an expired task and another's read the same). */
+  const readTask = async (taskId: string, ctx: unknown): Promise<TaskRecord> => {
+    if (!isValidSessionId(taskId)) throw taskNotFound();
+    try {
+      return await tasks.get(taskId, { principal: principal(ctx) });
+    } catch (error) {
+      if (error instanceof TaskNotFoundError) throw taskNotFound();
+      throw error;
+    }
+  };
+
+  const createTask = async (tool: TaskTool, request: ToolCallRequest, ctx: unknown): Promise<JsonObject> => {
+    const parsed = await tool.parse(request.params.arguments ?? {});
+    if (!parsed.ok) return toolError(`Input validation error: ${parsed.message}`);
+    const asked = await tool.config.beforeTask?.(parsed.value, ctx);
+    if (asked !== undefined) return asked;
+    const { inputResponses } = request.params;
+    const task = await tasks.create(
+      {
+        method: 'tools/call',
+        params: {
+          name: tool.name,
+          arguments: (request.params.arguments ?? {}) as JsonObject,
+          ...(inputResponses !== undefined && { inputResponses: inputResponses as JsonObject }),
+        },
+      },
+      { principal: principal(ctx), rerunnable: tool.config.rerunnable ?? false, pollIntervalMs },
+    );
+    runner.start(task, tool, parsed.value);
+    return createTaskResult(task);
+  };
+
+  return {
+    runner,
+    registerTool(name, config, handler) {
+      if (typeof name !== 'string' || name === '')
+        throw new InvalidArgumentError('name', 'must be a tool name');
+      if (tools.has(name))
+        throw new InvalidArgumentError('name', `task tool "${name}" is already registered`);
+      if (typeof handler !== 'function') throw new InvalidArgumentError('handler', 'must be a function');
+      if (
+        config.inputSchema !== undefined &&
+        typeof config.inputSchema?.['~standard']?.validate !== 'function'
+      ) {
+        throw new InvalidArgumentError(
+          'inputSchema',
+          'must be a Standard Schema object such as z.object({...})',
+        );
+      }
+      if (config.taskSupport !== undefined && !['optional', 'required'].includes(config.taskSupport)) {
+        throw new InvalidArgumentError('taskSupport', "must be 'optional' or 'required'");
+      }
+      tools.set(name, { name, config, handler, parse: (args) => parseArgs(config.inputSchema, args) });
+    },
+
+    install(server) {
+      server.server.registerCapabilities({ extensions: { [TASKS_EXTENSION]: {} } });
+      for (const tool of tools.values()) registerSyncTool(server, tool);
+      const declared = (ctx: unknown) => declaresTasks(clientCapabilities(server, ctx));
+      const gate = (method: string, ctx: unknown) => {
+        if (!declared(ctx)) throw missingTasksCapability(method);
+      };
+
+      const previous = requestHandlerOf(server, 'tools/call');
+      server.server.setRequestHandler('tools/call', async (request: ToolCallRequest, ctx: unknown) => {
+        const tool = tools.get(request.params?.name);
+        if (!tool) return previous(request, ctx);
+        if (!declared(ctx)) {
+          if (tool.config.taskSupport === 'required') throw missingTasksCapability(`tools/call ${tool.name}`);
+          return previous(request, ctx); // run in the request, as an ordinary tool
+        }
+        return createTask(tool, request, ctx);
+      });
+
+      server.server.setRequestHandler(
+        'tasks/get',
+        TASK_ID_PARAMS,
+        async (params: TaskParams, ctx: unknown) => {
+          gate('tasks/get', ctx);
+          return detailedTask(await readTask(params.taskId, ctx));
+        },
+      );
+
+      server.server.setRequestHandler(
+        'tasks/update',
+        TASK_ID_PARAMS,
+        async (params: TaskParams, ctx: unknown) => {
+          gate('tasks/update', ctx);
+          const responses = inputResponsesOf(params, ctx);
+          const task = await readTask(params.taskId, ctx);
+          await runner.update(task, responses);
+          return EMPTY_ACK;
+        },
+      );
+
+      server.server.setRequestHandler(
+        'tasks/cancel',
+        TASK_ID_PARAMS,
+        async (params: TaskParams, ctx: unknown) => {
+          gate('tasks/cancel', ctx);
+          const task = await readTask(params.taskId, ctx);
+          try {
+            await tasks.cancel(task.id, {
+              principal: task.principal,
+              statusMessage: 'Cancelled by the client',
+            });
+          } catch (error) {
+            // Cancelling a finished task is acknowledged like any other (the spec's idempotent ack).
+            if (error instanceof TaskRefusedError && error.reason === 'terminal') return EMPTY_ACK;
+            if (error instanceof TaskNotFoundError) throw taskNotFound();
+            throw error;
+          }
+          await runner.cancelled(task.id);
+          return EMPTY_ACK;
+        },
+      );
+    },
+
+    close: () => runner.close(),
+  };
+}
+
+// --- Internal helpers ---
+
+interface ToolCallRequest {
+  method: string;
+  params: { name: string; arguments?: unknown; inputResponses?: unknown; [key: string]: unknown };
+}
+
+interface TaskParams {
+  taskId: string;
+  inputResponses?: JsonObject;
+}
+
+type RequestHandler = (request: ToolCallRequest, ctx: unknown) => Promise<unknown>;
+
+const EXTENSION_OPTIONS = Object.keys({
+  tasks: true,
+  bus: true,
+  principal: true,
+  pollIntervalMs: true,
+  updateTimeoutMs: true,
+  logger: true,
+} satisfies Record<keyof TasksExtensionOptions, true>);
+
+function defaultPrincipal(ctx: unknown): string | null {
+  const clientId = (ctx as { http?: { authInfo?: { clientId?: unknown } } } | undefined)?.http?.authInfo
+    ?.clientId;
+  return typeof clientId === 'string' ? clientId : null;
+}
+
+/** The capabilities the request declared: its `_meta` envelope (2026-07-28), else the connection's. */
+function clientCapabilities(server: McpServerLike, ctx: unknown): unknown {
+  const envelope = (ctx as { mcpReq?: { envelope?: { clientCapabilities?: unknown } } } | undefined)?.mcpReq
+    ?.envelope;
+  return envelope?.clientCapabilities ?? server.server.getClientCapabilities();
+}
+
+/**
+ * SDK assumption 9: the server's stored `tools/call` handler (McpServer's), read through the
+ * protected `_getRequestHandler`, so task tools are answered before it and every other tool by it.
+ */
+function requestHandlerOf(server: McpServerLike, method: string): RequestHandler {
+  const read = (
+    server.server as unknown as { _getRequestHandler?: (m: string) => RequestHandler | undefined }
+  )._getRequestHandler;
+  const handler = typeof read === 'function' ? read.call(server.server, method) : undefined;
+  if (!handler) {
+    throw new InvalidArgumentError(
+      'server',
+      `has no ${method} handler to extend: install the tasks extension on an SDK v2 McpServer (2.4+)`,
+    );
+  }
+  return handler;
+}
+
+/** The tool as McpServer lists and runs it for clients without the extension. */
+function registerSyncTool(server: McpServerLike, tool: TaskTool): void {
+  const { config } = tool;
+  const run = async (args: unknown, ctx: unknown) =>
+    tool.handler(args, requestContext(ctx, tool.name)) as Promise<never>;
+  const registered = server.registerTool(
+    tool.name,
+    {
+      title: config.title,
+      description: config.description,
+      inputSchema: config.inputSchema,
+      annotations: config.annotations,
+    } as never,
+    (config.inputSchema ? run : (ctx: unknown) => run({}, ctx)) as never,
+  ) as { execution?: unknown };
+  // registerTool takes no `execution`; tools/list reads it from the registered tool.
+  registered.execution = { taskSupport: config.taskSupport ?? 'optional' };
+}
+
+/** A task handler run inside its `tools/call` (no task): no statusMessage to set, no input to ask. */
+function requestContext(ctx: unknown, name: string): TaskContext {
+  const signal =
+    (ctx as { mcpReq?: { signal?: AbortSignal } } | undefined)?.mcpReq?.signal ??
+    new AbortController().signal;
+  return {
+    taskId: '',
+    attempt: 1,
+    signal,
+    inputResponses: undefined,
+    status: async () => {},
+    input: async () => {
+      throw missingTasksCapability(`tool ${name} asking for input`);
+    },
+  };
+}
+
+async function parseArgs(
+  schema: StandardSchemaLike | undefined,
+  args: unknown,
+): Promise<{ ok: true; value: unknown } | { ok: false; message: string }> {
+  if (!schema) return { ok: true, value: args };
+  const result = await schema['~standard'].validate(args);
+  if (result.issues) return { ok: false, message: result.issues.map((issue) => issue.message).join('; ') };
+  return { ok: true, value: result.value };
+}
+
+function toolError(text: string): JsonObject {
+  return { content: [{ type: 'text', text }], isError: true };
+}
+
+/** A `tasks/*` request's params, as a Standard Schema: a `taskId` string. */
+const TASK_ID_PARAMS = {
+  params: {
+    '~standard': {
+      validate(value: unknown) {
+        const taskId = (value as { taskId?: unknown } | undefined)?.taskId;
+        return typeof taskId === 'string' ? { value } : { issues: [{ message: 'taskId must be a string' }] };
+      },
+    },
+  } satisfies StandardSchemaLike,
+};
+
+/**
+ * `tasks/update`'s answers. SDK v2 lifts `params.inputResponses` off every request (it is the
+ * multi round-trip field) into `ctx.mcpReq.inputResponses`, dropping entries that are not
+ * response-shaped; read there, else from the params.
+ */
+function inputResponsesOf(params: TaskParams, ctx: unknown): JsonObject {
+  const lifted = (ctx as { mcpReq?: { inputResponses?: unknown } } | undefined)?.mcpReq?.inputResponses;
+  const responses = params.inputResponses ?? lifted;
+  if (typeof responses !== 'object' || responses === null || Array.isArray(responses)) {
+    throw new TaskProtocolError(
+      INVALID_PARAMS,
+      'Invalid params for tasks/update: inputResponses must be an object',
+    );
+  }
+  return responses as JsonObject;
+}

@@ -1,0 +1,305 @@
+/**
+ * The Tasks extension on SDK v2 `createMcpHandler` servers, two instances sharing one memory store
+ * and bus (as instances share a backend), spoken to on the 2026-07-28 wire: a task created on one
+ * is read, answered and cancelled on the other; what a client without the extension gets; the
+ * error codes; principals; a planned stop handing a task over to the other instance.
+ */
+
+import { TaskManager } from '@mcp-sessions/core';
+import { createTasksExtension, type TasksExtension } from '@mcp-sessions/core/http';
+import { MemorySessionBus, MemorySessionStore } from '@mcp-sessions/memory';
+import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+
+const TASKS = 'io.modelcontextprotocol/tasks';
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** Wire answers are read loosely in assertions. */
+// biome-ignore lint/suspicious/noExplicitAny: one alias instead of a cast per field
+type Loose = any;
+
+interface Instance {
+  ext: TasksExtension;
+  manager: TaskManager;
+  call(method: string, params: Record<string, unknown>, options?: CallOptions): Promise<RpcAnswer>;
+}
+interface CallOptions {
+  declared?: boolean;
+  principal?: string;
+}
+interface RpcAnswer {
+  result?: Record<string, Loose>;
+  error?: { code: number; message: string; data?: Loose };
+}
+
+function fleet(count = 2) {
+  const store = new MemorySessionStore();
+  const bus = new MemorySessionBus();
+  const instances = Array.from({ length: count }, (_, i) => instance(store, bus, `i${i}`));
+  cleanups.push(async () => {
+    for (const { ext, manager } of instances) {
+      await ext.close();
+      await manager.dispose();
+    }
+  });
+  return { store, instances, a: instances[0]!, b: instances[1]! };
+}
+
+function instance(store: MemorySessionStore, bus: MemorySessionBus, instanceId: string): Instance {
+  const manager = new TaskManager({ store, instanceId, logger: false, leaseMs: 600 });
+  const ext = createTasksExtension({
+    tasks: manager,
+    bus,
+    logger: false,
+    updateTimeoutMs: 2000,
+    principal: (ctx: Loose) => ctx.http?.req?.headers?.get?.('x-principal') ?? null,
+  });
+  ext.registerTool(
+    'slow',
+    { inputSchema: z.object({ ms: z.number().int().min(0) }), rerunnable: true },
+    async ({ ms }, task) => {
+      await task.status(`sleeping ${ms} ms on ${instanceId}`);
+      await new Promise((resolve, reject) => {
+        const timer = setTimeout(resolve, ms);
+        task.signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          reject(task.signal.reason);
+        });
+      });
+      return { content: [{ type: 'text', text: `slept ${ms} on ${instanceId} (attempt ${task.attempt})` }] };
+    },
+  );
+  ext.registerTool('ask', { taskSupport: 'required' }, async (_args, task) => {
+    const answers = await task.input({
+      first: { method: 'elicitation/create', params: { message: 'first?' } },
+      second: { method: 'elicitation/create', params: { message: 'second?' } },
+    });
+    return { content: [{ type: 'text', text: JSON.stringify(answers) }] };
+  });
+  ext.registerTool('broken', { taskSupport: 'required' }, async () => {
+    throw Object.assign(new Error('exploded'), { code: -32603 });
+  });
+  ext.registerTool('tool_error', {}, async () => {
+    throw new Error('the tool says no');
+  });
+  const handler = createMcpHandler(
+    () => {
+      const server = new McpServer({ name: 'tasks-test', version: '1.0.0' });
+      server.registerTool('greet', { inputSchema: z.object({ name: z.string() }) }, async ({ name }) => ({
+        content: [{ type: 'text', text: `Hello, ${name}!` }],
+      }));
+      ext.install(server as never);
+      return server;
+    },
+    { legacy: 'reject' },
+  );
+  let id = 0;
+  const call = async (method: string, params: Record<string, unknown>, options: CallOptions = {}) => {
+    const capabilities = options.declared === false ? {} : { extensions: { [TASKS]: {} } };
+    const name = typeof params.taskId === 'string' ? params.taskId : params.name;
+    const response = await handler.fetch(
+      new Request('http://localhost/mcp', {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2026-07-28',
+          'mcp-method': method,
+          ...(typeof name === 'string' && { 'mcp-name': name }),
+          ...(options.principal && { 'x-principal': options.principal }),
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: ++id,
+          method,
+          params: {
+            ...params,
+            _meta: {
+              'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+              'io.modelcontextprotocol/clientInfo': { name: 'test', version: '1' },
+              'io.modelcontextprotocol/clientCapabilities': capabilities,
+            },
+          },
+        }),
+      }),
+      { authInfo: undefined } as never,
+    );
+    return (await response.json()) as RpcAnswer;
+  };
+  return { ext, manager, call };
+}
+
+async function until(
+  read: () => Promise<RpcAnswer>,
+  done: (task: Record<string, Loose>) => boolean,
+  timeoutMs = 5000,
+): Promise<Record<string, Loose>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const answer = await read();
+    if (answer.result && done(answer.result)) return answer.result;
+    if (Date.now() > deadline) throw new Error(`not reached: ${JSON.stringify(answer)}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('Tasks extension (2026-07-28, two instances on one store)', () => {
+  it('creates the task durably on one instance; another reads it working, then completed with the result inline', async () => {
+    const { a, b } = fleet();
+    const created = await a.call('tools/call', { name: 'slow', arguments: { ms: 300 } });
+    expect(created.result).toMatchObject({ resultType: 'task', status: 'working', ttlMs: 3_600_000 });
+    expect(created.result).not.toHaveProperty('result');
+    expect(created.result!.createdAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+    const taskId = created.result!.taskId as string;
+    const working = await b.call('tasks/get', { taskId });
+    expect(working.result).toMatchObject({ resultType: 'complete', taskId, status: 'working' });
+    const done = await until(
+      () => b.call('tasks/get', { taskId }),
+      (t) => t.status === 'completed',
+    );
+    expect(done.result).toEqual({ content: [{ type: 'text', text: 'slept 300 on i0 (attempt 1)' }] });
+    expect(done.statusMessage).toBe('sleeping 300 ms on i0');
+  });
+
+  it('lists task tools beside the others and advertises the extension (not a v1 capabilities.tasks)', async () => {
+    const { a } = fleet(1);
+    const listed = await a.call('tools/list', {});
+    // Task creation is server-directed in 2026-07-28: the wire's Tool has no per-tool declaration.
+    expect(listed.result!.tools.map((t: Loose) => t.name).sort()).toEqual([
+      'ask',
+      'broken',
+      'greet',
+      'slow',
+      'tool_error',
+    ]);
+    const discovered = await a.call('server/discover', {});
+    expect(discovered.result!.capabilities.extensions).toEqual({ [TASKS]: {} });
+    expect(discovered.result!.capabilities.tasks).toBeUndefined();
+  });
+
+  it('input across instances: a partial answer keeps the task waiting for the rest, then it completes', async () => {
+    const { a, b } = fleet();
+    const { taskId } = (await a.call('tools/call', { name: 'ask', arguments: {} })).result!;
+    const asked = await until(
+      () => b.call('tasks/get', { taskId }),
+      (t) => t.status === 'input_required',
+    );
+    expect(Object.keys(asked.inputRequests).sort()).toEqual(['first', 'second']);
+    const ack = await b.call('tasks/update', {
+      taskId,
+      inputResponses: { first: { action: 'accept', content: { v: 1 } }, stray: { action: 'accept' } },
+    });
+    expect(ack.result).toMatchObject({ resultType: 'complete' });
+    expect(Object.keys(ack.result!).filter((k) => k !== '_meta')).toEqual(['resultType']);
+    const half = await b.call('tasks/get', { taskId });
+    expect(half.result).toMatchObject({ status: 'input_required' });
+    expect(Object.keys(half.result!.inputRequests)).toEqual(['second']);
+    await b.call('tasks/update', { taskId, inputResponses: { second: { action: 'decline' } } });
+    const done = await until(
+      () => a.call('tasks/get', { taskId }),
+      (t) => t.status === 'completed',
+    );
+    expect(JSON.parse(done.result.content[0].text)).toEqual({
+      first: { action: 'accept', content: { v: 1 } },
+      second: { action: 'decline' },
+    });
+  });
+
+  it('cancel on another instance: acked empty, reads cancelled everywhere, and the worker stops', async () => {
+    const { a, b } = fleet();
+    const { taskId } = (await a.call('tools/call', { name: 'slow', arguments: { ms: 60_000 } })).result!;
+    await until(
+      () => a.call('tasks/get', { taskId }),
+      (t) => t.statusMessage !== undefined,
+    );
+    expect(a.ext.runner.running.has(taskId)).toBe(true);
+    const ack = await b.call('tasks/cancel', { taskId });
+    expect(ack.result).toMatchObject({ resultType: 'complete' });
+    expect(Object.keys(ack.result!).filter((k) => k !== '_meta')).toEqual(['resultType']);
+    expect((await a.call('tasks/get', { taskId })).result).toMatchObject({ status: 'cancelled' });
+    await until(
+      async () => ({ result: { running: a.ext.runner.running.has(taskId) } }),
+      (r) => r.running === false,
+    );
+    // Cancelling a finished task: the same ack.
+    expect((await b.call('tasks/cancel', { taskId })).result).toMatchObject({ resultType: 'complete' });
+  });
+
+  it('a JSON-RPC error fails the task; a tool error completes it with isError', async () => {
+    const { a } = fleet(1);
+    const broken = (await a.call('tools/call', { name: 'broken', arguments: {} })).result!;
+    const failed = await until(
+      () => a.call('tasks/get', { taskId: broken.taskId }),
+      (t) => t.status !== 'working',
+    );
+    expect(failed).toMatchObject({ status: 'failed', error: { code: -32603, message: 'exploded' } });
+    expect(failed).not.toHaveProperty('result');
+    const toolError = (await a.call('tools/call', { name: 'tool_error', arguments: {} })).result!;
+    const completed = await until(
+      () => a.call('tasks/get', { taskId: toolError.taskId }),
+      (t) => t.status !== 'working',
+    );
+    expect(completed).toMatchObject({ status: 'completed', result: { isError: true } });
+  });
+
+  it('without the extension: optional tools answer in the request, required ones and tasks/* are -32021', async () => {
+    const { a } = fleet(1);
+    const plain = await a.call('tools/call', { name: 'slow', arguments: { ms: 1 } }, { declared: false });
+    expect(plain.result).toMatchObject({
+      resultType: 'complete',
+      content: [{ text: 'slept 1 on i0 (attempt 1)' }],
+    });
+    const required = await a.call('tools/call', { name: 'ask', arguments: {} }, { declared: false });
+    expect(required.error).toMatchObject({
+      code: -32021,
+      data: { requiredCapabilities: { extensions: { [TASKS]: {} } } },
+    });
+    for (const method of ['tasks/get', 'tasks/cancel']) {
+      expect((await a.call(method, { taskId: 'x' }, { declared: false })).error?.code).toBe(-32021);
+    }
+    expect(
+      (await a.call('tasks/update', { taskId: 'x', inputResponses: {} }, { declared: false })).error?.code,
+    ).toBe(-32021);
+    expect((await a.call('tools/call', { name: 'greet', arguments: { name: 'W' } })).result).toMatchObject({
+      resultType: 'complete',
+      content: [{ text: 'Hello, W!' }],
+    });
+  });
+
+  it('an unknown, malformed or another principal’s task is -32602 on every method', async () => {
+    const { a, b } = fleet();
+    const { taskId } = (
+      await a.call('tools/call', { name: 'slow', arguments: { ms: 50 } }, { principal: 'alice' })
+    ).result!;
+    expect((await b.call('tasks/get', { taskId }, { principal: 'alice' })).result?.taskId).toBe(taskId);
+    for (const id of [taskId, 'no-such-task', 'x'.repeat(300)]) {
+      expect((await b.call('tasks/get', { taskId: id }, { principal: 'mallory' })).error?.code).toBe(-32602);
+      expect((await b.call('tasks/cancel', { taskId: id }, { principal: 'mallory' })).error?.code).toBe(
+        -32602,
+      );
+      expect(
+        (await b.call('tasks/update', { taskId: id, inputResponses: {} }, { principal: 'mallory' })).error
+          ?.code,
+      ).toBe(-32602);
+    }
+    expect((await a.call('tasks/get', { taskId }, { principal: 'alice' })).result?.status).not.toBe(
+      'cancelled',
+    );
+  });
+
+  it('a planned stop hands a rerunnable task to the other instance, which runs it again to the end', async () => {
+    const { a, b } = fleet();
+    const { taskId } = (await a.call('tools/call', { name: 'slow', arguments: { ms: 400 } })).result!;
+    await a.ext.close();
+    await b.manager.sweep();
+    const done = await until(
+      () => b.call('tasks/get', { taskId }),
+      (t) => t.status === 'completed',
+    );
+    expect(done.result.content[0].text).toBe('slept 400 on i1 (attempt 2)');
+  });
+});
