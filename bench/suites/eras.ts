@@ -12,8 +12,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SessionManager } from '@mcp-sessions/core';
-import { createDualEraHandler, createEventStore, createNodeSessionHandler } from '@mcp-sessions/core/http';
+import { SessionManager, TaskManager } from '@mcp-sessions/core';
+import {
+  createDualEraHandler,
+  createEventStore,
+  createNodeSessionHandler,
+  createTasksExtension,
+} from '@mcp-sessions/core/http';
+import { MemorySessionBus } from '@mcp-sessions/memory';
 import { SqliteSessionStore } from '@mcp-sessions/sqlite';
 import {
   Client as ClientV2,
@@ -25,6 +31,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { createAppServer, createStatelessServer } from '../../examples/server/src/app';
+import { registerCountdown } from '../../examples/server/src/countdown';
 import { forgetStateCodec, requestStateKey } from '../../examples/server/src/mrtr';
 import { notebooks } from '../../examples/server/src/notebook';
 import { type BenchCase, type BenchGroup, type BenchSuite, listenHttp } from '../harness';
@@ -140,7 +147,12 @@ const suite: BenchSuite = {
       logger: false as const,
     });
     const states = forgetStateCodec(await requestStateKey(dual, {}));
-    const stateless = createMcpHandler(() => createStatelessServer(dual, notes, states), {
+    // The example's Tasks extension (its `countdown`), as `pnpm start` installs it.
+    const taskManager = new TaskManager({ store, timers: false, instanceId: 'dual', logger: false });
+    const tasks = createTasksExtension({ tasks: taskManager, bus: new MemorySessionBus(), logger: false });
+    registerCountdown(tasks);
+    closers.push(() => taskManager.dispose());
+    const stateless = createMcpHandler(() => createStatelessServer(dual, notes, states, tasks), {
       legacy: 'reject',
     });
     const dualEra = createNodeSessionHandler(createDualEraHandler({ sessions: sessions(dual), stateless }));
@@ -154,7 +166,7 @@ const suite: BenchSuite = {
     await (await notes.state(handle, 'bench-client')).save('plan', 'ship');
 
     const nothing = sdkStateless(readsNothing);
-    const example = sdkStateless(() => createStatelessServer(dual, notes, states));
+    const example = sdkStateless(() => createStatelessServer(dual, notes, states, tasks));
     const wire = { nothing: {}, example: {}, dual: {}, plain: {}, dualLegacy: {} } satisfies Record<
       string,
       Recorded

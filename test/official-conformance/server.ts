@@ -44,12 +44,14 @@ import {
   createDualEraHandler,
   createEventStore,
   createNodeSessionHandler,
+  createTasksExtension,
   SharedServerEventBus,
 } from '../../packages/core/src/http/index';
-import { type SessionBus, SessionManager } from '../../packages/core/src/index';
+import { type SessionBus, SessionManager, TaskManager } from '../../packages/core/src/index';
 import { MemorySessionBus } from '../../packages/memory/src/index';
 import { CONTENT_TOOLS, completeArg1, PROMPT_RESULTS, RESOURCE_CONTENTS, text } from './fixtures';
 import { buildStatelessServer } from './stateless';
+import { registerTaskTools } from './tasks';
 
 const port = Number(process.env.PORT);
 if (!Number.isInteger(port) || port <= 0) throw new Error('PORT must be a port number');
@@ -324,6 +326,15 @@ const backend = await openBackend(storeSpec);
 const store = backend.store;
 const bus: SessionBus = backend.bus ?? new MemorySessionBus();
 const manager = new SessionManager({ store });
+// Durable tasks (the Tasks extension's scenarios): a short lease, so a stopped instance's tasks move soon.
+const taskManager = new TaskManager({
+  store,
+  instanceId: manager.instanceId,
+  leaseMs: 3000,
+  logger: stderrLogger(instance),
+});
+const tasks = createTasksExtension({ tasks: taskManager, bus, logger: stderrLogger(instance) });
+registerTaskTools(tasks, log);
 // 2026-07-28 change events (`subscriptions/listen`) cross instances on the store's live bus.
 const events = new SharedServerEventBus({ bus });
 await events.start();
@@ -335,6 +346,7 @@ const modern = createMcpHandler(
       },
       instance,
       log,
+      tasks,
     }),
   { legacy: 'reject', bus: events, onerror: (error) => log(`2026-07-28 request failed: ${error.message}`) },
 );
@@ -373,6 +385,8 @@ async function shutdown(): Promise<void> {
   if (stopping) return;
   stopping = true;
   await handler.close();
+  await tasks.close();
+  await taskManager.dispose();
   await manager.dispose();
   http.closeAllConnections();
   await new Promise<void>((done) => http.close(() => done()));

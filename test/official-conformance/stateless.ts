@@ -20,6 +20,7 @@ import {
   type ServerContext,
 } from '../../examples/server/node_modules/@modelcontextprotocol/server/dist/index.mjs';
 import { z } from '../../examples/server/node_modules/zod/index.js';
+import type { TasksExtension } from '../../packages/core/src/http/index';
 import { CONTENT_TOOLS, completeArg1, PROMPT_RESULTS, RESOURCE_CONTENTS, text } from './fixtures';
 
 /** The key every instance seals `requestState` with: test-only, never a production secret. */
@@ -69,6 +70,8 @@ export interface StatelessServerOptions {
   instance: string;
   /** A line for the runner: `conformance-state-crossed`, a retry whose state another instance minted. */
   log(line: string): void;
+  /** The Tasks extension (its tools registered), installed on every server. */
+  tasks: TasksExtension;
 }
 
 /** The capabilities the client declared on this request (its `_meta` envelope in 2026-07-28). */
@@ -122,7 +125,15 @@ export function buildStatelessServer(options: StatelessServerOptions): McpServer
     },
   );
 
+  // The Tasks extension's tools and methods (installed before any other tool).
+  options.tasks.install(server);
+
   // --- Tools shared with the 2025 era ---
+  server.registerTool(
+    'greet',
+    { description: 'Greets `name` (no task)', inputSchema: z.object({ name: z.string() }) },
+    async ({ name }) => text(`Hello, ${name}!`),
+  );
   for (const [name, description, result] of CONTENT_TOOLS) {
     server.registerTool(name, { description }, async () => result());
   }

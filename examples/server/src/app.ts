@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type SessionManager, SessionNotFoundError } from '@mcp-sessions/core';
-import { agentState, type SessionContext } from '@mcp-sessions/core/http';
+import { agentState, type SessionContext, type TasksExtension } from '@mcp-sessions/core/http';
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import {
@@ -124,12 +124,14 @@ export function createAppServer(
  * The example's MCP server for 2026-07-28 clients (stateless, one per request, through SDK v2's
  * `createMcpHandler`): the same tools, except that with no session `remember` and `recall` need a
  * notebook `handle` (from `notebook_open`), and `session_info` reports the era and instance; plus
- * `forget`, a Multi Round-Trip Request whose `requestState` is single-use on every instance.
+ * `forget`, a Multi Round-Trip Request whose `requestState` is single-use on every instance; and
+ * `countdown` from the Tasks extension (`countdown.ts`): a durable task for clients that opt in.
  */
 export function createStatelessServer(
   manager: SessionManager,
   notes: Notebooks,
   states: RequestStateCodec<ForgetState>,
+  tasks: TasksExtension,
 ): StatelessMcpServer {
   const server = new StatelessMcpServer(
     { name: 'mcp-sessions-example', version: '0.1.0' },
@@ -139,6 +141,8 @@ export function createStatelessServer(
       requestState: { verify: states.verify },
     },
   );
+  // The Tasks extension: `countdown`, `tasks/get|update|cancel`, and the capability.
+  tasks.install(server);
   const json = (value: unknown) => ({ content: [{ type: 'text' as const, text: JSON.stringify(value) }] });
   const agent = () => server.server.getClientVersion()?.name ?? DEFAULT_AGENT;
   const handleRequired = z
@@ -229,24 +233,6 @@ export function createStatelessServer(
     'session_info',
     { description: 'Which instance serves this call (no session in this era)' },
     async () => json({ sessionId: null, era: '2026-07-28', instanceId: manager.instanceId, agent: agent() }),
-  );
-
-  server.registerTool(
-    'countdown',
-    {
-      description: 'Count down from `from`, one log notification every `intervalMs`',
-      inputSchema: z.object({
-        from: z.number().int().min(1).max(1000),
-        intervalMs: z.number().int().min(0).max(60_000),
-      }),
-    },
-    async ({ from, intervalMs }, ctx) => {
-      for (let n = from; n >= 1; n--) {
-        await ctx.mcpReq.notify({ method: 'notifications/message', params: { level: 'info', data: n } });
-        if (intervalMs > 0 && n > 1) await new Promise((resolve) => setTimeout(resolve, intervalMs));
-      }
-      return json({ done: true, from });
-    },
   );
 
   return server;

@@ -20,16 +20,19 @@ import {
   SessionManager,
   StoreUnavailableError,
   sessionTag,
+  TaskManager,
 } from '@mcp-sessions/core';
 import {
   createDualEraHandler,
   createEventStore,
   createNodeSessionHandler,
+  createTasksExtension,
   SharedServerEventBus,
 } from '@mcp-sessions/core/http';
 import { MemorySessionBus } from '@mcp-sessions/memory';
 import { createMcpHandler } from '@modelcontextprotocol/server';
 import { createAppServer, createStatelessServer } from './app';
+import { registerCountdown } from './countdown';
 import { quietWhileStarting, stderrLogger } from './logger';
 import { forgetStateCodec, requestStateKey } from './mrtr';
 import { notebooks } from './notebook';
@@ -48,6 +51,7 @@ if (shutdownMode !== 'hand-off' && shutdownMode !== 'disconnect') {
 
 const idleReleaseMs = durationSetting('MCP_SESSIONS_IDLE_RELEASE_MS');
 const idleTimeoutMs = durationSetting('MCP_SESSIONS_IDLE_TIMEOUT_MS');
+const taskLeaseMs = durationSetting('MCP_SESSIONS_TASK_LEASE_MS');
 
 const storeLog = quietWhileStarting(stderrLogger('store'));
 const { store, bus } = await openBackend(storeSpec, storeLog.logger).catch(failedToStart);
@@ -76,10 +80,25 @@ manager.on('released', (sessionId) =>
 manager.on('error', (error) => log.error('background work failed', { error }));
 
 // Changes (a notebook written) reach `subscriptions/listen` clients on every instance.
-const events = new SharedServerEventBus({ bus: bus ?? new MemorySessionBus() });
+const liveBus = bus ?? new MemorySessionBus();
+const events = new SharedServerEventBus({ bus: liveBus });
 await events.start().catch(failedToStart);
 storeLog.started();
 const notes = notebooks(manager, events);
+
+// Durable tasks (2026-07-28, the Tasks extension): `countdown` runs as one for clients that opt in.
+const taskManager = new TaskManager({
+  store,
+  instanceId: manager.instanceId,
+  leaseMs: taskLeaseMs,
+  logger: log,
+});
+taskManager.on('takenOver', (task) =>
+  log.info('task taken over from a lost worker', { task: sessionTag(task.id), status: task.status }),
+);
+taskManager.on('error', (error) => log.error('task background work failed', { error }));
+const tasks = createTasksExtension({ tasks: taskManager, bus: liveBus, logger: log });
+registerCountdown(tasks);
 
 const handler = createNodeSessionHandler(
   createDualEraHandler({
@@ -93,7 +112,7 @@ const handler = createNodeSessionHandler(
       logger: log,
     },
     // 2026-07-28 era: stateless, one SDK v2 server per request; 2025 traffic never reaches it.
-    stateless: createMcpHandler(() => createStatelessServer(manager, notes, states), {
+    stateless: createMcpHandler(() => createStatelessServer(manager, notes, states, tasks), {
       legacy: 'reject',
       bus: events,
       onerror: (error) => log.warn('2026-07-28 request failed', { error }),
@@ -123,6 +142,8 @@ async function shutdown(signal: string): Promise<void> {
   // Stop accepting, hand the sessions off (the next instance attaches them uncounted), end the rest.
   const closed = new Promise<void>((resolve) => http.close(() => resolve()));
   await handler.close({ disconnect: shutdownMode === 'disconnect' });
+  await tasks.close(); // running tasks move to the other instances now
+  await taskManager.dispose();
   await manager.dispose();
   http.closeAllConnections();
   await closed;

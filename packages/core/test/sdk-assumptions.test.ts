@@ -388,21 +388,30 @@ describe('SDK v2 2.4.0 internals the Tasks extension relies on', () => {
     return (await response.json()) as Record<string, unknown>;
   }
   type Stored = (request: unknown, ctx: unknown) => Promise<unknown>;
-  const storedHandler = (server: { server: unknown }, method: string) =>
-    (server.server as { _getRequestHandler(m: string): Stored | undefined })._getRequestHandler(method);
 
-  it('9. the stored tools/call handler is readable, and a handler set after it can call it', async () => {
+  it('9. handlers live in _requestHandlers by method (read by _getRequestHandler); McpServer sets tools/call by its first tool', async () => {
     const answer = await modernCall(
       (server) => {
+        const low = server.server as unknown as {
+          _requestHandlers: Map<string, Stored>;
+          _getRequestHandler(method: string): Stored | undefined;
+        };
+        expect(low._getRequestHandler('tools/call')).toBeUndefined();
         server.registerTool('plain', {}, async () => ({ content: [{ type: 'text', text: 'plain' }] }));
-        const previous = storedHandler(server, 'tools/call');
-        expect(previous).toBeTypeOf('function');
-        server.server.setRequestHandler('tools/call', (request, ctx) => previous!(request, ctx) as never);
+        const stored = low._getRequestHandler('tools/call');
+        expect(stored).toBeTypeOf('function');
+        expect(low._requestHandlers.get('tools/call')).toBe(stored);
+        low._requestHandlers.set('tools/call', async (request, ctx) => ({
+          ...((await stored!(request, ctx)) as object),
+          routed: true,
+        }));
       },
       'tools/call',
       { name: 'plain', arguments: {} },
     );
-    expect(answer).toMatchObject({ result: { content: [{ text: 'plain' }], resultType: 'complete' } });
+    expect(answer).toMatchObject({
+      result: { content: [{ text: 'plain' }], resultType: 'complete', routed: true },
+    });
   });
 
   it('10. params.inputResponses reaches a custom method handler as ctx.mcpReq.inputResponses', async () => {

@@ -89,10 +89,10 @@ function instance(store: MemorySessionStore, bus: MemorySessionBus, instanceId: 
   const handler = createMcpHandler(
     () => {
       const server = new McpServer({ name: 'tasks-test', version: '1.0.0' });
+      ext.install(server as never);
       server.registerTool('greet', { inputSchema: z.object({ name: z.string() }) }, async ({ name }) => ({
         content: [{ type: 'text', text: `Hello, ${name}!` }],
       }));
-      ext.install(server as never);
       return server;
     },
     { legacy: 'reject' },

@@ -27,12 +27,16 @@ export interface TaskContext {
   readonly signal: AbortSignal;
   /** The input responses the creating request carried (answers gathered before the task). */
   readonly inputResponses: JsonObject | undefined;
-  /** Sets the task's `statusMessage` (what `tasks/get` shows while it works). */
+  /**
+   * Sets the task's `statusMessage` (what `tasks/get` shows while it works). Run without a task
+   * (a client without the extension), it is sent as a log notification instead.
+   */
   status(message: string): Promise<void>;
   /**
    * Asks the client (the task goes `input_required` with these `inputRequests`, each an
    * `elicitation/create`, `sampling/createMessage`... request) and resolves with the responses,
    * by the same keys, once every one is answered through `tasks/update`. A key is used once.
+   * Run without a task, it throws -32021 (the client did not declare the extension).
    */
   input(requests: Record<string, JsonObject>): Promise<Record<string, JsonObject>>;
 }

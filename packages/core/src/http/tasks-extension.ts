@@ -16,7 +16,7 @@
  *   });
  * const modern = createMcpHandler(() => {
  *   const server = new McpServer({ name: 'reports', version: '1.0.0' });
- *   tasks.install(server); // after your own tools
+ *   tasks.install(server);
  *   return server;
  * }, { legacy: 'reject' });
  * // on shutdown: await tasks.close(); (hands running tasks to the other instances)
@@ -114,7 +114,7 @@ export interface McpServerLike {
 export interface TasksExtension {
   /** Declares a task tool: listed with `execution.taskSupport`, run as a task for clients that opt in. */
   registerTool(name: string, config: TaskToolConfig, handler: TaskToolHandler): void;
-  /** Serves the extension on a server: its task tools, `tasks/*`, and the capability. Call after your own tools. */
+  /** Serves the extension on a server: its task tools, `tasks/*`, and the capability. Call it before or after your own tools. */
   install(server: McpServerLike): void;
   /** A planned stop: stops this instance's workers and hands their tasks to the other instances. */
   close(): Promise<void>;
@@ -163,7 +163,10 @@ export function createTasksExtension(options: TasksExtensionOptions): TasksExten
     if (!parsed.ok) return toolError(`Input validation error: ${parsed.message}`);
     const asked = await tool.config.beforeTask?.(parsed.value, ctx);
     if (asked !== undefined) return asked;
-    const { inputResponses } = request.params;
+    // The answers a multi round-trip gathered before the task (SDK v2 lifts them off the params).
+    const inputResponses =
+      request.params.inputResponses ??
+      (ctx as { mcpReq?: { inputResponses?: unknown } } | undefined)?.mcpReq?.inputResponses;
     const task = await tasks.create(
       {
         method: 'tools/call',
@@ -204,22 +207,26 @@ export function createTasksExtension(options: TasksExtensionOptions): TasksExten
 
     install(server) {
       server.server.registerCapabilities({ extensions: { [TASKS_EXTENSION]: {} } });
-      for (const tool of tools.values()) registerSyncTool(server, tool);
       const declared = (ctx: unknown) => declaresTasks(clientCapabilities(server, ctx));
       const gate = (method: string, ctx: unknown) => {
         if (!declared(ctx)) throw missingTasksCapability(method);
       };
 
-      const previous = requestHandlerOf(server, 'tools/call');
-      server.server.setRequestHandler('tools/call', async (request: ToolCallRequest, ctx: unknown) => {
-        const tool = tools.get(request.params?.name);
-        if (!tool) return previous(request, ctx);
-        if (!declared(ctx)) {
-          if (tool.config.taskSupport === 'required') throw missingTasksCapability(`tools/call ${tool.name}`);
-          return previous(request, ctx); // run in the request, as an ordinary tool
-        }
-        return createTask(tool, request, ctx);
-      });
+      for (const tool of tools.values()) registerSyncTool(server, tool);
+      // A task tool's call from a client that opted in (or one that must) is answered here; every
+      // other call, as before, by McpServer's handler.
+      routeToolsCall(
+        server,
+        (request, ctx) => {
+          const tool = tools.get(request.params?.name);
+          return tool !== undefined && (tool.config.taskSupport === 'required' || declared(ctx));
+        },
+        async (request, ctx) => {
+          const tool = tools.get(request.params.name)!;
+          if (!declared(ctx)) throw missingTasksCapability(`tools/call ${tool.name}`);
+          return createTask(tool, request, ctx);
+        },
+      );
 
       server.server.setRequestHandler(
         'tasks/get',
@@ -306,21 +313,35 @@ function clientCapabilities(server: McpServerLike, ctx: unknown): unknown {
 }
 
 /**
- * SDK assumption 9: the server's stored `tools/call` handler (McpServer's), read through the
- * protected `_getRequestHandler`, so task tools are answered before it and every other tool by it.
+ * SDK assumption 9: a server keeps its request handlers, each wrapped once by the SDK
+ * (request-state verification, the input-required checks, result validation), in the private
+ * map `_requestHandlers` by method, read by the protected `_getRequestHandler`. McpServer's
+ * `tools/call` handler is set by its constructor or first tool, whichever comes first. This
+ * sets `handler` through `setRequestHandler` (so the SDK wraps it as any other), then stores one
+ * that sends the calls `mine` picks to it and every other to McpServer's: each wrapped once.
  */
-function requestHandlerOf(server: McpServerLike, method: string): RequestHandler {
-  const read = (
-    server.server as unknown as { _getRequestHandler?: (m: string) => RequestHandler | undefined }
-  )._getRequestHandler;
-  const handler = typeof read === 'function' ? read.call(server.server, method) : undefined;
-  if (!handler) {
+function routeToolsCall(
+  server: McpServerLike,
+  mine: (request: ToolCallRequest, ctx: unknown) => boolean,
+  handler: (request: ToolCallRequest, ctx: unknown) => Promise<unknown>,
+): void {
+  const low = server.server as unknown as {
+    _requestHandlers?: Map<string, RequestHandler>;
+    _getRequestHandler?: (method: string) => RequestHandler | undefined;
+    setRequestHandler(method: string, handler: RequestHandler): void;
+  };
+  const mcpServers = low._getRequestHandler?.('tools/call');
+  if (!mcpServers || !(low._requestHandlers instanceof Map)) {
     throw new InvalidArgumentError(
       'server',
-      `has no ${method} handler to extend: install the tasks extension on an SDK v2 McpServer (2.4+)`,
+      'must be an SDK v2 McpServer (2.4+) with its tools/call handler',
     );
   }
-  return handler;
+  low.setRequestHandler('tools/call', handler);
+  const tasks = low._getRequestHandler!('tools/call')!;
+  low._requestHandlers.set('tools/call', (request, ctx) =>
+    mine(request, ctx) ? tasks(request, ctx) : mcpServers(request, ctx),
+  );
 }
 
 /** The tool as McpServer lists and runs it for clients without the extension. */
@@ -342,21 +363,29 @@ function registerSyncTool(server: McpServerLike, tool: TaskTool): void {
   registered.execution = { taskSupport: config.taskSupport ?? 'optional' };
 }
 
-/** A task handler run inside its `tools/call` (no task): no statusMessage to set, no input to ask. */
+/**
+ * A task handler run inside its `tools/call` (no task): a status message goes to the client as a
+ * log notification on the request's stream; input cannot be asked without the extension.
+ */
 function requestContext(ctx: unknown, name: string): TaskContext {
-  const signal =
-    (ctx as { mcpReq?: { signal?: AbortSignal } } | undefined)?.mcpReq?.signal ??
-    new AbortController().signal;
+  const request = (ctx as { mcpReq?: RequestSide } | undefined)?.mcpReq;
   return {
     taskId: '',
     attempt: 1,
-    signal,
+    signal: request?.signal ?? new AbortController().signal,
     inputResponses: undefined,
-    status: async () => {},
+    status: async (message) => {
+      await request?.notify?.({ method: 'notifications/message', params: { level: 'info', data: message } });
+    },
     input: async () => {
       throw missingTasksCapability(`tool ${name} asking for input`);
     },
   };
+}
+
+interface RequestSide {
+  signal?: AbortSignal;
+  notify?(notification: { method: string; params: JsonObject }): Promise<void>;
 }
 
 async function parseArgs(
