@@ -107,6 +107,7 @@ export interface McpServerLike {
   readonly server: {
     registerCapabilities(capabilities: JsonObject): void;
     getClientCapabilities(): unknown;
+    getCapabilities?(): { logging?: unknown };
     setRequestHandler(method: string, schemasOrHandler: unknown, handler?: unknown): void;
   };
 }
@@ -347,8 +348,10 @@ function routeToolsCall(
 /** The tool as McpServer lists and runs it for clients without the extension. */
 function registerSyncTool(server: McpServerLike, tool: TaskTool): void {
   const { config } = tool;
+  // Status messages become log notifications where the server declares logging.
+  const logs = server.server.getCapabilities?.().logging !== undefined;
   const run = async (args: unknown, ctx: unknown) =>
-    tool.handler(args, requestContext(ctx, tool.name)) as Promise<never>;
+    tool.handler(args, requestContext(ctx, tool.name, logs)) as Promise<never>;
   const registered = server.registerTool(
     tool.name,
     {
@@ -365,9 +368,9 @@ function registerSyncTool(server: McpServerLike, tool: TaskTool): void {
 
 /**
  * A task handler run inside its `tools/call` (no task): a status message goes to the client as a
- * log notification on the request's stream; input cannot be asked without the extension.
+ * log notification on the request's stream (when the server logs); no input can be asked.
  */
-function requestContext(ctx: unknown, name: string): TaskContext {
+function requestContext(ctx: unknown, name: string, logs: boolean): TaskContext {
   const request = (ctx as { mcpReq?: RequestSide } | undefined)?.mcpReq;
   return {
     taskId: '',
@@ -375,7 +378,11 @@ function requestContext(ctx: unknown, name: string): TaskContext {
     signal: request?.signal ?? new AbortController().signal,
     inputResponses: undefined,
     status: async (message) => {
-      await request?.notify?.({ method: 'notifications/message', params: { level: 'info', data: message } });
+      if (logs)
+        await request?.notify?.({
+          method: 'notifications/message',
+          params: { level: 'info', data: message },
+        });
     },
     input: async () => {
       throw missingTasksCapability(`tool ${name} asking for input`);
