@@ -32,6 +32,7 @@ interface CallOptions {
   principal?: string;
 }
 interface RpcAnswer {
+  notifications?: Loose[];
   result?: Record<string, Loose>;
   error?: { code: number; message: string; data?: Loose };
 }
@@ -88,7 +89,10 @@ function instance(store: MemorySessionStore, bus: MemorySessionBus, instanceId: 
   });
   const handler = createMcpHandler(
     () => {
-      const server = new McpServer({ name: 'tasks-test', version: '1.0.0' });
+      const server = new McpServer(
+        { name: 'tasks-test', version: '1.0.0' },
+        { capabilities: { logging: {} } },
+      );
       ext.install(server as never);
       server.registerTool('greet', { inputSchema: z.object({ name: z.string() }) }, async ({ name }) => ({
         content: [{ type: 'text', text: `Hello, ${name}!` }],
@@ -128,7 +132,12 @@ function instance(store: MemorySessionStore, bus: MemorySessionBus, instanceId: 
       }),
       { authInfo: undefined } as never,
     );
-    return (await response.json()) as RpcAnswer;
+    const text = await response.text();
+    if (!response.headers.get('content-type')?.includes('text/event-stream'))
+      return JSON.parse(text) as RpcAnswer;
+    // A streamed answer: its notifications, then the response.
+    const messages = [...text.matchAll(/^data: (.*)$/gm)].map(([, data]) => JSON.parse(data!) as RpcAnswer);
+    return { ...messages.at(-1)!, notifications: messages.slice(0, -1) } as RpcAnswer;
   };
   return { ext, manager, call };
 }
