@@ -338,17 +338,19 @@ registerTaskTools(tasks, log);
 // 2026-07-28 change events (`subscriptions/listen`) cross instances on the store's live bus.
 const events = new SharedServerEventBus({ bus });
 await events.start();
-const modern = createMcpHandler(
-  () =>
-    buildStatelessServer({
-      listChanged: async (kind) => {
-        await events.send({ kind: kind === 'tools' ? 'tools_list_changed' : 'prompts_list_changed' });
-      },
-      instance,
-      log,
-      tasks,
-    }),
-  { legacy: 'reject', bus: events, onerror: (error) => log(`2026-07-28 request failed: ${error.message}`) },
+const modern = tasks.withStatusNotifications(
+  createMcpHandler(
+    () =>
+      buildStatelessServer({
+        listChanged: async (kind) => {
+          await events.send({ kind: kind === 'tools' ? 'tools_list_changed' : 'prompts_list_changed' });
+        },
+        instance,
+        log,
+        tasks,
+      }),
+    { legacy: 'reject', bus: events, onerror: (error) => log(`2026-07-28 request failed: ${error.message}`) },
+  ),
 );
 const handler = createNodeSessionHandler(
   createDualEraHandler({
@@ -365,7 +367,7 @@ const handler = createNodeSessionHandler(
     stateless: {
       fetch: async (request, options) =>
         hostHeaderValidationResponse(request, allowedHostnames) ?? modern.fetch(request, options),
-      close: () => modern.close(),
+      close: () => modern.close!(),
     },
     isLegacyRequest: (request, parsedBody) => isLegacyRequest(request, parsedBody),
   }),

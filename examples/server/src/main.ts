@@ -112,11 +112,14 @@ const handler = createNodeSessionHandler(
       logger: log,
     },
     // 2026-07-28 era: stateless, one SDK v2 server per request; 2025 traffic never reaches it.
-    stateless: createMcpHandler(() => createStatelessServer(manager, notes, states, tasks), {
-      legacy: 'reject',
-      bus: events,
-      onerror: (error) => log.warn('2026-07-28 request failed', { error }),
-    }),
+    // Task status notifications (`notifications/tasks`) ride its `subscriptions/listen` streams.
+    stateless: tasks.withStatusNotifications(
+      createMcpHandler(() => createStatelessServer(manager, notes, states, tasks), {
+        legacy: 'reject',
+        bus: events,
+        onerror: (error) => log.warn('2026-07-28 request failed', { error }),
+      }),
+    ),
   }),
 );
 

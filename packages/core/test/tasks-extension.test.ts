@@ -26,6 +26,7 @@ interface Instance {
   ext: TasksExtension;
   manager: TaskManager;
   call(method: string, params: Record<string, unknown>, options?: CallOptions): Promise<RpcAnswer>;
+  listen(taskIds: string[], options?: CallOptions): Promise<{ status: number; messages: Loose[] }>;
 }
 interface CallOptions {
   declared?: boolean;
@@ -87,19 +88,21 @@ function instance(store: MemorySessionStore, bus: MemorySessionBus, instanceId: 
   ext.registerTool('tool_error', {}, async () => {
     throw new Error('the tool says no');
   });
-  const handler = createMcpHandler(
-    () => {
-      const server = new McpServer(
-        { name: 'tasks-test', version: '1.0.0' },
-        { capabilities: { logging: {} } },
-      );
-      ext.install(server as never);
-      server.registerTool('greet', { inputSchema: z.object({ name: z.string() }) }, async ({ name }) => ({
-        content: [{ type: 'text', text: `Hello, ${name}!` }],
-      }));
-      return server;
-    },
-    { legacy: 'reject' },
+  const handler = ext.withStatusNotifications(
+    createMcpHandler(
+      () => {
+        const server = new McpServer(
+          { name: 'tasks-test', version: '1.0.0' },
+          { capabilities: { logging: {} } },
+        );
+        ext.install(server as never);
+        server.registerTool('greet', { inputSchema: z.object({ name: z.string() }) }, async ({ name }) => ({
+          content: [{ type: 'text', text: `Hello, ${name}!` }],
+        }));
+        return server;
+      },
+      { legacy: 'reject' },
+    ),
   );
   let id = 0;
   const call = async (method: string, params: Record<string, unknown>, options: CallOptions = {}) => {
@@ -139,7 +142,43 @@ function instance(store: MemorySessionStore, bus: MemorySessionBus, instanceId: 
     const messages = [...text.matchAll(/^data: (.*)$/gm)].map(([, data]) => JSON.parse(data!) as RpcAnswer);
     return { ...messages.at(-1)!, notifications: messages.slice(0, -1) } as RpcAnswer;
   };
-  return { ext, manager, call };
+  /** Opens `subscriptions/listen` for `taskIds`; resolves with every message once the stream ends. */
+  const listen = async (taskIds: string[], options: CallOptions = {}) => {
+    const response = await handler.fetch(
+      new Request('http://localhost/mcp', {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2026-07-28',
+          'mcp-method': 'subscriptions/listen',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 'listen-1',
+          method: 'subscriptions/listen',
+          params: {
+            notifications: { taskIds },
+            _meta: {
+              'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+              'io.modelcontextprotocol/clientInfo': { name: 'test', version: '1' },
+              'io.modelcontextprotocol/clientCapabilities':
+                options.declared === false ? {} : { extensions: { [TASKS]: {} } },
+            },
+          },
+        }),
+      }),
+    );
+    const text = await response.text();
+    if (!response.headers.get('content-type')?.includes('text/event-stream')) {
+      return { status: response.status, messages: [JSON.parse(text) as Loose] };
+    }
+    return {
+      status: response.status,
+      messages: [...text.matchAll(/^data: (.*)$/gm)].map(([, data]) => JSON.parse(data!) as Loose),
+    };
+  };
+  return { ext, manager, call, listen };
 }
 
 async function until(
@@ -310,5 +349,38 @@ describe('Tasks extension (2026-07-28, two instances on one store)', () => {
       (t) => t.status === 'completed',
     );
     expect(done.result.content[0].text).toBe('slept 400 on i1 (attempt 2)');
+  });
+
+  it('status notifications: subscriptions/listen on another instance sends the task at each change, then closes once it ended', async () => {
+    const { a, b } = fleet();
+    const { taskId } = (await a.call('tools/call', { name: 'ask', arguments: {} })).result!;
+    const listening = b.listen([taskId, 'no-such-task']);
+    await until(
+      () => a.call('tasks/get', { taskId }),
+      (t) => t.status === 'input_required',
+    );
+    await a.call('tasks/update', {
+      taskId,
+      inputResponses: { first: { action: 'decline' }, second: { action: 'decline' } },
+    });
+    const { status, messages } = await listening;
+    expect(status).toBe(200);
+    expect(messages[0]).toMatchObject({
+      method: 'notifications/subscriptions/acknowledged',
+      params: {
+        notifications: { taskIds: [taskId] },
+        _meta: { 'io.modelcontextprotocol/subscriptionId': 'listen-1' },
+      },
+    });
+    const updates = messages.filter((m) => m.method === 'notifications/tasks').map((m) => m.params);
+    expect(updates.every((u) => u.taskId === taskId)).toBe(true);
+    expect(updates.map((u) => u.status)).toContain('input_required');
+    expect(updates.at(-1)).toMatchObject({ status: 'completed', result: { content: [{ type: 'text' }] } });
+    // The router's closing result comes last, after the task ended.
+    expect(messages.at(-1)).toMatchObject({ id: 'listen-1', result: { resultType: 'complete' } });
+    // Without the extension declared: -32021.
+    const refused = await b.listen([taskId], { declared: false });
+    expect(refused.status).toBe(400);
+    expect(refused.messages[0].error).toMatchObject({ code: -32021 });
   });
 });

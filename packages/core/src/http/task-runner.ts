@@ -16,7 +16,7 @@ import type { Logger } from '../options';
 import { isTerminalTask } from '../task-lifecycle';
 import type { TaskRecord } from '../task-store';
 import type { TaskManager } from '../tasks';
-import { INTERNAL_ERROR, outcomeOfError, TaskProtocolError } from './task-wire';
+import { INTERNAL_ERROR, outcomeOfError, TASK_CHANGED, TaskProtocolError } from './task-wire';
 
 /** What a task's worker is given besides its arguments. */
 export interface TaskContext {
@@ -62,8 +62,8 @@ export interface TaskRunnerOptions {
   updateTimeoutMs: number;
 }
 
-/** A message on a task's bus channel, for its worker. */
-type WorkerMessage = { kind: 'input'; responses: JsonObject } | { kind: 'cancel' };
+/** A message on a task's bus channel: for its worker, or (`status`) for whoever follows the task. */
+type WorkerMessage = { kind: 'input'; responses: JsonObject } | { kind: 'cancel' } | typeof TASK_CHANGED;
 
 interface InputGroup {
   /** Wire key → the handler's key. */
@@ -95,6 +95,7 @@ export class TaskRunner {
   constructor(private readonly options: TaskRunnerOptions) {
     options.tasks.on('lost', (taskId) => this.stop(taskId, 'the task is no longer this instance’s to run'));
     options.tasks.on('takenOver', (task) => {
+      this.announce(task.id);
       if (task.status === 'working') void this.restart(task);
     });
   }
@@ -133,12 +134,9 @@ export class TaskRunner {
     await this.taken(task.id, outstanding);
   }
 
-  /** A cancel already written to the store: stops the worker, here or over the bus. */
+  /** A cancel already written to the store: stops the worker, here or over the bus, and tells listeners. */
   async cancelled(taskId: string): Promise<void> {
-    if (this.runs.has(taskId)) {
-      this.stop(taskId, 'the task was cancelled');
-      return;
-    }
+    this.stop(taskId, 'the task was cancelled');
     try {
       await this.options.bus.publish(taskId, { kind: 'cancel' } satisfies WorkerMessage);
     } catch (error) {
@@ -199,7 +197,7 @@ export class TaskRunner {
     const workerId = tasks.instanceId;
     for (let attempt = 1; ; attempt++) {
       try {
-        await tasks.report(
+        await this.write(
           run.task.id,
           end.kind === 'completed'
             ? { type: 'complete', workerId, result: end.result }
@@ -229,7 +227,7 @@ export class TaskRunner {
       inputResponses: (params?.inputResponses as JsonObject | undefined) ?? undefined,
       status: async (message) => {
         run.controller.signal.throwIfAborted();
-        await tasks.report(run.task.id, {
+        await this.write(run.task.id, {
           type: 'progress',
           workerId: tasks.instanceId,
           statusMessage: message,
@@ -257,7 +255,7 @@ export class TaskRunner {
       }
     });
     const { tasks } = this.options;
-    await tasks.report(run.task.id, {
+    await this.write(run.task.id, {
       type: 'need_input',
       workerId: tasks.instanceId,
       inputRequests: Object.fromEntries([...run.requests].map(([wire, { request }]) => [wire, request])),
@@ -271,7 +269,7 @@ export class TaskRunner {
       const answered = Object.keys(responses).filter((key) => run.requests.has(key));
       if (answered.length === 0) return;
       const { tasks } = this.options;
-      await tasks.report(run.task.id, { type: 'input_received', workerId: tasks.instanceId, answered });
+      await this.write(run.task.id, { type: 'input_received', workerId: tasks.instanceId, answered });
       for (const wire of answered) {
         const { group } = run.requests.get(wire)!;
         run.requests.delete(wire);
@@ -315,6 +313,21 @@ export class TaskRunner {
     }
   }
 
+  /** A worker's write, then its announcement on the task's channel (status notifications listen there). */
+  private async write(taskId: string, event: Parameters<TaskManager['report']>[1]): Promise<void> {
+    await this.options.tasks.report(taskId, event);
+    this.announce(taskId);
+  }
+
+  private announce(taskId: string): void {
+    this.options.bus.publish(taskId, TASK_CHANGED).catch((error: unknown) =>
+      this.options.logger.warn('task change not announced (status notifications miss it)', {
+        task: sessionTag(taskId),
+        error,
+      }),
+    );
+  }
+
   private stop(taskId: string, reason: string): void {
     this.runs.get(taskId)?.controller.abort(new Error(reason));
   }
@@ -334,13 +347,11 @@ export class TaskRunner {
       ? `arguments refused: ${(args as { message: string }).message}`
       : `no tool "${name}" here`;
     logger.error('task taken over but not runnable', { task: sessionTag(task.id), reason: message });
-    await tasks
-      .report(task.id, {
-        type: 'fail',
-        workerId: tasks.instanceId,
-        error: { code: INTERNAL_ERROR, message: `The task could not run again: ${message}` },
-      })
-      .catch((error: unknown) => logger.error('task not failed', { task: sessionTag(task.id), error }));
+    await this.write(task.id, {
+      type: 'fail',
+      workerId: tasks.instanceId,
+      error: { code: INTERNAL_ERROR, message: `The task could not run again: ${message}` },
+    }).catch((error: unknown) => logger.error('task not failed', { task: sessionTag(task.id), error }));
   }
 }
 

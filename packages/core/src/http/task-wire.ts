@@ -88,6 +88,9 @@ export function detailedTask(task: TaskRecord): JsonObject {
   }
 }
 
+/** What a worker's write announces on the task's bus channel (status notifications listen there). */
+export const TASK_CHANGED = Object.freeze({ kind: 'status' }) as { readonly kind: 'status' };
+
 /** The empty acknowledgement of `tasks/update` and `tasks/cancel`. */
 export const EMPTY_ACK: JsonObject = Object.freeze({ resultType: 'complete' }) as JsonObject;
 

@@ -30,6 +30,7 @@ import { type LoggerLike, resolveLogger } from '../logger';
 import { assertKnownOptions, positiveNumber } from '../options';
 import type { TaskRecord } from '../task-store';
 import type { TaskManager } from '../tasks';
+import { type ModernHandler, withTaskNotifications } from './task-listen';
 import { type RunnableTool, type TaskContext, TaskRunner } from './task-runner';
 import {
   createTaskResult,
@@ -117,6 +118,12 @@ export interface TasksExtension {
   registerTool(name: string, config: TaskToolConfig, handler: TaskToolHandler): void;
   /** Serves the extension on a server: its task tools, `tasks/*`, and the capability. Call it before or after your own tools. */
   install(server: McpServerLike): void;
+  /**
+   * `handler` (SDK v2's `createMcpHandler(...)`) with `notifications/tasks` on its
+   * `subscriptions/listen` streams for the `notifications.taskIds` a client lists, from any
+   * instance. Use the result as the stateless handler (alone or as `createDualEraHandler`'s leg).
+   */
+  withStatusNotifications(handler: ModernHandler): ModernHandler;
   /** A planned stop: stops this instance's workers and hands their tasks to the other instances. */
   close(): Promise<void>;
   /** The workers this instance runs. */
@@ -138,11 +145,12 @@ export function createTasksExtension(options: TasksExtensionOptions): TasksExten
   const pollIntervalMs = Math.round(positiveNumber('pollIntervalMs', options.pollIntervalMs, 1000));
   const principalOf = options.principal ?? defaultPrincipal;
   const tools = new Map<string, TaskTool>();
+  const logger = resolveLogger(options.logger);
   const runner = new TaskRunner({
     tasks,
     bus,
     tools,
-    logger: resolveLogger(options.logger),
+    logger,
     updateTimeoutMs: positiveNumber('updateTimeoutMs', options.updateTimeoutMs, 10_000),
   });
 
@@ -272,6 +280,9 @@ export function createTasksExtension(options: TasksExtensionOptions): TasksExten
         },
       );
     },
+
+    withStatusNotifications: (handler) =>
+      withTaskNotifications(handler, { tasks, bus, logger, principal: (ctx) => principal(ctx) }),
 
     close: () => runner.close(),
   };
