@@ -62,8 +62,10 @@ export {
   type CreateTaskOptions,
   DEFAULT_TASK_LEASE_MS,
   DEFAULT_TASK_TTL_MS,
+  type ListTasksOptions,
   type SweepResult as TaskSweepResult,
   TaskManager,
   type TaskManagerEvents,
   type TaskManagerOptions,
+  type TaskPage,
 } from './tasks';
