@@ -23,7 +23,9 @@ export {
   StoreError,
   StoreUnavailableError,
   TaskNotFoundError,
+  TaskQueueError,
   TaskRefusedError,
+  TaskResultUnavailableError,
 } from './errors';
 // Ids and logging.
 export { generateSessionId, sessionTag } from './ids';
