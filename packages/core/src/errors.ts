@@ -1,4 +1,4 @@
-import type { SessionStatus } from './status';
+import type { SessionStatus, TaskStatus } from './status';
 import { noteStoreFailure } from './store-failures';
 
 /**
@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'HANDLE_EXPIRED'
   | 'TASK_NOT_FOUND'
   | 'TASK_REFUSED'
+  | 'TASK_RESULT_UNAVAILABLE'
+  | 'TASK_QUEUE'
   | 'CONFLICT'
   | 'INVALID_VALUE'
   | 'INVALID_ARGUMENT'
@@ -115,6 +117,35 @@ export class TaskRefusedError extends McpSessionsError {
   }
 }
 
+/**
+ * A task's result was asked for and it has none: it is still running, it was cancelled, or it
+ * failed with a JSON-RPC error (`error`, e.g. its worker was lost) rather than a result.
+ */
+export class TaskResultUnavailableError extends McpSessionsError {
+  constructor(
+    readonly taskId: string,
+    readonly status: TaskStatus,
+    /** The JSON-RPC error the task failed with, if it did (JSON; typed loosely: json.ts imports this file). */
+    readonly error: Readonly<Record<string, unknown>> | null,
+  ) {
+    super('TASK_RESULT_UNAVAILABLE', `task ${quote(taskId)} has no result: ${resultMissing(status, error)}`);
+  }
+}
+
+/**
+ * A task's message queue refused: it is `full` (at its bound), or it held requests or replies
+ * queued by another server (`foreign`), whose answer only that server can take (removed).
+ */
+export class TaskQueueError extends McpSessionsError {
+  constructor(
+    readonly taskId: string,
+    readonly reason: 'full' | 'foreign',
+    detail: string,
+  ) {
+    super('TASK_QUEUE', `task ${quote(taskId)} message queue: ${detail}`);
+  }
+}
+
 /** A value that would not come back as it went in (cycle, BigInt, function, Date, NaN...). */
 export class InvalidValueError extends McpSessionsError {
   constructor(
@@ -149,6 +180,13 @@ export class StoreError extends McpSessionsError {
     super('STORE_ERROR', message, options);
     noteStoreFailure(this);
   }
+}
+
+function resultMissing(status: TaskStatus, error: Readonly<Record<string, unknown>> | null): string {
+  if (status === 'failed') {
+    return `it failed${typeof error?.message === 'string' ? `: ${error.message}` : ''}`;
+  }
+  return status === 'cancelled' ? 'it was cancelled' : `it is ${status.replace('_', ' ')}`;
 }
 
 function quote(id: string): string {

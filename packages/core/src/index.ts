@@ -23,7 +23,9 @@ export {
   StoreError,
   StoreUnavailableError,
   TaskNotFoundError,
+  TaskQueueError,
   TaskRefusedError,
+  TaskResultUnavailableError,
 } from './errors';
 // Ids and logging.
 export { generateSessionId, sessionTag } from './ids';
@@ -62,8 +64,10 @@ export {
   type CreateTaskOptions,
   DEFAULT_TASK_LEASE_MS,
   DEFAULT_TASK_TTL_MS,
+  type ListTasksOptions,
   type SweepResult as TaskSweepResult,
   TaskManager,
   type TaskManagerEvents,
   type TaskManagerOptions,
+  type TaskPage,
 } from './tasks';

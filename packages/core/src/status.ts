@@ -1,6 +1,6 @@
 /**
- * A session's statuses: the lowest file of the contract, so the errors and the store contract
- * both name them without importing each other.
+ * A session's and a task's statuses: the lowest file of the contract, so the errors and the
+ * store contract both name them without importing each other.
  */
 
 export type SessionStatus = 'active' | 'disconnected' | 'expired' | 'closed';
@@ -15,3 +15,6 @@ export function isSessionStatus(value: unknown): value is SessionStatus {
 
 /** Statuses of a session that may still be used or recovered: those whose `endedAt` is null. */
 export const LIVE_STATUSES: readonly SessionStatus[] = ['active', 'disconnected'];
+
+/** A task's statuses (MCP's Tasks extension; `task-store.ts` re-exports it). */
+export type TaskStatus = 'working' | 'input_required' | 'completed' | 'failed' | 'cancelled';

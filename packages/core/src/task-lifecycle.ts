@@ -56,6 +56,16 @@ export type TaskEvent =
       readonly error: JsonObject;
       readonly statusMessage?: string | null;
     }
+  /**
+   * Ends it `failed` with a result that reports the failure (a `CallToolResult` with `isError`),
+   * not a JSON-RPC error: how protocol 2025-11-25 (SDK v1's `storeTaskResult(id, 'failed', result)`) ends one.
+   */
+  | {
+      readonly type: 'fail_with_result';
+      readonly workerId: string;
+      readonly result: JsonObject;
+      readonly statusMessage?: string | null;
+    }
   | { readonly type: 'cancel'; readonly statusMessage?: string | null }
   /** The claimer of a lapsed lease (`claimLapsedTasks` made it the worker) decides what follows. */
   | { readonly type: 'take_over'; readonly workerId: string }
@@ -159,6 +169,13 @@ export function transitionTask(
       return end({
         status: 'failed',
         error: event.error,
+        inputRequests: null,
+        statusMessage: event.statusMessage ?? task.statusMessage,
+      });
+    case 'fail_with_result':
+      return end({
+        status: 'failed',
+        result: event.result,
         inputRequests: null,
         statusMessage: event.statusMessage ?? task.statusMessage,
       });

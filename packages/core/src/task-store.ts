@@ -12,9 +12,10 @@
  * renewable by its `leaseUntil` alone.
  */
 import type { JsonObject } from './json';
+import type { TaskStatus } from './status';
 import type { ListAfter, SessionStore } from './store';
 
-export type TaskStatus = 'working' | 'input_required' | 'completed' | 'failed' | 'cancelled';
+export type { TaskStatus } from './status';
 
 /** Written once by `insertTask`. */
 export interface TaskIdentity {
@@ -49,9 +50,9 @@ export interface TaskState {
   readonly attempts: number;
   /** While `input_required`: the requests the client must answer (`tasks/update`), by key. */
   readonly inputRequests: JsonObject | null;
-  /** Once `completed`: the request's result. */
+  /** Once `completed`: the request's result (or once `failed` with a result that reports it: protocol 2025-11-25). */
   readonly result: JsonObject | null;
-  /** Once `failed`: the JSON-RPC error. */
+  /** Once `failed` with a JSON-RPC error (a 2025-11-25 task may fail with a `result` instead). */
   readonly error: JsonObject | null;
 }
 

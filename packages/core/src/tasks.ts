@@ -10,6 +10,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
+import { decodeCursor, encodeCursor } from './cursor';
 import { ConflictError, InvalidArgumentError, TaskNotFoundError, TaskRefusedError } from './errors';
 import { assertSessionId, generateSessionId, sessionTag } from './ids';
 import { encodeJson, type JsonObject } from './json';
@@ -18,6 +19,7 @@ import {
   type Clock,
   DEFAULT_MAX_CAS_RETRIES,
   type Logger,
+  positiveInteger,
   positiveNumber,
   systemClock,
   timerDelay,
@@ -30,8 +32,12 @@ import { hasTasks, type TaskRecord, type TaskStore, taskStateOf } from './task-s
 export const DEFAULT_TASK_LEASE_MS = 15_000;
 /** A task's ttl when its creator gives none: minutes, so a client can read a result a while after. */
 export const DEFAULT_TASK_TTL_MS = 60 * 60 * 1000;
-/** Tasks claimed or deleted per round trip. */
+/** Tasks claimed or deleted per round trip; tasks read per round trip by `list`. */
 const SWEEP_BATCH = 100;
+/** A `list` page's tasks when the caller names no limit. */
+export const DEFAULT_TASK_PAGE_SIZE = 50;
+/** Tasks of every principal `list` reads at most per call (the store has no index by principal). */
+export const DEFAULT_TASK_LIST_SCAN = 1000;
 
 export interface TaskManagerOptions {
   /** A store that declares `capabilities.tasks` (every adapter of this project does). */
@@ -57,6 +63,23 @@ export interface CreateTaskOptions {
   ttlMs?: number | null;
   pollIntervalMs?: number | null;
   statusMessage?: string | null;
+}
+
+export interface ListTasksOptions {
+  /** Whose tasks; null (default) for those created without one. */
+  principal?: string | null;
+  /** Default 50. */
+  limit?: number;
+  /** A page's `nextCursor`. */
+  cursor?: string;
+  /** Tasks of every principal read at most by this call. Default 1000. */
+  maxScanned?: number;
+}
+
+export interface TaskPage {
+  tasks: TaskRecord[];
+  /** Where the next page starts; absent once the store has no more tasks. */
+  nextCursor?: string;
 }
 
 export interface SweepResult {
@@ -143,8 +166,34 @@ export class TaskManager extends EventEmitter<TaskManagerEvents> {
   async get(taskId: string, options: { principal?: string | null } = {}): Promise<TaskRecord> {
     assertSessionId(taskId);
     const task = await this.store.getTask(taskId);
-    if (!task || task.principal !== (options.principal ?? null)) throw new TaskNotFoundError(taskId);
+    if (!task || !belongsTo(task, options.principal ?? null)) throw new TaskNotFoundError(taskId);
     return task;
+  }
+
+  /**
+   * A page of one principal's tasks, newest first (the store's `listTasks` order). The store has
+   * no index by principal, so a call reads at most `maxScanned` tasks of every principal: a page
+   * may hold fewer than `limit` tasks, even none, and still give a `nextCursor`.
+   */
+  async list(options: ListTasksOptions = {}): Promise<TaskPage> {
+    const principal = options.principal ?? null;
+    const limit = positiveInteger('limit', options.limit, DEFAULT_TASK_PAGE_SIZE);
+    const maxScanned = positiveInteger('maxScanned', options.maxScanned, DEFAULT_TASK_LIST_SCAN);
+    let after = options.cursor === undefined ? undefined : decodeCursor(options.cursor, 'list');
+    const tasks: TaskRecord[] = [];
+    for (let scanned = 0; scanned < maxScanned; ) {
+      const want = Math.min(SWEEP_BATCH, maxScanned - scanned);
+      const page = await this.store.listTasks({ limit: want, after });
+      for (const task of page) {
+        scanned++;
+        after = task;
+        if (belongsTo(task, principal) && tasks.push(task) === limit) {
+          return { tasks, nextCursor: encodeCursor(task) };
+        }
+      }
+      if (page.length < want) return { tasks };
+    }
+    return after ? { tasks, nextCursor: encodeCursor(after) } : { tasks };
   }
 
   /** Cancels the task for its principal, wherever it runs; the worker learns it at its next write or renewal. */
@@ -264,7 +313,7 @@ export class TaskManager extends EventEmitter<TaskManagerEvents> {
     assertSessionId(taskId);
     for (let attempt = 0; attempt < DEFAULT_MAX_CAS_RETRIES; attempt++) {
       const current = await this.store.getTask(taskId);
-      if (!current || (principal !== undefined && current.principal !== principal)) {
+      if (!current || (principal !== undefined && !belongsTo(current, principal))) {
         throw new TaskNotFoundError(taskId);
       }
       const result = transitionTask(current, event, this.clock.now(), this.policy);
@@ -299,4 +348,9 @@ export class TaskManager extends EventEmitter<TaskManagerEvents> {
       else this.logger.error(`${what} failed`, { error: err });
     });
   }
+}
+
+/** Who may see a task: its creator's principal only (one rule for get, list and a client's changes). */
+function belongsTo(task: TaskRecord, principal: string | null): boolean {
+  return task.principal === principal;
 }

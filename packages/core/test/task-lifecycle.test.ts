@@ -107,6 +107,36 @@ describe('task lifecycle', () => {
     }
   });
 
+  it('fail_with_result (protocol 2025-11-25): failed with the result that reports it, no error; the worker only', () => {
+    const result = { content: [{ type: 'text', text: 'disk full' }], isError: true };
+    const asked = ok(working({ statusMessage: 'writing' }), {
+      type: 'need_input',
+      workerId: 'w1',
+      inputRequests: {},
+    });
+    const failed = ok(asked, { type: 'fail_with_result', workerId: 'w1', result });
+    expect(failed).toMatchObject({
+      status: 'failed',
+      result,
+      error: null,
+      inputRequests: null,
+      statusMessage: 'writing',
+      workerId: null,
+      leaseUntil: null,
+      version: 3,
+    });
+    expect(
+      ok(working(), { type: 'fail_with_result', workerId: 'w1', result, statusMessage: 'no space' }),
+    ).toMatchObject({ statusMessage: 'no space' });
+    expect(
+      transitionTask(working(), { type: 'fail_with_result', workerId: 'w2', result }, T0, policy),
+    ).toEqual({ ok: false, reason: 'not_worker' });
+    expect(transitionTask(failed, { type: 'fail_with_result', workerId: 'w1', result }, T0, policy)).toEqual({
+      ok: false,
+      reason: 'terminal',
+    });
+  });
+
   it('take over after a lost worker: runs again when rerunnable, else fails saying the worker was lost', () => {
     const claimed = { ...working({ rerunnable: true }), workerId: 'w2', version: 2 };
     expect(ok(claimed, { type: 'take_over', workerId: 'w2' }, T0 + 60_000)).toMatchObject({

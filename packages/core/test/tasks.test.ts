@@ -124,6 +124,36 @@ describe('TaskManager', () => {
     await expect(b.get(done.id)).rejects.toBeInstanceOf(TaskNotFoundError);
   });
 
+  it("lists one principal's tasks, newest first, page by page; a call reads at most maxScanned tasks", async () => {
+    const { a, b, clock } = fleet();
+    const alice: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      clock.t += 1;
+      alice.push((await a.create({ i }, { principal: 'alice' })).id);
+      await a.create({ i }, { principal: 'bob' });
+    }
+    const ids = async (options: Parameters<TaskManager['list']>[0]) => {
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await b.list({ ...options, cursor });
+        seen.push(...page.tasks.map((t) => t.id));
+        expect(page.tasks.every((t) => t.principal === (options?.principal ?? null))).toBe(true);
+        cursor = page.nextCursor;
+      } while (cursor);
+      return seen;
+    };
+    expect(await ids({ principal: 'alice', limit: 3 })).toEqual([...alice].reverse());
+    // Two tasks read per call: pages of at most one of alice's (bob's are read and left out).
+    const first = await b.list({ principal: 'alice', limit: 5, maxScanned: 2 });
+    expect(first.tasks.map((t) => t.id)).toEqual([alice[6]]);
+    expect(first.nextCursor).toBeDefined();
+    expect(await ids({ principal: 'alice', limit: 5, maxScanned: 2 })).toEqual([...alice].reverse());
+    expect(await b.list({ principal: 'carol' })).toEqual({ tasks: [] });
+    expect(await b.list()).toEqual({ tasks: [] });
+    await expect(b.list({ cursor: 'garbage' })).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+
   it('refuses a store without tasks, and bad ttls', async () => {
     const { a } = fleet();
     const plain = { name: 'x', capabilities: { atomic: true, durable: false, crossProcess: false } };

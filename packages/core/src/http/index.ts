@@ -18,3 +18,6 @@ export {
   type TaskSupport,
 } from './task-wire';
 export * from './tasks-extension';
+export * from './v1-task-queue';
+export * from './v1-task-store';
+export type { V1CreateTaskOptions, V1DequeuedMessage, V1QueuedMessage, V1Task } from './wire';

@@ -28,6 +28,15 @@
  *     (entries that look like requests dropped), `tasks/update`'s included.
  * 11. A `tools/call` result with `resultType: 'task'` reaches the 2026-07-28 wire as returned,
  *     plus an empty `content` array the SDK adds to a result without one.
+ *
+ * SDK v1's experimental tasks (`v1-task-store.ts`, `v1-task-queue.ts`; protocol 2025-11-25)
+ * assume two more, checked on 1.32.2 and 1.25.2 by `test/v1-tasks.test.ts`:
+ * 12. The `TaskStore` and `TaskMessageQueue` shapes declared in `wire.ts` fit both versions'
+ *     interfaces (tsc checks the assignment).
+ * 13. A queued request's answer (and a queued reply) is settled by a promise in the memory of the
+ *     server that queued it, found by that server's own request id; 1.32 passes the session id
+ *     to every queue call, 1.25 passes none to `enqueue` for requests and notifications nor to
+ *     `dequeueAll`.
  */
 import { McpSessionsError } from '../errors';
 import type { HandlerTransport, TransportClass } from './wire';

@@ -4,6 +4,7 @@
  * (`@modelcontextprotocol/server`) types, so nothing here imports the SDK at load. What the
  * integration assumes of the SDK beyond these shapes is named and tested in `sdk-assumptions.ts`.
  */
+import type { TaskStatus } from '../status';
 
 /** A JSON-RPC request id as the SDK's transports carry it. */
 export type RequestId = string | number;
@@ -101,4 +102,45 @@ export interface ConnectableServer {
   /** `never`: the SDK's `Transport` type differs between SDK versions; any server's `connect` fits. */
   connect(transport: never): Promise<void>;
   close(): Promise<void>;
+}
+
+// --- SDK v1's experimental tasks (protocol 2025-11-25; `@modelcontextprotocol/sdk/experimental/tasks`) ---
+
+/** v1's `Task`, structurally: what `tasks/get` answers and `createTask` returns. */
+export interface V1Task {
+  taskId: string;
+  status: TaskStatus;
+  ttl: number | null;
+  /** ISO 8601. */
+  createdAt: string;
+  /** ISO 8601. */
+  lastUpdatedAt: string;
+  pollInterval?: number;
+  statusMessage?: string;
+}
+
+/** v1's `CreateTaskOptions`: a task-augmented request's `params.task`, as the SDK passes it on. */
+export interface V1CreateTaskOptions {
+  ttl?: number | null;
+  pollInterval?: number;
+  context?: Record<string, unknown>;
+}
+
+/** v1's `QueuedMessage` as the SDK hands it to `TaskMessageQueue.enqueue`. */
+export interface V1QueuedMessage {
+  type: 'request' | 'notification' | 'response' | 'error';
+  /** Epoch ms, when the SDK queued it. */
+  timestamp: number;
+  message: WireMessage;
+}
+
+/**
+ * A queued message as the queue gives it back. `message` is the JSON-RPC message exactly as
+ * queued (read it as a `WireMessage`); typed `never` so the value fits every v1 version's
+ * `QueuedMessage`, whose JSON-RPC types differ between versions.
+ */
+export interface V1DequeuedMessage {
+  type: V1QueuedMessage['type'];
+  timestamp: number;
+  message: never;
 }
