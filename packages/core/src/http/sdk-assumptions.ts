@@ -22,8 +22,11 @@
  *    the whole POST with 400 "Parse error" when one fails; `isJsonRpcMessage` is that check.
  *
  * The Tasks extension (`tasks-extension.ts`, SDK v2 only) assumes three more:
- * 9. A server's stored `tools/call` handler (McpServer's) is read with the protected
- *    `_getRequestHandler`, and a handler set after it may call it: task tools are answered first.
+ * 9. A server keeps its request handlers, each wrapped once by the SDK, in the private map
+ *    `_requestHandlers` by method (read by the protected `_getRequestHandler`); McpServer sets its
+ *    `tools/call` handler in its constructor (with `capabilities.tools`) or at its first tool. The
+ *    extension stores a router there that sends task calls to its own wrapped handler and every
+ *    other call to McpServer's, so no call is wrapped (its `requestState` verified) twice.
  * 10. SDK v2 lifts `params.inputResponses` off every request into `ctx.mcpReq.inputResponses`
  *     (entries that look like requests dropped), `tasks/update`'s included.
  * 11. A `tools/call` result with `resultType: 'task'` reaches the 2026-07-28 wire as returned,
