@@ -3,6 +3,7 @@
  * `createTasksExtension` on the conformance server's store: the tasks are durable, so in the
  * two-instance modes a task created on one instance is polled, answered and cancelled on the other.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   inputRequired,
   inputResponse,
@@ -12,21 +13,6 @@ import { z } from '../../examples/server/node_modules/zod/index.js';
 import { TaskProtocolError, type TasksExtension } from '../../packages/core/src/http/index';
 
 const text = (value: string) => ({ content: [{ type: 'text' as const, text: value }] });
-
-/** Waits `ms`, or rejects as soon as the task is cancelled or handed over. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
-}
 
 const elicit = (message: string, properties: Record<string, unknown>) =>
   inputRequired.elicit({
@@ -44,7 +30,7 @@ export function registerTaskTools(tasks: TasksExtension, log: (line: string) => 
     },
     async ({ seconds, label }, task) => {
       await task.status(`computing ${label ?? ''} for ${seconds} s`);
-      await sleep(seconds * 1000, task.signal);
+      await sleep(seconds * 1000, undefined, { signal: task.signal }); // rejects once cancelled
       return text(`slow_compute ${label ?? ''} done after ${seconds} s`);
     },
   );
@@ -53,7 +39,7 @@ export function registerTaskTools(tasks: TasksExtension, log: (line: string) => 
     'failing_job',
     { description: 'Fails as a tool (isError) after about a second', taskSupport: 'required' },
     async (_args, task) => {
-      await sleep(1000, task.signal);
+      await sleep(1000, undefined, { signal: task.signal });
       throw new Error('failing_job: the job failed');
     },
   );

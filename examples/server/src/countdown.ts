@@ -6,6 +6,7 @@
  * Counting again from the start is harmless, so it is declared safe to run again: when its
  * instance dies mid-count, another instance counts it again.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { TasksExtension } from '@mcp-sessions/core/http';
 import { inputRequired } from '@modelcontextprotocol/server';
 import { z } from 'zod';
@@ -30,7 +31,8 @@ export function registerCountdown(tasks: TasksExtension): void {
           const { proceed } = await task.input({ proceed: askToProceed(from, n - 1) });
           if (!accepted(proceed)) return json({ done: false, from, stoppedAt: n });
         }
-        if (intervalMs > 0 && n > 1) await sleep(intervalMs, task.signal);
+        // Rejects once the task is cancelled or handed over: the worker stops there.
+        if (intervalMs > 0 && n > 1) await sleep(intervalMs, undefined, { signal: task.signal });
       }
       return json({ done: true, from });
     },
@@ -54,20 +56,4 @@ function askToProceed(from: number, next: number) {
 function accepted(response: unknown): boolean {
   const answer = response as { action?: unknown; content?: { proceed?: unknown } } | undefined;
   return answer?.action === 'accept' && answer.content?.proceed === true;
-}
-
-/** Waits `ms`, or rejects once the task is cancelled or handed over. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    signal.throwIfAborted();
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
 }

@@ -22,6 +22,7 @@ import {
   STANDALONE_STREAM_ID,
   UNSTORED_EVENT_ID,
 } from '../src/http/sdk-assumptions';
+import { modernRequest } from './fixtures/modern-request';
 
 type Version = '1.32.2' | '1.25.2' | '2.4.0';
 const VERSIONS: Version[] = ['1.32.2', '1.25.2', '2.4.0'];
@@ -359,32 +360,7 @@ describe('SDK v2 2.4.0 internals the Tasks extension relies on', () => {
       },
       { legacy: 'reject' },
     );
-    const name = (params.name ?? params.taskId) as string | undefined;
-    const response = await handler.fetch(
-      new Request('http://localhost/mcp', {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          'mcp-protocol-version': '2026-07-28',
-          'mcp-method': method,
-          ...(name && { 'mcp-name': name }),
-        },
-        body: JSON.stringify({
-          jsonrpc: '2.0',
-          id: 1,
-          method,
-          params: {
-            ...params,
-            _meta: {
-              'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-              'io.modelcontextprotocol/clientInfo': { name: 'c', version: '1' },
-              'io.modelcontextprotocol/clientCapabilities': {},
-            },
-          },
-        }),
-      }),
-    );
+    const response = await handler.fetch(modernRequest(method, params));
     return (await response.json()) as Record<string, unknown>;
   }
   type Stored = (request: unknown, ctx: unknown) => Promise<unknown>;

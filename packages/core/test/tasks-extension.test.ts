@@ -5,12 +5,14 @@
  * error codes; principals; a planned stop handing a task over to the other instance.
  */
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { TaskManager } from '@mcp-sessions/core';
 import { createTasksExtension, type TasksExtension } from '@mcp-sessions/core/http';
 import { MemorySessionBus, MemorySessionStore } from '@mcp-sessions/memory';
 import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { answerMessages, modernRequest } from './fixtures/modern-request';
 
 const TASKS = 'io.modelcontextprotocol/tasks';
 const cleanups: (() => Promise<void>)[] = [];
@@ -65,13 +67,7 @@ function instance(store: MemorySessionStore, bus: MemorySessionBus, instanceId: 
     { inputSchema: z.object({ ms: z.number().int().min(0) }), rerunnable: true },
     async ({ ms }, task) => {
       await task.status(`sleeping ${ms} ms on ${instanceId}`);
-      await new Promise((resolve, reject) => {
-        const timer = setTimeout(resolve, ms);
-        task.signal.addEventListener('abort', () => {
-          clearTimeout(timer);
-          reject(task.signal.reason);
-        });
-      });
+      await sleep(ms, undefined, { signal: task.signal });
       return { content: [{ type: 'text', text: `slept ${ms} on ${instanceId} (attempt ${task.attempt})` }] };
     },
   );
@@ -105,78 +101,34 @@ function instance(store: MemorySessionStore, bus: MemorySessionBus, instanceId: 
     ),
   );
   let id = 0;
+  const declared = (options: CallOptions) =>
+    options.declared === false ? {} : { extensions: { [TASKS]: {} } };
   const call = async (method: string, params: Record<string, unknown>, options: CallOptions = {}) => {
-    const capabilities = options.declared === false ? {} : { extensions: { [TASKS]: {} } };
-    const name = typeof params.taskId === 'string' ? params.taskId : params.name;
-    const response = await handler.fetch(
-      new Request('http://localhost/mcp', {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          'mcp-protocol-version': '2026-07-28',
-          'mcp-method': method,
-          ...(typeof name === 'string' && { 'mcp-name': name }),
-          ...(options.principal && { 'x-principal': options.principal }),
-        },
-        body: JSON.stringify({
-          jsonrpc: '2.0',
+    const messages = await answerMessages(
+      await handler.fetch(
+        modernRequest(method, params, {
           id: ++id,
-          method,
-          params: {
-            ...params,
-            _meta: {
-              'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-              'io.modelcontextprotocol/clientInfo': { name: 'test', version: '1' },
-              'io.modelcontextprotocol/clientCapabilities': capabilities,
-            },
-          },
+          capabilities: declared(options),
+          headers: options.principal ? { 'x-principal': options.principal } : {},
         }),
-      }),
-      { authInfo: undefined } as never,
+      ),
     );
-    const text = await response.text();
-    if (!response.headers.get('content-type')?.includes('text/event-stream'))
-      return JSON.parse(text) as RpcAnswer;
     // A streamed answer: its notifications, then the response.
-    const messages = [...text.matchAll(/^data: (.*)$/gm)].map(([, data]) => JSON.parse(data!) as RpcAnswer);
     return { ...messages.at(-1)!, notifications: messages.slice(0, -1) } as RpcAnswer;
   };
   /** Opens `subscriptions/listen` for `taskIds`; resolves with every message once the stream ends. */
   const listen = async (taskIds: string[], options: CallOptions = {}) => {
     const response = await handler.fetch(
-      new Request('http://localhost/mcp', {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          'mcp-protocol-version': '2026-07-28',
-          'mcp-method': 'subscriptions/listen',
-        },
-        body: JSON.stringify({
-          jsonrpc: '2.0',
+      modernRequest(
+        'subscriptions/listen',
+        { notifications: { taskIds } },
+        {
           id: 'listen-1',
-          method: 'subscriptions/listen',
-          params: {
-            notifications: { taskIds },
-            _meta: {
-              'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-              'io.modelcontextprotocol/clientInfo': { name: 'test', version: '1' },
-              'io.modelcontextprotocol/clientCapabilities':
-                options.declared === false ? {} : { extensions: { [TASKS]: {} } },
-            },
-          },
-        }),
-      }),
+          capabilities: declared(options),
+        },
+      ),
     );
-    const text = await response.text();
-    if (!response.headers.get('content-type')?.includes('text/event-stream')) {
-      return { status: response.status, messages: [JSON.parse(text) as Loose] };
-    }
-    return {
-      status: response.status,
-      messages: [...text.matchAll(/^data: (.*)$/gm)].map(([, data]) => JSON.parse(data!) as Loose),
-    };
+    return { status: response.status, messages: (await answerMessages(response)) as Loose[] };
   };
   return { ext, manager, call, listen };
 }

@@ -628,6 +628,26 @@ describe.each(['1.32.2', '1.25.2'] as V1Version[])(
       return { client, asked };
     }
 
+    /**
+     * A `hold` task created on instance A; then A is cut off from clients (its HTTP server gone,
+     * no hand-off) while its process, and worker, live on, and B serves A's port on the same file.
+     */
+    async function heldTaskMovedToB() {
+      now = Date.now();
+      const filename = join(sqliteDir, `http-${++files}.db`);
+      const a = instance(filename, 'a');
+      const httpA = await up(a.handler);
+      const { client } = await connect(httpA.url);
+      const created = await client.request(
+        { method: 'tools/call', params: { name: 'hold', arguments: {}, task: { ttl: 60_000 } } },
+        types.CreateTaskResultSchema,
+      );
+      await httpA.close();
+      const b = instance(filename, 'b');
+      await up(b.handler, httpA.port);
+      return { a, b, client, created };
+    }
+
     /** Calls a tool as a task and follows it (tasks/get, then tasks/result) to its end. */
     async function callAsTask(client: Client, name: string, args: Record<string, unknown> = {}) {
       const seen: string[] = [];
@@ -733,22 +753,10 @@ describe.each(['1.32.2', '1.25.2'] as V1Version[])(
     );
 
     it('a worker lost mid-task: the next instance fails it once its lease lapses, and the lost worker cannot finish it', async () => {
-      now = Date.now();
-      const filename = join(sqliteDir, `http-${++files}.db`);
-      const a = instance(filename, 'a');
-      const httpA = await up(a.handler);
-      const { client } = await connect(httpA.url);
-      const created = await client.request(
-        { method: 'tools/call', params: { name: 'hold', arguments: {}, task: { ttl: 60_000 } } },
-        types.CreateTaskResultSchema,
-      );
+      const { a, b, client, created } = await heldTaskMovedToB();
       const taskId = created.task.taskId;
       expect(created.task.status).toBe('working');
 
-      // A is cut off from clients (its HTTP server gone, no hand-off) but its process, and worker, live on.
-      await httpA.close();
-      const b = instance(filename, 'b');
-      await up(b.handler, httpA.port);
       expect(await client.experimental.tasks.getTask(taskId)).toMatchObject({ status: 'working' });
       now += DEFAULT_TASK_LEASE_MS;
       expect(await b.tasks.sweep()).toMatchObject({ takenOver: 1 });
@@ -766,18 +774,7 @@ describe.each(['1.32.2', '1.25.2'] as V1Version[])(
     });
 
     it("tasks/cancel answered by another instance wins over the worker's late result", async () => {
-      now = Date.now();
-      const filename = join(sqliteDir, `http-${++files}.db`);
-      const a = instance(filename, 'a');
-      const httpA = await up(a.handler);
-      const { client } = await connect(httpA.url);
-      const created = await client.request(
-        { method: 'tools/call', params: { name: 'hold', arguments: {}, task: { ttl: 60_000 } } },
-        types.CreateTaskResultSchema,
-      );
-      await httpA.close();
-      const b = instance(filename, 'b');
-      await up(b.handler, httpA.port);
+      const { a, client, created } = await heldTaskMovedToB();
       const cancelled = await client.experimental.tasks.cancelTask(created.task.taskId);
       expect(cancelled).toMatchObject({
         status: 'cancelled',
