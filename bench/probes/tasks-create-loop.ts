@@ -1,0 +1,41 @@
+/**
+ * Where a task-augmented `tools/call` spends its time (results/tasks.md, "Where a create's time
+ * goes"): CALLS calls of the `tasks` suite's `echo` on one instance over a SQLite file, as tasks
+ * (MODE=task, the default) or as synchronous calls by a client without the extension
+ * (MODE=sync), for a CPU profile of each. Not a suite; from `bench/`:
+ * `MODE=task node --cpu-prof --cpu-prof-dir=/tmp/prof/task --import tsx
+ * --conditions=@mcp-sessions/source probes/tasks-create-loop.ts` (the largest .cpuprofile is the
+ * main thread's; the other is tsx's loader thread). Prints the mean time per call.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteSessionBus, SqliteSessionStore } from '@mcp-sessions/sqlite';
+import { tasksInstance } from '../tasks-instance';
+
+const MODE = process.env.MODE ?? 'task';
+const CALLS = Number(process.env.CALLS ?? 8_000);
+if (MODE !== 'task' && MODE !== 'sync') throw new Error('MODE is task or sync');
+
+const dir = mkdtempSync(join(tmpdir(), 'mcp-sessions-probe-tasks-'));
+const file = join(dir, 'tasks.db');
+const store = new SqliteSessionStore({ filename: file, logger: false });
+const bus = new SqliteSessionBus({ filename: file, logger: false });
+const instance = tasksInstance({ store, bus, instanceId: 'probe' });
+// As in the suite: one task held working, so the bus keeps one subscription (and its poller).
+await instance.call('tools/call', { name: 'hold', arguments: {} });
+
+const started = performance.now();
+for (let i = 0; i < CALLS; i++) {
+  const params = { name: 'echo', arguments: { text: `hello ${i}` } };
+  const answer = await instance.call('tools/call', params, { declared: MODE === 'task' });
+  if (answer.result?.resultType !== (MODE === 'task' ? 'task' : 'complete')) {
+    throw new Error(`unexpected answer: ${JSON.stringify(answer)}`);
+  }
+}
+const perCall = (performance.now() - started) / CALLS;
+process.stdout.write(`${MODE}: ${CALLS} calls, ${(perCall * 1000).toFixed(1)} µs per call (mean)\n`);
+await instance.close();
+await bus.close();
+await store.close();
+rmSync(dir, { recursive: true, force: true });
