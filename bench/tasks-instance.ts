@@ -42,8 +42,7 @@ export interface TasksInstance {
 /**
  * Tools: `echo` returns its text at once (trivial work, task support optional: a task for a
  * client that declared the extension, a plain result for one that did not); `hold` runs until
- * cancelled or lost, and may run again elsewhere after its worker dies (`rerunnable`); `plain`
- * is `echo` as an ordinary `McpServer` tool, never a task.
+ * cancelled or lost, and may run again elsewhere after its worker dies (`rerunnable`).
  */
 export function tasksInstance(options: TasksInstanceOptions): TasksInstance {
   const { store, bus, instanceId, onHold } = options;
@@ -67,9 +66,6 @@ export function tasksInstance(options: TasksInstanceOptions): TasksInstance {
   const handler = createMcpHandler(
     () => {
       const server = new McpServer({ name: 'bench-tasks', version: '1.0.0' });
-      server.registerTool('plain', { inputSchema: z.object({ text: z.string() }) }, ({ text }) => ({
-        content: [{ type: 'text', text }],
-      }));
       ext.install(server as never);
       return server;
     },

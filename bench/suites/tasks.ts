@@ -119,15 +119,7 @@ const suite: BenchSuite = {
           },
         ],
       },
-      await createParts(store, bus, {
-        sync,
-        get: getHeld(a),
-        declared: async () => {
-          const answer = await a.call('tools/call', { ...echo(), name: 'plain' });
-          if (answer.result?.resultType !== 'complete' || !answer.result.content)
-            throw new Error(bad(answer));
-        },
-      }),
+      await createParts(store, bus, { sync, get: getHeld(a) }),
     ];
   },
   async teardown() {
@@ -141,17 +133,17 @@ export default suite;
 // --- Section 2's profile: what a create does besides a request, each part alone ---
 
 /**
- * What a create + first get adds to one synchronous call: the SDK's own extra for a client that
- * declares the extension (a non-task tool, same answer); the second request; and the store and
+ * What a create + first get adds to one synchronous call: the second request, and the store and
  * bus calls, on the same file and table: the create's insert; the worker's channel (subscribed
  * for the run); the worker's read of the task before it runs; its end (read + compare-and-set).
  * A manager of its own, timers off, so the tasks it makes and ends never reach the instances'
- * renewals.
+ * renewals. Timed alone and warm they read faster than inside a create, where
+ * `probes/tasks-create-loop.ts` (OPS=1) times them.
  */
 async function createParts(
   store: SqliteSessionStore,
   bus: SqliteSessionBus,
-  requests: { sync: () => Promise<void>; get: () => Promise<void>; declared: () => Promise<void> },
+  requests: { sync: () => Promise<void>; get: () => Promise<void> },
 ): Promise<BenchGroup> {
   const parts = new TaskManager({ store, instanceId: 'bench-parts', timers: false, logger: false });
   closers.push(() => parts.dispose());
@@ -165,8 +157,6 @@ async function createParts(
     baseline: { name: 'sync tools/call, client without the extension', fn: requests.sync },
     iterations: ITERATIONS,
     subjects: [
-      // The SDK's share: the same answer to a client whose envelope declares the extension.
-      { name: 'sync tools/call of a plain tool, client with the extension', fn: requests.declared },
       { name: 'tasks/get of a working task (the second request)', fn: requests.get },
       { name: 'TaskManager.create (id + insertTask)', fn: () => parts.create(request) },
       {
