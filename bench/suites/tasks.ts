@@ -25,7 +25,12 @@ import { TaskManager, type TaskRecord } from '@mcp-sessions/core';
 import type { TaskContext } from '@mcp-sessions/core/http';
 import { SqliteSessionBus, SqliteSessionStore } from '@mcp-sessions/sqlite';
 import type { BenchGroup, BenchSuite } from '../harness';
-import { type RpcAnswer, type TasksInstance, tasksInstance } from '../tasks-instance';
+import {
+  type RpcAnswer,
+  type TasksInstance,
+  type TasksInstanceOptions,
+  tasksInstance,
+} from '../tasks-instance';
 
 /** Runs per case in the timed groups (a call takes a few hundred microseconds). */
 const ITERATIONS = 2_000;
@@ -53,7 +58,7 @@ function sqlite(name: string): { store: SqliteSessionStore; bus: SqliteSessionBu
   return { store, bus, file };
 }
 
-function instance(options: Parameters<typeof tasksInstance>[0]): TasksInstance {
+function instance(options: TasksInstanceOptions): TasksInstance {
   const made = tasksInstance(options);
   closers.push(() => made.close());
   return made;
