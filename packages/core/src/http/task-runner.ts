@@ -85,6 +85,9 @@ interface Run {
   subscription?: BusSubscription;
 }
 
+/** The abort reason of a worker that ended by itself (one error, not a DOMException per task). */
+const FINISHED = new Error('the task finished');
+
 /** Reports of a finished task are retried this many times while the store is down. */
 const REPORT_ATTEMPTS = 5;
 
@@ -105,8 +108,14 @@ export class TaskRunner {
     return new Set(this.runs.keys());
   }
 
-  /** Starts the worker of a task this instance just created (it holds the lease). */
-  start(task: TaskRecord, tool: RunnableTool, args: unknown): void {
+  /**
+   * Starts the worker of a task this instance holds. Resolves once the task's bus channel is
+   * live (so an update or cancel sent as soon as the client has the id reaches it); the tool
+   * itself runs after that, on a later turn, so the answer creating the task goes out first.
+   * `reread`: the task was claimed rather than just created, so a cancel may have been written
+   * before the channel was live: it is read once more before the tool runs.
+   */
+  async start(task: TaskRecord, tool: RunnableTool, args: unknown, reread = false): Promise<void> {
     if (this.closed) return;
     const run: Run = {
       task,
@@ -116,7 +125,19 @@ export class TaskRunner {
       delivering: Promise.resolve(),
     };
     this.runs.set(task.id, run);
-    void this.work(run, tool, args);
+    try {
+      run.subscription = await this.options.bus.subscribe(task.id, (message) => this.onMessage(run, message));
+    } catch (error) {
+      // No channel, no way to reach its worker: the task fails rather than wait for input forever.
+      this.runs.delete(task.id);
+      await this.write(task.id, {
+        type: 'fail',
+        workerId: this.options.tasks.instanceId,
+        error: { code: INTERNAL_ERROR, message: 'The task could not start: its live bus is unavailable' },
+      }).catch(() => {});
+      throw error;
+    }
+    setImmediate(() => void this.work(run, tool, args, reread));
   }
 
   /**
@@ -160,14 +181,14 @@ export class TaskRunner {
 
   // --- Internal helpers ---
 
-  private async work(run: Run, tool: RunnableTool, args: unknown): Promise<void> {
+  private async work(run: Run, tool: RunnableTool, args: unknown, reread: boolean): Promise<void> {
     const { task, controller } = run;
     const { tasks, logger } = this.options;
     try {
-      run.subscription = await this.options.bus.subscribe(task.id, (message) => this.onMessage(run, message));
-      // A cancel written before the subscription was live was never heard: read it now.
-      const current = await tasks.store.getTask(task.id);
-      if (!current || isTerminalTask(current.status) || current.workerId !== tasks.instanceId) return;
+      if (reread) {
+        const current = await tasks.store.getTask(task.id);
+        if (!current || isTerminalTask(current.status) || current.workerId !== tasks.instanceId) return;
+      }
       let end: { kind: 'completed'; result: JsonObject } | { kind: 'failed'; error: JsonObject };
       try {
         end = { kind: 'completed', result: completedResult(await tool.handler(args, this.context(run))) };
@@ -182,7 +203,7 @@ export class TaskRunner {
         logger.error('task worker failed', { task: sessionTag(task.id), error });
     } finally {
       if (this.runs.get(task.id) === run) this.runs.delete(task.id);
-      controller.abort();
+      controller.abort(FINISHED);
       for (const { group } of run.requests.values()) group.reject(controller.signal.reason);
       await run.subscription?.unsubscribe().catch(() => {});
     }
@@ -340,7 +361,9 @@ export class TaskRunner {
     const tool = tools.get(name);
     const args = tool ? await tool.parse(params?.arguments ?? {}) : undefined;
     if (tool && args?.ok) {
-      this.start(task, tool, args.value);
+      await this.start(task, tool, args.value, true).catch((error: unknown) =>
+        logger.error('task taken over but not started', { task: sessionTag(task.id), error }),
+      );
       return;
     }
     const message = tool

@@ -147,7 +147,7 @@ export function createTasksExtension(options: TasksExtensionOptions): TasksExten
       },
       { principal: principal(ctx), rerunnable: tool.config.rerunnable ?? false, pollIntervalMs },
     );
-    runner.start(task, tool, parsed.value);
+    await runner.start(task, tool, parsed.value);
     return createTaskResult(task);
   };
 
