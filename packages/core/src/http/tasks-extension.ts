@@ -78,7 +78,11 @@ export interface TasksExtensionOptions {
 }
 
 export interface TasksExtension {
-  /** Declares a task tool: listed with `execution.taskSupport`, run as a task for clients that opt in. */
+  /**
+   * Declares a task tool (before serving): listed like any tool, run as a task for clients that
+   * declare the extension. The 2026-07-28 wire has no per-tool declaration (task creation is the
+   * server's call); `execution.taskSupport` is set on the registered tool for older listings.
+   */
   registerTool(name: string, config: TaskToolConfig, handler: TaskToolHandler): void;
   /** Serves the extension on a server: its task tools, `tasks/*`, and the capability. Call it before or after your own tools. */
   install(server: McpServerLike): void;
