@@ -7,6 +7,9 @@
  * SIGTERM of every instance. Raw `tasks/get` to one instance (bypassing the proxy) checks what
  * each instance reads.
  */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { sessionTag } from '@mcp-sessions/core';
 import {
   createApplicationInputHandler,
@@ -19,7 +22,7 @@ import type { TaskId } from '@modelcontextprotocol/ext-tasks/core';
 import { describe, expect, it, vi } from 'vitest';
 
 import { type RunningProxy, startProxy } from '../../../packages/core/test/fixtures/http-proxy';
-import { freePort, type ServerProcess } from '../src/spawn';
+import { EXAMPLE_DIR, freePort, type ServerProcess } from '../src/spawn';
 import { cleanups, toolJson as json, server, tempSqlite } from './fixtures/processes';
 import { readTask, taskClient } from './fixtures/task-client';
 
@@ -311,4 +314,38 @@ describe.each(BACKENDS)('durable tasks, three processes on $name behind a round-
       expectOneTakeover(renewed, reference!.taskId);
     },
   );
+});
+
+describe('the README’s Tasks client (src/tasks-client.ts)', () => {
+  const script = fileURLToPath(new URL('../src/tasks-client.ts', import.meta.url));
+
+  it('is the snippet the README shows', () => {
+    const source = readFileSync(script, 'utf8');
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain(`\n\`\`\`ts\n${source.slice(source.indexOf('import {')).trimEnd()}\n\`\`\`\n`);
+  });
+
+  it('runs against the example: asked once, answered, completed with the count’s result', async () => {
+    const { url } = await server({ PORT: String(await freePort()), MCP_SESSIONS_STORE: tempSqlite() });
+    const child = spawn(process.execPath, ['--import', 'tsx', script], {
+      cwd: EXAMPLE_DIR,
+      env: { ...process.env, MCP_URL: url },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    cleanups.push(() => child.kill('SIGKILL'));
+    let output = '';
+    const collect = (chunk: string) => {
+      output += chunk;
+    };
+    child.stdout.setEncoding('utf8').on('data', collect);
+    child.stderr.setEncoding('utf8').on('data', collect);
+    const code = await new Promise((resolve) => child.once('close', resolve));
+
+    expect(output).toMatch(/^task \S+\n/);
+    expect(output.match(/server asks: .*/g)).toEqual([
+      'server asks: Counting down from 3: go on to 2? -> yes',
+    ]);
+    expect(output).toContain(`completed: ${JSON.stringify(done(3).content)}\n`);
+    expect(code).toBe(0);
+  });
 });
