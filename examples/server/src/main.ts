@@ -93,9 +93,6 @@ const taskManager = new TaskManager({
   leaseMs: taskLeaseMs,
   logger: log,
 });
-taskManager.on('takenOver', (task) =>
-  log.info('task taken over from a lost worker', { task: sessionTag(task.id), status: task.status }),
-);
 taskManager.on('error', (error) => log.error('task background work failed', { error }));
 const tasks = createTasksExtension({ tasks: taskManager, bus: liveBus, logger: log });
 registerCountdown(tasks);

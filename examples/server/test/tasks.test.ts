@@ -225,6 +225,16 @@ describe.each(BACKENDS)('durable tasks, three processes on $name behind a round-
       );
       expect((await settled).outcome.status).toBe('cancelled');
 
+      // The worker's instance heard the cancel (over the bus) and stopped the worker at once.
+      await vi.waitFor(
+        () =>
+          expect(
+            at(worker).lines.filter(
+              (l) => l.includes('task worker stopped') && l.includes(`task="${sessionTag(taskId)}"`),
+            ),
+          ).toEqual([expect.stringContaining('the task was cancelled')]),
+        { timeout: 5_000, interval: 50 },
+      );
       // Stopped: three steps later nothing about the task has moved on any instance, and the
       // worker logged no refused write.
       const cancelled = await readTask(servers[0]!.url, taskId);

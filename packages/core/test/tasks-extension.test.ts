@@ -161,7 +161,10 @@ describe('Tasks extension (2026-07-28, two instances on one store)', () => {
       () => b.call('tasks/get', { taskId }),
       (t) => t.status === 'completed',
     );
-    expect(done.result).toEqual({ content: [{ type: 'text', text: 'slept 300 on i0 (attempt 1)' }] });
+    expect(done.result).toEqual({
+      content: [{ type: 'text', text: 'slept 300 on i0 (attempt 1)' }],
+      resultType: 'complete', // the CallToolResult as the 2026-07-28 wire carries it
+    });
     expect(done.statusMessage).toBe('sleeping 300 ms on i0');
   });
 

@@ -350,7 +350,10 @@ export class TaskRunner {
   }
 
   private stop(taskId: string, reason: string): void {
-    this.runs.get(taskId)?.controller.abort(new Error(reason));
+    const run = this.runs.get(taskId);
+    if (!run || run.controller.signal.aborted) return;
+    this.options.logger.info('task worker stopped', { task: sessionTag(taskId), reason });
+    run.controller.abort(new Error(reason));
   }
 
   /** A task this instance took over from a lost worker, to run again from the start. */

@@ -80,7 +80,8 @@ export function detailedTask(task: TaskRecord): JsonObject {
     case 'input_required':
       return { ...fields, inputRequests: task.inputRequests ?? {} };
     case 'completed':
-      return { ...fields, result: task.result ?? { content: [] } };
+      // The request's own result as the wire carries it (a 2026-07-28 Result has its resultType).
+      return { ...fields, result: { ...(task.result ?? { content: [] }), resultType: 'complete' } };
     case 'failed':
       return { ...fields, error: task.error ?? { code: INTERNAL_ERROR, message: 'Internal error' } };
     default:
