@@ -190,8 +190,24 @@ interface Request {
   policy: { gracePeriodMs?: number; tombstoneMs?: number; staleAfterMs?: number };
 }
 
+/**
+ * The arguments, parsed. A session or task id may begin with `-` (ids are base64url), and
+ * `parseArgs` would read `-0Ab…` as a group of short options: a single-dash word that is no option
+ * of ours (only `-h` is) is a positional argument, in its place.
+ */
 function parse(argv: readonly string[]) {
-  return parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+  const dashed: string[] = [];
+  const end = argv.indexOf('--');
+  const args = argv.map((arg, i) =>
+    (end === -1 || i < end) && /^-[^-]/.test(arg) && arg !== '-h' ? `\0${dashed.push(arg) - 1}` : arg,
+  );
+  const parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+  const back = (arg: string) => (arg.startsWith('\0') ? dashed[Number(arg.slice(1))]! : arg);
+  parsed.positionals = parsed.positionals.map(back);
+  for (const [name, value] of Object.entries(parsed.values)) {
+    if (typeof value === 'string') (parsed.values as Record<string, unknown>)[name] = back(value);
+  }
+  return parsed;
 }
 
 type Values = ReturnType<typeof parse>['values'];

@@ -297,6 +297,10 @@ describe.each(backends)('mcp-sessions on $name', (backend) => {
       const missing = await cli(['show', `${prefix}-nope`, ...flags]);
       expect(missing.code).toBe(1);
       expect(missing.stderr).toMatch(/^mcp-sessions: no session "cli\w+-nope" in .+\n$/);
+      // Ids are base64url: one may begin with '-' (one in 64 does), and is an id, not an option.
+      const dashed = await cli(['show', '-0dashed-id', ...flags]);
+      expect(dashed.stderr).toMatch(/^mcp-sessions: no session "-0dashed-id" in .+\n$/);
+      expect(dashed.code).toBe(1);
     },
   );
 });
