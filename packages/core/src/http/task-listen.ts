@@ -173,8 +173,12 @@ function mergedStream(
     if (held !== undefined && !clientWent) write(held);
     closed = true;
     clearInterval(keepAlive);
-    for (const subscription of subscriptions) void subscription.unsubscribe().catch(() => {});
-    void reader.cancel().catch(() => {});
+    for (const subscription of subscriptions) {
+      subscription
+        .unsubscribe()
+        .catch((error: unknown) => logger.warn('task channel not unsubscribed', { error }));
+    }
+    void reader.cancel().catch(() => {}); // the router's stream, already ending: nothing to report
     if (!clientWent) controller.close();
   };
   const open = () => [...sent.keys()].length > 0;

@@ -134,7 +134,12 @@ export class TaskRunner {
         type: 'fail',
         workerId: this.options.tasks.instanceId,
         error: { code: INTERNAL_ERROR, message: 'The task could not start: its live bus is unavailable' },
-      }).catch(() => {});
+      }).catch((failure: unknown) =>
+        this.options.logger.error('task not failed after its bus failed; its lease will lapse', {
+          task: sessionTag(task.id),
+          error: failure,
+        }),
+      );
       throw error;
     }
     setImmediate(() => void this.work(run, tool, args, reread));
@@ -205,7 +210,11 @@ export class TaskRunner {
       if (this.runs.get(task.id) === run) this.runs.delete(task.id);
       controller.abort(FINISHED);
       for (const { group } of run.requests.values()) group.reject(controller.signal.reason);
-      await run.subscription?.unsubscribe().catch(() => {});
+      await run.subscription
+        ?.unsubscribe()
+        .catch((error: unknown) =>
+          logger.warn('task channel not unsubscribed', { task: sessionTag(task.id), error }),
+        );
     }
   }
 
@@ -298,7 +307,7 @@ export class TaskRunner {
         if (Object.keys(group.answers).length === group.keys.size) group.resolve(group.answers);
       }
     });
-    run.delivering = next.catch(() => {});
+    run.delivering = next.catch(() => {}); // the chain goes on; `next`'s caller gets the error
     return next;
   }
 
