@@ -40,10 +40,13 @@ interface RpcAnswer {
   error?: { code: number; message: string; data?: Loose };
 }
 
-function fleet(count = 2) {
+/** Instances on one store; `cutOff`: the first one has a bus of its own (no message reaches it). */
+function fleet(count = 2, { cutOff = false } = {}) {
   const store = new MemorySessionStore();
   const bus = new MemorySessionBus();
-  const instances = Array.from({ length: count }, (_, i) => instance(store, bus, `i${i}`));
+  const instances = Array.from({ length: count }, (_, i) =>
+    instance(store, cutOff && i === 0 ? new MemorySessionBus() : bus, `i${i}`),
+  );
   cleanups.push(async () => {
     for (const { ext, manager } of instances) {
       await ext.close();
@@ -337,5 +340,31 @@ describe('Tasks extension (2026-07-28, two instances on one store)', () => {
     const refused = await b.listen([taskId], { declared: false });
     expect(refused.status).toBe(400);
     expect(refused.messages[0].error).toMatchObject({ code: -32021 });
+  });
+
+  it('an update the worker cannot be reached for is -32603 after updateTimeoutMs, and nothing is lost', async () => {
+    const { a, b } = fleet(2, { cutOff: true });
+    const { taskId } = (await a.call('tools/call', { name: 'ask', arguments: {} })).result!;
+    await until(
+      () => b.call('tasks/get', { taskId }),
+      (t) => t.status === 'input_required',
+    );
+    const started = Date.now();
+    const refused = await b.call('tasks/update', {
+      taskId,
+      inputResponses: { first: { action: 'decline' } },
+    });
+    expect(refused.error).toMatchObject({
+      code: -32603,
+      message: expect.stringMatching(/did not take the input/),
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1900); // updateTimeoutMs: 2000
+    // Still asked for, both of them: sent again where the worker is reached, it is taken.
+    const still = await b.call('tasks/get', { taskId });
+    expect(Object.keys(still.result!.inputRequests).sort()).toEqual(['first', 'second']);
+    expect(
+      (await a.call('tasks/update', { taskId, inputResponses: { first: { action: 'decline' } } })).result,
+    ).toMatchObject({ resultType: 'complete' });
+    expect(Object.keys((await b.call('tasks/get', { taskId })).result!.inputRequests)).toEqual(['second']);
   });
 });
