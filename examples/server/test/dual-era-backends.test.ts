@@ -8,25 +8,11 @@ import { describe, expect, it, vi } from 'vitest';
 
 import { startProxy } from '../../../packages/core/test/fixtures/http-proxy';
 import { freePort } from '../src/spawn';
-import { cleanups, toolJson as json, server, tempSqlite } from './fixtures/processes';
+import { backends, cleanups, toolJson as json, server } from './fixtures/processes';
 
 vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 });
 
-const REDIS_URL = process.env.MCP_SESSIONS_TEST_REDIS_URL;
-const POSTGRES_URL = process.env.MCP_SESSIONS_TEST_POSTGRES_URL;
-
-const BACKENDS = [
-  { name: 'sqlite', spec: tempSqlite, why: '' },
-  { name: 'redis', spec: REDIS_URL ? () => REDIS_URL : undefined, why: 'MCP_SESSIONS_TEST_REDIS_URL unset' },
-  {
-    name: 'postgres',
-    spec: POSTGRES_URL ? () => POSTGRES_URL : undefined,
-    why: 'MCP_SESSIONS_TEST_POSTGRES_URL unset',
-  },
-];
-for (const b of BACKENDS) {
-  if (!b.spec) console.warn(`example-server dual-era backends: ${b.name} SKIPPED: ${b.why}`);
-}
+const BACKENDS = backends('dual-era backends', ['redis-cluster']);
 
 async function legacyClient(url: string) {
   const client = new Client({ name: 'legacy-agent', version: '1.0.0' });

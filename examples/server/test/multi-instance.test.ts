@@ -9,44 +9,12 @@ import {
 } from '../../../packages/core/test/fixtures/bus-app';
 import { startProxy } from '../../../packages/core/test/fixtures/http-proxy';
 import { freePort, type ServerProcess } from '../src/spawn';
-import { cleanups, server, tempSqlite } from './fixtures/processes';
+import { backends, cleanups, server } from './fixtures/processes';
 
 vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 });
 
 const BUS_SERVER = fileURLToPath(new URL('./fixtures/bus-server.ts', import.meta.url));
-const REDIS_URL = process.env.MCP_SESSIONS_TEST_REDIS_URL;
-const CLUSTER_URLS = process.env.MCP_SESSIONS_TEST_REDIS_CLUSTER_URLS;
-const POSTGRES_URL = process.env.MCP_SESSIONS_TEST_POSTGRES_URL;
-
-interface Backend {
-  name: string;
-  spec: (() => string) | undefined;
-  why: string;
-}
-
-const clusterSpec = CLUSTER_URLS
-  ? `redis+cluster://${CLUSTER_URLS.split(',')
-      .map((u) => new URL(u).host)
-      .join(',')}`
-  : undefined;
-
-const BACKENDS: Backend[] = [
-  { name: 'sqlite', spec: tempSqlite, why: '' },
-  { name: 'redis', spec: REDIS_URL ? () => REDIS_URL : undefined, why: 'MCP_SESSIONS_TEST_REDIS_URL unset' },
-  {
-    name: 'redis-cluster',
-    spec: clusterSpec ? () => clusterSpec : undefined,
-    why: 'MCP_SESSIONS_TEST_REDIS_CLUSTER_URLS unset',
-  },
-  {
-    name: 'postgres',
-    spec: POSTGRES_URL ? () => POSTGRES_URL : undefined,
-    why: 'MCP_SESSIONS_TEST_POSTGRES_URL unset',
-  },
-];
-for (const b of BACKENDS) {
-  if (!b.spec) console.warn(`example-server multi-instance: ${b.name} SKIPPED: ${b.why}`);
-}
+const BACKENDS = backends('multi-instance');
 
 async function busServers(spec: string, count: number) {
   const servers: ServerProcess[] = [];

@@ -23,38 +23,12 @@ import { describe, expect, it, vi } from 'vitest';
 
 import { type RunningProxy, startProxy } from '../../../packages/core/test/fixtures/http-proxy';
 import { EXAMPLE_DIR, freePort, type ServerProcess } from '../src/spawn';
-import { cleanups, toolJson as json, server, tempSqlite } from './fixtures/processes';
+import { backends, cleanups, toolJson as json, server, tempSqlite } from './fixtures/processes';
 import { readTask, taskClient } from './fixtures/task-client';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
-const REDIS_URL = process.env.MCP_SESSIONS_TEST_REDIS_URL;
-const CLUSTER_URLS = process.env.MCP_SESSIONS_TEST_REDIS_CLUSTER_URLS;
-const POSTGRES_URL = process.env.MCP_SESSIONS_TEST_POSTGRES_URL;
-
-const clusterSpec = CLUSTER_URLS
-  ? `redis+cluster://${CLUSTER_URLS.split(',')
-      .map((u) => new URL(u).host)
-      .join(',')}`
-  : undefined;
-
-const BACKENDS = [
-  { name: 'sqlite', spec: tempSqlite, why: '' },
-  { name: 'redis', spec: REDIS_URL ? () => REDIS_URL : undefined, why: 'MCP_SESSIONS_TEST_REDIS_URL unset' },
-  {
-    name: 'redis-cluster',
-    spec: clusterSpec ? () => clusterSpec : undefined,
-    why: 'MCP_SESSIONS_TEST_REDIS_CLUSTER_URLS unset',
-  },
-  {
-    name: 'postgres',
-    spec: POSTGRES_URL ? () => POSTGRES_URL : undefined,
-    why: 'MCP_SESSIONS_TEST_POSTGRES_URL unset',
-  },
-];
-for (const b of BACKENDS) {
-  if (!b.spec) console.warn(`example-server tasks: ${b.name} SKIPPED: ${b.why}`);
-}
+const BACKENDS = backends('tasks');
 
 /** A lease short enough that a SIGKILLed worker's task is taken over within seconds (sweep: half of it). */
 const SHORT_LEASE = { MCP_SESSIONS_TASK_LEASE_MS: '2000' };
