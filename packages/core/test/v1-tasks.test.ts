@@ -49,7 +49,7 @@ import {
 } from '../src/index';
 import { WORKER_LOST_ERROR } from '../src/task-lifecycle';
 import type { TaskStore as TasksFacet } from '../src/task-store';
-import { listen, loadSdk, type RunningHttp, type Sdk } from './fixtures/http-app';
+import { FAST_RECONNECT, listen, loadSdk, type RunningHttp, type Sdk } from './fixtures/http-app';
 
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
@@ -616,16 +616,20 @@ describe.each(['1.32.2', '1.25.2'] as V1Version[])(
         return { action: 'accept', content: { name: 'Ada' } };
       });
       const transport: StreamableHTTPClientTransport = new sdk.StreamableHTTPClientTransport(new URL(url), {
-        reconnectionOptions: {
-          initialReconnectionDelay: 20,
-          maxReconnectionDelay: 100,
-          reconnectionDelayGrowFactor: 1.5,
-          maxRetries: 5,
-        },
+        reconnectionOptions: FAST_RECONNECT,
       });
       await client.connect(transport);
       cleanups.push(() => client.close());
       return { client, asked };
+    }
+
+    /** `greet` (which elicits a name) called as a task on a fresh instance. */
+    async function greetAsTask() {
+      now = Date.now();
+      const a = instance(join(sqliteDir, `http-${++files}.db`), 'a');
+      const http = await up(a.handler);
+      const { client, asked } = await connect(http.url);
+      return { a, asked, called: await callAsTask(client, 'greet') };
     }
 
     /**
@@ -719,11 +723,7 @@ describe.each(['1.32.2', '1.25.2'] as V1Version[])(
     it.runIf(version === '1.32.2')(
       'an elicitation during a task waits in the durable queue and reaches the client through tasks/result',
       async () => {
-        now = Date.now();
-        const a = instance(join(sqliteDir, `http-${++files}.db`), 'a');
-        const http = await up(a.handler);
-        const { client, asked } = await connect(http.url);
-        const called = await callAsTask(client, 'greet');
+        const { a, asked, called } = await greetAsTask();
         expect(called.error).toBeUndefined();
         expect((called.result as { content: unknown }).content).toEqual([
           { type: 'text', text: 'hello Ada' },
@@ -739,11 +739,7 @@ describe.each(['1.32.2', '1.25.2'] as V1Version[])(
     it.runIf(version === '1.25.2')(
       'SDK 1.25 queues an elicitation without the session id: refused with a typed error, the task fails',
       async () => {
-        now = Date.now();
-        const a = instance(join(sqliteDir, `http-${++files}.db`), 'a');
-        const http = await up(a.handler);
-        const { client, asked } = await connect(http.url);
-        const called = await callAsTask(client, 'greet');
+        const { a, asked, called } = await greetAsTask();
         expect(called.error?.message).toMatch(/failed/);
         expect(asked).toEqual([]);
         const [outcome] = await Promise.allSettled(a.app.work);
