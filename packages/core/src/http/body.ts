@@ -38,3 +38,30 @@ export async function parsedBody(
     return jsonRpcError(400, -32700, 'Parse error: Invalid JSON');
   }
 }
+
+/** What a 2026-07-28 (stateless) leg accepts at most: SDK v2's default, 4 MiB. */
+export const MODERN_MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+/**
+ * A POST read and parsed once, for whoever routes on it before a handler that would read it
+ * again: the request with its body as sent (a fresh stream), and the JSON (undefined when it is
+ * not JSON: the handler answers that its own way). A 413 past `max`, nothing more read.
+ */
+export async function readOnce(
+  request: Request,
+  handleOptions: HandleOptions,
+  max = MODERN_MAX_BODY_BYTES,
+): Promise<{ request: Request; parsedBody: unknown } | Response> {
+  if (request.method !== 'POST' || handleOptions.parsedBody !== undefined || !request.body) {
+    return { request, parsedBody: handleOptions.parsedBody };
+  }
+  const text = await readCapped(request, max);
+  if (text === undefined) return jsonRpcError(413, -32000, `Payload too large (max ${max} bytes)`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text) as unknown;
+  } catch {
+    parsed = undefined;
+  }
+  return { request: new Request(request, { body: text }), parsedBody: parsed };
+}

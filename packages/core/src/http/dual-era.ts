@@ -11,7 +11,7 @@ import { InvalidArgumentError } from '../errors';
 import { type LoggerLike, resolveLogger } from '../logger';
 import { assertKnownOptions } from '../options';
 import { observeStoreFailures } from '../store-failures';
-import { readCapped } from './body';
+import { readOnce } from './body';
 import {
   type CloseOptions,
   createSessionHandler,
@@ -119,23 +119,11 @@ export function createDualEraHandler(options: DualEraHandlerOptions): DualEraHan
 
   const handler = async (request: Request, handleOptions: HandleOptions = {}): Promise<Response> => {
     // Read and parse a POST body once, for the classifier and the modern leg (each would again).
-    let parsedBody = handleOptions.parsedBody;
-    if (request.method === 'POST' && parsedBody === undefined && request.body) {
-      const text = await readCapped(request, MAX_BODY_BYTES);
-      if (text === undefined) {
-        return Response.json(
-          {
-            jsonrpc: '2.0',
-            error: { code: -32000, message: `Payload too large (max ${MAX_BODY_BYTES} bytes)` },
-            id: null,
-          },
-          { status: 413 },
-        );
-      }
-      // The session leg reads the body as sent, under its own limits (1 MiB for an initialize).
-      request = new Request(request, { body: text });
-      parsedBody = parseJson(text); // not JSON: each leg answers it its own way
-    }
+    // The session leg reads the body as sent, under its own limits (1 MiB for an initialize).
+    const read = await readOnce(request, handleOptions);
+    if (read instanceof Response) return read;
+    request = read.request;
+    const parsedBody = read.parsedBody;
     if (await isLegacy(request, parsedBody)) return sessions(request, handleOptions);
     const modern = parsedBody === undefined ? handleOptions : { ...handleOptions, parsedBody };
     // A store failure the SDK turned into a 200 with the driver's text is answered as the session leg does.
@@ -153,17 +141,6 @@ export function createDualEraHandler(options: DualEraHandlerOptions): DualEraHan
 }
 
 // --- Internal helpers ---
-
-/** What either leg accepts at most (both default to the SDK's 4 MiB). */
-const MAX_BODY_BYTES = 4 * 1024 * 1024;
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined; // answered by the leg, which parses the body itself
-  }
-}
 
 const DUAL_ERA_OPTIONS = Object.keys({
   sessions: true,

@@ -17,6 +17,7 @@ import type { Logger } from '../options';
 import { isTerminalTask } from '../task-lifecycle';
 import type { TaskRecord } from '../task-store';
 import type { TaskManager } from '../tasks';
+import { readOnce } from './body';
 import type { HandleOptions } from './handler';
 import {
   declaresTasks,
@@ -48,19 +49,14 @@ export function withTaskNotifications(handler: ModernHandler, context: TaskListe
   return {
     close: handler.close?.bind(handler),
     async fetch(request, options = {}) {
-      if (request.method !== 'POST') return handler.fetch(request, options);
-      let body = options.parsedBody;
-      if (body === undefined) {
-        const text = await request.text();
-        try {
-          body = JSON.parse(text) as unknown;
-        } catch {
-          body = undefined;
-        }
-        request = new Request(request, { body: text });
+      const read = await readOnce(request, options);
+      if (read instanceof Response) return read;
+      const listen = taskListen(read.parsedBody);
+      if (!listen) {
+        const parsed = read.parsedBody === undefined ? options : { ...options, parsedBody: read.parsedBody };
+        return handler.fetch(read.request, parsed);
       }
-      const listen = taskListen(body);
-      if (!listen) return handler.fetch(request, { ...options, parsedBody: body });
+      request = read.request;
       if (!declaresTasks(listen.capabilities)) {
         const error = missingTasksCapability('subscriptions/listen for task notifications');
         return Response.json(
