@@ -9,8 +9,11 @@ import type { JsonObject } from '../json';
 import type { RunnableTool, TaskContext } from './task-runner';
 import { INVALID_PARAMS, missingTasksCapability, TaskProtocolError, type TaskSupport } from './task-wire';
 
-/** A Standard Schema (`z.object(...)` and most validators): what a task tool's `inputSchema` must be. */
-export interface StandardSchemaLike {
+/**
+ * A Standard Schema (`z.object(...)` and most validators): what a task tool's `inputSchema` must
+ * be. `Output` is what it validates to, read from the schema's `types`: the handler's arguments.
+ */
+export interface StandardSchemaLike<Output = unknown> {
   readonly '~standard': {
     validate(
       value: unknown,
@@ -18,14 +21,15 @@ export interface StandardSchemaLike {
       | { value: unknown; issues?: undefined }
       | { issues: ReadonlyArray<{ message: string }> }
       | Promise<{ value: unknown; issues?: undefined } | { issues: ReadonlyArray<{ message: string }> }>;
+    readonly types?: { readonly output: Output } | undefined;
   };
 }
 
-export interface TaskToolConfig {
+export interface TaskToolConfig<Args = unknown> {
   title?: string;
   description?: string;
   /** The arguments' schema, a Standard Schema object such as `z.object({...})`. Default: none. */
-  inputSchema?: StandardSchemaLike;
+  inputSchema?: StandardSchemaLike<Args>;
   annotations?: JsonObject;
   /**
    * `'optional'` (default): a client without the extension gets the result from `tools/call` (the
@@ -43,11 +47,14 @@ export interface TaskToolConfig {
    * (SDK v2's `inputRequired(...)`) to ask the client first (a multi round-trip request); the
    * answers then reach the task as `task.inputResponses`. Return undefined to create the task.
    */
-  beforeTask?(args: unknown, ctx: unknown): Promise<JsonObject | undefined> | JsonObject | undefined;
+  beforeTask?(args: Args, ctx: unknown): Promise<JsonObject | undefined> | JsonObject | undefined;
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: the handler's arguments are the schema's output, any by design
-export type TaskToolHandler = (args: any, task: TaskContext) => Promise<JsonObject> | JsonObject;
+/** A task tool's work: its arguments as the input schema gives them, and the task it runs as. */
+export type TaskToolHandler<Args = unknown> = (
+  args: Args,
+  task: TaskContext,
+) => Promise<JsonObject> | JsonObject;
 
 /** SDK v2's `McpServer`, structurally: what `install` uses. */
 export interface McpServerLike {
@@ -180,10 +187,6 @@ export async function parseArgs(
   const result = await schema['~standard'].validate(args);
   if (result.issues) return { ok: false, message: result.issues.map((issue) => issue.message).join('; ') };
   return { ok: true, value: result.value };
-}
-
-export function toolError(text: string): JsonObject {
-  return { content: [{ type: 'text', text }], isError: true };
 }
 
 /** A `tasks/*` request's params, as a Standard Schema: a `taskId` string. */

@@ -112,5 +112,10 @@ export function outcomeOfError(
       error: { code, message, ...(data !== undefined && { data: data as JsonObject }) },
     };
   }
-  return { kind: 'completed', result: { content: [{ type: 'text', text: message }], isError: true } };
+  return { kind: 'completed', result: toolErrorResult(message) };
+}
+
+/** A tool's own failure as its result says it (`isError`), as SDK tools report one. */
+export function toolErrorResult(text: string): JsonObject {
+  return { content: [{ type: 'text', text }], isError: true };
 }

@@ -31,7 +31,7 @@ import { assertKnownOptions, positiveNumber } from '../options';
 import type { TaskRecord } from '../task-store';
 import type { TaskManager } from '../tasks';
 import { type ModernHandler, withTaskNotifications } from './task-listen';
-import { TaskRunner } from './task-runner';
+import { type TaskHandler, TaskRunner } from './task-runner';
 import {
   clientCapabilities,
   defaultPrincipal,
@@ -46,7 +46,6 @@ import {
   type TaskToolConfig,
   type TaskToolHandler,
   type ToolCallRequest,
-  toolError,
 } from './task-sdk';
 import {
   createTaskResult,
@@ -56,6 +55,7 @@ import {
   missingTasksCapability,
   TASKS_EXTENSION,
   taskNotFound,
+  toolErrorResult,
 } from './task-wire';
 
 export type { McpServerLike, StandardSchemaLike, TaskToolConfig, TaskToolHandler } from './task-sdk';
@@ -83,7 +83,11 @@ export interface TasksExtension {
    * declare the extension. The 2026-07-28 wire has no per-tool declaration (task creation is the
    * server's call); `execution.taskSupport` is set on the registered tool for older listings.
    */
-  registerTool(name: string, config: TaskToolConfig, handler: TaskToolHandler): void;
+  registerTool<Args = unknown>(
+    name: string,
+    config: TaskToolConfig<Args>,
+    handler: TaskToolHandler<Args>,
+  ): void;
   /** Serves the extension on a server: its task tools, `tasks/*`, and the capability. Call it before or after your own tools. */
   install(server: McpServerLike): void;
   /**
@@ -133,7 +137,7 @@ export function createTasksExtension(options: TasksExtensionOptions): TasksExten
 
   const createTask = async (tool: TaskTool, request: ToolCallRequest, ctx: unknown): Promise<JsonObject> => {
     const parsed = await tool.parse(request.params.arguments ?? {});
-    if (!parsed.ok) return toolError(`Input validation error: ${parsed.message}`);
+    if (!parsed.ok) return toolErrorResult(`Input validation error: ${parsed.message}`);
     const asked = await tool.config.beforeTask?.(parsed.value, ctx);
     if (asked !== undefined) return asked;
     // The answers a multi round-trip gathered before the task (SDK v2 lifts them off the params).
@@ -175,7 +179,13 @@ export function createTasksExtension(options: TasksExtensionOptions): TasksExten
       if (config.taskSupport !== undefined && !['optional', 'required'].includes(config.taskSupport)) {
         throw new InvalidArgumentError('taskSupport', "must be 'optional' or 'required'");
       }
-      tools.set(name, { name, config, handler, parse: (args) => parseArgs(config.inputSchema, args) });
+      // Kept untyped: `parse` (the tool's own schema) is what gives the handler its arguments.
+      tools.set(name, {
+        name,
+        config: config as TaskToolConfig,
+        handler: handler as TaskHandler,
+        parse: (args) => parseArgs(config.inputSchema, args),
+      });
     },
 
     install(server) {
@@ -227,10 +237,12 @@ export function createTasksExtension(options: TasksExtensionOptions): TasksExten
         TASK_ID_PARAMS,
         async (params: TaskParams, ctx: unknown) => {
           gate('tasks/cancel', ctx);
-          const task = await readTask(params.taskId, ctx);
+          const { taskId } = params;
+          if (!isValidSessionId(taskId)) throw taskNotFound();
           try {
-            await tasks.cancel(task.id, {
-              principal: task.principal,
+            // The cancel reads the task once, and refuses another principal's as not found.
+            await tasks.cancel(taskId, {
+              principal: principal(ctx),
               statusMessage: 'Cancelled by the client',
             });
           } catch (error) {
@@ -239,7 +251,7 @@ export function createTasksExtension(options: TasksExtensionOptions): TasksExten
             if (error instanceof TaskNotFoundError) throw taskNotFound();
             throw error;
           }
-          await runner.cancelled(task.id);
+          await runner.cancelled(taskId);
           return EMPTY_ACK;
         },
       );
